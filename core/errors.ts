@@ -1,0 +1,68 @@
+/**
+ * Errors of Servin: one type with a stable `code`, so callers branch on the
+ * kind of failure and never on the text.
+ *
+ * @module
+ */
+
+/** The kinds of failure Servin reports. */
+export type ErrorCode =
+  | "invalid-argument"
+  | "usage"
+  | "not-found"
+  | "already-exists"
+  | "ambiguous"
+  | "conflict"
+  | "invalid-archive"
+  | "unsafe-archive"
+  | "limit-exceeded"
+  | "unsupported"
+  | "plugin"
+  | "vetoed"
+  | "internal";
+
+/** Options of a {@link ServinError}. */
+export interface ServinErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * The error every Servin layer throws for a failure a user can act on.
+ *
+ * @example
+ * ```ts
+ * import { ServinError } from "./errors.ts";
+ * const err = new ServinError("not-found", 'No such image: "alpine:latest"');
+ * console.assert(err.code === "not-found");
+ * ```
+ */
+export class ServinError extends Error {
+  /** Stable kind of the failure. */
+  readonly code: ErrorCode;
+
+  /** Creates an error of kind `code` with a one-line user message. */
+  constructor(code: ErrorCode, message: string, options: ServinErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ServinError";
+    this.code = code;
+  }
+}
+
+/** Exit code for a failure the user can fix (bad input, unknown image, refused archive). */
+export const EXIT_USER_ERROR = 1;
+/** Exit code for an unexpected failure inside Servin or a plugin (a bug). */
+export const EXIT_INTERNAL_ERROR = 2;
+/** Exit code when interrupted by SIGINT, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+/** True when `err` is a {@link ServinError}, optionally of the given `code`. */
+export function isServinError(err: unknown, code?: ErrorCode): err is ServinError {
+  return err instanceof ServinError && (code === undefined || err.code === code);
+}
+
+/** Returns a one-line message for any thrown value. */
+export function messageOf(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split("\n")[0] ?? text;
+}

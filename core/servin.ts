@@ -1,0 +1,449 @@
+/**
+ * The library API over a loaded registry: open a store, import, list,
+ * inspect, tag and remove images. The CLI commands are thin wrappers of this.
+ *
+ * @module
+ */
+
+import { messageOf, ServinError } from "./errors.ts";
+import {
+  buildOciConfig,
+  DEFAULT_CONFIG,
+  type ImageConfig,
+  type ImageRecord,
+  mergeEnv,
+  resolveImage,
+  shortId,
+} from "./image.ts";
+import {
+  DEFAULT_LIMITS,
+  type ExtractLimits,
+  type ImageStore,
+  type ImportOptions,
+  type Platform,
+  type SourceProbe,
+  type StagedLayer,
+} from "./kinds.ts";
+import { normalizeReference } from "./reference.ts";
+import { type Plugin, Registry } from "./registry.ts";
+
+/** Options of {@link Servin.open}. */
+export interface OpenOptions {
+  /** Plugins to load (built-in and third-party), unless `registry` is given. */
+  plugins?: readonly Plugin[];
+  /** An already loaded registry; the caller keeps disposing it. */
+  registry?: Registry;
+  /** Data root; defaults to `SERVIN_ROOT`, then the platform default. */
+  root?: string;
+  /** Storage backend name; `local` by default. */
+  storage?: string;
+  /** Extraction limits. */
+  limits?: Partial<ExtractLimits>;
+  /** Where warnings go; stderr by default. */
+  warn?: (message: string) => void;
+}
+
+/** Result of removing one name with {@link Servin.removeImage}. */
+export interface RemoveResult {
+  /** Tags removed. */
+  untagged: string[];
+  /** ID of the image deleted, when it was. */
+  deleted?: string;
+}
+
+/** Filters of {@link Servin.listImages}, as `docker image ls --filter`. */
+export interface ListFilter {
+  /** Glob on `repository` or `repository:tag` (`*` within a path component). */
+  reference?: string[];
+  /** Only images without tags (true) or only tagged ones (false). */
+  dangling?: boolean;
+  /** `key` or `key=value` labels all of which must match. */
+  label?: string[];
+}
+
+/** Host details {@link Servin.open} resolved. */
+export interface ServinInfo {
+  /** Data root. */
+  root: string;
+  /** Platform name. */
+  platform: string;
+  /** Loaded plugins, in setup order. */
+  plugins: string[];
+}
+
+/**
+ * An open Servin: a registry of plugins, the host platform and the image store.
+ *
+ * @example
+ * ```ts ignore
+ * import { openServin } from "../mod.ts";
+ * const servin = await openServin({ root: "/tmp/servin-example" });
+ * try {
+ *   for (const image of await servin.listImages()) console.log(image.repo_tags);
+ * } finally {
+ *   await servin.close();
+ * }
+ * ```
+ */
+export class Servin {
+  /** The loaded plugins and what they registered. */
+  readonly registry: Registry;
+  /** The host platform. */
+  readonly platform: Platform;
+  /** Data root. */
+  readonly root: string;
+  #store: ImageStore;
+  #ownsRegistry: boolean;
+
+  private constructor(
+    registry: Registry,
+    platform: Platform,
+    root: string,
+    store: ImageStore,
+    ownsRegistry: boolean,
+  ) {
+    this.registry = registry;
+    this.platform = platform;
+    this.root = root;
+    this.#store = store;
+    this.#ownsRegistry = ownsRegistry;
+  }
+
+  /** Loads the plugins (or takes `options.registry`), picks the platform and opens the store. */
+  static async open(options: OpenOptions): Promise<Servin> {
+    if (options.registry) return await Servin.#openWith(options.registry, options, false);
+    const registry = await Registry.create(options.plugins ?? []);
+    try {
+      return await Servin.#openWith(registry, options, true);
+    } catch (err) {
+      await registry.dispose().catch(() => {});
+      throw err;
+    }
+  }
+
+  static async #openWith(
+    registry: Registry,
+    options: OpenOptions,
+    owns: boolean,
+  ): Promise<Servin> {
+    const platform = await registry.first("platform:detect", { os: Deno.build.os });
+    if (!platform) {
+      throw new ServinError("unsupported", `No platform plugin supports "${Deno.build.os}"`);
+    }
+    const root = options.root || Deno.env.get("SERVIN_ROOT") || platform.defaultRoot();
+    const backendName = options.storage ?? "local";
+    const backend = registry.storages.get(backendName);
+    if (!backend) {
+      throw new ServinError("unsupported", `No storage backend named "${backendName}"`);
+    }
+    const seen = new Set<string>();
+    const warn = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
+    const store = await backend.open({
+      root,
+      platform,
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
+      warn: (m) => {
+        if (!seen.has(m)) seen.add(m), warn(m);
+      },
+    });
+    return new Servin(registry, platform, root, store, owns);
+  }
+
+  /** Where Servin keeps its data, the platform and the plugins. */
+  info(): ServinInfo {
+    return { root: this.root, platform: this.platform.name, plugins: [...this.registry.plugins] };
+  }
+
+  /** The images, newest first, optionally filtered. */
+  async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
+    const images = await this.#store.list();
+    return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
+      b.created.localeCompare(a.created)
+    );
+  }
+
+  /** The image `name` refers to (tag, ID or unique ID prefix). */
+  async getImage(name: string): Promise<ImageRecord> {
+    return resolveImage(await this.#store.list(), name);
+  }
+
+  /**
+   * Imports a root-filesystem tarball (plain, gzip or zstd; `-` reads
+   * `input` from the given stream) as a one-layer image tagged `reference`.
+   */
+  async importImage(
+    input: string | { path: string; stream: ReadableStream<Uint8Array>; size?: number },
+    reference: string,
+    options: ImportOptions = {},
+  ): Promise<ImageRecord> {
+    const tag = normalizeReference(reference);
+    const opened = typeof input === "string" ? await openInput(input) : input;
+    const stream = countBytes(opened.stream, opened.size, options.onProgress);
+    const [head, whole] = await peek(stream, 4096);
+    const probe: SourceProbe = { purpose: "import", path: opened.path, head };
+    const source = await this.registry.first("source:detect", probe);
+    if (!source) {
+      await whole.cancel().catch(() => {});
+      throw new ServinError(
+        "invalid-archive",
+        `Cannot import "${opened.path}": not a tar archive (plain, gzip or zstd)`,
+      );
+    }
+    try {
+      await this.registry.series("image:import:before", {
+        reference: tag,
+        path: opened.path,
+        source: source.name,
+        options,
+      });
+    } catch (err) {
+      await whole.cancel().catch(() => {});
+      throw err;
+    }
+    const read = await source.read({ probe, input: whole, store: this.#store });
+    const record = await this.#commitImage(read.layers, {
+      tag,
+      rootfsType: read.rootfsType,
+      metadata: {
+        ...read.metadata,
+        original_path: opened.path,
+        ...(options.message ? { comment: options.message } : {}),
+      },
+      config: {
+        ...DEFAULT_CONFIG,
+        ...options.config,
+        env: mergeEnv(DEFAULT_CONFIG.env, options.config?.env ?? []),
+      },
+      createdBy: `servin image import ${opened.path} ${tag}`,
+      comment: options.message,
+    });
+    const after = await this.registry.parallel("image:import:after", { image: record });
+    for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
+    return record;
+  }
+
+  async #commitImage(
+    layers: StagedLayer[],
+    spec: {
+      tag: string;
+      rootfsType: string;
+      metadata: Record<string, string>;
+      config: ImageConfig;
+      createdBy: string;
+      comment?: string;
+    },
+  ): Promise<ImageRecord> {
+    const created = new Date();
+    const configBytes = buildOciConfig({
+      config: spec.config,
+      diffIds: layers.map((l) => l.diffId),
+      created,
+      architecture: this.platform.architecture,
+      os: this.platform.os,
+      createdBy: spec.createdBy,
+      comment: spec.comment,
+    });
+    try {
+      return await this.#store.transaction(async (tx) => {
+        const id = await tx.putBlob(configBytes);
+        let rootfsPath = "";
+        for (const layer of layers) rootfsPath = await tx.commitLayer(layer);
+        const record: ImageRecord = {
+          id,
+          repo_tags: [spec.tag],
+          created: created.toISOString(),
+          size: layers.reduce((n, l) => n + l.size, 0),
+          layers: layers.map((l) => l.diffId),
+          rootfs_type: spec.rootfsType,
+          rootfs_path: rootfsPath,
+          config: spec.config,
+          metadata: spec.metadata,
+        };
+        untagEverywhere(tx.images, spec.tag);
+        tx.images.push(record);
+        return record;
+      });
+    } finally {
+      for (const layer of layers) await this.#store.discard(layer);
+    }
+  }
+
+  /**
+   * Removes `name`: a tag of an image with several tags is only untagged;
+   * otherwise the image is deleted with the layers no other image uses.
+   * Deleting by ID an image that has several tags needs `force`.
+   */
+  async removeImage(name: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    let before: ImageRecord | undefined;
+    let result: RemoveResult = { untagged: [] };
+    await this.#store.transaction(async (tx) => {
+      const image = resolveImage(tx.images, name);
+      before = structuredClone(image);
+      const tag = image.repo_tags.find((t) => t === safeNormalize(name));
+      if (tag && image.repo_tags.length > 1) {
+        await this.registry.series("image:remove:before", { image, tag });
+        image.repo_tags = image.repo_tags.filter((t) => t !== tag);
+        result = { untagged: [tag] };
+        return;
+      }
+      if (!tag && image.repo_tags.length > 1 && !options.force) {
+        throw new ServinError(
+          "conflict",
+          `Cannot remove image ${shortId(image.id)}: it is tagged ${
+            image.repo_tags.join(", ")
+          } (use -f to remove all)`,
+        );
+      }
+      await this.registry.series("image:remove:before", { image });
+      tx.images.splice(tx.images.indexOf(image), 1);
+      result = { untagged: [...image.repo_tags], deleted: image.id };
+    });
+    if (before) {
+      const after = await this.registry.parallel("image:remove:after", {
+        image: before,
+        untagged: result.untagged,
+        deleted: result.deleted !== undefined,
+      });
+      for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
+    }
+    return result;
+  }
+
+  /** Tags the image `source` refers to as `target` (`:latest` implied), moving the tag if another image has it. */
+  async tagImage(source: string, target: string): Promise<ImageRecord> {
+    const tag = normalizeReference(target);
+    return await this.#store.transaction((tx) => {
+      const image = resolveImage(tx.images, source);
+      if (!image.repo_tags.includes(tag)) {
+        untagEverywhere(tx.images, tag);
+        image.repo_tags.push(tag);
+      }
+      return structuredClone(image);
+    });
+  }
+
+  /** Releases the store and disposes the plugins. */
+  async close(): Promise<void> {
+    try {
+      await this.#store.close();
+    } finally {
+      if (this.#ownsRegistry) await this.registry.dispose();
+    }
+  }
+}
+
+function safeNormalize(name: string): string | undefined {
+  try {
+    return normalizeReference(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function untagEverywhere(images: ImageRecord[], tag: string): void {
+  for (const img of images) img.repo_tags = img.repo_tags.filter((t) => t !== tag);
+}
+
+/** Opens a file, or standard input for `-`. */
+async function openInput(
+  path: string,
+): Promise<{ path: string; stream: ReadableStream<Uint8Array>; size?: number }> {
+  if (path === "-") return { path, stream: Deno.stdin.readable };
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound ? "no such file" : messageOf(err);
+    throw new ServinError("not-found", `Cannot import "${path}": ${why}`);
+  }
+  const stat = await file.stat();
+  if (!stat.isFile) {
+    file.close();
+    throw new ServinError("invalid-argument", `Cannot import "${path}": not a regular file`);
+  }
+  return { path, stream: file.readable, size: stat.size };
+}
+
+function countBytes(
+  stream: ReadableStream<Uint8Array>,
+  total: number | undefined,
+  onProgress: ImportOptions["onProgress"],
+): ReadableStream<Uint8Array> {
+  if (!onProgress) return stream;
+  let read = 0;
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        read += chunk.byteLength;
+        onProgress(read, total);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** Reads up to `n` bytes from the front of `stream` and returns them with a stream of the whole input. */
+async function peek(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<[Uint8Array, ReadableStream<Uint8Array>]> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  while (have < n) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    have += value.byteLength;
+  }
+  const head = new Uint8Array(Math.min(have, n));
+  let off = 0;
+  for (const c of chunks) {
+    if (off >= head.length) break;
+    const part = c.subarray(0, head.length - off);
+    head.set(part, off);
+    off += part.length;
+  }
+  const whole = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const c of chunks) controller.enqueue(c);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return [head, whole];
+}
+
+function matchesFilter(img: ImageRecord, filter: ListFilter): boolean {
+  if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
+    return false;
+  }
+  for (const label of filter.label ?? []) {
+    const eq = label.indexOf("=");
+    const key = eq < 0 ? label : label.slice(0, eq);
+    if (!(key in img.config.labels)) return false;
+    if (eq >= 0 && img.config.labels[key] !== label.slice(eq + 1)) return false;
+  }
+  const refs = filter.reference ?? [];
+  if (refs.length > 0) {
+    return img.repo_tags.some((tag) => refs.some((pattern) => matchReference(tag, pattern)));
+  }
+  return true;
+}
+
+function matchReference(tag: string, pattern: string): boolean {
+  const glob = new RegExp(
+    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(
+      /\?/g,
+      "[^/]",
+    ) + "$",
+  );
+  const colon = tag.lastIndexOf(":");
+  return glob.test(tag) || glob.test(tag.slice(0, colon));
+}

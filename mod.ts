@@ -1,0 +1,64 @@
+/**
+ * Servin's library API: open a store with the built-in plugins (and your
+ * own), then import, list, inspect, tag and remove images.
+ *
+ * @example
+ * ```ts
+ * import { openServin } from "./mod.ts";
+ *
+ * const root = await Deno.makeTempDir();
+ * const servin = await openServin({ root });
+ * try {
+ *   console.log((await servin.listImages()).length); // 0
+ * } finally {
+ *   await servin.close();
+ *   await Deno.remove(root, { recursive: true });
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import type { Plugin } from "./core/registry.ts";
+import { type OpenOptions, Servin } from "./core/servin.ts";
+import { builtinPlugins } from "./plugins/mod.ts";
+
+export { Servin } from "./core/servin.ts";
+export type { ListFilter, OpenOptions, RemoveResult, ServinInfo } from "./core/servin.ts";
+export { definePlugin, Registry, sortPlugins } from "./core/registry.ts";
+export type { HookOptions, ParallelResult, Plugin, PluginApi } from "./core/registry.ts";
+export type * from "./core/hooks.ts";
+export type * from "./core/kinds.ts";
+export { DEFAULT_LIMITS } from "./core/kinds.ts";
+export { ServinError } from "./core/errors.ts";
+export type { ErrorCode, ServinErrorOptions } from "./core/errors.ts";
+export { DEFAULT_CONFIG, resolveImage, shortId } from "./core/image.ts";
+export type { ImageConfig, ImageRecord } from "./core/image.ts";
+export { normalizeReference, parseReference } from "./core/reference.ts";
+export type { Reference } from "./core/reference.ts";
+export type { CommandContext, CommandDef, FlagSpec, FlagValues, Output } from "./core/cli.ts";
+export { builtinPlugins } from "./plugins/mod.ts";
+
+/** Options of {@link openServin}. */
+export interface OpenServinOptions extends Omit<OpenOptions, "plugins" | "registry"> {
+  /** Third-party plugins, loaded after the built-in ones. */
+  plugins?: Plugin[];
+}
+
+/**
+ * Opens Servin with the built-in plugins plus `options.plugins`.
+ *
+ * @example
+ * ```ts
+ * import { openServin } from "./mod.ts";
+ * const root = await Deno.makeTempDir();
+ * const servin = await openServin({ root });
+ * console.log(servin.info().platform);
+ * await servin.close();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function openServin(options: OpenServinOptions = {}): Promise<Servin> {
+  const { plugins = [], ...rest } = options;
+  return await Servin.open({ ...rest, plugins: [...builtinPlugins(), ...plugins] });
+}

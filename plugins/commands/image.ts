@@ -1,0 +1,341 @@
+/**
+ * `servin image …`: import, ls, inspect, rm, tag and pull, each a few lines
+ * over the library API.
+ *
+ * @module
+ */
+
+import type { CommandContext } from "../../core/cli.ts";
+import { messageOf, ServinError } from "../../core/errors.ts";
+import { humanAgo, humanSize, table } from "../../core/format.ts";
+import { type ImageConfig, type ImageRecord, shortId, splitTag } from "../../core/image.ts";
+import { definePlugin } from "../../core/registry.ts";
+import type { ListFilter } from "../../core/servin.ts";
+
+/** Splits a command line into words: a JSON array, or words with shell-style quotes. */
+export function parseCommandLine(text: string, flag: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("[")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new ServinError("invalid-argument", `Invalid ${flag}: not a valid JSON array`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((w) => typeof w === "string")) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid ${flag}: expected a JSON array of strings`,
+      );
+    }
+    return parsed;
+  }
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: string | undefined;
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"' && i + 1 < trimmed.length) word += trimmed[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < trimmed.length) {
+      word += trimmed[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new ServinError("invalid-argument", `Invalid ${flag}: unterminated quote`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+function keyValues(list: string[], flag: string, requireValue: boolean): [string, string][] {
+  return list.map((item) => {
+    const eq = item.indexOf("=");
+    if (eq === 0 || (requireValue && eq < 0)) {
+      throw new ServinError("invalid-argument", `Invalid ${flag} "${item}": expected KEY=VALUE`);
+    }
+    return eq < 0 ? [item, ""] : [item.slice(0, eq), item.slice(eq + 1)];
+  });
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value : typeof value === "string" ? [value] : [];
+}
+
+function configFromFlags(flags: CommandContext["flags"]): Partial<ImageConfig> {
+  const config: Partial<ImageConfig> = {};
+  if (typeof flags.cmd === "string") config.cmd = parseCommandLine(flags.cmd, "--cmd");
+  if (typeof flags.entrypoint === "string") {
+    config.entrypoint = parseCommandLine(flags.entrypoint, "--entrypoint");
+  }
+  const env = keyValues(strings(flags.env), "--env", true);
+  if (env.length) config.env = env.map(([k, v]) => `${k}=${v}`);
+  if (typeof flags.workdir === "string") {
+    if (!flags.workdir.startsWith("/")) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid --workdir "${flags.workdir}": must be absolute`,
+      );
+    }
+    config.working_dir = flags.workdir;
+  }
+  if (typeof flags.user === "string") config.user = flags.user;
+  const labels = keyValues(strings(flags.label), "--label", false);
+  if (labels.length) config.labels = Object.fromEntries(labels);
+  return config;
+}
+
+function progressPrinter(
+  ctx: CommandContext,
+): ((read: number, total?: number) => void) | undefined {
+  if (!ctx.errIsTerminal) return undefined;
+  const start = performance.now();
+  let last = 0;
+  return (read, total) => {
+    const now = performance.now();
+    if (now - last < 100 && read !== total) return;
+    last = now;
+    const rate = read / Math.max((now - start) / 1000, 0.001);
+    const of = total ? ` / ${humanSize(total)} (${Math.floor((read / total) * 100)}%)` : "";
+    ctx.errRaw(`\r\x1b[KImporting ${humanSize(read)}${of}  ${humanSize(rate)}/s`);
+  };
+}
+
+const FILTER_KEYS = new Set(["reference", "dangling", "label"]);
+
+function parseFilters(list: string[]): ListFilter {
+  const filter: ListFilter = {};
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (eq < 0 || !FILTER_KEYS.has(key)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid filter "${item}": use reference=PATTERN, dangling=true|false or label=KEY[=VALUE]`,
+      );
+    }
+    if (key === "dangling") {
+      if (value !== "true" && value !== "false") {
+        throw new ServinError(
+          "invalid-argument",
+          `Invalid filter "${item}": dangling is true or false`,
+        );
+      }
+      filter.dangling = value === "true";
+    } else {
+      (filter[key as "reference" | "label"] ??= []).push(value);
+    }
+  }
+  return filter;
+}
+
+function rows(images: ImageRecord[], noTrunc: boolean): string[][] {
+  const now = new Date();
+  return images.flatMap((img) => {
+    const id = noTrunc ? `sha256:${img.id}` : shortId(img.id);
+    const tail = [id, humanAgo(img.created, now), humanSize(img.size)];
+    if (img.repo_tags.length === 0) return [["<none>", "<none>", ...tail]];
+    return img.repo_tags.map((t) => {
+      const { repository, tag } = splitTag(t);
+      return [repository, tag, ...tail];
+    });
+  });
+}
+
+/** The built-in `image` command group. */
+export function imageCommands() {
+  return definePlugin({
+    name: "commands-image",
+    setup(api) {
+      api.command({
+        name: "image import",
+        aliases: ["import"],
+        summary: "Import a root-filesystem tarball (plain, gzip or zstd) as an image",
+        usage: "[OPTIONS] TARBALL|- NAME[:TAG]",
+        args: { min: 2, max: 2 },
+        flags: {
+          cmd: {
+            type: "string",
+            description: "Default command (JSON array or words)",
+            value: "CMD",
+          },
+          entrypoint: {
+            type: "string",
+            description: "Entrypoint (JSON array or words)",
+            value: "CMD",
+          },
+          env: {
+            type: "string",
+            short: "e",
+            multiple: true,
+            description: "Environment variable",
+            value: "K=V",
+          },
+          workdir: { type: "string", short: "w", description: "Working directory", value: "DIR" },
+          user: { type: "string", short: "u", description: "User", value: "USER" },
+          label: { type: "string", short: "l", multiple: true, description: "Label", value: "K=V" },
+          message: { type: "string", short: "m", description: "Commit message", value: "TEXT" },
+          quiet: { type: "boolean", short: "q", description: "Print only the image ID" },
+        },
+        async run(ctx) {
+          const [input, reference] = ctx.args as [string, string];
+          const config = configFromFlags(ctx.flags);
+          const servin = await ctx.servin();
+          const onProgress = ctx.flags.quiet ? undefined : progressPrinter(ctx);
+          try {
+            const image = await servin.importImage(input, reference, {
+              config,
+              message: ctx.flags.message as string | undefined,
+              onProgress,
+            });
+            ctx.out(`sha256:${image.id}`);
+          } finally {
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+          }
+        },
+      });
+
+      api.command({
+        name: "image ls",
+        aliases: ["images", "image list"],
+        summary: "List images, newest first",
+        usage: "[OPTIONS]",
+        args: { max: 0 },
+        flags: {
+          all: {
+            type: "boolean",
+            short: "a",
+            description: "Show all images (no intermediate images exist)",
+          },
+          quiet: { type: "boolean", short: "q", description: "Only show image IDs" },
+          "no-trunc": { type: "boolean", description: "Show full image IDs" },
+          format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+          filter: {
+            type: "string",
+            short: "f",
+            multiple: true,
+            description: "Filter: reference=PATTERN, dangling=true|false, label=KEY[=VALUE]",
+            value: "FILTER",
+          },
+        },
+        async run(ctx) {
+          const format = (ctx.flags.format as string | undefined) ?? "table";
+          if (format !== "table" && format !== "json") {
+            throw new ServinError(
+              "invalid-argument",
+              `Invalid --format "${format}": use table or json`,
+            );
+          }
+          const filter = parseFilters(strings(ctx.flags.filter));
+          const images = await (await ctx.servin()).listImages(filter);
+          const noTrunc = Boolean(ctx.flags["no-trunc"]);
+          if (ctx.flags.quiet) {
+            const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
+            for (const id of new Set(ids)) ctx.out(id);
+          } else if (format === "json") {
+            ctx.out(JSON.stringify(images, null, 2));
+          } else {
+            ctx.out(
+              table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows(images, noTrunc)),
+            );
+          }
+        },
+      });
+
+      api.command({
+        name: "image inspect",
+        summary: "Show images' records as a JSON array",
+        usage: "IMAGE...",
+        args: { min: 1 },
+        async run(ctx) {
+          const servin = await ctx.servin();
+          const found: ImageRecord[] = [];
+          const missing: string[] = [];
+          for (const name of ctx.args) {
+            try {
+              found.push(await servin.getImage(name));
+            } catch (err) {
+              if (!(err instanceof ServinError) || err.code !== "not-found") throw err;
+              missing.push(name);
+            }
+          }
+          ctx.out(JSON.stringify(found, null, 2));
+          for (const name of missing) ctx.err(`servin: No such image: ${name}`);
+          return missing.length ? 1 : 0;
+        },
+      });
+
+      api.command({
+        name: "image rm",
+        aliases: ["rmi", "image remove"],
+        summary: "Remove images by tag, ID or unique ID prefix",
+        usage: "[OPTIONS] IMAGE...",
+        args: { min: 1 },
+        flags: {
+          force: {
+            type: "boolean",
+            short: "f",
+            description: "Remove an image with several tags by ID",
+          },
+        },
+        async run(ctx) {
+          const servin = await ctx.servin();
+          let failed = 0;
+          for (const name of ctx.args) {
+            try {
+              const result = await servin.removeImage(name, { force: Boolean(ctx.flags.force) });
+              for (const tag of result.untagged) ctx.out(`Untagged: ${tag}`);
+              if (result.deleted) ctx.out(`Deleted: sha256:${result.deleted}`);
+            } catch (err) {
+              if (!(err instanceof ServinError)) throw err;
+              failed++;
+              ctx.err(`servin: ${messageOf(err)}`);
+            }
+          }
+          return failed ? 1 : 0;
+        },
+      });
+
+      api.command({
+        name: "image tag",
+        aliases: ["tag"],
+        summary: "Tag an image (moves the tag if another image has it)",
+        usage: "SOURCE TARGET[:TAG]",
+        args: { min: 2, max: 2 },
+        async run(ctx) {
+          const [source, target] = ctx.args as [string, string];
+          await (await ctx.servin()).tagImage(source, target);
+        },
+      });
+
+      api.command({
+        name: "image pull",
+        aliases: ["pull"],
+        summary: "Pull an image from a registry (needs a registry source)",
+        usage: "IMAGE",
+        args: { min: 1, max: 1 },
+        run(ctx) {
+          throw new ServinError(
+            "unsupported",
+            `Cannot pull "${
+              ctx.args[0]
+            }": no registry source is installed (import a tarball with "servin image import")`,
+          );
+        },
+      });
+    },
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * The built-in plugins, in the order they are registered. They use the same
+ * plugin API as third-party plugins.
+ *
+ * @module
+ */
+
+import type { Plugin } from "../core/registry.ts";
+import { imageCommands } from "./commands/image.ts";
+import { systemCommands } from "./commands/system.ts";
+import { darwin } from "./platform/darwin.ts";
+import { linux } from "./platform/linux.ts";
+import { windows } from "./platform/windows.ts";
+import { tarballSource } from "./sources/tarball.ts";
+import { localStorage } from "./storage/local.ts";
+
+/** Fresh instances of every built-in plugin. */
+export function builtinPlugins(): Plugin[] {
+  return [
+    linux(),
+    windows(),
+    darwin(),
+    localStorage(),
+    tarballSource(),
+    imageCommands(),
+    systemCommands(),
+  ];
+}

@@ -1,0 +1,33 @@
+/**
+ * What the platform plugins share: the OCI names of the host architecture
+ * and the home directory lookup.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { ServinError } from "../../core/errors.ts";
+
+const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
+
+/** OCI `architecture` of the host (`amd64`, `arm64`). */
+export function ociArchitecture(): string {
+  return ARCH[Deno.build.arch] ?? Deno.build.arch;
+}
+
+/** The user's home directory from `variable`, or a clear error. */
+export function homeDir(variable: "HOME" | "USERPROFILE"): string {
+  const home = Deno.env.get(variable);
+  if (!home) {
+    throw new ServinError(
+      "invalid-argument",
+      `Cannot find the home directory: ${variable} is not set (use --root or SERVIN_ROOT)`,
+    );
+  }
+  return home;
+}
+
+/** `~/.servin`, the data root on Windows and macOS. */
+export function dotServin(variable: "HOME" | "USERPROFILE"): string {
+  return join(homeDir(variable), ".servin");
+}

@@ -1,0 +1,26 @@
+/**
+ * Windows (a stub for development): `~/.servin` from `USERPROFILE`; no
+ * ownership and no device nodes.
+ *
+ * @module
+ */
+
+import { definePlugin } from "../../core/registry.ts";
+import { dotServin, ociArchitecture } from "./_common.ts";
+
+/** The built-in Windows platform plugin. */
+export function windows() {
+  return definePlugin({
+    name: "platform-windows",
+    setup(api) {
+      api.platform({
+        name: "windows",
+        // Images made here hold Linux root filesystems.
+        os: "linux",
+        architecture: ociArchitecture(),
+        canChown: false,
+        defaultRoot: () => dotServin("USERPROFILE"),
+      });
+    },
+  });
+}

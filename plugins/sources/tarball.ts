@@ -1,0 +1,47 @@
+/**
+ * The `tarball` source: a plain root-filesystem tarball, as `docker import`
+ * takes, uncompressed, gzip or zstd. It becomes a one-layer image.
+ *
+ * @module
+ */
+
+import { ServinError } from "../../core/errors.ts";
+import { definePlugin } from "../../core/registry.ts";
+import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
+import { isTarHeader } from "../formats/tar.ts";
+
+/** The built-in tarball source plugin. */
+export function tarballSource() {
+  return definePlugin({
+    name: "source-tarball",
+    setup(api) {
+      api.source({
+        name: "tarball",
+        detect(probe) {
+          if (probe.purpose !== "import") return false;
+          const compression = detectCompression(probe.head);
+          if (compression !== "none") return true;
+          return isTarHeader(probe.head);
+        },
+        async read({ probe, input, store }) {
+          const compression = detectCompression(probe.head);
+          if (!isSupported(compression)) {
+            await input.cancel();
+            throw new ServinError(
+              "unsupported",
+              `${compression} compression is not supported (use gzip, zstd or none)`,
+            );
+          }
+          const layer = await store.stageLayer(decompress(input, compression), {
+            label: probe.path,
+          });
+          return {
+            layers: [layer],
+            rootfsType: "tarball",
+            metadata: { source: "tarball", compression },
+          };
+        },
+      });
+    },
+  });
+}

@@ -1,0 +1,302 @@
+/**
+ * The `local` storage backend: `images/index.json` (atomic writes under an
+ * exclusive lock), a content store under `images/blobs/sha256/` and a layer
+ * store under `images/layers/<diff_id>/`. Work happens in `<root>/tmp/`; a
+ * rename makes it visible, so a crash at any point leaves the index
+ * consistent and the next writer sweeps what was left.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { ServinError } from "../../core/errors.ts";
+import { type ImageRecord, sha256Hex } from "../../core/image.ts";
+import type {
+  ImageStore,
+  StagedLayer,
+  StageLayerOptions,
+  StorageContext,
+  StoreTransaction,
+} from "../../core/kinds.ts";
+import { definePlugin } from "../../core/registry.ts";
+import { readTar } from "../formats/tar.ts";
+import { unpack } from "./unpack.ts";
+
+/** The built-in storage plugin. */
+export function localStorage() {
+  return definePlugin({
+    name: "storage-local",
+    setup(api) {
+      api.storage({ name: "local", open: (ctx) => LocalStore.open(ctx) });
+    },
+  });
+}
+
+interface Staging {
+  dir: string;
+  lock: Deno.FsFile;
+  lockPath: string;
+}
+
+/** Removes a tree, making read-only directories writable when that is what stops it. */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+    await makeWritable(path);
+    await Deno.remove(path, { recursive: true });
+  }
+}
+
+async function makeWritable(dir: string): Promise<void> {
+  await Deno.chmod(dir, 0o700);
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) await makeWritable(join(dir, e.name));
+  }
+}
+
+class LocalStore implements ImageStore {
+  readonly path: string;
+  #ctx: StorageContext;
+  #tmp: string;
+  #index: string;
+  #blobs: string;
+  #layers: string;
+  #staged = new Map<string, Staging>();
+
+  private constructor(ctx: StorageContext) {
+    this.#ctx = ctx;
+    this.path = join(ctx.root, "images");
+    this.#tmp = join(ctx.root, "tmp");
+    this.#index = join(this.path, "index.json");
+    this.#blobs = join(this.path, "blobs", "sha256");
+    this.#layers = join(this.path, "layers");
+  }
+
+  static async open(ctx: StorageContext): Promise<LocalStore> {
+    const store = new LocalStore(ctx);
+    try {
+      await Deno.mkdir(ctx.root, { recursive: true, mode: 0o711 });
+      for (const dir of [store.#blobs, store.#layers]) {
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      }
+      await Deno.mkdir(store.#tmp, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new ServinError(
+        "invalid-argument",
+        `Cannot use "${ctx.root}" as the Servin root: ${err instanceof Error ? err.message : err}`,
+      );
+    }
+    return store;
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    return await this.#read();
+  }
+
+  async #read(): Promise<ImageRecord[]> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#index);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return [];
+      throw err;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new ServinError("internal", `The image index "${this.#index}" is not valid JSON`);
+    }
+    if (!Array.isArray(data)) {
+      throw new ServinError("internal", `The image index "${this.#index}" is not a JSON array`);
+    }
+    return data as ImageRecord[];
+  }
+
+  async stageLayer(
+    tar: ReadableStream<Uint8Array>,
+    _options: StageLayerOptions,
+  ): Promise<StagedLayer> {
+    const staging = await this.#stagingDir("layer-");
+    const hash = createHash("sha256");
+    async function* hashed() {
+      for await (const chunk of tar) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    }
+    try {
+      const stats = await unpack(readTar(hashed(), this.#ctx.limits), staging.dir, {
+        platform: this.#ctx.platform,
+        warn: this.#ctx.warn,
+      });
+      const layer = {
+        diffId: hash.digest("hex"),
+        size: stats.size,
+        entries: stats.entries,
+        path: staging.dir,
+      };
+      this.#staged.set(staging.dir, staging);
+      return layer;
+    } catch (err) {
+      await tar.cancel().catch(() => {});
+      await this.#release(staging);
+      throw err;
+    }
+  }
+
+  async #stagingDir(prefix: string): Promise<Staging> {
+    const dir = await Deno.makeTempDir({ dir: this.#tmp, prefix });
+    const lockPath = `${dir}.lock`;
+    const lock = await Deno.open(lockPath, { write: true, create: true });
+    await lock.lock(true);
+    return { dir, lock, lockPath };
+  }
+
+  async #release(staging: Staging): Promise<void> {
+    this.#staged.delete(staging.dir);
+    await removeTree(staging.dir);
+    staging.lock.close();
+    await Deno.remove(staging.lockPath).catch(() => {});
+  }
+
+  async discard(layer: StagedLayer): Promise<void> {
+    const staging = this.#staged.get(layer.path);
+    if (staging) await this.#release(staging);
+  }
+
+  async transaction<T>(fn: (tx: StoreTransaction) => T | Promise<T>): Promise<T> {
+    const lock = await Deno.open(join(this.path, "index.lock"), { write: true, create: true });
+    try {
+      await lock.lock(true);
+      await this.#sweepTmp();
+      const images = await this.#read();
+      const before = JSON.stringify(images);
+      const tx: StoreTransaction = {
+        images,
+        commitLayer: (layer) => this.#commitLayer(layer),
+        putBlob: (bytes) => this.#putBlob(bytes),
+      };
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        await this.#collect(await this.#read());
+        throw err;
+      }
+      if (JSON.stringify(images) !== before) {
+        await this.#write(images);
+        await this.#collect(images);
+      }
+      return result;
+    } finally {
+      lock.close();
+    }
+  }
+
+  async #commitLayer(layer: StagedLayer): Promise<string> {
+    const target = join(this.#layers, layer.diffId);
+    try {
+      await Deno.lstat(target);
+      return target;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    await Deno.rename(layer.path, target);
+    return target;
+  }
+
+  async #putBlob(bytes: Uint8Array): Promise<string> {
+    const digest = sha256Hex(bytes);
+    const target = join(this.#blobs, digest);
+    try {
+      await Deno.lstat(target);
+      return digest;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    await atomicWrite(target, bytes, this.#tmp);
+    return digest;
+  }
+
+  async #write(images: ImageRecord[]): Promise<void> {
+    const text = JSON.stringify(images, null, 2) + "\n";
+    await atomicWrite(this.#index, new TextEncoder().encode(text), this.#tmp);
+  }
+
+  /** Deletes layers and blobs that no image in `images` uses. */
+  async #collect(images: ImageRecord[]): Promise<void> {
+    const layers = new Set(images.flatMap((img) => img.layers));
+    const blobs = new Set(images.map((img) => img.id));
+    const doomed: string[] = [];
+    for await (const e of Deno.readDir(this.#layers)) {
+      if (!layers.has(e.name)) doomed.push(join(this.#layers, e.name));
+    }
+    for await (const e of Deno.readDir(this.#blobs)) {
+      if (!blobs.has(e.name)) doomed.push(join(this.#blobs, e.name));
+    }
+    for (const path of doomed) await removeTree(path);
+  }
+
+  /** Removes staging left by processes that died (their staging locks are free). */
+  async #sweepTmp(): Promise<void> {
+    for await (const e of Deno.readDir(this.#tmp)) {
+      // Atomic writes happen under the index lock, which we hold: any left is garbage.
+      if (e.name.startsWith("write-")) await Deno.remove(join(this.#tmp, e.name)).catch(() => {});
+      if (!e.name.endsWith(".lock")) continue;
+      const lockPath = join(this.#tmp, e.name);
+      const file = await Deno.open(lockPath, { write: true }).catch(() => undefined);
+      if (!file) continue;
+      try {
+        if (!(await file.tryLock(true))) continue;
+        await removeTree(lockPath.slice(0, -".lock".length));
+        await Deno.remove(lockPath).catch(() => {});
+      } finally {
+        file.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const staging of [...this.#staged.values()]) await this.#release(staging);
+  }
+}
+
+/** Writes `bytes` to `target` through a synced temporary file and a rename. */
+async function atomicWrite(target: string, bytes: Uint8Array, tmpDir: string): Promise<void> {
+  const tmp = await Deno.makeTempFile({ dir: tmpDir, prefix: "write-" });
+  try {
+    const file = await Deno.open(tmp, { write: true, truncate: true });
+    try {
+      let off = 0;
+      while (off < bytes.length) off += await file.write(bytes.subarray(off));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.chmod(tmp, 0o644);
+    await Deno.rename(tmp, target);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  await syncDir(target);
+}
+
+async function syncDir(path: string): Promise<void> {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  try {
+    const f = await Deno.open(dir, { read: true });
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  } catch {
+    // Not every platform can fsync a directory; the rename is still atomic.
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Applies tar entries to a fresh private directory. Every file Servin writes
+ * from an archive goes through here, so the security rules live in one place:
+ *
+ * - names are checked lexically (no absolute path, no `..`), and every parent
+ *   against the symlinks this extraction created, so nothing is ever written
+ *   through a symlink;
+ * - files are created with O_EXCL after removing what was there, so an
+ *   existing inode is never written through;
+ * - hardlinks must point at an earlier entry of the same archive;
+ * - chown before chmod (chown clears setuid), symlinks are never chmodded and
+ *   get their owner and times with the `l*` calls; directory modes and times
+ *   are applied last, deepest first;
+ * - anything unexpected is refused with the entry's name, never skipped.
+ *
+ * @module
+ */
+
+import { lchownSync, lutimesSync } from "node:fs";
+import { posix } from "node:path";
+import { ServinError } from "../../core/errors.ts";
+import type { Platform } from "../../core/kinds.ts";
+import type { TarEntry, TarHeader } from "../formats/tar.ts";
+
+/** What {@link unpack} counted. */
+export interface UnpackStats {
+  /** Bytes of regular-file content (hardlinks counted once). */
+  size: number;
+  /** Entries applied. */
+  entries: number;
+}
+
+/** Options of {@link unpack}. */
+export interface UnpackOptions {
+  /** The host platform (ownership and device capabilities). */
+  platform: Platform;
+  /** Prints a warning. */
+  warn(message: string): void;
+}
+
+type Kind = "dir" | "file" | "symlink" | "other";
+
+function unsafe(name: string, why: string): ServinError {
+  return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
+}
+
+/**
+ * Confines an archive path: returns it relative to the root without `.`
+ * components or trailing slashes (`""` is the root), or throws when it is
+ * absolute or has a `..` component.
+ */
+export function confine(name: string): string {
+  if (name === "") throw unsafe(name, "has an empty name");
+  if (name.startsWith("/")) throw unsafe(name, "has an absolute path");
+  if (name.includes("\0")) throw unsafe(name, "has a NUL byte in its name");
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw unsafe(name, 'escapes the image root (".." component)');
+  return parts.join("/");
+}
+
+function writeAll(file: Deno.FsFile, chunk: Uint8Array): void {
+  let off = 0;
+  while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+}
+
+/**
+ * Extracts `entries` into `dest`, which must be a fresh directory only this
+ * process writes to.
+ */
+export async function unpack(
+  entries: AsyncIterable<TarEntry>,
+  dest: string,
+  options: UnpackOptions,
+): Promise<UnpackStats> {
+  const { platform, warn } = options;
+  const kinds = new Map<string, Kind>([["", "dir"]]);
+  const dirs = new Map<string, TarHeader>();
+  const stats: UnpackStats = { size: 0, entries: 0 };
+  const myUid = Deno.uid() ?? 0;
+  const myGid = Deno.gid() ?? 0;
+  const abs = (rel: string) => rel === "" ? dest : posix.join(dest, rel);
+
+  const ensureParents = (name: string, rel: string) => {
+    const parts = rel.split("/");
+    let path = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
+      const kind = kinds.get(path);
+      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
+      if (kind === undefined) {
+        Deno.mkdirSync(abs(path), { mode: 0o755 });
+        kinds.set(path, "dir");
+      } else if (kind !== "dir") {
+        throw unsafe(name, `has a parent "${path}" that is not a directory`);
+      }
+    }
+  };
+
+  const clear = (rel: string) => {
+    const kind = kinds.get(rel);
+    if (kind === undefined) return;
+    Deno.removeSync(abs(rel), { recursive: kind === "dir" });
+    if (kind === "dir") {
+      for (const key of [...kinds.keys()]) if (key.startsWith(`${rel}/`)) kinds.delete(key);
+      for (const key of [...dirs.keys()]) {
+        if (key === rel || key.startsWith(`${rel}/`)) dirs.delete(key);
+      }
+    }
+    kinds.delete(rel);
+  };
+
+  const chown = (path: string, h: TarHeader, link: boolean) => {
+    if (platform.canChown) {
+      if (link) lchownSync(path, h.uid, h.gid);
+      else Deno.chownSync(path, h.uid, h.gid);
+    } else if (h.uid !== myUid || h.gid !== myGid) {
+      warn("file ownership from archives is not kept: not running as root");
+    }
+  };
+
+  const finish = (path: string, h: TarHeader) => {
+    chown(path, h, false);
+    Deno.chmodSync(path, h.mode);
+    Deno.utimeSync(path, h.mtime, h.mtime);
+  };
+
+  for await (const { header: h, body } of entries) {
+    const rel = confine(h.name);
+    stats.entries++;
+    try {
+      if (rel === "") {
+        if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
+        dirs.set("", h);
+        continue;
+      }
+      ensureParents(h.name, rel);
+      const path = abs(rel);
+      switch (h.type) {
+        case "dir": {
+          if (kinds.get(rel) !== "dir") {
+            clear(rel);
+            Deno.mkdirSync(path, { mode: 0o700 });
+            kinds.set(rel, "dir");
+          }
+          chown(path, h, false);
+          dirs.set(rel, h);
+          break;
+        }
+        case "file": {
+          clear(rel);
+          const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+          kinds.set(rel, "file");
+          try {
+            for await (const chunk of body) writeAll(file, chunk);
+          } finally {
+            file.close();
+          }
+          stats.size += h.size;
+          finish(path, h);
+          break;
+        }
+        case "link": {
+          if (h.linkname.startsWith("/")) throw unsafe(h.name, "is a hardlink to an absolute path");
+          const target = confine(h.linkname);
+          const targetKind = kinds.get(target);
+          if (target === "" || targetKind === "dir") {
+            throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
+          }
+          if (targetKind === undefined) {
+            throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
+          }
+          ensureParents(h.name, target);
+          if (target === rel) break;
+          clear(rel);
+          Deno.linkSync(abs(target), path);
+          kinds.set(rel, targetKind);
+          break;
+        }
+        case "symlink": {
+          if (h.linkname === "") throw unsafe(h.name, "is a symlink with an empty target");
+          clear(rel);
+          Deno.symlinkSync(h.linkname, path);
+          kinds.set(rel, "symlink");
+          chown(path, h, true);
+          lutimesSync(path, h.mtime, h.mtime);
+          break;
+        }
+        case "char":
+        case "block":
+        case "fifo": {
+          const device = h.type !== "fifo";
+          if (!platform.mknod || (device && !platform.canChown)) {
+            warn(`device nodes and FIFOs from archives are skipped on this platform or user`);
+            break;
+          }
+          clear(rel);
+          platform.mknod(path, h.type, h.mode, h.devmajor, h.devminor);
+          kinds.set(rel, "other");
+          finish(path, h);
+          break;
+        }
+      }
+    } catch (err) {
+      if (err instanceof ServinError) throw err;
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ServinError("invalid-archive", `entry "${h.name}" could not be written: ${why}`, {
+        cause: err,
+      });
+    }
+  }
+
+  // Directory modes and times last, deepest first, so that writing children
+  // neither fails on a read-only directory nor bumps a restored mtime.
+  const order = [...dirs.keys()].sort((a, b) => b.split("/").length - a.split("/").length);
+  for (const rel of order) {
+    const h = dirs.get(rel)!;
+    const path = abs(rel);
+    if (rel === "") chown(path, h, false);
+    Deno.chmodSync(path, h.mode);
+    Deno.utimeSync(path, h.mtime, h.mtime);
+  }
+  if (!dirs.has("")) Deno.chmodSync(dest, 0o755);
+  return stats;
+}
