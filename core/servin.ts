@@ -200,7 +200,16 @@ export class Servin {
       await whole.cancel().catch(() => {});
       throw err;
     }
-    const read = await source.read({ probe, input: whole, store: this.#store });
+    let read;
+    try {
+      read = await source.read({ probe, input: whole, store: this.#store });
+    } catch (err) {
+      await whole.cancel().catch(() => {});
+      const code = err instanceof ServinError ? err.code : "internal";
+      throw new ServinError(code, `Cannot import "${opened.path}": ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
     const record = await this.#commitImage(read.layers, {
       tag,
       rootfsType: read.rootfsType,

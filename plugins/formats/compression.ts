@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { ServinError } from "../../core/errors.ts";
 
@@ -41,11 +41,11 @@ export function decompress(
 ): ReadableStream<Uint8Array> {
   if (compression === "none") return input;
   const options = { chunkSize: 256 * 1024 };
-  const inflate = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
-  const source = Readable.fromWeb(input as Parameters<typeof Readable.fromWeb>[0]);
-  source.on("error", (err) => inflate.destroy(err));
-  source.pipe(inflate);
   return ReadableStream.from((async function* () {
+    const inflate = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
+    const source = Readable.fromWeb(input as Parameters<typeof Readable.fromWeb>[0]);
+    // pipeline() gives both streams error handlers at once; iterating rethrows.
+    pipeline(source, inflate, () => {});
     try {
       for await (const chunk of inflate) yield chunk as Uint8Array;
     } catch (err) {
@@ -56,6 +56,7 @@ export function decompress(
       });
     } finally {
       source.destroy();
+      inflate.destroy();
     }
   })());
 }

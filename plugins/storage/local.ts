@@ -121,6 +121,7 @@ class LocalStore implements ImageStore {
     tar: ReadableStream<Uint8Array>,
     _options: StageLayerOptions,
   ): Promise<StagedLayer> {
+    await this.#sweepStaging();
     const staging = await this.#stagingDir("layer-");
     const hash = createHash("sha256");
     async function* hashed() {
@@ -242,11 +243,18 @@ class LocalStore implements ImageStore {
     for (const path of doomed) await removeTree(path);
   }
 
-  /** Removes staging left by processes that died (their staging locks are free). */
+  /** Removes what crashed writers left: called under the index lock. */
   async #sweepTmp(): Promise<void> {
     for await (const e of Deno.readDir(this.#tmp)) {
       // Atomic writes happen under the index lock, which we hold: any left is garbage.
       if (e.name.startsWith("write-")) await Deno.remove(join(this.#tmp, e.name)).catch(() => {});
+    }
+    await this.#sweepStaging();
+  }
+
+  /** Removes staging left by processes that died (their staging locks are free). */
+  async #sweepStaging(): Promise<void> {
+    for await (const e of Deno.readDir(this.#tmp)) {
       if (!e.name.endsWith(".lock")) continue;
       const lockPath = join(this.#tmp, e.name);
       const file = await Deno.open(lockPath, { write: true }).catch(() => undefined);

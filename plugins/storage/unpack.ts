@@ -50,11 +50,15 @@ function unsafe(name: string, why: string): ServinError {
  * absolute or has a `..` component.
  */
 export function confine(name: string): string {
-  if (name === "") throw unsafe(name, "has an empty name");
-  if (name.startsWith("/")) throw unsafe(name, "has an absolute path");
-  if (name.includes("\0")) throw unsafe(name, "has a NUL byte in its name");
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw unsafe(name, 'escapes the image root (".." component)');
+  return confinePath(name, (why) => unsafe(name, why));
+}
+
+function confinePath(path: string, error: (why: string) => ServinError): string {
+  if (path === "") throw error("has an empty name");
+  if (path.startsWith("/")) throw error("has an absolute path");
+  if (path.includes("\0")) throw error("has a NUL byte in its name");
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw error('escapes the image root (".." component)');
   return parts.join("/");
 }
 
@@ -80,17 +84,18 @@ export async function unpack(
   const myGid = Deno.gid() ?? 0;
   const abs = (rel: string) => rel === "" ? dest : posix.join(dest, rel);
 
-  const ensureParents = (name: string, rel: string) => {
+  /** Checks the parents of `rel`, creating missing ones when `create` is set. */
+  const ensureParents = (name: string, rel: string, create = true) => {
     const parts = rel.split("/");
     let path = "";
     for (let i = 0; i < parts.length - 1; i++) {
       path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
       const kind = kinds.get(path);
       if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
-      if (kind === undefined) {
+      if (kind === undefined && create) {
         Deno.mkdirSync(abs(path), { mode: 0o755 });
         kinds.set(path, "dir");
-      } else if (kind !== "dir") {
+      } else if (kind !== "dir" && kind !== undefined) {
         throw unsafe(name, `has a parent "${path}" that is not a directory`);
       }
     }
@@ -160,8 +165,11 @@ export async function unpack(
           break;
         }
         case "link": {
-          if (h.linkname.startsWith("/")) throw unsafe(h.name, "is a hardlink to an absolute path");
-          const target = confine(h.linkname);
+          const target = confinePath(
+            h.linkname,
+            (why) => unsafe(h.name, `is a hardlink to "${h.linkname}", which ${why}`),
+          );
+          ensureParents(h.name, target, false);
           const targetKind = kinds.get(target);
           if (target === "" || targetKind === "dir") {
             throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
@@ -169,7 +177,6 @@ export async function unpack(
           if (targetKind === undefined) {
             throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
           }
-          ensureParents(h.name, target);
           if (target === rel) break;
           clear(rel);
           Deno.linkSync(abs(target), path);

@@ -1,0 +1,92 @@
+/**
+ * Runs the real CLI (`main.ts`) in a subprocess against a throwaway root.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** What a CLI run printed and returned. */
+export interface RunResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** Bytes for standard input. */
+  stdin?: Uint8Array;
+  /** Extra environment. */
+  env?: Record<string, string>;
+}
+
+/** Runs `servin ARGS…` with `SERVIN_ROOT=root`. */
+export async function run(
+  root: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: { SERVIN_ROOT: root, NO_COLOR: "1", ...options.env },
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.stdin);
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs and fails the test when the exit code is not 0. */
+export async function ok(root: string, args: string[], options: RunOptions = {}): Promise<string> {
+  const r = await run(root, args, options);
+  if (r.code !== 0) {
+    throw new Error(`servin ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+/** A fresh temporary directory, removed by the returned function. */
+export async function tempDir(prefix = "servin-test-"): Promise<[string, () => Promise<void>]> {
+  const dir = await Deno.makeTempDir({ prefix });
+  return [dir, () => Deno.remove(dir, { recursive: true }).catch(() => {})];
+}
+
+/** Writes `data` to a file in `dir` and returns its path. */
+export async function writeFixture(dir: string, name: string, data: Uint8Array): Promise<string> {
+  const path = join(dir, name);
+  await Deno.writeFile(path, data);
+  return path;
+}
+
+/** A snapshot of everything under a store root: each path with its type, for "nothing changed" checks. */
+export async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, rel: string) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(`${r}${e.isDirectory ? "/" : ""}`);
+      if (e.isDirectory) await walk(join(dir, e.name), r);
+    }
+  }
+  await walk(root, "");
+  return out;
+}
