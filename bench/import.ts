@@ -206,7 +206,7 @@ async function generateTree(dir: string, files: number, bytes: number): Promise<
     count++;
   }
   for (let i = 0; count < files || written < bytes; i++) {
-    const sub = `${dir}/share/pkg-${i % 97}/sub-${i % 13}/${i % 5 === 0 ? "deep/er" : "x"}`;
+    const sub = `${dir}/share/pkg-${i % 60}/${["doc", "lib/x", "lib/y/z"][i % 3]}`;
     await Deno.mkdir(sub, { recursive: true });
     const text = textContent(random, 200 + random() % 8_000);
     await Deno.writeTextFile(`${sub}/file-${i}.conf`, text);

@@ -126,10 +126,8 @@ export class Registry {
       plugin,
       on: (hook, handler, options) => add(hook, handler, options?.order),
       command: (def) => {
-        const taken = this.commands.find((c) => names(c).some((n) => names(def).includes(n)));
-        if (taken) {
-          throw new ServinError("plugin", `Plugin "${plugin}": command "${def.name}" is taken`);
-        }
+        const taken = names(def).find((n) => this.commands.some((c) => names(c).includes(n)));
+        if (taken) throw new ServinError("plugin", `command "${taken}" is already registered`);
         this.commands.push(def);
       },
       storage: (backend) => {

@@ -79,7 +79,10 @@ function paxRecords(records: Record<string, string>): Uint8Array {
 }
 
 /** Builds a tar archive from `entries`; `end: false` leaves out the end-of-archive marker. */
-export function buildTar(entries: FixtureEntry[], options: { end?: boolean } = {}): Uint8Array {
+export function buildTar(
+  entries: FixtureEntry[],
+  options: { end?: boolean } = {},
+): Uint8Array<ArrayBuffer> {
   const parts: Uint8Array[] = [];
   for (const e of entries) {
     const body = typeof e.body === "string" ? enc.encode(e.body) : e.body ?? new Uint8Array(0);

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { ServinError } from "./errors.ts";
+import { definePlugin, type Plugin, Registry, sortPlugins } from "./registry.ts";
+
+const noop = (name: string, dependencies?: string[]): Plugin => ({
+  name,
+  dependencies,
+  setup() {},
+});
+
+Deno.test("plugins are set up after their dependencies, otherwise in the given order", () => {
+  const order = sortPlugins([noop("a", ["c"]), noop("b"), noop("c"), noop("d", ["a", "b"])])
+    .map((p) => p.name);
+  assert.deepEqual(order, ["b", "c", "a", "d"]);
+});
+
+Deno.test("a missing dependency, a cycle and a duplicate name are errors naming the plugin", () => {
+  assert.throws(() => sortPlugins([noop("a", ["ghost"])]), {
+    message: 'Plugin "a" depends on "ghost", which is not registered',
+  });
+  assert.throws(
+    () => sortPlugins([noop("x"), noop("a", ["b"]), noop("b", ["c"]), noop("c", ["a"])]),
+    {
+      message: "Plugin dependency cycle: a -> b -> c -> a",
+    },
+  );
+  assert.throws(() => sortPlugins([noop("a"), noop("a")]), {
+    message: 'Plugin "a" is registered twice',
+  });
+});
+
+Deno.test("series runs pre, normal, post then registration order; the first error aborts, wrapped", async () => {
+  const calls: string[] = [];
+  const registry = await Registry.create([
+    definePlugin({
+      name: "one",
+      setup(api) {
+        api.on("image:import:before", () => void calls.push("one:post"), { order: "post" });
+        api.on("image:import:before", () => void calls.push("one:normal"));
+      },
+    }),
+    definePlugin({
+      name: "two",
+      setup(api) {
+        api.on("image:import:before", () => void calls.push("two:pre"), { order: "pre" });
+        api.on("image:import:before", () => void calls.push("two:normal"));
+      },
+    }),
+  ]);
+  const payload = { reference: "a:latest", path: "-", source: "tarball", options: {} };
+  await registry.series("image:import:before", payload);
+  assert.deepEqual(calls, ["two:pre", "one:normal", "two:normal", "one:post"]);
+
+  const vetoing = await Registry.create([
+    definePlugin({
+      name: "policy",
+      setup(api) {
+        api.on("image:import:before", () => {
+          throw new ServinError("vetoed", "imports from stdin are not allowed");
+        });
+        api.on("image:import:before", () => void calls.push("never"), { order: "post" });
+      },
+    }),
+  ]);
+  await assert.rejects(() => vetoing.series("image:import:before", payload), (err: unknown) => {
+    assert.ok(err instanceof ServinError);
+    assert.equal(err.code, "vetoed");
+    assert.equal(
+      err.message,
+      'Plugin "policy" stopped image:import:before: imports from stdin are not allowed',
+    );
+    return true;
+  });
+  assert.ok(!calls.includes("never"));
+});
+
+Deno.test("first returns the first defined result; parallel collects results and errors", async () => {
+  const registry = await Registry.create([
+    definePlugin({
+      name: "p",
+      setup(api) {
+        api.platform({
+          name: "plan9",
+          os: "plan9",
+          architecture: "amd64",
+          canChown: false,
+          defaultRoot: () => "/x",
+        });
+        api.on("command:after", () => {
+          throw new Error("boom");
+        });
+        api.on("command:after", async () => {});
+      },
+    }),
+  ]);
+  assert.equal((await registry.first("platform:detect", { os: "plan9" }))?.name, "plan9");
+  assert.equal(await registry.first("platform:detect", { os: "beos" }), undefined);
+  const { results, errors } = await registry.parallel("command:after", {
+    command: "x",
+    exitCode: 0,
+  });
+  assert.equal(results.length, 1);
+  assert.deepEqual(errors.map((e) => e.message), ['Plugin "p" failed in command:after: boom']);
+});
+
+Deno.test("disposers run in reverse order, all of them, reporting the first failure", async () => {
+  const calls: string[] = [];
+  const registry = await Registry.create([
+    definePlugin({ name: "a", setup: (api) => api.onDispose(() => void calls.push("a")) }),
+    definePlugin({
+      name: "b",
+      setup(api) {
+        api.onDispose(() => {
+          calls.push("b");
+          throw new Error("stuck");
+        });
+      },
+    }),
+  ]);
+  await assert.rejects(() => registry.dispose(), {
+    message: 'Plugin "b" failed to clean up: stuck',
+  });
+  assert.deepEqual(calls, ["b", "a"]);
+});
+
+Deno.test("a failing setup and a taken command name are errors naming the plugin", async () => {
+  await assert.rejects(
+    () =>
+      Registry.create([
+        definePlugin({ name: "bad", setup: () => Promise.reject(new Error("no")) }),
+      ]),
+    { message: 'Plugin "bad" failed to set up: no' },
+  );
+  const command = { name: "image ls", summary: "", usage: "", run() {} };
+  await assert.rejects(
+    () =>
+      Registry.create([
+        definePlugin({ name: "one", setup: (api) => api.command(command) }),
+        definePlugin({
+          name: "two",
+          setup: (api) => api.command({ ...command, name: "x", aliases: ["image ls"] }),
+        }),
+      ]),
+    { message: 'Plugin "two" failed to set up: command "image ls" is already registered' },
+  );
+});

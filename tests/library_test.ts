@@ -1,0 +1,216 @@
+/**
+ * The library API and third-party plugins: what `mod.ts` promises to Deno
+ * scripts and plugin authors.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCli } from "../core/cli.ts";
+import {
+  builtinPlugins,
+  definePlugin,
+  type ImageRecord,
+  openServin,
+  type Output,
+  ServinError,
+} from "../mod.ts";
+import { listTree, tempDir } from "./_cli.ts";
+import { buildTar } from "./_tar.ts";
+
+const TAR = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hi\n" }]);
+
+function capture(): Output & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (t) => void stdout.push(t),
+    err: (t) => void stderr.push(t),
+    errRaw: () => {},
+    errIsTerminal: false,
+  };
+}
+
+Deno.test("a Deno script imports from a stream, lists, tags and removes", async () => {
+  const [root, cleanup] = await tempDir();
+  const servin = await openServin({ root });
+  try {
+    const image = await servin.importImage(
+      { path: "in-memory", stream: new Blob([TAR]).stream() },
+      "lib:1",
+      { config: { cmd: ["/bin/true"], labels: { a: "b" } } },
+    );
+    assert.equal(image.metadata.original_path, "in-memory");
+    assert.deepEqual(image.config.cmd, ["/bin/true"]);
+    assert.equal((await servin.getImage(image.id.slice(0, 4))).id, image.id);
+    await servin.tagImage("lib:1", "lib:2");
+    assert.deepEqual((await servin.listImages({ label: ["a=b"] }))[0]?.repo_tags, [
+      "lib:1",
+      "lib:2",
+    ]);
+    assert.deepEqual(await servin.removeImage("lib:1"), { untagged: ["lib:1"] });
+    assert.deepEqual(await servin.removeImage("lib:2"), { untagged: ["lib:2"], deleted: image.id });
+    assert.deepEqual(await servin.listImages(), []);
+    await assert.rejects(
+      () => servin.getImage("lib:1"),
+      (e: unknown) => e instanceof ServinError && e.code === "not-found",
+    );
+  } finally {
+    await servin.close();
+    await cleanup();
+  }
+});
+
+Deno.test("a plugin can veto an import and the store stays as it was", async () => {
+  const [root, cleanup] = await tempDir();
+  const policy = definePlugin({
+    name: "policy",
+    setup(api) {
+      api.on("image:import:before", ({ reference }) => {
+        if (reference.startsWith("forbidden")) throw new Error("forbidden images are not allowed");
+      });
+    },
+  });
+  const servin = await openServin({ root, plugins: [policy] });
+  try {
+    await servin.importImage({ path: "a", stream: new Blob([TAR]).stream() }, "allowed");
+    const before = await listTree(root);
+    await assert.rejects(
+      () => servin.importImage({ path: "b", stream: new Blob([TAR]).stream() }, "forbidden:1"),
+      { message: 'Plugin "policy" stopped image:import:before: forbidden images are not allowed' },
+    );
+    assert.deepEqual(await listTree(root), before);
+  } finally {
+    await servin.close();
+    await cleanup();
+  }
+});
+
+Deno.test("plugins see imports and removals after they happen, and can veto a removal", async () => {
+  const [root, cleanup] = await tempDir();
+  const seen: string[] = [];
+  const audit = definePlugin({
+    name: "audit",
+    setup(api) {
+      api.on("image:import:after", ({ image }) => void seen.push(`imported ${image.repo_tags}`));
+      api.on("image:remove:before", ({ image, tag }) => {
+        if (image.config.labels.protected) throw new Error("image is protected");
+        seen.push(`removing ${tag ?? image.id.slice(0, 4)}`);
+      });
+      api.on(
+        "image:remove:after",
+        ({ untagged, deleted }) => void seen.push(`removed ${untagged} ${deleted}`),
+      );
+    },
+  });
+  const servin = await openServin({ root, plugins: [audit] });
+  try {
+    const image: ImageRecord = await servin.importImage(
+      { path: "a", stream: new Blob([TAR]).stream() },
+      "x:1",
+    );
+    const guarded = await servin.importImage(
+      { path: "b", stream: new Blob([TAR]).stream() },
+      "guarded",
+      { config: { labels: { protected: "yes" } } },
+    );
+    await servin.removeImage("x:1");
+    await assert.rejects(() => servin.removeImage("guarded"), /image is protected/);
+    assert.equal((await servin.getImage("guarded")).id, guarded.id);
+    assert.deepEqual(seen, [
+      "imported x:1",
+      "imported guarded:latest",
+      `removing ${image.id.slice(0, 4)}`,
+      "removed x:1 true",
+    ]);
+  } finally {
+    await servin.close();
+    await cleanup();
+  }
+});
+
+Deno.test("a third-party command runs through the CLI with command hooks around it", async () => {
+  const [root, cleanup] = await tempDir();
+  try {
+    const events: string[] = [];
+    const hello = definePlugin({
+      name: "hello",
+      dependencies: ["commands-image"],
+      setup(api) {
+        api.command({
+          name: "hello",
+          summary: "Say hello",
+          usage: "[--shout] NAME",
+          args: { min: 1, max: 1 },
+          flags: { shout: { type: "boolean", description: "Shout" } },
+          async run(ctx) {
+            const servin = await ctx.servin();
+            const text = `hello ${ctx.args[0]} (${(await servin.listImages()).length} images)`;
+            ctx.out(ctx.flags.shout ? text.toUpperCase() : text);
+            return 3;
+          },
+        });
+        api.on(
+          "command:before",
+          ({ command, args }) => void events.push(`before ${command} ${args}`),
+        );
+        api.on(
+          "command:after",
+          ({ command, exitCode }) => void events.push(`after ${command} ${exitCode}`),
+        );
+      },
+    });
+    const io = capture();
+    const code = await runCli(["--root", root, "hello", "--shout", "world"], {
+      plugins: [...builtinPlugins(), hello],
+      version: "test",
+      output: io,
+    });
+    assert.equal(code, 3);
+    assert.deepEqual(io.stdout, ["HELLO WORLD (0 IMAGES)"]);
+    assert.deepEqual(events, ["before hello --shout,world", "after hello 3"]);
+
+    const help = capture();
+    await runCli(["help"], {
+      plugins: [...builtinPlugins(), hello],
+      version: "test",
+      output: help,
+    });
+    assert.match(help.stdout.join("\n"), /hello\s+Say hello/);
+
+    const broken = capture();
+    const failed = await runCli(["images"], {
+      plugins: [
+        ...builtinPlugins(),
+        definePlugin({ name: "needs-x", dependencies: ["x"], setup() {} }),
+      ],
+      version: "test",
+      output: broken,
+    });
+    assert.equal(failed, 1);
+    assert.deepEqual(broken.stderr, [
+      'servin: Plugin "needs-x" depends on "x", which is not registered',
+    ]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("the default root follows --root, then SERVIN_ROOT, then the platform", async () => {
+  const [dir, cleanup] = await tempDir();
+  try {
+    const servin = await openServin({ root: join(dir, "explicit") });
+    assert.equal(servin.root, join(dir, "explicit"));
+    await servin.close();
+    const { linuxPlatform } = await import("../plugins/platform/linux.ts");
+    const platform = linuxPlatform();
+    if (Deno.uid() === 0) assert.equal(platform.defaultRoot(), "/var/lib/servin");
+    else {
+      const xdg = Deno.env.get("XDG_DATA_HOME") || join(Deno.env.get("HOME")!, ".local", "share");
+      assert.equal(platform.defaultRoot(), join(xdg, "servin"));
+    }
+  } finally {
+    await cleanup();
+  }
+});
