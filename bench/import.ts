@@ -225,10 +225,18 @@ async function buildBaseTree(dir: string): Promise<string> {
   }
   if (onPath("debootstrap") && Deno.uid() === 0) {
     console.log("Running debootstrap --variant=minbase bookworm (about 2 minutes) ...");
-    await run("debootstrap", ["--variant=minbase", "bookworm", dir, DEBIAN_MIRROR]);
-    return "debootstrap minbase bookworm";
+    try {
+      await run("debootstrap", ["--variant=minbase", "bookworm", dir, DEBIAN_MIRROR]);
+      return "debootstrap minbase bookworm";
+    } catch (err) {
+      if (!(err instanceof CommandFailed)) throw err;
+      console.log(`debootstrap failed; falling back to a generated tree.\n${err.message}`);
+      await Deno.remove(dir, { recursive: true });
+      await Deno.mkdir(dir);
+    }
+  } else {
+    console.log("debootstrap unavailable (or not root): generating a synthetic tree ...");
   }
-  console.log("debootstrap unavailable (or not root): generating a synthetic tree ...");
   await generateTree(dir, MIN_FILES, MIN_BYTES);
   return "generated tree";
 }
