@@ -24,6 +24,8 @@ export interface RunOptions {
   stdin?: Uint8Array;
   /** Extra environment. */
   env?: Record<string, string>;
+  /** Run as this uid and gid (through `setpriv`; the caller must be root). */
+  as?: number;
 }
 
 /** Runs `servin ARGS…` with `SERVIN_ROOT=root`. */
@@ -32,8 +34,13 @@ export async function run(
   args: string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+  const deno = [Deno.execPath(), "run", "-A", MAIN, ...args];
+  const as = options.as;
+  const argv = as === undefined
+    ? deno
+    : ["setpriv", `--reuid=${as}`, `--regid=${as}`, "--clear-groups", ...deno];
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
     env: { SERVIN_ROOT: root, NO_COLOR: "1", ...options.env },
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { chownSync, lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import { ok, tempDir } from "./_cli.ts";
+import { ok, run, tempDir } from "./_cli.ts";
 
 const OLD = 1_000_000_000; // 2001-09-09
 const LONG = ["a".repeat(100), "b".repeat(100), "c".repeat(90) + ".txt"].join("/");
@@ -196,6 +196,43 @@ Deno.test({
       await ok(root, ["image", "import", tarball, "debian:bookworm"]);
       const [image] = JSON.parse(await ok(root, ["image", "inspect", "debian:bookworm"]));
       assert.deepEqual(await manifest(image.rootfs_path), await manifest(byTar));
+    } finally {
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "as a non-root user, import keeps content and modes, and warns once that owners and devices are not kept",
+  ignore: Deno.uid() !== 0, // root is needed to build the fixture and to switch to nobody
+  async fn() {
+    const [dir, cleanup] = await tempDir();
+    try {
+      const nobody = 65534;
+      await Deno.chmod(dir, 0o755);
+      const src = join(dir, "src");
+      await buildTree(src);
+      const archive = join(dir, "rootfs.tar");
+      sh("tar", ["--format=posix", "--numeric-owner", "-C", src, "-cf", archive, "."]);
+      const home = join(dir, "home");
+      await Deno.mkdir(home);
+      chownSync(home, nobody, nobody);
+      const r = await run(join(home, "root"), ["image", "import", archive, "rootless"], {
+        as: nobody,
+        env: { HOME: home, DENO_DIR: join(home, ".deno"), XDG_DATA_HOME: join(home, ".local") },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stderr.trimEnd().split("\n").sort(), [
+        "servin: warning: device nodes from archives are skipped: not running as root",
+        "servin: warning: file ownership from archives is not kept: not running as root",
+      ]);
+      const id = r.stdout.trim().slice(7);
+      const [image] = JSON.parse(await ok(join(home, "root"), ["image", "inspect", id]));
+      const expected = (await manifest(src))
+        .filter((e) => e.type !== "char" && e.type !== "block")
+        .map((e) => ({ ...e, uid: nobody, gid: nobody }));
+      assert.deepEqual(await manifest(image.rootfs_path), expected);
     } finally {
       await cleanup();
     }

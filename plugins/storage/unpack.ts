@@ -196,8 +196,12 @@ export async function unpack(
         case "block":
         case "fifo": {
           const device = h.type !== "fifo";
-          if (!platform.mknod || (device && !platform.canChown)) {
-            warn(`device nodes and FIFOs from archives are skipped on this platform or user`);
+          if (!platform.mknod) {
+            warn(`device nodes and FIFOs from archives are skipped on ${platform.name}`);
+            break;
+          }
+          if (device && !platform.canChown) {
+            warn("device nodes from archives are skipped: not running as root");
             break;
           }
           clear(rel);
