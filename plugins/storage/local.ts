@@ -150,12 +150,26 @@ class LocalStore implements ImageStore {
     }
   }
 
+  /**
+   * A staging directory guarded by a locked `<dir>.lock`, so that sweepers
+   * in other processes leave it alone while we live and clear it if we die.
+   */
   async #stagingDir(prefix: string): Promise<Staging> {
-    const dir = await Deno.makeTempDir({ dir: this.#tmp, prefix });
-    const lockPath = `${dir}.lock`;
-    const lock = await Deno.open(lockPath, { write: true, create: true });
-    await lock.lock(true);
-    return { dir, lock, lockPath };
+    while (true) {
+      const dir = join(this.#tmp, `${prefix}${crypto.randomUUID()}`);
+      const lockPath = `${dir}.lock`;
+      const lock = await Deno.open(lockPath, { write: true, createNew: true });
+      await lock.lock(true);
+      // A sweeper may have taken the lock file between its creation and our lock.
+      if (!(await isSameFile(lock, lockPath))) {
+        lock.close();
+        continue;
+      }
+      await Deno.mkdir(dir, { mode: 0o700 });
+      // A setgid parent would hand its group down to everything unpacked here.
+      await Deno.chmod(dir, 0o700);
+      return { dir, lock, lockPath };
+    }
   }
 
   async #release(staging: Staging): Promise<void> {
@@ -260,7 +274,7 @@ class LocalStore implements ImageStore {
       const file = await Deno.open(lockPath, { write: true }).catch(() => undefined);
       if (!file) continue;
       try {
-        if (!(await file.tryLock(true))) continue;
+        if (!(await file.tryLock(true)) || !(await isSameFile(file, lockPath))) continue;
         await removeTree(lockPath.slice(0, -".lock".length));
         await Deno.remove(lockPath).catch(() => {});
       } finally {
@@ -272,6 +286,12 @@ class LocalStore implements ImageStore {
   async close(): Promise<void> {
     for (const staging of [...this.#staged.values()]) await this.#release(staging);
   }
+}
+
+/** True when `path` still names the file `file` has open. */
+async function isSameFile(file: Deno.FsFile, path: string): Promise<boolean> {
+  const [a, b] = await Promise.all([file.stat(), Deno.stat(path).catch(() => undefined)]);
+  return b !== undefined && a.ino === b.ino && a.dev === b.dev;
 }
 
 /** Writes `bytes` to `target` through a synced temporary file and a rename. */
