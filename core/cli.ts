@@ -71,6 +71,10 @@ export interface CommandDef {
   flags?: Record<string, FlagSpec>;
   /** Fewest and most positional arguments. */
   args?: { min?: number; max?: number };
+  /** After this many positionals, the rest are arguments, flags or not (`run IMAGE CMD…`). */
+  stopAfter?: number;
+  /** Left out of help (internal commands). */
+  hidden?: boolean;
   /** Runs the command; returns the exit code (0 when nothing is returned). */
   run(ctx: CommandContext): Promise<number | void> | number | void;
 }
@@ -240,9 +244,16 @@ function parseCommandArgs(def: CommandDef, argv: string[]): { args: string[]; fl
       ...(spec.multiple ? { multiple: true } : {}),
     };
   }
+  const split = def.stopAfter === undefined ? argv.length : splitAt(argv, specs, def.stopAfter);
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv.slice(0, split),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+    parsed.positionals.push(...argv.slice(split));
   } catch (err) {
     const text = messageOf(err).replace(/\. To specify a positional.*$/, "").replace(/\.$/, "");
     throw usageError(`${text} (see "servin ${def.name} --help")`);
@@ -258,6 +269,42 @@ function parseCommandArgs(def: CommandDef, argv: string[]): { args: string[]; fl
     );
   }
   return { args, flags: parsed.values as FlagValues };
+}
+
+/** Index after the `count`-th positional of `argv`, given which flags take a value. */
+function splitAt(argv: string[], specs: Record<string, FlagSpec>, count: number): number {
+  const takesValue = (name: string) => specs[name]?.type === "string";
+  const short = new Map(
+    Object.entries(specs).filter(([, f]) => f.short).map(([n, f]) => [f.short!, n]),
+  );
+  let seen = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return argv.length; // parseArgs treats what follows as positionals
+    if (a.startsWith("--")) {
+      if (!a.includes("=") && takesValue(a.slice(2))) i++;
+    } else if (a.startsWith("-") && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const name = short.get(a[j]!);
+        if (name && takesValue(name)) {
+          if (j === a.length - 1) i++;
+          break;
+        }
+      }
+    } else if (++seen === count) {
+      return i + 1;
+    }
+  }
+  return argv.length;
+}
+
+/**
+ * The command line that runs this CLI again (for detached helpers): the
+ * compiled binary, or `deno run -A main.ts`.
+ */
+export function selfCommand(): string[] {
+  if (Deno.build.standalone) return [Deno.execPath()];
+  return [Deno.execPath(), "run", "-A", new URL(Deno.mainModule).pathname];
 }
 
 function flagLines(flags: Record<string, FlagSpec>): string[] {
@@ -285,9 +332,10 @@ export function commandHelp(def: CommandDef): string {
 
 function mainHelp(registry: Registry, words: string[]): string {
   const prefix = words.length ? `${words.join(" ")} ` : "";
-  const shown = registry.commands.filter((c) => c.name.startsWith(prefix)).sort((a, b) =>
-    a.name.localeCompare(b.name)
-  );
+  const shown = registry.commands.filter((c) => !c.hidden && c.name.startsWith(prefix)).sort((
+    a,
+    b,
+  ) => a.name.localeCompare(b.name));
   const width = Math.max(0, ...shown.map((c) => c.name.length));
   return [
     `Usage: servin [--root DIR] [--debug] COMMAND [ARGS...]`,

@@ -9,8 +9,12 @@ import { randomBytes } from "node:crypto";
 import { ServinError } from "./errors.ts";
 import { MIN_PREFIX_LENGTH, shortId } from "./image.ts";
 
-/** A container's life: created, running, or exited with a code. */
-export type ContainerStatus = "created" | "running" | "exited";
+/**
+ * A container's life: created, running, or exited with a code. `dead` is
+ * never stored: it is how a container marked running shows when no process
+ * runs it any more (the one that did was killed).
+ */
+export type ContainerStatus = "created" | "running" | "exited" | "dead";
 
 /** How the container's process runs, resolved at create time. */
 export interface ProcessSpec {
@@ -58,6 +62,8 @@ export interface ContainerRecord {
   finished_at?: string;
   /** Snapshotter that made the rootfs (`overlay`, `copy`). */
   snapshotter: string;
+  /** OCI runtime that runs it (`runc`, `crun`). */
+  runtime: string;
   /** OCI runtime bundle directory (holds `config.json` and `rootfs/`). */
   bundle: string;
   /** Process configuration. */

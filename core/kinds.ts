@@ -1,11 +1,12 @@
 /**
  * The kinds of capability a plugin can provide: platforms, image sources,
- * storage backends and commands. Core only knows these contracts; the
+ * storage backends, snapshotters, container runtimes and commands. Core only knows these contracts; the
  * implementations live in `plugins/`.
  *
  * @module
  */
 
+import type { ContainerRecord } from "./container.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 
 /** Device and special-file kinds a platform may be able to create. */
@@ -25,6 +26,14 @@ export interface Platform {
   canChown: boolean;
   /** Creates a device node or FIFO; absent when the platform cannot. */
   mknod?: (path: string, kind: SpecialFileKind, mode: number, major: number, minor: number) => void;
+  /** Why containers cannot run here, or undefined when they can. */
+  cannotRun?: string;
+  /** Builds the fallback root filesystem (a shell and the basics) into `dir`. */
+  basicRootfs?: (dir: string) => Promise<void>;
+  /** Mounts a filesystem (`mount(2)`); absent when the platform cannot. */
+  mount?: (source: string, target: string, type: string, options: string) => void;
+  /** Unmounts `target`; resolves quietly when nothing is mounted there. */
+  unmount?: (target: string) => void;
 }
 
 /** Limits that protect extraction from hostile archives. */
@@ -59,10 +68,20 @@ export interface StageLayerOptions {
   label: string;
 }
 
+/** A private staging directory, garbage if this process dies before committing it. */
+export interface StagedDir {
+  /** The directory. */
+  path: string;
+}
+
 /** A view of the index inside {@link ImageStore.transaction}. */
 export interface StoreTransaction {
   /** The images; mutate this array or its records to change the index. */
   images: ImageRecord[];
+  /** The containers; mutate this array or its records to change the container index. */
+  containers: ContainerRecord[];
+  /** Moves a staged directory to `containers/<id>`; returns the new path. */
+  commitContainer(staged: StagedDir, id: string): Promise<string>;
   /** Makes a staged layer part of the store; returns its final directory. */
   commitLayer(layer: StagedLayer): Promise<string>;
   /** Stores a blob by its sha256; returns the hex digest. */
@@ -77,12 +96,20 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>;
   /** Unpacks one layer tar stream into staging, hashing it as it streams. */
   stageLayer(tar: ReadableStream<Uint8Array>, options: StageLayerOptions): Promise<StagedLayer>;
-  /** Throws away a staged layer. */
-  discard(layer: StagedLayer): Promise<void>;
+  /** Throws away a staged layer or directory (nothing happens once it was committed). */
+  discard(staged: StagedLayer | StagedDir): Promise<void>;
+  /** A fresh private staging directory. */
+  stage(prefix: string): Promise<StagedDir>;
+  /** All containers in the container index. */
+  listContainers(): Promise<ContainerRecord[]>;
+  /** Directory of a committed layer. */
+  layerPath(diffId: string): string;
+  /** Deletes a directory tree (a removed container's), making read-only parts writable first. */
+  removeTree(path: string): Promise<void>;
   /**
-   * Runs `fn` under the store's exclusive lock; the index is written
-   * atomically afterwards when `fn` changed it, and layers and blobs no image
-   * uses any more are deleted.
+   * Runs `fn` under the store's exclusive lock; the indexes are written
+   * atomically afterwards when `fn` changed them, and layers and blobs no
+   * image or container uses any more are deleted.
    */
   transaction<T>(fn: (tx: StoreTransaction) => T | Promise<T>): Promise<T>;
   /** Releases what the store holds open. */
@@ -157,4 +184,47 @@ export interface ImportOptions {
   message?: string;
   /** Called as input bytes are read. */
   onProgress?: (read: number, total: number | undefined) => void;
+}
+
+/** Makes a container's root filesystem from image layers. */
+export interface Snapshotter {
+  /** Name (`overlay`, `copy`). */
+  name: string;
+  /** Why it cannot be used on `platform`, or undefined when it can. */
+  unavailable(platform: Platform): string | undefined;
+  /** Prepares `<bundle>/rootfs` (and what mounting it needs) from layer directories, lowest first. */
+  prepare(bundle: string, layers: string[], platform: Platform): Promise<void>;
+  /** Makes the rootfs visible before the process starts; a no-op for a plain directory. */
+  mount(bundle: string, layers: string[], platform: Platform): Promise<void>;
+  /** Undoes {@link Snapshotter.mount}; safe to call when nothing is mounted. */
+  unmount(bundle: string, platform: Platform): Promise<void>;
+}
+
+/** Where a container's standard streams go. */
+export interface RunStdio {
+  /** Pass the caller's stdin (`-i`), or give the process none. */
+  stdin: "inherit" | "null";
+  /** The caller's terminal or pipes, or a log file path (detached). */
+  output: "inherit" | { log: string };
+}
+
+/** An OCI runtime (runc, crun). */
+export interface ContainerRuntime {
+  /** Name (`runc`, `crun`). */
+  name: string;
+  /** Path of the binary, or undefined when it is not installed. */
+  find(): string | undefined;
+  /** Resolves a user (`name`, `uid`, `name:group`, `uid:gid`) against `/etc/passwd` and `/etc/group` in `roots` (topmost first). */
+  resolveUser(
+    user: string,
+    roots: string[],
+  ): Promise<{ uid: number; gid: number; additional_gids: number[] }>;
+  /** Writes `<bundle>/config.json` for `container`. */
+  writeBundle(container: ContainerRecord): Promise<void>;
+  /** Runs the bundle in the foreground until the process exits; resolves with its exit code. */
+  run(container: ContainerRecord, stdio: RunStdio): Promise<number>;
+  /** Sends a signal to the container's process. */
+  kill(id: string, signal: string): Promise<void>;
+  /** Forgets the container's runtime state (after it stopped). */
+  delete(id: string): Promise<void>;
 }

@@ -10,7 +10,13 @@
 import type { CommandDef } from "./cli.ts";
 import { isServinError, messageOf, ServinError } from "./errors.ts";
 import type { HookMap, HookName, HookOrder } from "./hooks.ts";
-import type { ImageSource, Platform, StorageBackend } from "./kinds.ts";
+import type {
+  ContainerRuntime,
+  ImageSource,
+  Platform,
+  Snapshotter,
+  StorageBackend,
+} from "./kinds.ts";
 
 /** A plugin: a named object whose `setup` registers what it provides. */
 export interface Plugin {
@@ -42,6 +48,10 @@ export interface PluginApi {
   platform(platform: Platform): void;
   /** Registers an image source; it is asked, in order, whether it understands an input. */
   source(source: ImageSource): void;
+  /** Registers a snapshotter; without a choice, the first available one is used. */
+  snapshotter(snapshotter: Snapshotter): void;
+  /** Registers an OCI runtime; without a choice, the first installed one is used. */
+  runtime(runtime: ContainerRuntime): void;
   /** Registers a function run when the registry is disposed (reverse order). */
   onDispose(fn: () => void | Promise<void>): void;
 }
@@ -97,6 +107,10 @@ export class Registry {
   readonly platforms: Platform[] = [];
   /** Registered image sources, in registration order. */
   readonly sources: ImageSource[] = [];
+  /** Registered snapshotters, in registration order. */
+  readonly snapshotters: Snapshotter[] = [];
+  /** Registered OCI runtimes, in registration order. */
+  readonly runtimes: ContainerRuntime[] = [];
 
   /** Sorts `plugins` by dependency and sets each one up. */
   static async create(plugins: readonly Plugin[]): Promise<Registry> {
@@ -140,6 +154,12 @@ export class Registry {
       source: (source) => {
         this.sources.push(source);
         add("source:detect", (probe) => source.detect(probe) ? source : undefined);
+      },
+      snapshotter: (snapshotter) => {
+        this.snapshotters.push(snapshotter);
+      },
+      runtime: (runtime) => {
+        this.runtimes.push(runtime);
       },
       onDispose: (fn) => {
         this.#disposers.push({ plugin, fn });

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Containers } from "./containers.ts";
 import { messageOf, ServinError } from "./errors.ts";
 import {
   buildOciConfig,
@@ -92,6 +93,8 @@ export class Servin {
   readonly platform: Platform;
   /** Data root. */
   readonly root: string;
+  /** Containers: create, start, list, remove. */
+  readonly containers: Containers;
   #store: ImageStore;
   #ownsRegistry: boolean;
 
@@ -101,12 +104,14 @@ export class Servin {
     root: string,
     store: ImageStore,
     ownsRegistry: boolean,
+    warn: (message: string) => void,
   ) {
     this.registry = registry;
     this.platform = platform;
     this.root = root;
     this.#store = store;
     this.#ownsRegistry = ownsRegistry;
+    this.containers = new Containers(registry, store, platform, warn);
   }
 
   /** Loads the plugins (or takes `options.registry`), picks the platform and opens the store. */
@@ -137,16 +142,17 @@ export class Servin {
       throw new ServinError("unsupported", `No storage backend named "${backendName}"`);
     }
     const seen = new Set<string>();
-    const warn = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
+    const print = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
+    const warn = (m: string) => {
+      if (!seen.has(m)) seen.add(m), print(m);
+    };
     const store = await backend.open({
       root,
       platform,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
-      warn: (m) => {
-        if (!seen.has(m)) seen.add(m), warn(m);
-      },
+      warn,
     });
-    return new Servin(registry, platform, root, store, owns);
+    return new Servin(registry, platform, root, store, owns, warn);
   }
 
   /** Where Servin keeps its data, the platform and the plugins. */
@@ -301,6 +307,15 @@ export class Servin {
           `Cannot remove image ${shortId(image.id)}: it is tagged ${
             image.repo_tags.join(", ")
           } (use -f to remove all)`,
+        );
+      }
+      const users = Containers.usersOf(tx.containers, image.id);
+      if (users.length && !options.force) {
+        throw new ServinError(
+          "conflict",
+          `Cannot remove image ${shortId(image.id)}: containers use it: ${
+            users.join(", ")
+          } (use -f to remove it anyway; they keep its layers)`,
         );
       }
       await this.registry.series("image:remove:before", { image });

@@ -6,11 +6,15 @@
  */
 
 import type { Plugin } from "../core/registry.ts";
+import { containerCommands } from "./commands/container.ts";
 import { imageCommands } from "./commands/image.ts";
 import { systemCommands } from "./commands/system.ts";
 import { darwin } from "./platform/darwin.ts";
 import { linux } from "./platform/linux.ts";
 import { windows } from "./platform/windows.ts";
+import { ociRuntimes } from "./runtime/oci.ts";
+import { copySnapshotter } from "./snapshot/copy.ts";
+import { overlaySnapshotter } from "./snapshot/overlay.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
 
@@ -22,7 +26,11 @@ export function builtinPlugins(): Plugin[] {
     darwin(),
     localStorage(),
     tarballSource(),
+    overlaySnapshotter(),
+    copySnapshotter(),
+    ociRuntimes(),
     imageCommands(),
+    containerCommands(),
     systemCommands(),
   ];
 }

@@ -31,3 +31,14 @@ export function homeDir(variable: "HOME" | "USERPROFILE"): string {
 export function dotServin(variable: "HOME" | "USERPROFILE"): string {
   return join(homeDir(variable), ".servin");
 }
+
+/** Finds the executable `name` on PATH (shared by the plugins that run host tools). */
+export function which(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    const path = join(dir || ".", name);
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}

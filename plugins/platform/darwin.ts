@@ -19,6 +19,7 @@ export function darwin() {
         os: "linux",
         architecture: ociArchitecture(),
         canChown: false,
+        cannotRun: "running containers is not supported on macOS",
         defaultRoot: () => dotServin("HOME"),
       });
     },

@@ -19,6 +19,7 @@ export function windows() {
         os: "linux",
         architecture: ociArchitecture(),
         canChown: false,
+        cannotRun: "running containers is not supported on Windows",
         defaultRoot: () => dotServin("USERPROFILE"),
       });
     },

@@ -12,8 +12,10 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, sha256Hex } from "../../core/image.ts";
+import type { ContainerRecord } from "../../core/container.ts";
 import type {
   ImageStore,
+  StagedDir,
   StagedLayer,
   StageLayerOptions,
   StorageContext,
@@ -65,6 +67,8 @@ class LocalStore implements ImageStore {
   #index: string;
   #blobs: string;
   #layers: string;
+  #containers: string;
+  #containerIndex: string;
   #staged = new Map<string, Staging>();
 
   private constructor(ctx: StorageContext) {
@@ -74,13 +78,15 @@ class LocalStore implements ImageStore {
     this.#index = join(this.path, "index.json");
     this.#blobs = join(this.path, "blobs", "sha256");
     this.#layers = join(this.path, "layers");
+    this.#containers = join(ctx.root, "containers");
+    this.#containerIndex = join(this.#containers, "index.json");
   }
 
   static async open(ctx: StorageContext): Promise<LocalStore> {
     const store = new LocalStore(ctx);
     try {
       await Deno.mkdir(ctx.root, { recursive: true, mode: 0o711 });
-      for (const dir of [store.#blobs, store.#layers]) {
+      for (const dir of [store.#blobs, store.#layers, store.#containers]) {
         await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       }
       await Deno.mkdir(store.#tmp, { recursive: true, mode: 0o700 });
@@ -94,27 +100,26 @@ class LocalStore implements ImageStore {
   }
 
   async list(): Promise<ImageRecord[]> {
-    return await this.#read();
+    return await readIndex<ImageRecord>(this.#index);
   }
 
-  async #read(): Promise<ImageRecord[]> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.#index);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return [];
-      throw err;
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      throw new ServinError("internal", `The image index "${this.#index}" is not valid JSON`);
-    }
-    if (!Array.isArray(data)) {
-      throw new ServinError("internal", `The image index "${this.#index}" is not a JSON array`);
-    }
-    return data as ImageRecord[];
+  async listContainers(): Promise<ContainerRecord[]> {
+    return await readIndex<ContainerRecord>(this.#containerIndex);
+  }
+
+  layerPath(diffId: string): string {
+    return join(this.#layers, diffId);
+  }
+
+  async removeTree(path: string): Promise<void> {
+    await removeTree(path);
+  }
+
+  async stage(prefix: string): Promise<StagedDir> {
+    await this.#sweepStaging();
+    const staging = await this.#stagingDir(prefix);
+    this.#staged.set(staging.dir, staging);
+    return { path: staging.dir };
   }
 
   async stageLayer(
@@ -179,8 +184,8 @@ class LocalStore implements ImageStore {
     await Deno.remove(staging.lockPath).catch(() => {});
   }
 
-  async discard(layer: StagedLayer): Promise<void> {
-    const staging = this.#staged.get(layer.path);
+  async discard(staged: StagedLayer | StagedDir): Promise<void> {
+    const staging = this.#staged.get(staged.path);
     if (staging) await this.#release(staging);
   }
 
@@ -189,24 +194,28 @@ class LocalStore implements ImageStore {
     try {
       await lock.lock(true);
       await this.#sweepTmp();
-      const images = await this.#read();
-      const before = JSON.stringify(images);
+      const images = await readIndex<ImageRecord>(this.#index);
+      const containers = await readIndex<ContainerRecord>(this.#containerIndex);
+      const before = [JSON.stringify(images), JSON.stringify(containers)];
       const tx: StoreTransaction = {
         images,
+        containers,
         commitLayer: (layer) => this.#commitLayer(layer),
+        commitContainer: (staged, id) => this.#commitContainer(staged, id),
         putBlob: (bytes) => this.#putBlob(bytes),
       };
       let result: T;
       try {
         result = await fn(tx);
       } catch (err) {
-        await this.#collect(await this.#read());
+        await this.#collect(await this.list(), await this.listContainers());
         throw err;
       }
-      if (JSON.stringify(images) !== before) {
-        await this.#write(images);
-        await this.#collect(images);
-      }
+      const imagesChanged = JSON.stringify(images) !== before[0];
+      const containersChanged = JSON.stringify(containers) !== before[1];
+      if (imagesChanged) await this.#write(this.#index, images);
+      if (containersChanged) await this.#write(this.#containerIndex, containers);
+      if (imagesChanged || containersChanged) await this.#collect(images, containers);
       return result;
     } finally {
       lock.close();
@@ -238,14 +247,26 @@ class LocalStore implements ImageStore {
     return digest;
   }
 
-  async #write(images: ImageRecord[]): Promise<void> {
-    const text = JSON.stringify(images, null, 2) + "\n";
-    await atomicWrite(this.#index, new TextEncoder().encode(text), this.#tmp);
+  async #commitContainer(staged: StagedDir, id: string): Promise<string> {
+    const target = join(this.#containers, id);
+    await Deno.rename(staged.path, target);
+    const staging = this.#staged.get(staged.path);
+    if (staging) {
+      this.#staged.delete(staged.path);
+      staging.lock.close();
+      await Deno.remove(staging.lockPath).catch(() => {});
+    }
+    return target;
   }
 
-  /** Deletes layers and blobs that no image in `images` uses. */
-  async #collect(images: ImageRecord[]): Promise<void> {
-    const layers = new Set(images.flatMap((img) => img.layers));
+  async #write(path: string, records: unknown[]): Promise<void> {
+    const text = JSON.stringify(records, null, 2) + "\n";
+    await atomicWrite(path, new TextEncoder().encode(text), this.#tmp);
+  }
+
+  /** Deletes layers and blobs that no image or container uses. */
+  async #collect(images: ImageRecord[], containers: ContainerRecord[]): Promise<void> {
+    const layers = new Set([...images, ...containers].flatMap((r) => r.layers));
     const blobs = new Set(images.map((img) => img.id));
     const doomed: string[] = [];
     for await (const e of Deno.readDir(this.#layers)) {
@@ -286,6 +307,27 @@ class LocalStore implements ImageStore {
   async close(): Promise<void> {
     for (const staging of [...this.#staged.values()]) await this.#release(staging);
   }
+}
+
+/** Reads an index file (a JSON array); a missing file is an empty index. */
+async function readIndex<T>(path: string): Promise<T[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new ServinError("internal", `The index "${path}" is not valid JSON`);
+  }
+  if (!Array.isArray(data)) {
+    throw new ServinError("internal", `The index "${path}" is not a JSON array`);
+  }
+  return data as T[];
 }
 
 /** True when `path` still names the file `file` has open. */

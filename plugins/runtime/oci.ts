@@ -1,0 +1,93 @@
+/**
+ * OCI runtimes: `runc` and `crun`, found on PATH, driven through their CLI.
+ * A container runs in the foreground of the calling process, which forwards
+ * SIGTERM and SIGHUP to it and outlives Ctrl-C (the runtime, in the same
+ * process group, passes that on itself).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { ContainerRecord } from "../../core/container.ts";
+import { ServinError } from "../../core/errors.ts";
+import type { ContainerRuntime, RunStdio } from "../../core/kinds.ts";
+import { definePlugin } from "../../core/registry.ts";
+import { which } from "../platform/_common.ts";
+import { runtimeSpec } from "./spec.ts";
+import { resolveUser } from "./user.ts";
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+async function quiet(bin: string, args: string[]): Promise<void> {
+  await new Deno.Command(bin, { args, stdin: "null", stdout: "null", stderr: "null" }).output();
+}
+
+/** A runtime driven through the `runc` command-line interface (which crun shares). */
+export function ociRuntime(name: string): ContainerRuntime {
+  const bin = () => which(name);
+  return {
+    name,
+    find: bin,
+    resolveUser,
+    async writeBundle(c) {
+      const text = JSON.stringify(runtimeSpec(c), null, 2);
+      await Deno.writeTextFile(join(c.bundle, "config.json"), text);
+    },
+    async run(c: ContainerRecord, stdio: RunStdio): Promise<number> {
+      const path = bin();
+      if (!path) throw new ServinError("unsupported", `${name} is not installed`);
+      const toLog = stdio.output !== "inherit";
+      const child = new Deno.Command(path, {
+        args: ["run", "--bundle", c.bundle, c.id],
+        stdin: stdio.stdin,
+        stdout: toLog ? "piped" : "inherit",
+        stderr: toLog ? "piped" : "inherit",
+      }).spawn();
+      const forward = (signal: Deno.Signal) => () => {
+        try {
+          child.kill(signal);
+        } catch { /* already gone */ }
+      };
+      const handlers: [Deno.Signal, () => void][] = [
+        ["SIGTERM", forward("SIGTERM")],
+        ["SIGHUP", forward("SIGHUP")],
+        ["SIGINT", () => {}],
+      ];
+      for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
+      try {
+        if (stdio.output !== "inherit") {
+          const log = stdio.output.log;
+          const open = () => Deno.open(log, { write: true, create: true, append: true });
+          const [out, err] = await Promise.all([open(), open()]);
+          await Promise.all([
+            child.stdout!.pipeTo(out.writable),
+            child.stderr!.pipeTo(err.writable),
+          ]);
+        }
+        const status = await child.status;
+        return status.signal ? 128 + (SIGNALS[status.signal] ?? 0) : status.code;
+      } finally {
+        for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+      }
+    },
+    async kill(id, signal) {
+      const path = bin();
+      if (path) await quiet(path, ["kill", id, signal]);
+    },
+    async delete(id) {
+      const path = bin();
+      if (path) await quiet(path, ["delete", "--force", id]);
+    },
+  };
+}
+
+/** The built-in runtimes plugin: runc, then crun. */
+export function ociRuntimes() {
+  return definePlugin({
+    name: "runtime-oci",
+    setup(api) {
+      api.runtime(ociRuntime("runc"));
+      api.runtime(ociRuntime("crun"));
+    },
+  });
+}
