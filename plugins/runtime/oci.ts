@@ -22,6 +22,13 @@ async function quiet(bin: string, args: string[]): Promise<void> {
   await new Deno.Command(bin, { args, stdin: "null", stdout: "null", stderr: "null" }).output();
 }
 
+/** Copies `stream` into `log` chunk by chunk (`pipeTo` on a file's writable holds data back). */
+async function appendTo(log: Deno.FsFile, stream: ReadableStream<Uint8Array>): Promise<void> {
+  for await (const chunk of stream) {
+    for (let off = 0; off < chunk.length;) off += await log.write(chunk.subarray(off));
+  }
+}
+
 /** A runtime driven through the `runc` command-line interface (which crun shares). */
 export function ociRuntime(name: string): ContainerRuntime {
   const bin = () => which(name);
@@ -56,13 +63,16 @@ export function ociRuntime(name: string): ContainerRuntime {
       for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
       try {
         if (stdio.output !== "inherit") {
-          const log = stdio.output.log;
-          const open = () => Deno.open(log, { write: true, create: true, append: true });
-          const [out, err] = await Promise.all([open(), open()]);
-          await Promise.all([
-            child.stdout!.pipeTo(out.writable),
-            child.stderr!.pipeTo(err.writable),
-          ]);
+          const log = await Deno.open(stdio.output.log, {
+            write: true,
+            create: true,
+            append: true,
+          });
+          try {
+            await Promise.all([appendTo(log, child.stdout!), appendTo(log, child.stderr!)]);
+          } finally {
+            log.close();
+          }
         }
         const status = await child.status;
         return status.signal ? 128 + (SIGNALS[status.signal] ?? 0) : status.code;
