@@ -275,6 +275,12 @@ class LocalStore implements ImageStore {
     for await (const e of Deno.readDir(this.#blobs)) {
       if (!blobs.has(e.name)) doomed.push(join(this.#blobs, e.name));
     }
+    // A container directory outside the index is what a crash between its
+    // removal from the index and its deletion left; it is never mounted then.
+    const ids = new Set(containers.map((c) => c.id));
+    for await (const e of Deno.readDir(this.#containers)) {
+      if (e.isDirectory && !ids.has(e.name)) doomed.push(join(this.#containers, e.name));
+    }
     for (const path of doomed) await removeTree(path);
   }
 
