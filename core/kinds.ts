@@ -34,6 +34,12 @@ export interface Platform {
   mount?: (source: string, target: string, type: string, options: string) => void;
   /** Unmounts `target`; resolves quietly when nothing is mounted there. */
   unmount?: (target: string) => void;
+  /** Sets an extended attribute (on a symlink itself, never its target). */
+  setxattr?: (path: string, name: string, value: string) => void;
+  /** Reads an extended attribute; undefined when unset. */
+  getxattr?: (path: string, name: string) => string | undefined;
+  /** True when layers are stored with overlayfs whiteouts (0:0 devices, opaque xattrs). */
+  overlayWhiteouts?: boolean;
 }
 
 /** Limits that protect extraction from hostile archives. */

@@ -9,6 +9,8 @@ const SYMBOLS = {
   mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -65,4 +67,24 @@ export function unmount(target: string): void {
   if (libc().umount2(cstr(target), MNT_DETACH) === 0) return;
   const err = new LibcError("umount", target);
   if (err.errno !== EINVAL && err.errno !== ENOENT) throw err;
+}
+
+const ENODATA = 61;
+
+/** lsetxattr(2). */
+export function setxattr(path: string, name: string, value: string): void {
+  const bytes = new TextEncoder().encode(value);
+  if (libc().lsetxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0) !== 0) {
+    throw new LibcError("setxattr", path);
+  }
+}
+
+/** lgetxattr(2); undefined when the attribute is not set. */
+export function getxattr(path: string, name: string): string | undefined {
+  const buf = new Uint8Array(256);
+  const n = Number(libc().lgetxattr(cstr(path), cstr(name), buf, BigInt(buf.length)));
+  if (n >= 0) return new TextDecoder().decode(buf.subarray(0, n));
+  const err = new LibcError("getxattr", path);
+  if (err.errno === ENODATA || err.errno === 95 /* ENOTSUP */) return undefined;
+  throw err;
 }

@@ -25,6 +25,10 @@ export function linuxPlatform(): Platform {
     mknod: (path, kind, mode, major, minor) => libc.mknod(path, S_IF[kind] | mode, major, minor),
     mount: libc.mount,
     unmount: libc.unmount,
+    setxattr: libc.setxattr,
+    getxattr: libc.getxattr,
+    // Only root can make 0:0 devices and trusted.* xattrs.
+    overlayWhiteouts: root,
     basicRootfs,
     defaultRoot() {
       if (root) return "/var/lib/servin";

@@ -1,6 +1,7 @@
 /**
  * The `copy` snapshotter: materialises the image into `<bundle>/rootfs` by
- * copying its layers in order. Works everywhere; keeps modes (setuid
+ * copying its layers in order, applying their whiteouts (in either form, see
+ * `formats/whiteout.ts`). Works everywhere; keeps modes (setuid
  * included), ownership when root, mtimes, symlinks verbatim (never
  * followed), device nodes when root, and hardlinks within the image as
  * hardlinks.
@@ -12,6 +13,7 @@ import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
 import type { Platform } from "../../core/kinds.ts";
 import { definePlugin } from "../../core/registry.ts";
+import { classify, OPAQUE, OPAQUE_XATTR } from "../formats/whiteout.ts";
 
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
 const CONCURRENCY = 8;
@@ -41,11 +43,26 @@ export async function copyTree(src: string, dest: string, platform: Platform): P
   };
 
   async function walk(from: string, to: string): Promise<void> {
-    for (const entry of Deno.readDirSync(from)) {
+    const entries = [...Deno.readDirSync(from)];
+    // An opaque directory hides what lower layers put in it.
+    if (entries.some((e) => e.name === OPAQUE) || platform.getxattr?.(from, OPAQUE_XATTR) === "y") {
+      for (const old of Deno.readDirSync(to)) removeIfPresent(join(to, old.name));
+    }
+    for (const entry of entries) {
       if (failure) throw failure;
       const s = join(from, entry.name);
       const d = join(to, entry.name);
+      const wh = classify(entry.name);
+      if (wh.kind === "opaque") continue;
+      if (wh.kind === "whiteout") {
+        removeIfPresent(join(to, wh.target));
+        continue;
+      }
       const st = Deno.lstatSync(s);
+      if (st.isCharDevice && st.rdev === 0) { // overlayfs form of a whiteout
+        removeIfPresent(d);
+        continue;
+      }
       if (st.isDirectory) {
         if (!isDirectory(d)) {
           removeIfPresent(d);

@@ -25,6 +25,7 @@ import { posix } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
 import type { TarEntry, TarHeader } from "../formats/tar.ts";
+import { classify, OPAQUE_XATTR } from "../formats/whiteout.ts";
 
 /** What {@link unpack} counted. */
 export interface UnpackStats {
@@ -205,6 +206,34 @@ export async function unpack(
     await Deno.utime(path, h.mtime, h.mtime);
   };
 
+  /**
+   * Checks a whiteout and, as root on Linux, writes it in overlayfs form (0:0
+   * device, opaque xattr); false when the entry is to be written as it is
+   * (not a whiteout, or a platform that keeps the `.wh.` files).
+   */
+  const whiteout = async (h: TarHeader, rel: string): Promise<boolean> => {
+    const slash = rel.lastIndexOf("/");
+    const parent = slash < 0 ? "" : rel.slice(0, slash);
+    let wh;
+    try {
+      wh = classify(rel.slice(slash + 1));
+    } catch (err) {
+      throw unsafe(h.name, `is a ${(err as Error).message}`);
+    }
+    if (wh.kind === "none") return false;
+    if (h.type !== "file") throw unsafe(h.name, "is a whiteout but not a regular file");
+    if (!platform.overlayWhiteouts) return false;
+    if (wh.kind === "opaque") {
+      platform.setxattr!(abs(parent), OPAQUE_XATTR, "y");
+      return true;
+    }
+    const target = parent === "" ? wh.target : `${parent}/${wh.target}`;
+    await clear(target);
+    platform.mknod!(abs(target), "char", 0, 0, 0);
+    kinds.set(target, "other");
+    return true;
+  };
+
   for await (const { header: h, body } of entries) {
     const rel = confine(h.name);
     stats.entries++;
@@ -215,6 +244,7 @@ export async function unpack(
         continue;
       }
       ensureParents(h.name, rel);
+      if (await whiteout(h, rel)) continue;
       const path = abs(rel);
       switch (h.type) {
         case "dir": {
