@@ -1,0 +1,95 @@
+/**
+ * The merged view of unpacked layers, lowest first: what a container sees.
+ * A name comes from the topmost layer that has it; whiteouts hide names of
+ * the layers below; an opaque directory hides everything below it;
+ * directories merge. Whiteouts are read in both forms (`.wh.` files and
+ * overlayfs's 0:0 devices and opaque xattr). The copy snapshotter and
+ * `image export` both walk this view, so they agree by construction.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { classify, OPAQUE_XATTR } from "./whiteout.ts";
+
+/** One visible entry of the merged tree. */
+export interface MergedEntry {
+  /** Path relative to the root (`""` is the root). */
+  rel: string;
+  /** Where its content lives (in the topmost layer that has it). */
+  source: string;
+  /** lstat of `source`. */
+  info: Deno.FileInfo;
+}
+
+/** Reads an xattr; absent on platforms without them. */
+export type GetXattr = ((path: string, name: string) => string | undefined) | undefined;
+
+function lstat(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Walks the merged tree of `layers` (directories, lowest first) in pre-order
+ * (a directory before what it holds), names sorted.
+ */
+export function* mergedTree(layers: string[], getxattr?: GetXattr): Generator<MergedEntry> {
+  const top = layers.at(-1);
+  if (top === undefined) return;
+  const roots = [...layers].reverse(); // topmost first
+  yield { rel: "", source: top, info: Deno.lstatSync(top) };
+  yield* children("", roots, getxattr);
+}
+
+function* children(rel: string, dirs: string[], getxattr: GetXattr): Generator<MergedEntry> {
+  // `dirs`: the directories that make up `rel`, topmost first.
+  const found = new Map<string, { info: Deno.FileInfo; sources: string[]; closed: boolean }>();
+  const hidden = new Set<string>();
+  for (const dir of dirs) {
+    let opaque = getxattr?.(dir, OPAQUE_XATTR) === "y";
+    const whiteouts: string[] = [];
+    for (const { name } of Deno.readDirSync(dir)) {
+      const wh = classify(name);
+      if (wh.kind === "opaque") {
+        opaque = true;
+        continue;
+      }
+      if (wh.kind === "whiteout") {
+        whiteouts.push(wh.target);
+        continue;
+      }
+      const source = join(dir, name);
+      const info = lstat(source);
+      if (!info) continue;
+      if (info.isCharDevice && info.rdev === 0) { // overlayfs form of a whiteout
+        whiteouts.push(name);
+        continue;
+      }
+      if (hidden.has(name)) continue;
+      const seen = found.get(name);
+      if (!seen) found.set(name, { info, sources: [source], closed: !info.isDirectory });
+      else if (!seen.closed) {
+        // A directory merges with same-named directories below, down to anything else.
+        if (info.isDirectory) seen.sources.push(source);
+        else seen.closed = true;
+      }
+    }
+    // A whiteout hides its name in the layers below its own.
+    for (const name of whiteouts) {
+      hidden.add(name);
+      const seen = found.get(name);
+      if (seen) seen.closed = true;
+    }
+    if (opaque) break;
+  }
+  for (const name of [...found.keys()].sort()) {
+    const { info, sources } = found.get(name)!;
+    const path = rel === "" ? name : `${rel}/${name}`;
+    yield { rel: path, source: sources[0]!, info };
+    if (info.isDirectory) yield* children(path, sources, getxattr);
+  }
+}
