@@ -40,6 +40,12 @@ export interface ImageRecord {
   size: number;
   /** Layer diff_ids (hex, without `sha256:`), lowest first. */
   layers: string[];
+  /** Unpacked bytes of each layer, in the order of `layers`. */
+  layer_sizes?: number[];
+  /** Digest (hex) of the image's manifest blob. */
+  manifest?: string;
+  /** Every blob the image holds (config, manifest, layer blobs), hex digests. */
+  blobs?: string[];
   /** How the root filesystem was made (`tarball`, …). */
   rootfs_type: string;
   /** Directory of the topmost unpacked layer. */
@@ -136,6 +142,56 @@ export function buildOciConfig(input: OciConfigInput): Uint8Array {
     history: [history],
   };
   return new TextEncoder().encode(JSON.stringify(doc));
+}
+
+/** OCI media types Servin writes. */
+export const MEDIA_TYPES = {
+  manifest: "application/vnd.oci.image.manifest.v1+json",
+  index: "application/vnd.oci.image.index.v1+json",
+  config: "application/vnd.oci.image.config.v1+json",
+  layer: "application/vnd.oci.image.layer.v1.tar",
+} as const;
+
+/** An OCI content descriptor. */
+export interface Descriptor {
+  /** Media type. */
+  mediaType: string;
+  /** `sha256:<hex>`. */
+  digest: string;
+  /** Byte count. */
+  size: number;
+  /** Annotations. */
+  annotations?: Record<string, string>;
+  /** Platform, in an index. */
+  platform?: { architecture: string; os: string; variant?: string };
+}
+
+/** Serialises an OCI image manifest for a config and its layers. */
+export function buildOciManifest(config: Descriptor, layers: Descriptor[]): Uint8Array {
+  const doc = { schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers };
+  return new TextEncoder().encode(JSON.stringify(doc));
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+/** The index's view of an OCI image config (`config.Env`, `Cmd`, …). */
+export function configSummary(oci: unknown): ImageConfig {
+  const c = (oci as { config?: Record<string, unknown> } | undefined)?.config ?? {};
+  const labels = c.Labels && typeof c.Labels === "object" ? c.Labels as Record<string, string> : {};
+  const ports = c.ExposedPorts && typeof c.ExposedPorts === "object"
+    ? c.ExposedPorts as Record<string, Record<string, never>>
+    : {};
+  return {
+    env: stringList(c.Env),
+    cmd: stringList(c.Cmd),
+    entrypoint: stringList(c.Entrypoint),
+    working_dir: typeof c.WorkingDir === "string" && c.WorkingDir ? c.WorkingDir : "/",
+    user: typeof c.User === "string" ? c.User : "",
+    exposed_ports: { ...ports },
+    labels: { ...labels },
+  };
 }
 
 const HEX = /^[0-9a-f]+$/;

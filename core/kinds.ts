@@ -68,6 +68,26 @@ export interface StagedLayer {
   path: string;
 }
 
+/** A blob written to staging while it streamed, with its digest. */
+export interface StagedBlob {
+  /** sha256 of the bytes, hex. */
+  digest: string;
+  /** Byte count. */
+  size: number;
+  /** Staging file. */
+  path: string;
+}
+
+/** A blob being written to staging as its stream is read. */
+export interface BlobTee {
+  /** The same bytes, passed on after they were written. */
+  output: ReadableStream<Uint8Array>;
+  /** The staged blob, once `output` was read to its end. */
+  staged: Promise<StagedBlob>;
+  /** Throws the staged file away (after a failure). */
+  discard(): Promise<void>;
+}
+
 /** Options of {@link ImageStore.stageLayer}. */
 export interface StageLayerOptions {
   /** Name of the input, used in error messages. */
@@ -90,6 +110,8 @@ export interface StoreTransaction {
   commitContainer(staged: StagedDir, id: string): Promise<string>;
   /** Makes a staged layer part of the store; returns its final directory. */
   commitLayer(layer: StagedLayer): Promise<string>;
+  /** Moves a staged blob into the content store (a no-op when it is there already). */
+  commitBlob(blob: StagedBlob): Promise<string>;
   /** Stores a blob by its sha256; returns the hex digest. */
   putBlob(bytes: Uint8Array): Promise<string>;
 }
@@ -102,8 +124,14 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>;
   /** Unpacks one layer tar stream into staging, hashing it as it streams. */
   stageLayer(tar: ReadableStream<Uint8Array>, options: StageLayerOptions): Promise<StagedLayer>;
-  /** Throws away a staged layer or directory (nothing happens once it was committed). */
-  discard(staged: StagedLayer | StagedDir): Promise<void>;
+  /** Writes a stream to a staged blob as it is read, hashing it. */
+  stageBlob(source: ReadableStream<Uint8Array>): BlobTee;
+  /** Throws away a staged layer, blob or directory (nothing happens once it was committed). */
+  discard(staged: StagedLayer | StagedDir | StagedBlob): Promise<void>;
+  /** True when the layer with this diff_id is in the store. */
+  hasLayer(diffId: string): Promise<boolean>;
+  /** Path of a blob in the content store. */
+  blobPath(digest: string): string;
   /** A fresh private staging directory. */
   stage(prefix: string): Promise<StagedDir>;
   /** All containers in the container index. */
@@ -144,18 +172,42 @@ export interface StorageBackend {
 
 /** What a source sees of an input to decide whether it understands it. */
 export interface SourceProbe {
-  /** What the user wants: `import` a root filesystem. */
-  purpose: "import";
+  /** What the user wants: `import` a root filesystem, or `load` an image archive. */
+  purpose: "import" | "load";
   /** Path as given by the user (`-` for standard input). */
   path: string;
-  /** The first bytes of the input (up to 4 KiB; fewer when it is shorter). */
+  /** The first bytes of the input (up to 4 KiB; fewer when it is shorter; none for a directory). */
   head: Uint8Array;
+  /** True when the input is a directory (an OCI image layout). */
+  directory?: boolean;
+  /** Platform wanted from a multi-platform index (`os/arch[/variant]`); the host's by default. */
+  platform?: string;
+}
+
+/** One layer a source read. */
+export interface SourceLayer {
+  /** sha256 of the uncompressed tar, hex. */
+  diffId: string;
+  /** Bytes of unpacked content. */
+  size: number;
+  /** The unpacked layer, unless the store had it already. */
+  staged?: StagedLayer;
+  /** The layer blob as received. */
+  blob: StagedBlob;
+  /** Its OCI media type (tar, tar+gzip, tar+zstd). */
+  mediaType: string;
 }
 
 /** What a source produced from its input, staged but not committed. */
 export interface SourceImage {
-  /** Staged layers, lowest first. */
-  layers: StagedLayer[];
+  /** Layers, lowest first. */
+  layers: SourceLayer[];
+  /** The image config as received; core builds one when absent (root filesystems). */
+  config?: StagedBlob;
+  /** The manifest as received; core builds one when absent. */
+  manifest?: StagedBlob;
+  /** Tags found in the input (`name:tag`). */
+  tags?: string[];
   /** `rootfs_type` for the index. */
   rootfsType: string;
   /** Metadata entries (`source`, …). */
@@ -179,7 +231,15 @@ export interface ImageSource {
   /** True when this source understands the probed input. */
   detect(probe: SourceProbe): boolean;
   /** Reads the input and stages its layers. */
-  read(context: SourceContext): Promise<SourceImage>;
+  read(context: SourceContext): Promise<SourceImage[]>;
+}
+
+/** Options of `loadImages`. */
+export interface LoadOptions {
+  /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
+  platform?: string;
+  /** Called as input bytes are read. */
+  onProgress?: (read: number, total: number | undefined) => void;
 }
 
 /** Options accepted by `importImage`, also shown in the image config. */

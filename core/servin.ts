@@ -9,11 +9,15 @@ import { Containers } from "./containers.ts";
 import { messageOf, ServinError } from "./errors.ts";
 import {
   buildOciConfig,
+  buildOciManifest,
+  configSummary,
   DEFAULT_CONFIG,
   type ImageConfig,
   type ImageRecord,
+  MEDIA_TYPES,
   mergeEnv,
   resolveImage,
+  sha256Hex,
   shortId,
 } from "./image.ts";
 import {
@@ -21,9 +25,10 @@ import {
   type ExtractLimits,
   type ImageStore,
   type ImportOptions,
+  type LoadOptions,
   type Platform,
+  type SourceImage,
   type SourceProbe,
-  type StagedLayer,
 } from "./kinds.ts";
 import { normalizeReference } from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
@@ -178,26 +183,70 @@ export class Servin {
    * `input` from the given stream) as a one-layer image tagged `reference`.
    */
   async importImage(
-    input: string | { path: string; stream: ReadableStream<Uint8Array>; size?: number },
+    input: ImageInput,
     reference: string,
     options: ImportOptions = {},
   ): Promise<ImageRecord> {
     const tag = normalizeReference(reference);
-    const opened = typeof input === "string" ? await openInput(input) : input;
+    const { path, images } = await this.#read("import", input, options, tag);
+    const config: ImageConfig = {
+      ...DEFAULT_CONFIG,
+      ...options.config,
+      env: mergeEnv(DEFAULT_CONFIG.env, options.config?.env ?? []),
+    };
+    const [record] = await this.#commit(images, path, {
+      tags: [tag],
+      config,
+      createdBy: `servin image import ${path} ${tag}`,
+      comment: options.message,
+    });
+    return record!;
+  }
+
+  /**
+   * Loads every image of an archive (docker-archive, or an OCI layout as a
+   * tar or a directory), with the tags it holds.
+   */
+  async loadImages(input: ImageInput, options: LoadOptions = {}): Promise<ImageRecord[]> {
+    const { path, images } = await this.#read("load", input, options, "");
+    return await this.#commit(images, path, {});
+  }
+
+  /** Finds the source for `input` and lets it stage what it holds. */
+  async #read(
+    purpose: "import" | "load",
+    input: ImageInput,
+    options: ImportOptions & LoadOptions,
+    reference: string,
+  ): Promise<{ path: string; images: SourceImage[] }> {
+    const opened = typeof input === "string" ? await openInput(input, purpose) : input;
+    const verb = purpose === "import" ? "import" : "load";
+    if (opened.directory && purpose === "import") {
+      throw new ServinError(
+        "invalid-argument",
+        `Cannot import "${opened.path}": it is a directory`,
+      );
+    }
     const stream = countBytes(opened.stream, opened.size, options.onProgress);
     const [head, whole] = await peek(stream, 4096);
-    const probe: SourceProbe = { purpose: "import", path: opened.path, head };
+    const probe: SourceProbe = {
+      purpose,
+      path: opened.path,
+      head,
+      directory: opened.directory,
+      platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
+    };
     const source = await this.registry.first("source:detect", probe);
     if (!source) {
       await whole.cancel().catch(() => {});
       throw new ServinError(
         "invalid-archive",
-        `Cannot import "${opened.path}": not a tar archive (plain, gzip or zstd)`,
+        `Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`,
       );
     }
     try {
       await this.registry.series("image:import:before", {
-        reference: tag,
+        reference,
         path: opened.path,
         source: source.name,
         options,
@@ -206,81 +255,117 @@ export class Servin {
       await whole.cancel().catch(() => {});
       throw err;
     }
-    let read;
     try {
-      read = await source.read({ probe, input: whole, store: this.#store });
+      return {
+        path: opened.path,
+        images: await source.read({ probe, input: whole, store: this.#store }),
+      };
     } catch (err) {
       await whole.cancel().catch(() => {});
       const code = err instanceof ServinError ? err.code : "internal";
-      throw new ServinError(code, `Cannot import "${opened.path}": ${messageOf(err)}`, {
+      throw new ServinError(code, `Cannot ${verb} "${opened.path}": ${messageOf(err)}`, {
         cause: err,
       });
     }
-    const record = await this.#commitImage(read.layers, {
-      tag,
-      rootfsType: read.rootfsType,
-      metadata: {
-        ...read.metadata,
-        original_path: opened.path,
-        ...(options.message ? { comment: options.message } : {}),
-      },
-      config: {
-        ...DEFAULT_CONFIG,
-        ...options.config,
-        env: mergeEnv(DEFAULT_CONFIG.env, options.config?.env ?? []),
-      },
-      createdBy: `servin image import ${opened.path} ${tag}`,
-      comment: options.message,
-    });
-    const after = await this.registry.parallel("image:import:after", { image: record });
-    for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
-    return record;
   }
 
-  async #commitImage(
-    layers: StagedLayer[],
-    spec: {
-      tag: string;
-      rootfsType: string;
-      metadata: Record<string, string>;
-      config: ImageConfig;
-      createdBy: string;
-      comment?: string;
-    },
-  ): Promise<ImageRecord> {
-    const created = new Date();
-    const configBytes = buildOciConfig({
-      config: spec.config,
-      diffIds: layers.map((l) => l.diffId),
-      created,
-      architecture: this.platform.architecture,
-      os: this.platform.os,
-      createdBy: spec.createdBy,
-      comment: spec.comment,
-    });
+  /** Commits what a source staged: blobs, layers and one index record per image. */
+  async #commit(
+    images: SourceImage[],
+    path: string,
+    spec: { tags?: string[]; config?: ImageConfig; createdBy?: string; comment?: string },
+  ): Promise<ImageRecord[]> {
+    const staged = images.flatMap((img) => [
+      ...img.layers.flatMap((l) => l.staged ? [l.staged, l.blob] : [l.blob]),
+      ...(img.config ? [img.config] : []),
+      ...(img.manifest ? [img.manifest] : []),
+    ]);
     try {
-      return await this.#store.transaction(async (tx) => {
-        const id = await tx.putBlob(configBytes);
-        let rootfsPath = "";
-        for (const layer of layers) rootfsPath = await tx.commitLayer(layer);
-        const record: ImageRecord = {
-          id,
-          repo_tags: [spec.tag],
-          created: created.toISOString(),
-          size: layers.reduce((n, l) => n + l.size, 0),
-          layers: layers.map((l) => l.diffId),
-          rootfs_type: spec.rootfsType,
-          rootfs_path: rootfsPath,
-          config: spec.config,
-          metadata: spec.metadata,
-        };
-        untagEverywhere(tx.images, spec.tag);
-        tx.images.push(record);
-        return record;
-      });
+      const records: ImageRecord[] = [];
+      for (const image of images) {
+        records.push(await this.#commitOne(image, path, spec));
+      }
+      for (const record of records) {
+        const after = await this.registry.parallel("image:import:after", { image: record });
+        for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
+      }
+      return records;
     } finally {
-      for (const layer of layers) await this.#store.discard(layer);
+      for (const s of staged) await this.#store.discard(s);
     }
+  }
+
+  async #commitOne(
+    image: SourceImage,
+    path: string,
+    spec: { tags?: string[]; config?: ImageConfig; createdBy?: string; comment?: string },
+  ): Promise<ImageRecord> {
+    let configBytes: Uint8Array;
+    if (image.config) configBytes = await Deno.readFile(image.config.path);
+    else {
+      configBytes = buildOciConfig({
+        config: spec.config ?? DEFAULT_CONFIG,
+        diffIds: image.layers.map((l) => l.diffId),
+        created: new Date(),
+        architecture: this.platform.architecture,
+        os: this.platform.os,
+        createdBy: spec.createdBy ?? "servin",
+        comment: spec.comment,
+      });
+    }
+    const oci = JSON.parse(new TextDecoder().decode(configBytes));
+    const configDigest = sha256Hex(configBytes);
+    const manifestBytes = image.manifest ? undefined : buildOciManifest(
+      { mediaType: MEDIA_TYPES.config, digest: `sha256:${configDigest}`, size: configBytes.length },
+      image.layers.map((l) => ({
+        mediaType: l.mediaType,
+        digest: `sha256:${l.blob.digest}`,
+        size: l.blob.size,
+      })),
+    );
+    const tags = (spec.tags ?? image.tags ?? []).map(normalizeReference);
+    return await this.#store.transaction(async (tx) => {
+      const id = image.config ? await tx.commitBlob(image.config) : await tx.putBlob(configBytes);
+      const manifest = image.manifest
+        ? await tx.commitBlob(image.manifest)
+        : await tx.putBlob(manifestBytes!);
+      let rootfsPath = "";
+      for (const layer of image.layers) {
+        rootfsPath = layer.staged
+          ? await tx.commitLayer(layer.staged)
+          : this.#store.layerPath(layer.diffId);
+        await tx.commitBlob(layer.blob);
+      }
+      for (const tag of tags) untagEverywhere(tx.images, tag);
+      const existing = tx.images.find((img) => img.id === id);
+      if (existing) {
+        existing.repo_tags.push(...tags.filter((t) => !existing.repo_tags.includes(t)));
+        return structuredClone(existing);
+      }
+      const created = typeof oci.created === "string" && !Number.isNaN(Date.parse(oci.created))
+        ? new Date(oci.created).toISOString()
+        : new Date().toISOString();
+      const record: ImageRecord = {
+        id,
+        repo_tags: tags,
+        created,
+        size: image.layers.reduce((n, l) => n + l.size, 0),
+        layers: image.layers.map((l) => l.diffId),
+        layer_sizes: image.layers.map((l) => l.size),
+        rootfs_type: image.rootfsType,
+        rootfs_path: rootfsPath,
+        config: spec.config ?? configSummary(oci),
+        metadata: {
+          ...image.metadata,
+          original_path: path,
+          ...(spec.comment ? { comment: spec.comment } : {}),
+        },
+        manifest,
+        blobs: [id, manifest, ...image.layers.map((l) => l.blob.digest)],
+      };
+      tx.images.push(record);
+      return structuredClone(record);
+    });
   }
 
   /**
@@ -368,23 +453,36 @@ function untagEverywhere(images: ImageRecord[], tag: string): void {
   for (const img of images) img.repo_tags = img.repo_tags.filter((t) => t !== tag);
 }
 
-/** Opens a file, or standard input for `-`. */
-async function openInput(
-  path: string,
-): Promise<{ path: string; stream: ReadableStream<Uint8Array>; size?: number }> {
+/** An input given as a stream rather than a path. */
+export interface StreamInput {
+  /** Name for messages and metadata. */
+  path: string;
+  /** The bytes. */
+  stream: ReadableStream<Uint8Array>;
+  /** Total size, for progress. */
+  size?: number;
+  /** True for a directory (an OCI layout); `stream` is then empty. */
+  directory?: boolean;
+}
+
+/** What `importImage` and `loadImages` read: a path (`-` for stdin) or a stream. */
+export type ImageInput = string | StreamInput;
+
+/** Opens a file or directory, or standard input for `-`. */
+async function openInput(path: string, verb: string): Promise<StreamInput> {
   if (path === "-") return { path, stream: Deno.stdin.readable };
-  let file: Deno.FsFile;
+  let stat: Deno.FileInfo;
   try {
-    file = await Deno.open(path, { read: true });
+    stat = await Deno.stat(path);
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound ? "no such file" : messageOf(err);
-    throw new ServinError("not-found", `Cannot import "${path}": ${why}`);
+    throw new ServinError("not-found", `Cannot ${verb} "${path}": ${why}`);
   }
-  const stat = await file.stat();
+  if (stat.isDirectory) return { path, stream: ReadableStream.from([]), directory: true };
   if (!stat.isFile) {
-    file.close();
-    throw new ServinError("invalid-argument", `Cannot import "${path}": not a regular file`);
+    throw new ServinError("invalid-argument", `Cannot ${verb} "${path}": not a regular file`);
   }
+  const file = await Deno.open(path, { read: true });
   return { path, stream: file.readable, size: stat.size };
 }
 

@@ -60,3 +60,9 @@ export function decompress(
     }
   })());
 }
+
+/** The OCI layer media type of a tar with this compression. */
+export function layerMediaType(compression: Compression): string {
+  const base = "application/vnd.oci.image.layer.v1.tar";
+  return compression === "none" ? base : `${base}+${compression}`;
+}

@@ -7,7 +7,12 @@
 
 import { ServinError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/registry.ts";
-import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
+import {
+  decompress,
+  detectCompression,
+  isSupported,
+  layerMediaType,
+} from "../formats/compression.ts";
 import { isTarHeader } from "../formats/tar.ts";
 
 /** The built-in tarball source plugin. */
@@ -32,14 +37,29 @@ export function tarballSource() {
               `${compression} compression is not supported (use gzip, zstd or none)`,
             );
           }
-          const layer = await store.stageLayer(decompress(input, compression), {
-            label: probe.path,
-          });
-          return {
-            layers: [layer],
+          // The tarball as received is the layer blob; its content is the layer.
+          const tee = store.stageBlob(input);
+          let staged, blob;
+          try {
+            staged = await store.stageLayer(decompress(tee.output, compression), {
+              label: probe.path,
+            });
+            blob = await tee.staged;
+          } catch (err) {
+            await tee.discard();
+            throw err;
+          }
+          return [{
+            layers: [{
+              diffId: staged.diffId,
+              size: staged.size,
+              staged,
+              blob,
+              mediaType: layerMediaType(compression),
+            }],
             rootfsType: "tarball",
             metadata: { source: "tarball", compression },
-          };
+          }];
         },
       });
     },

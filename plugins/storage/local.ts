@@ -9,12 +9,14 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, sha256Hex } from "../../core/image.ts";
 import type { ContainerRecord } from "../../core/container.ts";
 import type {
+  BlobTee,
   ImageStore,
+  StagedBlob,
   StagedDir,
   StagedLayer,
   StageLayerOptions,
@@ -115,6 +117,73 @@ class LocalStore implements ImageStore {
     await removeTree(path);
   }
 
+  async hasLayer(diffId: string): Promise<boolean> {
+    try {
+      return (await Deno.lstat(join(this.#layers, diffId))).isDirectory;
+    } catch {
+      return false;
+    }
+  }
+
+  blobPath(digest: string): string {
+    return join(this.#blobs, digest);
+  }
+
+  stageBlob(source: ReadableStream<Uint8Array>): BlobTee {
+    let resolve!: (blob: StagedBlob) => void;
+    let reject!: (err: unknown) => void;
+    const staged = new Promise<StagedBlob>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    staged.catch(() => {}); // the reader of `output` sees the same failure
+    const store = this;
+    let file: Deno.FsFile | undefined;
+    let dir: StagedDir | undefined;
+    let path = "";
+    const hash = createHash("sha256");
+    let size = 0;
+    const reader = source.getReader();
+    const output = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          if (!file) {
+            dir = await store.stage("blob-");
+            path = join(dir.path, "blob");
+            file = await Deno.open(path, { write: true, createNew: true });
+          }
+          const { done, value } = await reader.read();
+          if (done) {
+            file.close();
+            resolve({ digest: hash.digest("hex"), size, path });
+            controller.close();
+            return;
+          }
+          hash.update(value);
+          size += value.length;
+          for (let off = 0; off < value.length;) off += await file.write(value.subarray(off));
+          controller.enqueue(value);
+        } catch (err) {
+          file?.close();
+          reject(err);
+          controller.error(err);
+        }
+      },
+      async cancel(reason) {
+        file?.close();
+        reject(reason ?? new Error("cancelled"));
+        await reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+    const discard = async () => {
+      try {
+        file?.close();
+      } catch { /* closed already */ }
+      if (dir) await store.discard(dir);
+    };
+    return { output, staged, discard };
+  }
+
   async stage(prefix: string): Promise<StagedDir> {
     await this.#sweepStaging();
     const staging = await this.#stagingDir(prefix);
@@ -184,8 +253,10 @@ class LocalStore implements ImageStore {
     await Deno.remove(staging.lockPath).catch(() => {});
   }
 
-  async discard(staged: StagedLayer | StagedDir): Promise<void> {
-    const staging = this.#staged.get(staged.path);
+  async discard(staged: StagedLayer | StagedDir | StagedBlob): Promise<void> {
+    // A staged blob is a file inside its own staging directory.
+    const key = "digest" in staged && !("diffId" in staged) ? dirname(staged.path) : staged.path;
+    const staging = this.#staged.get(key);
     if (staging) await this.#release(staging);
   }
 
@@ -201,6 +272,7 @@ class LocalStore implements ImageStore {
         images,
         containers,
         commitLayer: (layer) => this.#commitLayer(layer),
+        commitBlob: (blob) => this.#commitBlob(blob),
         commitContainer: (staged, id) => this.#commitContainer(staged, id),
         putBlob: (bytes) => this.#putBlob(bytes),
       };
@@ -232,6 +304,15 @@ class LocalStore implements ImageStore {
     }
     await Deno.rename(layer.path, target);
     return target;
+  }
+
+  async #commitBlob(blob: StagedBlob): Promise<string> {
+    const target = join(this.#blobs, blob.digest);
+    if (!(await exists(target))) {
+      await Deno.chmod(blob.path, 0o644);
+      await Deno.rename(blob.path, target);
+    }
+    return blob.digest;
   }
 
   async #putBlob(bytes: Uint8Array): Promise<string> {
@@ -267,7 +348,7 @@ class LocalStore implements ImageStore {
   /** Deletes layers and blobs that no image or container uses. */
   async #collect(images: ImageRecord[], containers: ContainerRecord[]): Promise<void> {
     const layers = new Set([...images, ...containers].flatMap((r) => r.layers));
-    const blobs = new Set(images.map((img) => img.id));
+    const blobs = new Set(images.flatMap((img) => [img.id, ...(img.blobs ?? [])]));
     const doomed: string[] = [];
     for await (const e of Deno.readDir(this.#layers)) {
       if (!layers.has(e.name)) doomed.push(join(this.#layers, e.name));
@@ -312,6 +393,16 @@ class LocalStore implements ImageStore {
 
   async close(): Promise<void> {
     for (const staging of [...this.#staged.values()]) await this.#release(staging);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }
 
