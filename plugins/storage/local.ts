@@ -137,7 +137,8 @@ class LocalStore implements ImageStore {
       reject = rej;
     });
     staged.catch(() => {}); // the reader of `output` sees the same failure
-    const store = this;
+    const stage = (prefix: string) => this.stage(prefix);
+    const discardDir = (d: StagedDir) => this.discard(d);
     let file: Deno.FsFile | undefined;
     let dir: StagedDir | undefined;
     let path = "";
@@ -148,7 +149,7 @@ class LocalStore implements ImageStore {
       async pull(controller) {
         try {
           if (!file) {
-            dir = await store.stage("blob-");
+            dir = await stage("blob-");
             path = join(dir.path, "blob");
             file = await Deno.open(path, { write: true, createNew: true });
           }
@@ -179,7 +180,7 @@ class LocalStore implements ImageStore {
       try {
         file?.close();
       } catch { /* closed already */ }
-      if (dir) await store.discard(dir);
+      if (dir) await discardDir(dir);
     };
     return { output, staged, discard };
   }
