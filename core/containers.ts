@@ -195,8 +195,12 @@ export class Containers {
     }
     const taken = new Set((await this.#store.listContainers()).map((c) => c.name));
     const id = newContainerId();
-    const baseEnv = config?.env ??
-      ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+    // As Docker does, a process without PATH gets the usual one.
+    const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    const imageEnv = config?.env ?? [];
+    const baseEnv = imageEnv.some((e) => e.startsWith("PATH="))
+      ? imageEnv
+      : [defaultPath, ...imageEnv];
     const containerName = options.name ?? randomName(taken);
     return {
       id,

@@ -15,6 +15,7 @@ import { windows } from "./platform/windows.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { copySnapshotter } from "./snapshot/copy.ts";
 import { overlaySnapshotter } from "./snapshot/overlay.ts";
+import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
 
@@ -26,6 +27,7 @@ export function builtinPlugins(): Plugin[] {
     darwin(),
     localStorage(),
     tarballSource(),
+    archiveSource(),
     overlaySnapshotter(),
     copySnapshotter(),
     ociRuntimes(),

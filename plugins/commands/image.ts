@@ -99,6 +99,7 @@ function configFromFlags(flags: CommandContext["flags"]): Partial<ImageConfig> {
 
 function progressPrinter(
   ctx: CommandContext,
+  verb = "Importing",
 ): ((read: number, total?: number) => void) | undefined {
   if (!ctx.errIsTerminal) return undefined;
   const start = performance.now();
@@ -109,7 +110,7 @@ function progressPrinter(
     last = now;
     const rate = read / Math.max((now - start) / 1000, 0.001);
     const of = total ? ` / ${humanSize(total)} (${Math.floor((read / total) * 100)}%)` : "";
-    ctx.errRaw(`\r\x1b[KImporting ${humanSize(read)}${of}  ${humanSize(rate)}/s`);
+    ctx.errRaw(`\r\x1b[K${verb} ${humanSize(read)}${of}  ${humanSize(rate)}/s`);
   };
 }
 
@@ -318,6 +319,53 @@ export function imageCommands() {
         async run(ctx) {
           const [source, target] = ctx.args as [string, string];
           await (await ctx.servin()).tagImage(source, target);
+        },
+      });
+
+      api.command({
+        name: "image load",
+        aliases: ["load"],
+        summary: "Load images from a docker-archive or OCI archive (tar or directory)",
+        usage: "[OPTIONS]",
+        args: { max: 0 },
+        flags: {
+          input: {
+            type: "string",
+            short: "i",
+            description: "Read from FILE (or an OCI layout directory) instead of stdin",
+            value: "FILE",
+          },
+          quiet: { type: "boolean", short: "q", description: "No progress" },
+          platform: {
+            type: "string",
+            description: "Platform to pick from multi-platform images",
+            value: "OS/ARCH[/VARIANT]",
+          },
+        },
+        async run(ctx) {
+          const input = (ctx.flags.input as string | undefined) ?? "-";
+          if (input === "-" && Deno.stdin.isTerminal()) {
+            throw new ServinError(
+              "invalid-argument",
+              "Nothing to load: give -i FILE or redirect stdin",
+            );
+          }
+          const servin = await ctx.servin();
+          const onProgress = ctx.flags.quiet ? undefined : progressPrinter(ctx, "Loading");
+          try {
+            const images = await servin.loadImages(input, {
+              platform: ctx.flags.platform as string | undefined,
+              onProgress,
+            });
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            for (const image of images) {
+              if (image.repo_tags.length === 0) ctx.out(`Loaded image ID: sha256:${image.id}`);
+              for (const tag of image.repo_tags) ctx.out(`Loaded image: ${tag}`);
+            }
+          } catch (err) {
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            throw err;
+          }
         },
       });
 

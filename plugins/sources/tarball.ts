@@ -15,6 +15,22 @@ import {
 } from "../formats/compression.ts";
 import { isTarHeader } from "../formats/tar.ts";
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when an unpacked "root filesystem" is really a docker-archive or an OCI layout. */
+async function isImageArchive(dir: string): Promise<boolean> {
+  if (await exists(`${dir}/oci-layout`) && await exists(`${dir}/index.json`)) return true;
+  return await exists(`${dir}/manifest.json`) &&
+    (await exists(`${dir}/repositories`) || await exists(`${dir}/blobs/sha256`));
+}
+
 /** The built-in tarball source plugin. */
 export function tarballSource() {
   return definePlugin({
@@ -48,6 +64,14 @@ export function tarballSource() {
           } catch (err) {
             await tee.discard();
             throw err;
+          }
+          if (await isImageArchive(staged.path)) {
+            await store.discard(staged);
+            await store.discard(blob);
+            throw new ServinError(
+              "invalid-argument",
+              'it is an image archive, not a root filesystem: use "servin image load"',
+            );
           }
           return [{
             layers: [{

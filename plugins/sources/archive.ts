@@ -1,0 +1,438 @@
+/**
+ * The `archive` source, for `servin image load`: docker-archive (what
+ * `docker save` and `podman save --format docker-archive` write) and the OCI
+ * image layout, as a tar (`oci-archive`) or a directory. Told apart by
+ * content. Every blob's digest and every layer's diff_id is checked; layers
+ * the store already has are only verified, not unpacked again.
+ *
+ * @module
+ */
+
+import { join, posix } from "node:path";
+import { ServinError } from "../../core/errors.ts";
+import { type Descriptor, MEDIA_TYPES } from "../../core/image.ts";
+import {
+  DEFAULT_LIMITS,
+  type ImageStore,
+  type SourceImage,
+  type SourceLayer,
+  type StagedBlob,
+} from "../../core/kinds.ts";
+import { normalizeReference } from "../../core/reference.ts";
+import { definePlugin } from "../../core/registry.ts";
+import {
+  decompress,
+  detectCompression,
+  isSupported,
+  layerMediaType,
+} from "../formats/compression.ts";
+import { isTarHeader, readTar } from "../formats/tar.ts";
+
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+const MANIFESTS = new Set<string>([MEDIA_TYPES.manifest, DOCKER_MANIFEST]);
+const INDEXES = new Set<string>([MEDIA_TYPES.index, DOCKER_LIST]);
+
+function invalid(message: string): ServinError {
+  return new ServinError("invalid-archive", message);
+}
+
+type Member =
+  | { kind: "file"; blob: StagedBlob }
+  | { kind: "symlink"; target: string }
+  | { kind: "link"; target: string };
+
+/** Archive paths without `./`, refusing absolute paths and `..`. */
+function memberName(name: string): string {
+  if (name.startsWith("/")) throw invalid(`archive member "${name}" has an absolute path`);
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw invalid(`archive member "${name}" escapes the archive`);
+  return parts.join("/");
+}
+
+/** The files of an archive (or an OCI layout directory), staged as blobs on demand. */
+class Members {
+  #members = new Map<string, Member>();
+  #store: ImageStore;
+  #dir?: string;
+  #used = new Set<StagedBlob>();
+
+  constructor(store: ImageStore, dir?: string) {
+    this.#store = store;
+    this.#dir = dir;
+  }
+
+  /** Stages every file of a tar archive. */
+  async readTar(stream: ReadableStream<Uint8Array>): Promise<void> {
+    for await (const { header, body } of readTar(stream, DEFAULT_LIMITS)) {
+      const name = memberName(header.name);
+      if (header.type === "dir") continue;
+      if (header.type === "symlink") {
+        this.#members.set(name, { kind: "symlink", target: header.linkname });
+      } else if (header.type === "link") {
+        this.#members.set(name, { kind: "link", target: memberName(header.linkname) });
+      } else if (header.type === "file") {
+        const tee = this.#store.stageBlob(ReadableStream.from(body));
+        for await (const _ of tee.output) { /* written to staging */ }
+        const previous = this.#members.get(name);
+        if (previous?.kind === "file") await this.#store.discard(previous.blob);
+        this.#members.set(name, { kind: "file", blob: await tee.staged });
+      } else {
+        throw invalid(`archive member "${header.name}" is a ${header.type}, not a file`);
+      }
+    }
+  }
+
+  has(name: string): boolean {
+    if (this.#dir) {
+      try {
+        return Deno.statSync(join(this.#dir, name)).isFile;
+      } catch {
+        return false;
+      }
+    }
+    return this.#resolve(name, 0) !== undefined;
+  }
+
+  #resolve(name: string, depth: number): StagedBlob | undefined {
+    if (depth > 40) throw invalid(`archive member "${name}" is a symlink loop`);
+    const m = this.#members.get(memberName(name));
+    if (!m) return undefined;
+    if (m.kind === "file") return m.blob;
+    if (m.kind === "link") return this.#resolve(m.target, depth + 1);
+    // Symlinks resolve inside the archive only.
+    const base = posix.dirname(memberName(name));
+    const target = m.target.startsWith("/") ? m.target.slice(1) : posix.join(base, m.target);
+    return this.#resolve(target, depth + 1);
+  }
+
+  /** The blob at `name`, checked against `digest` (hex) when given. */
+  async blob(name: string, digest?: string, size?: number): Promise<StagedBlob> {
+    let blob: StagedBlob | undefined;
+    if (this.#dir) {
+      const path = join(this.#dir, memberName(name));
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(path);
+      } catch {
+        throw invalid(`the layout has no "${name}"`);
+      }
+      const tee = this.#store.stageBlob(file.readable);
+      for await (const _ of tee.output) { /* written to staging */ }
+      blob = await tee.staged;
+    } else {
+      blob = this.#resolve(name, 0);
+      if (!blob) throw invalid(`the archive has no "${name}"`);
+    }
+    const named = name.match(/(?:^|\/)blobs\/sha256\/([0-9a-f]{64})$/)?.[1];
+    for (const want of [digest, named]) {
+      if (want && blob.digest !== want) {
+        throw invalid(`blob "${name}" has digest sha256:${blob.digest}, expected sha256:${want}`);
+      }
+    }
+    if (size !== undefined && blob.size !== size) {
+      throw invalid(`blob "${name}" has ${blob.size} bytes, expected ${size}`);
+    }
+    this.#used.add(blob);
+    return blob;
+  }
+
+  async json(name: string, digest?: string, size?: number): Promise<unknown> {
+    const blob = await this.blob(name, digest, size);
+    try {
+      return JSON.parse(await Deno.readTextFile(blob.path));
+    } catch {
+      throw invalid(`"${name}" is not valid JSON`);
+    }
+  }
+
+  /** Throws away the staged files no image uses (all of them after a failure). */
+  async discard(all: boolean): Promise<void> {
+    for (const m of this.#members.values()) {
+      if (m.kind === "file" && (all || !this.#used.has(m.blob))) await this.#store.discard(m.blob);
+    }
+    if (all) { for (const blob of this.#used) await this.#store.discard(blob); }
+  }
+}
+
+function hexOf(digest: unknown, what: string): string {
+  if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+    throw invalid(`${what} has an invalid digest "${digest}"`);
+  }
+  return digest.slice(7);
+}
+
+async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/** Reads layers, unpacking only those the store does not have; shared blobs are read once. */
+class Layers {
+  #store: ImageStore;
+  #done = new Map<string, SourceLayer>();
+  #sizes?: Map<string, number>;
+
+  constructor(store: ImageStore) {
+    this.#store = store;
+  }
+
+  async #knownSize(diffId: string): Promise<number> {
+    if (!this.#sizes) {
+      this.#sizes = new Map();
+      for (const img of await this.#store.list()) {
+        img.layers.forEach((l, i) => {
+          const size = img.layer_sizes?.[i];
+          if (size !== undefined) this.#sizes!.set(l, size);
+        });
+      }
+    }
+    return this.#sizes.get(diffId) ?? 0;
+  }
+
+  /** Throws away the layers unpacked so far (after a failure). */
+  async discard(): Promise<void> {
+    for (const l of this.#done.values()) if (l.staged) await this.#store.discard(l.staged);
+  }
+
+  async read(blob: StagedBlob, expected: string, label: string, mediaType?: string) {
+    const key = `${blob.digest}:${expected}`;
+    const done = this.#done.get(key);
+    if (done) return done;
+    const head = new Uint8Array(512);
+    const file = await Deno.open(blob.path);
+    const n = await file.read(head) ?? 0;
+    file.close();
+    const compression = detectCompression(head.subarray(0, n));
+    if (!isSupported(compression)) {
+      throw invalid(`${label} uses ${compression}, which is not supported`);
+    }
+    const open = async () => decompress((await Deno.open(blob.path)).readable, compression);
+    let layer: SourceLayer;
+    if (await this.#store.hasLayer(expected)) {
+      // Already unpacked: only check that this blob really is that layer.
+      const diffId = compression === "none" ? blob.digest : await sha256Of(await open());
+      if (diffId !== expected) throw mismatch(label, expected, diffId);
+      layer = { diffId, size: await this.#knownSize(diffId), blob, mediaType: "" };
+    } else {
+      const staged = await this.#store.stageLayer(await open(), { label });
+      if (staged.diffId !== expected) {
+        await this.#store.discard(staged);
+        throw mismatch(label, expected, staged.diffId);
+      }
+      layer = { diffId: staged.diffId, size: staged.size, staged, blob, mediaType: "" };
+    }
+    layer.mediaType = mediaType ?? layerMediaType(compression);
+    this.#done.set(key, layer);
+    return layer;
+  }
+}
+
+function mismatch(label: string, expected: string, actual: string): ServinError {
+  return invalid(`${label} has diff_id sha256:${actual}, but the config says sha256:${expected}`);
+}
+
+function diffIdsOf(config: unknown, what: string): string[] {
+  const ids = (config as { rootfs?: { diff_ids?: unknown } })?.rootfs?.diff_ids;
+  if (!Array.isArray(ids)) throw invalid(`${what} has no rootfs.diff_ids`);
+  return ids.map((d) => hexOf(d, what));
+}
+
+interface DockerEntry {
+  Config?: unknown;
+  RepoTags?: unknown;
+  Layers?: unknown;
+}
+
+async function readDocker(members: Members, layers: Layers, warn: (m: string) => void) {
+  const manifest = await members.json("manifest.json");
+  if (!Array.isArray(manifest)) throw invalid("manifest.json is not a list of images");
+  const images: SourceImage[] = [];
+  for (const [i, entry] of (manifest as DockerEntry[]).entries()) {
+    if (typeof entry?.Config !== "string" || !Array.isArray(entry.Layers)) {
+      throw invalid(`manifest.json entry ${i} has no Config or Layers`);
+    }
+    const config = await members.blob(entry.Config);
+    const diffIds = diffIdsOf(JSON.parse(await Deno.readTextFile(config.path)), entry.Config);
+    if (diffIds.length !== entry.Layers.length) {
+      throw invalid(
+        `image ${i} lists ${entry.Layers.length} layers but its config ${diffIds.length}`,
+      );
+    }
+    const read: SourceLayer[] = [];
+    for (const [n, path] of entry.Layers.entries()) {
+      if (typeof path !== "string") throw invalid(`manifest.json entry ${i} has a bad layer path`);
+      read.push(await layers.read(await members.blob(path), diffIds[n]!, `layer "${path}"`));
+    }
+    images.push({
+      layers: read,
+      config,
+      tags: tagsOf(Array.isArray(entry.RepoTags) ? entry.RepoTags : [], warn),
+      rootfsType: "layers",
+      metadata: { source: "docker-archive" },
+    });
+  }
+  return images;
+}
+
+function normalizeOrUndefined(tag: string): string | undefined {
+  try {
+    return normalizeReference(tag);
+  } catch {
+    return undefined;
+  }
+}
+
+function tagsOf(list: unknown[], warn: (m: string) => void): string[] {
+  const tags: string[] = [];
+  for (const t of list) {
+    const tag = typeof t === "string" ? normalizeOrUndefined(t) : undefined;
+    if (tag) tags.push(tag);
+    else warn(`ignoring the invalid tag ${JSON.stringify(t)} in the archive`);
+  }
+  return tags;
+}
+
+function platformOf(want: string): { os: string; architecture: string; variant?: string } {
+  const [os = "", architecture = "", variant] = want.split("/");
+  if (!os || !architecture) {
+    throw new ServinError("invalid-argument", `Invalid platform "${want}": use os/arch[/variant]`);
+  }
+  return { os, architecture, variant };
+}
+
+async function pickManifest(
+  members: Members,
+  desc: Descriptor,
+  want: string,
+  depth = 0,
+): Promise<Descriptor> {
+  if (MANIFESTS.has(desc.mediaType)) return desc;
+  if (!INDEXES.has(desc.mediaType) || depth > 4) {
+    throw invalid(`unsupported media type "${desc.mediaType}" in the index`);
+  }
+  const hex = hexOf(desc.digest, "an index");
+  const index = await members.json(`blobs/sha256/${hex}`, hex, desc.size) as {
+    manifests?: Descriptor[];
+  };
+  const p = platformOf(want);
+  const all = index.manifests ?? [];
+  const match = all.find((m) =>
+    !m.platform ||
+    (m.platform.os === p.os && m.platform.architecture === p.architecture &&
+      (!p.variant || m.platform.variant === p.variant))
+  );
+  if (!match) {
+    const have = all.map((m) =>
+      [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/")
+    );
+    throw invalid(
+      `no image for platform ${want} in the index (it has ${have.join(", ") || "none"})`,
+    );
+  }
+  return await pickManifest(members, match, want, depth + 1);
+}
+
+async function readOci(members: Members, layers: Layers, want: string, warn: (m: string) => void) {
+  const index = await members.json("index.json") as { manifests?: Descriptor[] };
+  if (!Array.isArray(index?.manifests)) throw invalid("index.json has no manifests");
+  const images: SourceImage[] = [];
+  const seen = new Map<string, SourceImage>();
+  for (const top of index.manifests) {
+    const desc = await pickManifest(members, top, want);
+    const hex = hexOf(desc.digest, "a manifest");
+    const name = top.annotations?.["io.containerd.image.name"] ??
+      top.annotations?.["org.opencontainers.image.ref.name"];
+    // A bare tag ("latest") names no repository: such an image loads untagged.
+    const tags = name && /[:/]/.test(name) ? tagsOf([name], warn) : [];
+    const known = seen.get(hex);
+    if (known) {
+      known.tags!.push(...tags.filter((t) => !known.tags!.includes(t)));
+      continue;
+    }
+    const manifestBlob = await members.blob(`blobs/sha256/${hex}`, hex, desc.size);
+    const manifest = JSON.parse(await Deno.readTextFile(manifestBlob.path)) as {
+      config?: Descriptor;
+      layers?: Descriptor[];
+    };
+    if (!manifest.config || !Array.isArray(manifest.layers)) {
+      throw invalid(`manifest ${hex} has no config or layers`);
+    }
+    const cfgHex = hexOf(manifest.config.digest, "the config");
+    const config = await members.blob(`blobs/sha256/${cfgHex}`, cfgHex, manifest.config.size);
+    const diffIds = diffIdsOf(JSON.parse(await Deno.readTextFile(config.path)), "the config");
+    if (diffIds.length !== manifest.layers.length) {
+      throw invalid(
+        `manifest ${hex} lists ${manifest.layers.length} layers but its config ${diffIds.length}`,
+      );
+    }
+    const read: SourceLayer[] = [];
+    for (const [n, l] of manifest.layers.entries()) {
+      const lhex = hexOf(l.digest, `layer ${n}`);
+      const blob = await members.blob(`blobs/sha256/${lhex}`, lhex, l.size);
+      read.push(await layers.read(blob, diffIds[n]!, `layer sha256:${lhex}`, l.mediaType));
+    }
+    const image: SourceImage = {
+      layers: read,
+      config,
+      manifest: manifestBlob,
+      tags,
+      rootfsType: "layers",
+      metadata: { source: "oci" },
+    };
+    seen.set(hex, image);
+    images.push(image);
+  }
+  return images;
+}
+
+/** The built-in archive source plugin. */
+export function archiveSource(
+  warn: (m: string) => void = (m) => console.error(`servin: warning: ${m}`),
+) {
+  return definePlugin({
+    name: "source-archive",
+    setup(api) {
+      api.source({
+        name: "archive",
+        detect(probe) {
+          if (probe.purpose !== "load") return false;
+          return Boolean(probe.directory) || detectCompression(probe.head) !== "none" ||
+            isTarHeader(probe.head);
+        },
+        async read({ probe, input, store }) {
+          const members = new Members(store, probe.directory ? probe.path : undefined);
+          const layers = new Layers(store);
+          try {
+            if (!probe.directory) {
+              const compression = detectCompression(probe.head);
+              if (!isSupported(compression)) {
+                throw new ServinError("unsupported", `${compression} compression is not supported`);
+              }
+              await members.readTar(decompress(input, compression));
+            }
+            let images: SourceImage[];
+            if (members.has("manifest.json")) images = await readDocker(members, layers, warn);
+            else if (members.has("index.json")) {
+              images = await readOci(members, layers, probe.platform ?? "linux/amd64", warn);
+              const kind = probe.directory ? "oci-layout" : "oci-archive";
+              for (const img of images) img.metadata.source = kind;
+            } else {
+              throw invalid(
+                'not an image archive (no manifest.json or index.json): use "servin image import" for a root filesystem tarball',
+              );
+            }
+            await members.discard(false);
+            return images;
+          } catch (err) {
+            await members.discard(true);
+            await layers.discard();
+            throw err;
+          }
+        },
+      });
+    },
+  });
+}
