@@ -294,3 +294,31 @@ export interface ContainerRuntime {
   /** Forgets the container's runtime state (after it stopped). */
   delete(id: string): Promise<void>;
 }
+
+/** What a sink writes: images, in the order and with the tags asked for. */
+export interface SinkImage {
+  /** The image. */
+  image: ImageRecord;
+  /** Tags to record in the output (all of the image's when it was named by ID). */
+  tags: string[];
+}
+
+/** What a sink gets to write its output. */
+export interface SinkContext {
+  /** The images. */
+  images: SinkImage[];
+  /** The store to read blobs and layers from. */
+  store: ImageStore;
+  /** The host platform (xattrs for reading whiteouts). */
+  platform: Platform;
+  /** Appends bytes to the output. */
+  write(chunk: Uint8Array): Promise<void>;
+}
+
+/** An output format plugin kind: image archives (`save`) and flattened filesystems (`export`). */
+export interface ImageSink {
+  /** Format name (`docker-archive`, `oci-archive`, `docker+oci`, `rootfs`). */
+  name: string;
+  /** Writes the whole output. */
+  write(context: SinkContext): Promise<void>;
+}

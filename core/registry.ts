@@ -12,6 +12,7 @@ import { isServinError, messageOf, ServinError } from "./errors.ts";
 import type { HookMap, HookName, HookOrder } from "./hooks.ts";
 import type {
   ContainerRuntime,
+  ImageSink,
   ImageSource,
   Platform,
   Snapshotter,
@@ -48,6 +49,8 @@ export interface PluginApi {
   platform(platform: Platform): void;
   /** Registers an image source; it is asked, in order, whether it understands an input. */
   source(source: ImageSource): void;
+  /** Registers an output format for `save` and `export`. */
+  sink(sink: ImageSink): void;
   /** Registers a snapshotter; without a choice, the first available one is used. */
   snapshotter(snapshotter: Snapshotter): void;
   /** Registers an OCI runtime; without a choice, the first installed one is used. */
@@ -107,6 +110,8 @@ export class Registry {
   readonly platforms: Platform[] = [];
   /** Registered image sources, in registration order. */
   readonly sources: ImageSource[] = [];
+  /** Registered output formats, by name. */
+  readonly sinks = new Map<string, ImageSink>();
   /** Registered snapshotters, in registration order. */
   readonly snapshotters: Snapshotter[] = [];
   /** Registered OCI runtimes, in registration order. */
@@ -154,6 +159,9 @@ export class Registry {
       source: (source) => {
         this.sources.push(source);
         add("source:detect", (probe) => source.detect(probe) ? source : undefined);
+      },
+      sink: (sink) => {
+        this.sinks.set(sink.name, sink);
       },
       snapshotter: (snapshotter) => {
         this.snapshotters.push(snapshotter);

@@ -27,6 +27,7 @@ import {
   type ImportOptions,
   type LoadOptions,
   type Platform,
+  type SinkImage,
   type SourceImage,
   type SourceProbe,
 } from "./kinds.ts";
@@ -369,6 +370,127 @@ export class Servin {
   }
 
   /**
+   * Writes the images named in `names` to `output` as an archive of
+   * `format` (`docker+oci` by default, `docker-archive`, `oci-archive`). An
+   * image named by tag is saved with that tag; one named by ID with all its
+   * tags.
+   */
+  async saveImages(names: string[], output: Output, options: SaveOptions = {}): Promise<void> {
+    const format = options.format ?? "docker+oci";
+    const sink = this.registry.sinks.get(format);
+    if (!sink || format.startsWith("rootfs")) {
+      throw new ServinError(
+        "invalid-argument",
+        `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
+      );
+    }
+    const all = await this.#store.list();
+    const images: SinkImage[] = [];
+    for (const name of names) {
+      const image = resolveImage(all, name);
+      const tag = safeNormalize(name);
+      const tags = tag && image.repo_tags.includes(tag) ? [tag] : image.repo_tags;
+      const same = images.find((i) => i.image.id === image.id);
+      if (same) same.tags.push(...tags.filter((t) => !same.tags.includes(t)));
+      else images.push({ image, tags: [...tags] });
+    }
+    await writeOutput(
+      output,
+      (write) => sink.write({ images, store: this.#store, platform: this.platform, write }),
+    );
+  }
+
+  /** Writes the flattened filesystem of image `name` to `output` as a tarball (gzip with `gzip`). */
+  async exportImage(name: string, output: Output, options: { gzip?: boolean } = {}): Promise<void> {
+    const image = await this.getImage(name);
+    const sink = this.registry.sinks.get(options.gzip ? "rootfs+gzip" : "rootfs");
+    if (!sink) throw new ServinError("unsupported", "No export format is installed");
+    await writeOutput(output, (write) =>
+      sink.write({
+        images: [{ image, tags: image.repo_tags }],
+        store: this.#store,
+        platform: this.platform,
+        write,
+      }));
+  }
+
+  /** The history of image `name`, newest first, with the size each step added. */
+  async history(name: string): Promise<HistoryEntry[]> {
+    const image = await this.getImage(name);
+    const oci = JSON.parse(await Deno.readTextFile(this.#store.blobPath(image.id)));
+    const steps = Array.isArray(oci.history) ? oci.history : [];
+    let layer = 0;
+    const out: HistoryEntry[] = steps.map((h: Record<string, unknown>) => {
+      const empty = h.empty_layer === true;
+      const size = empty ? 0 : image.layer_sizes?.[layer] ?? 0;
+      if (!empty) layer++;
+      return {
+        created: typeof h.created === "string" ? h.created : "",
+        created_by: typeof h.created_by === "string" ? h.created_by : "",
+        comment: typeof h.comment === "string" ? h.comment : "",
+        size,
+        empty_layer: empty,
+      };
+    });
+    return out.reverse();
+  }
+
+  /**
+   * Removes dangling images (untagged), or with `all` every image no
+   * container uses; their layers and blobs go with them when nothing else
+   * uses them.
+   */
+  async pruneImages(
+    options: { all?: boolean } = {},
+  ): Promise<{ deleted: string[]; reclaimed: number }> {
+    const before = await this.diskUsage();
+    const deleted = await this.#store.transaction((tx) => {
+      const used = new Set(tx.containers.map((c) => c.image_id));
+      const doomed = tx.images.filter((img) =>
+        !used.has(img.id) && (options.all || img.repo_tags.length === 0)
+      );
+      tx.images.splice(0, tx.images.length, ...tx.images.filter((img) => !doomed.includes(img)));
+      return doomed.map((img) => img.id);
+    });
+    const after = await this.diskUsage();
+    return { deleted, reclaimed: Math.max(0, before.layers - after.layers) };
+  }
+
+  /** Bytes the images hold, shared (layers used by several images) and unique. */
+  async diskUsage(): Promise<DiskUsage> {
+    const images = await this.#store.list();
+    const users = new Map<string, number>();
+    const sizes = new Map<string, number>();
+    for (const img of images) {
+      img.layers.forEach((l, i) => {
+        users.set(l, (users.get(l) ?? 0) + 1);
+        sizes.set(l, img.layer_sizes?.[i] ?? (img.layers.length === 1 ? img.size : 0));
+      });
+    }
+    const perImage = images.map((img) => {
+      let shared = 0;
+      let unique = 0;
+      img.layers.forEach((l) => {
+        if ((users.get(l) ?? 0) > 1) shared += sizes.get(l) ?? 0;
+        else unique += sizes.get(l) ?? 0;
+      });
+      return {
+        id: img.id,
+        repo_tags: img.repo_tags,
+        size: img.size,
+        shared_size: shared,
+        unique_size: unique,
+      };
+    });
+    const containers = await this.#store.listContainers();
+    return {
+      images: perImage,
+      layers: [...sizes.values()].reduce((a, b) => a + b, 0),
+      containers: containers.length,
+    };
+  }
+
+  /**
    * Removes `name`: a tag of an image with several tags is only untagged;
    * otherwise the image is deleted with the layers no other image uses.
    * Deleting by ID an image that has several tags needs `force`.
@@ -451,6 +573,80 @@ function safeNormalize(name: string): string | undefined {
 
 function untagEverywhere(images: ImageRecord[], tag: string): void {
   for (const img of images) img.repo_tags = img.repo_tags.filter((t) => t !== tag);
+}
+
+/** Where `save` and `export` write: a file path (written to a temporary name, then renamed) or a stream. */
+export type Output = string | WritableStream<Uint8Array>;
+
+/** Options of {@link Servin.saveImages}. */
+export interface SaveOptions {
+  /** `docker+oci` (default), `docker-archive` or `oci-archive`. */
+  format?: string;
+}
+
+/** One step of an image's history. */
+export interface HistoryEntry {
+  /** When, RFC 3339. */
+  created: string;
+  /** What made it. */
+  created_by: string;
+  /** Comment (commit message). */
+  comment: string;
+  /** Bytes the step's layer added (0 for an empty step). */
+  size: number;
+  /** True when the step added no layer. */
+  empty_layer: boolean;
+}
+
+/** What {@link Servin.diskUsage} reports. */
+export interface DiskUsage {
+  /** Each image's total, shared and unique bytes. */
+  images: {
+    id: string;
+    repo_tags: string[];
+    size: number;
+    shared_size: number;
+    unique_size: number;
+  }[];
+  /** Bytes of all layers, each counted once. */
+  layers: number;
+  /** Number of containers. */
+  containers: number;
+}
+
+async function writeOutput(
+  output: Output,
+  fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  if (typeof output !== "string") {
+    const writer = output.getWriter();
+    try {
+      await fn((chunk) => writer.write(chunk));
+      await writer.close();
+    } finally {
+      writer.releaseLock();
+    }
+    return;
+  }
+  const dir = output.includes("/") ? output.slice(0, output.lastIndexOf("/")) || "/" : ".";
+  const tmp = await Deno.makeTempFile({ dir, prefix: ".servin-" }).catch((err) => {
+    throw new ServinError("invalid-argument", `Cannot write "${output}": ${messageOf(err)}`);
+  });
+  const file = await Deno.open(tmp, { write: true, truncate: true });
+  try {
+    await fn(async (chunk) => {
+      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+    });
+    file.close();
+    await Deno.chmod(tmp, 0o644);
+    await Deno.rename(tmp, output);
+  } catch (err) {
+    try {
+      file.close();
+    } catch { /* closed */ }
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
 }
 
 /** An input given as a stream rather than a path. */

@@ -15,6 +15,8 @@ import { windows } from "./platform/windows.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { copySnapshotter } from "./snapshot/copy.ts";
 import { overlaySnapshotter } from "./snapshot/overlay.ts";
+import { archiveSinks } from "./sinks/archive.ts";
+import { rootfsSink } from "./sinks/rootfs.ts";
 import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
@@ -28,6 +30,8 @@ export function builtinPlugins(): Plugin[] {
     localStorage(),
     tarballSource(),
     archiveSource(),
+    archiveSinks(),
+    rootfsSink(),
     overlaySnapshotter(),
     copySnapshotter(),
     ociRuntimes(),

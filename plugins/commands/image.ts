@@ -247,7 +247,18 @@ export function imageCommands() {
             const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
             for (const id of new Set(ids)) ctx.out(id);
           } else if (format === "json") {
-            ctx.out(JSON.stringify(images, null, 2));
+            const usage = new Map(
+              (await (await ctx.servin()).diskUsage()).images.map((u) => [u.id, u]),
+            );
+            ctx.out(JSON.stringify(
+              images.map((img) => ({
+                ...img,
+                shared_size: usage.get(img.id)?.shared_size ?? 0,
+                unique_size: usage.get(img.id)?.unique_size ?? img.size,
+              })),
+              null,
+              2,
+            ));
           } else {
             ctx.out(
               table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows(images, noTrunc)),
@@ -366,6 +377,123 @@ export function imageCommands() {
             if (onProgress) ctx.errRaw("\r\x1b[K");
             throw err;
           }
+        },
+      });
+
+      api.command({
+        name: "image save",
+        aliases: ["save"],
+        summary: "Save images to an archive (docker+oci by default, docker-archive, oci-archive)",
+        usage: "[OPTIONS] IMAGE...",
+        args: { min: 1 },
+        flags: {
+          output: {
+            type: "string",
+            short: "o",
+            description: "Write to FILE instead of stdout",
+            value: "FILE",
+          },
+          format: {
+            type: "string",
+            description: "docker+oci (default), docker-archive or oci-archive",
+            value: "FORMAT",
+          },
+        },
+        async run(ctx) {
+          const output = ctx.flags.output as string | undefined;
+          if (!output && Deno.stdout.isTerminal()) {
+            throw new ServinError(
+              "invalid-argument",
+              "Refusing to write an archive to a terminal: give -o FILE",
+            );
+          }
+          await (await ctx.servin()).saveImages(ctx.args, output ?? Deno.stdout.writable, {
+            format: ctx.flags.format as string | undefined,
+          });
+        },
+      });
+
+      api.command({
+        name: "image export",
+        summary: "Export an image's flattened filesystem as a tarball (.gz: gzip)",
+        usage: "[OPTIONS] IMAGE",
+        args: { min: 1, max: 1 },
+        flags: {
+          output: {
+            type: "string",
+            short: "o",
+            description: "Write to FILE (FILE.gz is gzipped) instead of stdout",
+            value: "FILE",
+          },
+        },
+        async run(ctx) {
+          const output = ctx.flags.output as string | undefined;
+          if (!output && Deno.stdout.isTerminal()) {
+            throw new ServinError(
+              "invalid-argument",
+              "Refusing to write a tarball to a terminal: give -o FILE",
+            );
+          }
+          await (await ctx.servin()).exportImage(ctx.args[0]!, output ?? Deno.stdout.writable, {
+            gzip: /\.t?gz$/.test(output ?? ""),
+          });
+        },
+      });
+
+      api.command({
+        name: "image history",
+        aliases: ["history"],
+        summary: "Show the history of an image",
+        usage: "[OPTIONS] IMAGE",
+        args: { min: 1, max: 1 },
+        flags: {
+          "no-trunc": { type: "boolean", description: "Do not truncate output" },
+          format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+        },
+        async run(ctx) {
+          const servin = await ctx.servin();
+          const image = await servin.getImage(ctx.args[0]!);
+          const steps = await servin.history(ctx.args[0]!);
+          if (ctx.flags.format === "json") {
+            ctx.out(JSON.stringify(steps, null, 2));
+            return;
+          }
+          const noTrunc = Boolean(ctx.flags["no-trunc"]);
+          const cut = (t: string, n: number) =>
+            noTrunc || t.length <= n ? t : `${t.slice(0, n - 1)}…`;
+          const now = new Date();
+          ctx.out(table(
+            ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            steps.map((h, i) => [
+              i === 0 ? shortId(image.id) : "<missing>",
+              h.created ? humanAgo(h.created, now) : "",
+              cut(h.created_by, 45),
+              humanSize(h.size),
+              cut(h.comment, 30),
+            ]),
+          ));
+        },
+      });
+
+      api.command({
+        name: "image prune",
+        summary: "Remove dangling images (-a: all images no container uses), then unused layers",
+        usage: "[OPTIONS]",
+        args: { max: 0 },
+        flags: {
+          all: { type: "boolean", short: "a", description: "Remove all images no container uses" },
+          force: { type: "boolean", short: "f", description: "Do not ask (Servin never asks)" },
+        },
+        async run(ctx) {
+          const { deleted, reclaimed } = await (await ctx.servin()).pruneImages({
+            all: Boolean(ctx.flags.all),
+          });
+          if (deleted.length) {
+            ctx.out(
+              ["Deleted Images:", ...deleted.map((id) => `deleted: sha256:${id}`), ""].join("\n"),
+            );
+          }
+          ctx.out(`Total reclaimed space: ${humanSize(reclaimed)}`);
         },
       });
 

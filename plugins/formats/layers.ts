@@ -22,6 +22,14 @@ export interface MergedEntry {
   info: Deno.FileInfo;
 }
 
+/** Device major and minor numbers from Linux's `st_rdev` encoding. */
+export function deviceNumbers(info: Deno.FileInfo): [number, number] {
+  const rdev = info.rdev ?? 0;
+  const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
+  return [major, minor];
+}
+
 /** Reads an xattr; absent on platforms without them. */
 export type GetXattr = ((path: string, name: string) => string | undefined) | undefined;
 

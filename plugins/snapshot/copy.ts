@@ -13,7 +13,7 @@ import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
 import type { Platform } from "../../core/kinds.ts";
 import { definePlugin } from "../../core/registry.ts";
-import { mergedTree } from "../formats/layers.ts";
+import { deviceNumbers, mergedTree } from "../formats/layers.ts";
 
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
 const CONCURRENCY = 8;
@@ -73,9 +73,7 @@ export async function copyLayers(
           track(Deno.copyFile(source, d).then(() => meta(d, st, true)));
         } else if (platform.mknod && (st.isFifo || root)) {
           const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
-          const rdev = st.rdev ?? 0;
-          const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-          const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
+          const [major, minor] = deviceNumbers(st);
           platform.mknod(d, kind, st.mode! & 0o777, major, minor);
           await meta(d, st, false);
         }
