@@ -208,9 +208,13 @@ export class Servin {
    * Loads every image of an archive (docker-archive, or an OCI layout as a
    * tar or a directory), with the tags it holds.
    */
-  async loadImages(input: ImageInput, options: LoadOptions = {}): Promise<ImageRecord[]> {
+  async loadImages(input: ImageInput, options: LoadOptions = {}): Promise<LoadedImage[]> {
     const { path, images } = await this.#read("load", input, options, "");
-    return await this.#commit(images, path, {});
+    const records = await this.#commit(images, path, {});
+    return records.map((image, i) => ({
+      image,
+      tags: (images[i]!.tags ?? []).filter((t) => image.repo_tags.includes(t)),
+    }));
   }
 
   /** Finds the source for `input` and lets it stage what it holds. */
@@ -582,6 +586,14 @@ export type Output = string | WritableStream<Uint8Array>;
 export interface SaveOptions {
   /** `docker+oci` (default), `docker-archive` or `oci-archive`. */
   format?: string;
+}
+
+/** An image a load brought in, with the tags the archive gave it. */
+export interface LoadedImage {
+  /** The image's record (with all its tags). */
+  image: ImageRecord;
+  /** The tags from the archive. */
+  tags: string[];
 }
 
 /** One step of an image's history. */

@@ -369,9 +369,9 @@ export function imageCommands() {
               onProgress,
             });
             if (onProgress) ctx.errRaw("\r\x1b[K");
-            for (const image of images) {
-              if (image.repo_tags.length === 0) ctx.out(`Loaded image ID: sha256:${image.id}`);
-              for (const tag of image.repo_tags) ctx.out(`Loaded image: ${tag}`);
+            for (const { image, tags } of images) {
+              if (tags.length === 0) ctx.out(`Loaded image ID: sha256:${image.id}`);
+              for (const tag of tags) ctx.out(`Loaded image: ${tag}`);
             }
           } catch (err) {
             if (onProgress) ctx.errRaw("\r\x1b[K");

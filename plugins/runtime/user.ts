@@ -79,8 +79,9 @@ export async function resolveUser(user: string, roots: string[]): Promise<Resolv
   if (entry) {
     uid = Number(entry[2]);
     gid = Number(entry[3] ?? 0);
-  } else if (NUMBER.test(userPart)) {
-    uid = Number(userPart);
+  } else if (NUMBER.test(userPart) || userPart === "root") {
+    // Without an /etc/passwd entry, root is still uid 0, as in Docker.
+    uid = userPart === "root" ? 0 : Number(userPart);
     gid = 0;
   } else {
     throw new ServinError("not-found", `Cannot find user "${userPart}" in the image's /etc/passwd`);

@@ -1,0 +1,74 @@
+/**
+ * A manifest of a directory tree for "same filesystem" checks: path, type,
+ * mode, owner, mtime, size, sha256, link target, device number, hardlink group.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+
+/** One entry of a tree manifest. */
+export interface Record {
+  path: string;
+  type: string;
+  mode: string;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size?: number;
+  sha256?: string;
+  target?: string;
+  rdev?: number;
+  linkGroup?: string;
+}
+
+/** A manifest of a tree: path, type, mode, owner, mtime, size, sha256, link target, device, hardlink group. */
+export async function manifest(root: string): Promise<Record[]> {
+  const out: Record[] = [];
+  const inodes = new Map<number, string>();
+  async function walk(rel: string) {
+    const path = rel ? join(root, rel) : root;
+    const st = await Deno.lstat(path);
+    const type = st.isFile
+      ? "file"
+      : st.isDirectory
+      ? "dir"
+      : st.isSymlink
+      ? "symlink"
+      : st.isCharDevice
+      ? "char"
+      : st.isBlockDevice
+      ? "block"
+      : st.isFifo
+      ? "fifo"
+      : "other";
+    const rec: Record = {
+      path: rel || ".",
+      type,
+      mode: ((st.mode ?? 0) & 0o7777).toString(8),
+      uid: st.uid ?? -1,
+      gid: st.gid ?? -1,
+      mtime: Math.floor((st.mtime?.getTime() ?? 0) / 1000),
+    };
+    if (type === "file") {
+      rec.size = st.size;
+      rec.sha256 = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+      if ((st.nlink ?? 1) > 1) {
+        const first = inodes.get(st.ino!) ?? rec.path;
+        inodes.set(st.ino!, first);
+        rec.linkGroup = first;
+      }
+    }
+    if (type === "symlink") rec.target = await Deno.readLink(path);
+    if (type === "char" || type === "block") rec.rdev = st.rdev ?? -1;
+    if (type === "symlink") delete (rec as Partial<Record>).mode; // Linux symlinks have no mode
+    out.push(rec);
+    if (type === "dir") {
+      const names = (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
+      for (const name of names) await walk(rel ? `${rel}/${name}` : name);
+    }
+  }
+  await walk("");
+  return out;
+}
