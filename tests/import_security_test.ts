@@ -102,6 +102,21 @@ const CASES: Case[] = [
     expect: ["sparse"],
   },
   {
+    name: "a malformed whiteout",
+    data: tar([{ name: "etc/.wh..wh.evil", body: "" }]),
+    expect: ['"etc/.wh..wh.evil"', "malformed whiteout"],
+  },
+  {
+    name: "a whiteout of the parent directory",
+    data: tar([{ name: "etc/.wh...", body: "" }]),
+    expect: ['"etc/.wh..."', "malformed whiteout"],
+  },
+  {
+    name: "a whiteout that is not a regular file",
+    data: tar([{ name: "etc/.wh.passwd", type: "5" }]),
+    expect: ['"etc/.wh.passwd"', "whiteout but not a regular file"],
+  },
+  {
     name: "a truncated archive",
     data: () => buildTar([file("big", "y".repeat(5000))]).subarray(0, 2048),
     expect: ["truncated"],
