@@ -1,5 +1,6 @@
 /**
- * The `servin` command line: load the built-in plugins, then dispatch argv.
+ * The `servin` command line: load the built-in plugins and those named by
+ * `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`, then dispatch argv.
  *
  * @module
  */
@@ -9,5 +10,7 @@ import { runCli } from "./core/cli.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
 if (import.meta.main) {
-  Deno.exit(await runCli(Deno.args, { plugins: builtinPlugins(), version: deno.version }));
+  Deno.exit(
+    await runCli(Deno.args, { plugins: builtinPlugins(), version: deno.version, thirdParty: true }),
+  );
 }

@@ -14,6 +14,7 @@ import {
   messageOf,
   ServinError,
 } from "./errors.ts";
+import { configuredPlugins, loadPlugin, splitPluginList } from "./plugin_loader.ts";
 import type { Plugin } from "./registry.ts";
 import { Registry } from "./registry.ts";
 import { Servin } from "./servin.ts";
@@ -87,6 +88,8 @@ export interface CliOptions {
   version: string;
   /** Output; the process's stdout and stderr by default. */
   output?: Output;
+  /** Also load plugins from `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`. */
+  thirdParty?: boolean;
 }
 
 const GLOBAL_FLAGS: Record<string, FlagSpec> = {
@@ -136,7 +139,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       io.out(`servin version ${options.version}`);
       return 0;
     }
-    registry = await Registry.create(options.plugins);
+    const extra = options.thirdParty ? await thirdPartyPlugins(globals, options.plugins) : [];
+    registry = await Registry.create([...options.plugins, ...extra]);
     const words = rest[0] === "help" ? rest.slice(1) : rest;
     const found = findCommand(registry.commands, words);
     if (rest[0] === "help" || rest.length === 0 || (!found && globals.help)) {
@@ -194,10 +198,34 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   return exitCode;
 }
 
-function splitGlobals(
-  argv: string[],
-): { globals: { root?: string; help?: boolean; version?: boolean }; rest: string[] } {
-  const globals: { root?: string; help?: boolean; version?: boolean } = {};
+interface Globals {
+  root?: string;
+  help?: boolean;
+  version?: boolean;
+  plugins: string[];
+}
+
+/** Plugins named by `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`. */
+async function thirdPartyPlugins(globals: Globals, builtins: readonly Plugin[]): Promise<Plugin[]> {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  const specs = [
+    ...globals.plugins,
+    ...splitPluginList(Deno.env.get("SERVIN_PLUGINS") ?? "", separator),
+  ];
+  let root = globals.root || Deno.env.get("SERVIN_ROOT");
+  if (!root) {
+    const probe = await Registry.create(builtins);
+    root = (await probe.first("platform:detect", { os: Deno.build.os }))?.defaultRoot();
+    await probe.dispose();
+  }
+  if (root) specs.push(...await configuredPlugins(root));
+  const loaded: Plugin[] = [];
+  for (const spec of new Set(specs)) loaded.push(await loadPlugin(spec));
+  return loaded;
+}
+
+function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
+  const globals: Globals = { plugins: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -209,6 +237,11 @@ function splitGlobals(
       if (v === undefined) throw usageError('Flag "--root" needs a value');
       globals.root = v;
     } else if (a.startsWith("--root=")) globals.root = a.slice(7);
+    else if (a === "--plugin") {
+      const v = argv[++i];
+      if (v === undefined) throw usageError('Flag "--plugin" needs a value');
+      globals.plugins.push(v);
+    } else if (a.startsWith("--plugin=")) globals.plugins.push(a.slice(9));
     else if (a.startsWith("-")) throw usageError(`Unknown flag "${a}" (see "servin help")`);
     else break;
   }
@@ -338,7 +371,7 @@ function mainHelp(registry: Registry, words: string[]): string {
   ) => a.name.localeCompare(b.name));
   const width = Math.max(0, ...shown.map((c) => c.name.length));
   return [
-    `Usage: servin [--root DIR] [--debug] COMMAND [ARGS...]`,
+    `Usage: servin [--root DIR] [--plugin MODULE]... [--debug] COMMAND [ARGS...]`,
     "",
     "Servin manages container images.",
     "",
@@ -347,6 +380,7 @@ function mainHelp(registry: Registry, words: string[]): string {
     "",
     "Global options:",
     ...flagLines(GLOBAL_FLAGS),
+    "  --plugin MODULE  Load a plugin module, a path or URL (before the command; repeatable)",
     "  -v, --version  Print the version",
     "",
     'Run "servin COMMAND --help" for more about a command.',

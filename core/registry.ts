@@ -25,6 +25,8 @@ export interface Plugin {
   name: string;
   /** Names of plugins that must be set up first. */
   dependencies?: string[];
+  /** Where the plugin came from (`builtin`, a path or URL); set by the loader. */
+  source?: string;
   /** Registers hook handlers and capabilities. */
   setup(api: PluginApi): void | Promise<void>;
 }
@@ -87,6 +89,16 @@ interface Handler {
 
 const RANK: Record<HookOrder, number> = { pre: 0, normal: 1, post: 2 };
 
+/** What `servin plugin ls` shows of a plugin. */
+export interface PluginDescription {
+  /** Plugin name. */
+  name: string;
+  /** `builtin`, or the path or URL it was loaded from. */
+  source: string;
+  /** What it registered (`command image ls`, `hook image:import:before`, …). */
+  provides: string[];
+}
+
 /** Results of a parallel hook run: what each handler returned, and what failed. */
 export interface ParallelResult<T> {
   /** Returned values of the handlers that succeeded. */
@@ -100,6 +112,8 @@ export class Registry {
   #handlers = new Map<HookName, Handler[]>();
   #disposers: { plugin: string; fn: () => void | Promise<void> }[] = [];
   #seq = 0;
+  #provides = new Map<string, string[]>();
+  #sources = new Map<string, string>();
   /** Names of the plugins, in setup order. */
   readonly plugins: string[] = [];
   /** Registered commands. */
@@ -121,20 +135,32 @@ export class Registry {
   static async create(plugins: readonly Plugin[]): Promise<Registry> {
     const registry = new Registry();
     for (const plugin of sortPlugins(plugins)) {
+      registry.#provides.set(plugin.name, []);
+      registry.#sources.set(plugin.name, plugin.source ?? "builtin");
       try {
         await plugin.setup(registry.#api(plugin.name));
       } catch (err) {
-        throw wrap(err, `Plugin "${plugin.name}" failed to set up`);
+        throw wrap(err, plugin.name, "while setting up");
       }
       registry.plugins.push(plugin.name);
     }
     return registry;
   }
 
+  /** Each plugin, in setup order, with where it came from and what it registered. */
+  describe(): PluginDescription[] {
+    return this.plugins.map((name) => ({
+      name,
+      source: this.#sources.get(name) ?? "builtin",
+      provides: [...(this.#provides.get(name) ?? [])],
+    }));
+  }
+
   #api(plugin: string): PluginApi {
+    const note = (what: string) => this.#provides.get(plugin)?.push(what);
     const add = <K extends HookName>(hook: K, fn: HookMap[K], order: HookOrder = "normal") => {
       if (!(order in RANK)) {
-        throw new ServinError("plugin", `Plugin "${plugin}": unknown hook order "${order}"`);
+        throw new ServinError("plugin", `unknown hook order "${order}"`);
       }
       const list = this.#handlers.get(hook) ?? [];
       list.push({ plugin, rank: RANK[order], seq: this.#seq++, fn: fn as Handler["fn"] });
@@ -143,31 +169,41 @@ export class Registry {
     };
     return {
       plugin,
-      on: (hook, handler, options) => add(hook, handler, options?.order),
+      on: (hook, handler, options) => {
+        note(`hook ${hook}`);
+        add(hook, handler, options?.order);
+      },
       command: (def) => {
         const taken = names(def).find((n) => this.commands.some((c) => names(c).includes(n)));
         if (taken) throw new ServinError("plugin", `command "${taken}" is already registered`);
         this.commands.push(def);
+        note(`command ${def.name}`);
       },
       storage: (backend) => {
         this.storages.set(backend.name, backend);
+        note(`storage ${backend.name}`);
       },
       platform: (platform) => {
         this.platforms.push(platform);
+        note(`platform ${platform.name}`);
         add("platform:detect", ({ os }) => os === platform.name ? platform : undefined);
       },
       source: (source) => {
         this.sources.push(source);
+        note(`source ${source.name}`);
         add("source:detect", (probe) => source.detect(probe) ? source : undefined);
       },
       sink: (sink) => {
         this.sinks.set(sink.name, sink);
+        note(`format ${sink.name}`);
       },
       snapshotter: (snapshotter) => {
         this.snapshotters.push(snapshotter);
+        note(`snapshotter ${snapshotter.name}`);
       },
       runtime: (runtime) => {
         this.runtimes.push(runtime);
+        note(`runtime ${runtime.name}`);
       },
       onDispose: (fn) => {
         this.#disposers.push({ plugin, fn });
@@ -181,7 +217,7 @@ export class Registry {
       try {
         await h.fn(payload as never);
       } catch (err) {
-        throw wrap(err, `Plugin "${h.plugin}" stopped ${hook}`);
+        throw wrap(err, h.plugin, `in ${hook}`);
       }
     }
   }
@@ -196,7 +232,7 @@ export class Registry {
       try {
         result = await h.fn(payload as never);
       } catch (err) {
-        throw wrap(err, `Plugin "${h.plugin}" failed in ${hook}`);
+        throw wrap(err, h.plugin, `in ${hook}`);
       }
       if (result !== undefined) return result as Awaited<ReturnType<HookMap[K]>>;
     }
@@ -217,7 +253,7 @@ export class Registry {
       if (s.status === "fulfilled") {
         out.results.push(s.value as Awaited<ReturnType<HookMap[K]>>);
       } else {
-        out.errors.push(wrap(s.reason, `Plugin "${handlers[i]?.plugin}" failed in ${hook}`));
+        out.errors.push(wrap(s.reason, handlers[i]?.plugin ?? "?", `in ${hook}`));
       }
     });
     return out;
@@ -230,7 +266,7 @@ export class Registry {
       try {
         await d.fn();
       } catch (err) {
-        first ??= wrap(err, `Plugin "${d.plugin}" failed to clean up`);
+        first ??= wrap(err, d.plugin, "while cleaning up");
       }
     }
     if (first) throw first;
@@ -241,9 +277,10 @@ function names(def: CommandDef): string[] {
   return [def.name, ...(def.aliases ?? [])];
 }
 
-function wrap(err: unknown, context: string): ServinError {
+/** A plugin's failure as the user sees it: `plugin "NAME": message (where)`. */
+function wrap(err: unknown, plugin: string, where: string): ServinError {
   const code = isServinError(err) ? err.code : "plugin";
-  return new ServinError(code, `${context}: ${messageOf(err)}`, { cause: err });
+  return new ServinError(code, `plugin "${plugin}": ${messageOf(err)} (${where})`, { cause: err });
 }
 
 /**
@@ -255,10 +292,13 @@ export function sortPlugins(plugins: readonly Plugin[]): Plugin[] {
   const byName = new Map<string, Plugin>();
   for (const p of plugins) {
     if (!p || typeof p.name !== "string" || p.name === "" || typeof p.setup !== "function") {
-      throw new ServinError("plugin", "A plugin needs a name and a setup function");
+      throw new ServinError(
+        "plugin",
+        "A plugin needs a name and a setup function (use definePlugin)",
+      );
     }
     if (byName.has(p.name)) {
-      throw new ServinError("plugin", `Plugin "${p.name}" is registered twice`);
+      throw new ServinError("plugin", `plugin "${p.name}": registered twice`);
     }
     byName.set(p.name, p);
   }
@@ -267,7 +307,7 @@ export function sortPlugins(plugins: readonly Plugin[]): Plugin[] {
       if (!byName.has(dep)) {
         throw new ServinError(
           "plugin",
-          `Plugin "${p.name}" depends on "${dep}", which is not registered`,
+          `plugin "${p.name}": depends on "${dep}", which is not registered`,
         );
       }
     }

@@ -16,7 +16,7 @@ Deno.test("plugins are set up after their dependencies, otherwise in the given o
 
 Deno.test("a missing dependency, a cycle and a duplicate name are errors naming the plugin", () => {
   assert.throws(() => sortPlugins([noop("a", ["ghost"])]), {
-    message: 'Plugin "a" depends on "ghost", which is not registered',
+    message: 'plugin "a": depends on "ghost", which is not registered',
   });
   assert.throws(
     () => sortPlugins([noop("x"), noop("a", ["b"]), noop("b", ["c"]), noop("c", ["a"])]),
@@ -25,7 +25,7 @@ Deno.test("a missing dependency, a cycle and a duplicate name are errors naming 
     },
   );
   assert.throws(() => sortPlugins([noop("a"), noop("a")]), {
-    message: 'Plugin "a" is registered twice',
+    message: 'plugin "a": registered twice',
   });
 });
 
@@ -67,7 +67,7 @@ Deno.test("series runs pre, normal, post then registration order; the first erro
     assert.equal(err.code, "vetoed");
     assert.equal(
       err.message,
-      'Plugin "policy" stopped image:import:before: imports from stdin are not allowed',
+      'plugin "policy": imports from stdin are not allowed (in image:import:before)',
     );
     return true;
   });
@@ -100,7 +100,7 @@ Deno.test("first returns the first defined result; parallel collects results and
     exitCode: 0,
   });
   assert.equal(results.length, 1);
-  assert.deepEqual(errors.map((e) => e.message), ['Plugin "p" failed in command:after: boom']);
+  assert.deepEqual(errors.map((e) => e.message), ['plugin "p": boom (in command:after)']);
 });
 
 Deno.test("disposers run in reverse order, all of them, reporting the first failure", async () => {
@@ -118,7 +118,7 @@ Deno.test("disposers run in reverse order, all of them, reporting the first fail
     }),
   ]);
   await assert.rejects(() => registry.dispose(), {
-    message: 'Plugin "b" failed to clean up: stuck',
+    message: 'plugin "b": stuck (while cleaning up)',
   });
   assert.deepEqual(calls, ["b", "a"]);
 });
@@ -129,7 +129,7 @@ Deno.test("a failing setup and a taken command name are errors naming the plugin
       Registry.create([
         definePlugin({ name: "bad", setup: () => Promise.reject(new Error("no")) }),
       ]),
-    { message: 'Plugin "bad" failed to set up: no' },
+    { message: 'plugin "bad": no (while setting up)' },
   );
   const command = { name: "image ls", summary: "", usage: "", run() {} };
   await assert.rejects(
@@ -141,6 +141,6 @@ Deno.test("a failing setup and a taken command name are errors naming the plugin
           setup: (api) => api.command({ ...command, name: "x", aliases: ["image ls"] }),
         }),
       ]),
-    { message: 'Plugin "two" failed to set up: command "image ls" is already registered' },
+    { message: 'plugin "two": command "image ls" is already registered (while setting up)' },
   );
 });

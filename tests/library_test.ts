@@ -78,7 +78,7 @@ Deno.test("a plugin can veto an import and the store stays as it was", async () 
     const before = await listTree(root);
     await assert.rejects(
       () => servin.importImage({ path: "b", stream: new Blob([TAR]).stream() }, "forbidden:1"),
-      { message: 'Plugin "policy" stopped image:import:before: forbidden images are not allowed' },
+      { message: 'plugin "policy": forbidden images are not allowed (in image:import:before)' },
     );
     assert.deepEqual(await listTree(root), before);
   } finally {
@@ -190,7 +190,7 @@ Deno.test("a third-party command runs through the CLI with command hooks around 
     });
     assert.equal(failed, 1);
     assert.deepEqual(broken.stderr, [
-      'servin: Plugin "needs-x" depends on "x", which is not registered',
+      'servin: plugin "needs-x": depends on "x", which is not registered',
     ]);
   } finally {
     await cleanup();
