@@ -56,6 +56,8 @@ export interface CommandContext extends Output {
   flags: FlagValues;
   /** Opens (once) the Servin instance the command works on. */
   servin(): Promise<Servin>;
+  /** The loaded plugins and what they registered. */
+  registry: Registry;
 }
 
 /** A CLI command, registered by a plugin. */
@@ -169,6 +171,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       ...io,
       args: parsed.args,
       flags: parsed.flags,
+      registry: loaded,
       servin: async () => {
         servin ??= await Servin.open({ registry: loaded, root });
         return servin;

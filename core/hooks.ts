@@ -7,6 +7,7 @@
 
 import type { ImageRecord } from "./image.ts";
 import type { ImageSource, ImportOptions, Platform, SourceProbe } from "./kinds.ts";
+import type { StreamInput } from "./servin.ts";
 
 /** Payload of `image:import:before`; throw to veto the import. */
 export interface ImportBeforePayload {
@@ -18,6 +19,14 @@ export interface ImportBeforePayload {
   source: string;
   /** Import options. */
   options: ImportOptions;
+}
+
+/** Payload of `input:open`. */
+export interface InputOpenPayload {
+  /** The input as the user gave it (path, `-`, URL, …). */
+  path: string;
+  /** What the input is for. */
+  purpose: "import" | "load";
 }
 
 /** Payload of `image:remove:before`; throw to veto the removal. */
@@ -70,6 +79,13 @@ export interface HookMap {
   "image:remove:before": (payload: RemoveBeforePayload) => void | Promise<void>;
   /** After tags or an image were removed (parallel). */
   "image:remove:after": (payload: RemoveAfterPayload) => void | Promise<void>;
+  /**
+   * Who opens this input? (first result wins) For inputs that are not local
+   * files, such as URLs; the bytes are then recognised by content as usual.
+   */
+  "input:open": (
+    payload: InputOpenPayload,
+  ) => StreamInput | undefined | Promise<StreamInput | undefined>;
   /** Which source understands this input? (first result wins) */
   "source:detect": (payload: SourceProbe) => ImageSource | undefined;
   /** Which platform is this host? (first result wins) */

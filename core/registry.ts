@@ -8,7 +8,7 @@
  */
 
 import type { CommandDef } from "./cli.ts";
-import { isServinError, messageOf, ServinError } from "./errors.ts";
+import { type ErrorCode, isServinError, messageOf, ServinError } from "./errors.ts";
 import type { HookMap, HookName, HookOrder } from "./hooks.ts";
 import type {
   ContainerRuntime,
@@ -59,6 +59,8 @@ export interface PluginApi {
   runtime(runtime: ContainerRuntime): void;
   /** Registers a function run when the registry is disposed (reverse order). */
   onDispose(fn: () => void | Promise<void>): void;
+  /** Makes a typed error, for plugins that import Servin only with `import type`. */
+  error(code: ErrorCode, message: string): ServinError;
 }
 
 /**
@@ -208,6 +210,7 @@ export class Registry {
       onDispose: (fn) => {
         this.#disposers.push({ plugin, fn });
       },
+      error: (code, message) => new ServinError(code, message),
     };
   }
 

@@ -144,3 +144,15 @@ Deno.test("a failing setup and a taken command name are errors naming the plugin
     { message: 'plugin "two": command "image ls" is already registered (while setting up)' },
   );
 });
+
+Deno.test("SERVIN_PLUGINS splits on the path separator and keeps URLs whole", async () => {
+  const { splitPluginList } = await import("./plugin_loader.ts");
+  assert.deepEqual(
+    splitPluginList("./a.ts:https://example.com/b.ts::/abs/c.ts:file:///d.ts", ":"),
+    ["./a.ts", "https://example.com/b.ts", "/abs/c.ts", "file:///d.ts"],
+  );
+  assert.deepEqual(splitPluginList("C:\\p\\a.ts;https://x/b.ts", ";"), [
+    "C:\\p\\a.ts",
+    "https://x/b.ts",
+  ]);
+});

@@ -224,8 +224,11 @@ export class Servin {
     options: ImportOptions & LoadOptions,
     reference: string,
   ): Promise<{ path: string; images: SourceImage[] }> {
-    const opened = typeof input === "string" ? await openInput(input, purpose) : input;
     const verb = purpose === "import" ? "import" : "load";
+    const opened = typeof input !== "string"
+      ? input
+      : (await this.registry.first("input:open", { path: input, purpose })) ??
+        await openInput(input, verb);
     if (opened.directory && purpose === "import") {
       throw new ServinError(
         "invalid-argument",

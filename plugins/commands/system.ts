@@ -36,6 +36,28 @@ export function systemCommands() {
       });
 
       api.command({
+        name: "plugin ls",
+        aliases: ["plugin list"],
+        summary: "List loaded plugins, where they came from and what they registered",
+        usage: "[OPTIONS]",
+        args: { max: 0 },
+        flags: {
+          format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+        },
+        run(ctx) {
+          const plugins = ctx.registry.describe();
+          if (ctx.flags.format === "json") {
+            ctx.out(JSON.stringify(plugins, null, 2));
+            return;
+          }
+          ctx.out(table(
+            ["NAME", "SOURCE", "PROVIDES"],
+            plugins.map((p) => [p.name, p.source, p.provides.join(", ")]),
+          ));
+        },
+      });
+
+      api.command({
         name: "system df",
         summary: "Show the disk space images and containers use, shared and unique",
         usage: "[OPTIONS]",

@@ -1,0 +1,36 @@
+/**
+ * What a plugin author needs: `definePlugin` and the types of the plugin
+ * API, its hooks and the capabilities a plugin can register. A plugin module
+ * that must also run inside the compiled `servin` binary imports this file
+ * with `import type` only and builds its errors with `api.error`.
+ *
+ * @example
+ * ```ts
+ * import type { Plugin } from "./plugin.ts";
+ *
+ * export default {
+ *   name: "audit",
+ *   setup(api) {
+ *     api.on("image:import:after", ({ image }) => console.error(`imported ${image.id}`));
+ *   },
+ * } satisfies Plugin;
+ * ```
+ *
+ * @module
+ */
+
+export { definePlugin } from "./core/registry.ts";
+export type {
+  HookOptions,
+  ParallelResult,
+  Plugin,
+  PluginApi,
+  PluginDescription,
+} from "./core/registry.ts";
+export type * from "./core/hooks.ts";
+export type * from "./core/kinds.ts";
+export type { CommandContext, CommandDef, FlagSpec, FlagValues, Output } from "./core/cli.ts";
+export type { ErrorCode } from "./core/errors.ts";
+export type { ContainerRecord, ContainerStatus, ProcessSpec } from "./core/container.ts";
+export type { ImageConfig, ImageRecord } from "./core/image.ts";
+export type { ImageInput, StreamInput } from "./core/servin.ts";
