@@ -24,9 +24,30 @@ import { type OpenOptions, Servin } from "./core/servin.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
 export { Servin } from "./core/servin.ts";
-export type { ListFilter, OpenOptions, RemoveResult, ServinInfo } from "./core/servin.ts";
+export type {
+  DiskUsage,
+  HistoryEntry,
+  ImageInput,
+  ListFilter,
+  LoadedImage,
+  OpenOptions,
+  RemoveResult,
+  SaveOptions,
+  ServinInfo,
+  StreamInput,
+  WriteTarget,
+} from "./core/servin.ts";
+export { Containers } from "./core/containers.ts";
+export type { ContainerView, CreateOptions, StartOptions } from "./core/containers.ts";
+export type { ContainerRecord, ContainerStatus, ProcessSpec } from "./core/container.ts";
 export { definePlugin, Registry, sortPlugins } from "./core/registry.ts";
-export type { HookOptions, ParallelResult, Plugin, PluginApi } from "./core/registry.ts";
+export type {
+  HookOptions,
+  ParallelResult,
+  Plugin,
+  PluginApi,
+  PluginDescription,
+} from "./core/registry.ts";
 export type * from "./core/hooks.ts";
 export type * from "./core/kinds.ts";
 export { DEFAULT_LIMITS } from "./core/kinds.ts";

@@ -25,6 +25,7 @@ import type {
   StagedDir,
 } from "./kinds.ts";
 import type { Registry } from "./registry.ts";
+import type { Servin } from "./servin.ts";
 
 /** Options of {@link Containers.create}. */
 export interface CreateOptions {
@@ -77,6 +78,7 @@ export class Containers {
   #platform: Platform;
   #warn: (message: string) => void;
 
+  /** Made by {@link Servin.open}; use `servin.containers`. */
   constructor(
     registry: Registry,
     store: ImageStore,

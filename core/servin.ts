@@ -382,7 +382,7 @@ export class Servin {
    * image named by tag is saved with that tag; one named by ID with all its
    * tags.
    */
-  async saveImages(names: string[], output: Output, options: SaveOptions = {}): Promise<void> {
+  async saveImages(names: string[], output: WriteTarget, options: SaveOptions = {}): Promise<void> {
     const format = options.format ?? "docker+oci";
     const sink = this.registry.sinks.get(format);
     if (!sink || format.startsWith("rootfs")) {
@@ -408,7 +408,11 @@ export class Servin {
   }
 
   /** Writes the flattened filesystem of image `name` to `output` as a tarball (gzip with `gzip`). */
-  async exportImage(name: string, output: Output, options: { gzip?: boolean } = {}): Promise<void> {
+  async exportImage(
+    name: string,
+    output: WriteTarget,
+    options: { gzip?: boolean } = {},
+  ): Promise<void> {
     const image = await this.getImage(name);
     const sink = this.registry.sinks.get(options.gzip ? "rootfs+gzip" : "rootfs");
     if (!sink) throw new ServinError("unsupported", "No export format is installed");
@@ -560,6 +564,11 @@ export class Servin {
     });
   }
 
+  /** Same as {@link Servin.close}, for `await using servin = await openServin()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Releases the store and disposes the plugins. */
   async close(): Promise<void> {
     try {
@@ -583,7 +592,7 @@ function untagEverywhere(images: ImageRecord[], tag: string): void {
 }
 
 /** Where `save` and `export` write: a file path (written to a temporary name, then renamed) or a stream. */
-export type Output = string | WritableStream<Uint8Array>;
+export type WriteTarget = string | WritableStream<Uint8Array>;
 
 /** Options of {@link Servin.saveImages}. */
 export interface SaveOptions {
@@ -630,7 +639,7 @@ export interface DiskUsage {
 }
 
 async function writeOutput(
-  output: Output,
+  output: WriteTarget,
   fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
 ): Promise<void> {
   if (typeof output !== "string") {

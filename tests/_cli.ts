@@ -34,7 +34,9 @@ export async function run(
   args: string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const deno = [Deno.execPath(), "run", "-A", MAIN, ...args];
+  // SERVIN_BIN runs the same cases against a compiled binary (tests/compile_test.ts).
+  const bin = Deno.env.get("SERVIN_BIN");
+  const deno = bin ? [bin, ...args] : [Deno.execPath(), "run", "-A", MAIN, ...args];
   const as = options.as;
   const argv = as === undefined
     ? deno
