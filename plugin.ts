@@ -8,12 +8,14 @@
  * ```ts
  * import type { Plugin } from "./plugin.ts";
  *
- * export default {
+ * // In the plugin's own module: `export default audit;`
+ * const audit = {
  *   name: "audit",
  *   setup(api) {
  *     api.on("image:import:after", ({ image }) => console.error(`imported ${image.id}`));
  *   },
  * } satisfies Plugin;
+ * console.assert(audit.name === "audit");
  * ```
  *
  * @module

@@ -25,7 +25,6 @@ import type {
   StagedDir,
 } from "./kinds.ts";
 import type { Registry } from "./registry.ts";
-import type { Servin } from "./servin.ts";
 
 /** Options of {@link Containers.create}. */
 export interface CreateOptions {
@@ -78,7 +77,7 @@ export class Containers {
   #platform: Platform;
   #warn: (message: string) => void;
 
-  /** Made by {@link Servin.open}; use `servin.containers`. */
+  /** Made by `Servin.open`; use `servin.containers`. */
   constructor(
     registry: Registry,
     store: ImageStore,
