@@ -214,3 +214,26 @@ Deno.test("the default root follows --root, then SERVIN_ROOT, then the platform"
     await cleanup();
   }
 });
+
+Deno.test("the handle is AsyncDisposable: leaving the scope runs the plugins' disposers", async () => {
+  const [root, cleanup] = await tempDir();
+  const events: string[] = [];
+  try {
+    {
+      await using servin = await openServin({
+        root,
+        plugins: [
+          definePlugin({
+            name: "tidy",
+            setup: (api) => api.onDispose(() => void events.push("disposed")),
+          }),
+        ],
+      });
+      assert.equal((await servin.listImages()).length, 0);
+      assert.deepEqual(events, []);
+    }
+    assert.deepEqual(events, ["disposed"]);
+  } finally {
+    await cleanup();
+  }
+});
