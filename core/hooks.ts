@@ -6,7 +6,14 @@
  */
 
 import type { ImageRecord } from "./image.ts";
-import type { ImageSource, ImportOptions, Platform, SourceProbe } from "./kinds.ts";
+import type {
+  ImageSource,
+  ImageStore,
+  ImportOptions,
+  Platform,
+  RegistryOptions,
+  SourceProbe,
+} from "./kinds.ts";
 import type { StreamInput } from "./servin.ts";
 
 /** Payload of `image:import:before`; throw to veto the import. */
@@ -27,6 +34,34 @@ export interface InputOpenPayload {
   path: string;
   /** What the input is for. */
   purpose: "import" | "load";
+}
+
+/** Payload of `image:push`. */
+export interface PushPayload {
+  /** The image to push. */
+  image: ImageRecord;
+  /** Where to (`registry/path:tag`). */
+  reference: string;
+  /** The store (blobs to upload). */
+  store: ImageStore;
+  /** Servin's data root (credentials). */
+  root: string;
+  /** Connection options. */
+  registry: RegistryOptions;
+  /** Reports bytes sent so far. */
+  progress?: (sent: number, total: number | undefined) => void;
+}
+
+/** Payload of `registry:login` and `registry:logout`. */
+export interface LoginPayload {
+  /** Registry host (and port). */
+  registry: string;
+  /** Servin's data root (credentials live in `<root>/auth.json`). */
+  root: string;
+  /** User name and password (login only). */
+  credentials?: { username: string; password: string };
+  /** Connection options. */
+  options: RegistryOptions;
 }
 
 /** Payload of `image:remove:before`; throw to veto the removal. */
@@ -86,6 +121,12 @@ export interface HookMap {
   "input:open": (
     payload: InputOpenPayload,
   ) => StreamInput | undefined | Promise<StreamInput | undefined>;
+  /** Who pushes images to registries? (first result wins: the pushed manifest's digest) */
+  "image:push": (payload: PushPayload) => Promise<string | undefined> | undefined;
+  /** Who logs in to registries? (first result wins: true once credentials are checked and stored) */
+  "registry:login": (payload: LoginPayload) => Promise<boolean | undefined> | undefined;
+  /** Who logs out of registries? (first result wins: true when credentials were removed) */
+  "registry:logout": (payload: LoginPayload) => Promise<boolean | undefined> | undefined;
   /** Which source understands this input? (first result wins) */
   "source:detect": (payload: SourceProbe) => ImageSource | undefined;
   /** Which platform is this host? (first result wins) */

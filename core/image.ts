@@ -8,7 +8,12 @@
 
 import { createHash } from "node:crypto";
 import { ServinError } from "./errors.ts";
-import { DEFAULT_TAG, normalizeReference } from "./reference.ts";
+import {
+  DEFAULT_TAG,
+  formatRegistryReference,
+  normalizeReference,
+  parseRegistryReference,
+} from "./reference.ts";
 
 /** Runtime configuration of an image, as kept in `index.json`. */
 export interface ImageConfig {
@@ -221,6 +226,10 @@ export function findImage(images: readonly ImageRecord[], name: string): ImageRe
   if (byTag) {
     const tagged = images.find((img) => img.repo_tags.includes(byTag));
     if (tagged) return tagged;
+    // `alpine` also names what a pull stored as `docker.io/library/alpine:latest`.
+    const full = fullTagOf(name);
+    const pulled = full && images.find((img) => img.repo_tags.includes(full));
+    if (pulled) return pulled;
   }
   const hex = name.startsWith("sha256:") ? name.slice(7) : name;
   if (hex.length < MIN_PREFIX_LENGTH || !HEX.test(hex)) return undefined;
@@ -233,6 +242,15 @@ export function findImage(images: readonly ImageRecord[], name: string): ImageRe
     );
   }
   return matches[0];
+}
+
+function fullTagOf(name: string): string | undefined {
+  try {
+    const ref = parseRegistryReference(name);
+    return ref.tag ? formatRegistryReference(ref) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Normalised tag for `name`, or undefined when `name` cannot be a reference. */

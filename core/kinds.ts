@@ -172,8 +172,8 @@ export interface StorageBackend {
 
 /** What a source sees of an input to decide whether it understands it. */
 export interface SourceProbe {
-  /** What the user wants: `import` a root filesystem, or `load` an image archive. */
-  purpose: "import" | "load";
+  /** What the user wants: `import` a root filesystem, `load` an image archive, `pull` from a registry. */
+  purpose: "import" | "load" | "pull";
   /** Path as given by the user (`-` for standard input). */
   path: string;
   /** The first bytes of the input (up to 4 KiB; fewer when it is shorter; none for a directory). */
@@ -182,6 +182,16 @@ export interface SourceProbe {
   directory?: boolean;
   /** Platform wanted from a multi-platform index (`os/arch[/variant]`); the host's by default. */
   platform?: string;
+  /** Registry connection options, for `pull`. */
+  registry?: RegistryOptions;
+}
+
+/** How to reach a registry. */
+export interface RegistryOptions {
+  /** Verify TLS (default); `false` also allows plain HTTP. */
+  tlsVerify?: boolean;
+  /** Directory of extra CA certificates. */
+  certDir?: string;
 }
 
 /** One layer a source read. */
@@ -222,6 +232,10 @@ export interface SourceContext {
   input: ReadableStream<Uint8Array>;
   /** The store to stage layers into. */
   store: ImageStore;
+  /** Servin's data root (where credentials live). */
+  root: string;
+  /** Reports bytes received so far (sources that fetch their input). */
+  progress?: (read: number, total: number | undefined) => void;
 }
 
 /** An image source plugin kind (rootfs tarballs now, archives and registries later). */

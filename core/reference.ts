@@ -72,3 +72,62 @@ export function formatReference(ref: Reference): string {
 export function normalizeReference(input: string): string {
   return formatReference(parseReference(input));
 }
+
+/** A registry reference, normalised the way Docker does it. */
+export interface RegistryReference {
+  /** Registry host (and port) as named, `docker.io` for Docker Hub. */
+  registry: string;
+  /** Repository path in the registry (`library/alpine`). */
+  path: string;
+  /** Tag, `latest` unless a digest or another tag is given. */
+  tag?: string;
+  /** `sha256:<hex>` for a digest reference. */
+  digest?: string;
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Parses `[registry/]path[:tag][@sha256:…]` with Docker's rules: a first
+ * component with a `.` or `:`, or `localhost`, is a registry; otherwise the
+ * image is on Docker Hub (`docker.io`), where one-component names live under
+ * `library/`.
+ *
+ * @example
+ * ```ts
+ * import { parseRegistryReference } from "./reference.ts";
+ * const ref = parseRegistryReference("alpine");
+ * console.assert(ref.registry === "docker.io" && ref.path === "library/alpine" && ref.tag === "latest");
+ * ```
+ */
+export function parseRegistryReference(input: string): RegistryReference {
+  let rest = input;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST.test(digest)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid reference "${input}": bad digest "${digest}"`,
+      );
+    }
+  }
+  const { repository, tag } = parseReference(rest);
+  const slash = repository.indexOf("/");
+  const first = slash < 0 ? "" : repository.slice(0, slash);
+  const hasRegistry = first !== "" &&
+    (first.includes(".") || first.includes(":") || first === "localhost");
+  const registry = hasRegistry ? first : "docker.io";
+  let path = hasRegistry ? repository.slice(slash + 1) : repository;
+  if (registry === "docker.io" && !path.includes("/")) path = `library/${path}`;
+  const explicitTag = rest.slice(rest.lastIndexOf("/") + 1).includes(":");
+  return { registry, path, tag: digest && !explicitTag ? undefined : tag, digest };
+}
+
+/** The full form of a registry reference: `docker.io/library/alpine:latest`, `host/p@sha256:…`. */
+export function formatRegistryReference(ref: RegistryReference): string {
+  const base = `${ref.registry}/${ref.path}`;
+  return ref.digest && !ref.tag ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? DEFAULT_TAG}`;
+}

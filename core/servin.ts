@@ -27,11 +27,16 @@ import {
   type ImportOptions,
   type LoadOptions,
   type Platform,
+  type RegistryOptions,
   type SinkImage,
   type SourceImage,
   type SourceProbe,
 } from "./kinds.ts";
-import { normalizeReference } from "./reference.ts";
+import {
+  formatRegistryReference,
+  normalizeReference,
+  parseRegistryReference,
+} from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
 
 /** Options of {@link Servin.open}. */
@@ -217,16 +222,81 @@ export class Servin {
     }));
   }
 
+  /**
+   * Pulls `reference` (`alpine`, `host:port/path:tag`, `name@sha256:…`) from
+   * its registry; it is tagged with its full name (`docker.io/library/alpine:latest`).
+   */
+  async pullImage(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
+    const ref = parseRegistryReference(reference);
+    const full = formatRegistryReference(ref);
+    const { images } = await this.#read("pull", full, options, full);
+    const [record] = await this.#commit(images, full, { tags: ref.tag ? [full] : [] });
+    return record!;
+  }
+
+  /** Pushes image `name` to `destination` (default: `name`, which must then be a registry reference); returns the manifest digest. */
+  async pushImage(name: string, destination?: string, options: PushOptions = {}): Promise<string> {
+    const image = await this.getImage(name);
+    const ref = parseRegistryReference(destination ?? name);
+    if (ref.digest && !ref.tag) {
+      throw new ServinError(
+        "invalid-argument",
+        `Cannot push to a digest reference: ${destination ?? name}`,
+      );
+    }
+    const digest = await this.registry.first("image:push", {
+      image,
+      reference: formatRegistryReference(ref),
+      store: this.#store,
+      root: this.root,
+      registry: options,
+      progress: options.onProgress,
+    });
+    if (!digest) {
+      throw new ServinError("unsupported", "Cannot push: no registry plugin is installed");
+    }
+    return digest;
+  }
+
+  /** Checks `credentials` against `registry` and stores them (mode 0600). */
+  async login(
+    registry: string,
+    credentials: { username: string; password: string },
+    options: RegistryOptions = {},
+  ): Promise<void> {
+    const done = await this.registry.first("registry:login", {
+      registry,
+      root: this.root,
+      credentials,
+      options,
+    });
+    if (!done) {
+      throw new ServinError("unsupported", "Cannot log in: no registry plugin is installed");
+    }
+  }
+
+  /** Forgets the credentials for `registry`; false when there were none. */
+  async logout(registry: string): Promise<boolean> {
+    return await this.registry.first("registry:logout", {
+      registry,
+      root: this.root,
+      options: {},
+    }) ??
+      false;
+  }
+
   /** Finds the source for `input` and lets it stage what it holds. */
   async #read(
-    purpose: "import" | "load",
+    purpose: "import" | "load" | "pull",
     input: ImageInput,
-    options: ImportOptions & LoadOptions,
+    options: ImportOptions & LoadOptions & { registry?: RegistryOptions },
     reference: string,
   ): Promise<{ path: string; images: SourceImage[] }> {
-    const verb = purpose === "import" ? "import" : "load";
+    const verb = purpose;
     const opened = typeof input !== "string"
       ? input
+      : purpose === "pull"
+      ? { path: input, stream: ReadableStream.from<Uint8Array>([]) }
       : (await this.registry.first("input:open", { path: input, purpose })) ??
         await openInput(input, verb);
     if (opened.directory && purpose === "import") {
@@ -242,11 +312,18 @@ export class Servin {
       path: opened.path,
       head,
       directory: opened.directory,
+      registry: options.registry,
       platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
     };
     const source = await this.registry.first("source:detect", probe);
     if (!source) {
       await whole.cancel().catch(() => {});
+      if (purpose === "pull") {
+        throw new ServinError(
+          "unsupported",
+          `Cannot pull "${opened.path}": no registry source is installed (import a tarball with "servin image import")`,
+        );
+      }
       throw new ServinError(
         "invalid-archive",
         `Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`,
@@ -266,7 +343,13 @@ export class Servin {
     try {
       return {
         path: opened.path,
-        images: await source.read({ probe, input: whole, store: this.#store }),
+        images: await source.read({
+          probe,
+          input: whole,
+          store: this.#store,
+          root: this.root,
+          progress: options.onProgress,
+        }),
       };
     } catch (err) {
       await whole.cancel().catch(() => {});
@@ -598,6 +681,20 @@ export type WriteTarget = string | WritableStream<Uint8Array>;
 export interface SaveOptions {
   /** `docker+oci` (default), `docker-archive` or `oci-archive`. */
   format?: string;
+}
+
+/** Options of {@link Servin.pullImage}. */
+export interface PullOptions extends RegistryOptions {
+  /** Platform to pick from multi-platform images (`os/arch[/variant]`). */
+  platform?: string;
+  /** Called as bytes arrive. */
+  onProgress?: (read: number, total: number | undefined) => void;
+}
+
+/** Options of {@link Servin.pushImage}. */
+export interface PushOptions extends RegistryOptions {
+  /** Called as bytes are sent. */
+  onProgress?: (sent: number, total: number | undefined) => void;
 }
 
 /** An image a load brought in, with the tags the archive gave it. */

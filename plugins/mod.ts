@@ -15,6 +15,7 @@ import { windows } from "./platform/windows.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { copySnapshotter } from "./snapshot/copy.ts";
 import { overlaySnapshotter } from "./snapshot/overlay.ts";
+import { registryPlugin } from "./registry/plugin.ts";
 import { archiveSinks } from "./sinks/archive.ts";
 import { rootfsSink } from "./sinks/rootfs.ts";
 import { archiveSource } from "./sources/archive.ts";
@@ -31,6 +32,7 @@ export function builtinPlugins(): Plugin[] {
     tarballSource(),
     archiveSource(),
     archiveSinks(),
+    registryPlugin(),
     rootfsSink(),
     overlaySnapshotter(),
     copySnapshotter(),

@@ -497,18 +497,137 @@ export function imageCommands() {
         },
       });
 
+      const registryFlags = {
+        "tls-verify": {
+          type: "string" as const,
+          description: "Verify TLS (true); false also allows plain HTTP",
+          value: "BOOL",
+        },
+        "cert-dir": { type: "string" as const, description: "Extra CA certificates", value: "DIR" },
+      };
+      const registryOptions = (ctx: CommandContext) => {
+        const verify = ctx.flags["tls-verify"] as string | undefined;
+        if (verify !== undefined && verify !== "true" && verify !== "false") {
+          throw new ServinError(
+            "invalid-argument",
+            `Invalid --tls-verify "${verify}": use true or false`,
+          );
+        }
+        return {
+          tlsVerify: verify === undefined ? undefined : verify === "true",
+          certDir: ctx.flags["cert-dir"] as string | undefined,
+        };
+      };
+
       api.command({
         name: "image pull",
         aliases: ["pull"],
-        summary: "Pull an image from a registry (needs a registry source)",
-        usage: "IMAGE",
+        summary: "Pull an image from a registry",
+        usage: "[OPTIONS] NAME[:TAG|@DIGEST]",
         args: { min: 1, max: 1 },
-        run(ctx) {
-          throw new ServinError(
-            "unsupported",
-            `Cannot pull "${
-              ctx.args[0]
-            }": no registry source is installed (import a tarball with "servin image import")`,
+        flags: {
+          ...registryFlags,
+          quiet: { type: "boolean", short: "q", description: "No progress; print only the ID" },
+          platform: {
+            type: "string",
+            description: "Platform to pick from multi-platform images",
+            value: "OS/ARCH[/VARIANT]",
+          },
+        },
+        async run(ctx) {
+          const servin = await ctx.servin();
+          const onProgress = ctx.flags.quiet ? undefined : progressPrinter(ctx, "Pulling");
+          try {
+            const image = await servin.pullImage(ctx.args[0]!, {
+              ...registryOptions(ctx),
+              platform: ctx.flags.platform as string | undefined,
+              onProgress,
+            });
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            ctx.out(
+              ctx.flags.quiet
+                ? `sha256:${image.id}`
+                : `Pulled ${image.repo_tags.at(-1) ?? ctx.args[0]}: sha256:${image.id}`,
+            );
+          } catch (err) {
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            throw err;
+          }
+        },
+      });
+
+      api.command({
+        name: "image push",
+        aliases: ["push"],
+        summary: "Push an image to a registry; prints the manifest digest",
+        usage: "[OPTIONS] IMAGE [DESTINATION]",
+        args: { min: 1, max: 2 },
+        flags: {
+          ...registryFlags,
+          quiet: { type: "boolean", short: "q", description: "No progress" },
+        },
+        async run(ctx) {
+          const servin = await ctx.servin();
+          const onProgress = ctx.flags.quiet ? undefined : progressPrinter(ctx, "Pushing");
+          try {
+            const digest = await servin.pushImage(ctx.args[0]!, ctx.args[1], {
+              ...registryOptions(ctx),
+              onProgress,
+            });
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            ctx.out(`digest: ${digest}`);
+          } catch (err) {
+            if (onProgress) ctx.errRaw("\r\x1b[K");
+            throw err;
+          }
+        },
+      });
+
+      api.command({
+        name: "login",
+        summary: "Log in to a registry (credentials kept in <root>/auth.json, mode 0600)",
+        usage: "[OPTIONS] REGISTRY",
+        args: { min: 1, max: 1 },
+        flags: {
+          ...registryFlags,
+          username: { type: "string", short: "u", description: "User name", value: "USER" },
+          "password-stdin": { type: "boolean", description: "Read the password from stdin" },
+        },
+        async run(ctx) {
+          const username = ctx.flags.username as string | undefined;
+          if (!username) {
+            throw new ServinError("invalid-argument", "Give the user name with -u USER");
+          }
+          if (!ctx.flags["password-stdin"]) {
+            throw new ServinError(
+              "invalid-argument",
+              "Give the password on stdin with --password-stdin",
+            );
+          }
+          const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+          if (!password) {
+            throw new ServinError("invalid-argument", "The password on stdin is empty");
+          }
+          await (await ctx.servin()).login(
+            ctx.args[0]!,
+            { username, password },
+            registryOptions(ctx),
+          );
+          ctx.out("Login Succeeded!");
+        },
+      });
+
+      api.command({
+        name: "logout",
+        summary: "Forget the credentials for a registry",
+        usage: "REGISTRY",
+        args: { min: 1, max: 1 },
+        async run(ctx) {
+          const removed = await (await ctx.servin()).logout(ctx.args[0]!);
+          ctx.out(
+            removed
+              ? `Removed login credentials for ${ctx.args[0]}`
+              : `Not logged in to ${ctx.args[0]}`,
           );
         },
       });

@@ -10,7 +10,7 @@
 
 import { join, posix } from "node:path";
 import { ServinError } from "../../core/errors.ts";
-import { type Descriptor, MEDIA_TYPES } from "../../core/image.ts";
+import type { Descriptor } from "../../core/image.ts";
 import {
   DEFAULT_LIMITS,
   type ImageStore,
@@ -26,12 +26,8 @@ import {
   isSupported,
   layerMediaType,
 } from "../formats/compression.ts";
+import { choosePlatform, INDEXES, MANIFESTS } from "../formats/oci.ts";
 import { isTarHeader, readTar } from "../formats/tar.ts";
-
-const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-const MANIFESTS = new Set<string>([MEDIA_TYPES.manifest, DOCKER_MANIFEST]);
-const INDEXES = new Set<string>([MEDIA_TYPES.index, DOCKER_LIST]);
 
 function invalid(message: string): ServinError {
   return new ServinError("invalid-archive", message);
@@ -295,14 +291,6 @@ function tagsOf(list: unknown[], warn: (m: string) => void): string[] {
   return tags;
 }
 
-function platformOf(want: string): { os: string; architecture: string; variant?: string } {
-  const [os = "", architecture = "", variant] = want.split("/");
-  if (!os || !architecture) {
-    throw new ServinError("invalid-argument", `Invalid platform "${want}": use os/arch[/variant]`);
-  }
-  return { os, architecture, variant };
-}
-
 async function pickManifest(
   members: Members,
   desc: Descriptor,
@@ -317,20 +305,11 @@ async function pickManifest(
   const index = await members.json(`blobs/sha256/${hex}`, hex, desc.size) as {
     manifests?: Descriptor[];
   };
-  const p = platformOf(want);
-  const all = index.manifests ?? [];
-  const match = all.find((m) =>
-    !m.platform ||
-    (m.platform.os === p.os && m.platform.architecture === p.architecture &&
-      (!p.variant || m.platform.variant === p.variant))
-  );
-  if (!match) {
-    const have = all.map((m) =>
-      [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/")
-    );
-    throw invalid(
-      `no image for platform ${want} in the index (it has ${have.join(", ") || "none"})`,
-    );
+  let match: Descriptor;
+  try {
+    match = choosePlatform(index.manifests ?? [], want);
+  } catch (err) {
+    throw invalid((err as Error).message);
   }
   return await pickManifest(members, match, want, depth + 1);
 }
