@@ -17,6 +17,7 @@ export type ErrorCode =
   | "unsafe-archive"
   | "limit-exceeded"
   | "unsupported"
+  | "unreachable"
   | "plugin"
   | "vetoed"
   | "internal";

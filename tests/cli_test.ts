@@ -369,9 +369,9 @@ Deno.test("help, version, pull and usage errors", async () => {
     assert.equal(await ok(root, ["help", "image", "ls"]), await ok(root, ["images", "--help"]));
     assert.match(await ok(root, ["image"]), /image ls/);
 
-    const pull = await run(root, ["image", "pull", "alpine"]);
+    const pull = await run(root, ["image", "pull", "127.0.0.1:59999/nothing/here"]);
     assert.equal(pull.code, 1);
-    oneLineError(pull.stderr, "no registry source is installed");
+    oneLineError(pull.stderr, "127.0.0.1:59999");
 
     for (
       const args of [["frobnicate"], ["image", "ls", "--bogus"], ["image", "tag", "x"], ["--bogus"]]

@@ -116,7 +116,7 @@ export class RegistryClient {
     } catch (err) {
       if (!plainAllowed) {
         throw new ServinError(
-          "internal",
+          "unreachable",
           `Cannot reach ${this.registry} over TLS: ${(err as Error).message}`,
         );
       }
@@ -234,7 +234,7 @@ export class RegistryClient {
     }
     if (lastError instanceof ServinError) throw lastError;
     throw new ServinError(
-      "internal",
+      "unreachable",
       `${this.registry}: ${method} ${path} failed: ${(lastError as Error)?.message ?? lastError}`,
     );
   }
