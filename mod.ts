@@ -30,6 +30,8 @@ export type {
   ImageInput,
   ListFilter,
   LoadedImage,
+  PullOptions,
+  PushOptions,
   OpenOptions,
   RemoveResult,
   SaveOptions,
