@@ -229,7 +229,8 @@ export class Servin {
   async pullImage(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseRegistryReference(reference);
     const full = formatRegistryReference(ref);
-    const { images } = await this.#read("pull", full, options, full);
+    const registry = { tlsVerify: options.tlsVerify, certDir: options.certDir };
+    const { images } = await this.#read("pull", full, { ...options, registry }, full);
     const [record] = await this.#commit(images, full, { tags: ref.tag ? [full] : [] });
     return record!;
   }

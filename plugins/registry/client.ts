@@ -61,6 +61,17 @@ async function caCerts(certDir?: string): Promise<string[]> {
   return certs;
 }
 
+/** The innermost message of a fetch failure ("fetch failed" says little). */
+function causeOf(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let message = e?.message ?? String(err);
+  while (e?.cause) {
+    e = e.cause as { message?: string; cause?: unknown };
+    if (e?.message) message = e.message;
+  }
+  return message;
+}
+
 /** Turns a registry's JSON `errors` body into a message (`MANIFEST_UNKNOWN: manifest unknown`). */
 async function registryError(response: Response, what: string): Promise<ServinError> {
   let detail = `HTTP ${response.status}`;
@@ -114,11 +125,18 @@ export class RegistryClient {
       await r.body?.cancel();
       this.#scheme = `https://${host}`;
     } catch (err) {
-      if (!plainAllowed) {
+      const why = causeOf(err);
+      // A server that speaks TLS with a certificate we do not trust is not one to talk HTTP to.
+      if (/certificate|UnknownIssuer|NotValidForName|Expired/i.test(why)) {
         throw new ServinError(
           "unreachable",
-          `Cannot reach ${this.registry} over TLS: ${(err as Error).message}`,
+          `The TLS certificate of ${this.registry} is not trusted (${
+            why.replace(/^.*: /, "")
+          }): give its CA with --cert-dir or SSL_CERT_FILE`,
         );
+      }
+      if (!plainAllowed) {
+        throw new ServinError("unreachable", `Cannot reach ${this.registry} over TLS: ${why}`);
       }
       this.#scheme = `http://${host}`;
     }
@@ -235,7 +253,7 @@ export class RegistryClient {
     if (lastError instanceof ServinError) throw lastError;
     throw new ServinError(
       "unreachable",
-      `${this.registry}: ${method} ${path} failed: ${(lastError as Error)?.message ?? lastError}`,
+      `${this.registry}: ${method} ${path} failed: ${causeOf(lastError)}`,
     );
   }
 }

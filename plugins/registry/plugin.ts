@@ -198,7 +198,7 @@ async function stageBytes(store: ImageStore, bytes: Uint8Array): Promise<StagedB
   return await tee.staged;
 }
 
-/** Downloads a (small) blob to staging and checks its digest. */
+/** A (small) blob: the store's copy, or downloaded to staging with its digest checked. */
 async function fetchBlob(
   store: ImageStore,
   registry: RegistryClient,
@@ -206,6 +206,10 @@ async function fetchBlob(
   scope: string,
   hex: string,
 ): Promise<StagedBlob> {
+  const stored = store.blobPath(hex);
+  if (await exists(stored)) {
+    return { digest: hex, size: (await Deno.stat(stored)).size, path: stored };
+  }
   const r = await registry.request("GET", `/v2/${path}/blobs/sha256:${hex}`, scope);
   const tee = store.stageBlob(r.body!);
   for await (const _ of tee.output) { /* staged */ }

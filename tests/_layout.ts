@@ -1,0 +1,120 @@
+/**
+ * A multi-layer test image built by umoci from tars we control: a deleted
+ * file, an opaque directory, a directory replaced by a symlink, hardlinks;
+ * and the check a container of it must pass.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { run } from "./_cli.ts";
+import { buildTar } from "./_tar.ts";
+
+export function have(tool: string): boolean {
+  return (Deno.env.get("PATH") ?? "").split(":").some((d) => {
+    try {
+      return Deno.statSync(join(d, tool)).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+export async function sh(cmd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder();
+  if (out.code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${text.decode(out.stderr)}`);
+  }
+  return text.decode(out.stdout);
+}
+
+/** An OCI layout with four layers, built by umoci from tars we control. */
+export async function buildLayout(dir: string): Promise<string> {
+  const base = join(dir, "base");
+  for (const d of ["bin", "etc", "swap", "opq", "data"]) {
+    await Deno.mkdir(join(base, d), { recursive: true });
+  }
+  await Deno.copyFile(await Deno.realPath(pathOf("busybox")), join(base, "bin", "busybox"));
+  for (const a of ["sh", "ls", "cat", "test", "readlink", "stat", "echo"]) {
+    await Deno.symlink("busybox", join(base, "bin", a));
+  }
+  await Deno.writeTextFile(join(base, "etc", "deleteme"), "gone in layer 2\n");
+  await Deno.writeTextFile(join(base, "etc", "keep"), "kept\n");
+  await Deno.writeTextFile(join(base, "swap", "inner"), "hidden by a symlink\n");
+  await Deno.writeTextFile(join(base, "opq", "old"), "hidden by an opaque dir\n");
+  await Deno.writeTextFile(join(base, "data", "a"), "layer1\n");
+  const layer1 = join(dir, "layer1.tar");
+  await sh("tar", "--numeric-owner", "-C", base, "-cf", layer1, ".");
+  const layer2 = join(dir, "layer2.tar");
+  await Deno.writeFile(
+    layer2,
+    buildTar([
+      { name: "etc/", type: "5" },
+      { name: "etc/.wh.deleteme", body: "" },
+      { name: "opq/", type: "5" },
+      { name: "opq/.wh..wh..opq", body: "" },
+      { name: "opq/new", body: "new\n" },
+      { name: ".wh.swap", body: "" },
+      { name: "swap", type: "2", linkname: "etc" },
+    ]),
+  );
+  const layer3 = join(dir, "layer3.tar");
+  await Deno.writeFile(
+    layer3,
+    buildTar([
+      { name: "data/", type: "5" },
+      { name: "data/a", body: "layer3\n" },
+      { name: "data/h1", body: "linked\n" },
+      { name: "data/h2", type: "1", linkname: "data/h1" },
+    ]),
+  );
+  const layout = join(dir, "layout");
+  await sh("umoci", "init", "--layout", layout);
+  await sh("umoci", "new", "--image", `${layout}:v1`);
+  for (const l of [layer1, layer2, layer3]) {
+    await sh("umoci", "raw", "add-layer", "--image", `${layout}:v1`, l);
+  }
+  await sh(
+    "umoci",
+    "config",
+    "--image",
+    `${layout}:v1`,
+    "--config.env",
+    "PATH=/bin",
+    "--config.cmd",
+    "/bin/sh",
+  );
+  return layout;
+}
+
+function pathOf(tool: string): string {
+  for (const d of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (Deno.statSync(join(d, tool)).isFile) return join(d, tool);
+    } catch { /* next */ }
+  }
+  throw new Error(`${tool} not found`);
+}
+
+const CHECK = "test ! -e /etc/deleteme && cat /etc/keep && ls /opq && readlink /swap && " +
+  "cat /data/a /data/h2 && stat -c %i /data/h1 /data/h2";
+
+/** Runs the check script in the image with a snapshotter; returns its output. */
+export async function check(root: string, image: string, snapshotter: string): Promise<void> {
+  const r = await run(root, [
+    "run",
+    "--rm",
+    "--snapshotter",
+    snapshotter,
+    image,
+    "sh",
+    "-c",
+    CHECK,
+  ]);
+  assert.equal(r.code, 0, `${image} (${snapshotter}): ${r.stderr}${r.stdout}`);
+  const lines = r.stdout.trimEnd().split("\n");
+  assert.deepEqual(lines.slice(0, 5), ["kept", "new", "etc", "layer3", "linked"], r.stdout);
+  assert.equal(lines[5], lines[6], "hardlinks share an inode");
+}

@@ -1,0 +1,566 @@
+/**
+ * Pull and push against a real OCI distribution registry (Debian's
+ * docker-registry) on 127.0.0.1: plain, behind htpasswd Basic auth over TLS
+ * with a test CA made by openssl, and behind token (Bearer) auth with a
+ * token server of the test's own. Needs root (containers), docker-registry,
+ * skopeo, umoci, openssl and runc; reported as ignored where missing.
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { listTree, ok, run, tempDir } from "./_cli.ts";
+import { buildLayout, check, have, sh } from "./_layout.ts";
+
+const ignore = Deno.uid() !== 0 ||
+  !["docker-registry", "skopeo", "umoci", "openssl", "runc", "busybox"].every(have);
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+interface Registry {
+  port: number;
+  host: string;
+  log: string;
+  stop(): Promise<void>;
+}
+
+/** Starts docker-registry on 127.0.0.1 with `extra` config (YAML lines), waits until it answers. */
+async function startRegistry(
+  dir: string,
+  extra = "",
+  scheme = "http",
+  caFile?: string,
+): Promise<Registry> {
+  const port = freePort();
+  const config = join(dir, `registry-${port}.yml`);
+  await Deno.writeTextFile(
+    config,
+    `version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, "registry-data")}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${port}
+${extra}`,
+  );
+  const log = join(dir, `registry-${port}.log`);
+  const out = await Deno.open(log, { write: true, create: true });
+  const child = new Deno.Command("docker-registry", {
+    args: ["serve", config],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) await out.write(chunk);
+  };
+  // The access log goes to stdout: read both, or the registry dies of SIGPIPE.
+  const copy = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  const client = caFile
+    ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] })
+    : undefined;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${scheme}://127.0.0.1:${port}/v2/`, client ? { client } : {});
+      await r.body?.cancel();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  client?.close();
+  return {
+    port,
+    host: `127.0.0.1:${port}`,
+    log,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await copy.catch(() => {});
+      out.close();
+    },
+  };
+}
+
+async function blobGets(log: string): Promise<number> {
+  const text = await Deno.readTextFile(log);
+  return (text.match(/"GET \/v2\/[^"]*\/blobs\/sha256:/g) ?? []).length;
+}
+
+Deno.test({
+  name:
+    "pull what skopeo pushed (whiteouts and all), again without downloads, by digest, and push back",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const [dir, cleanup] = await tempDir();
+    const registry = await startRegistry(dir);
+    try {
+      const root = join(dir, "root");
+      const layout = await buildLayout(dir);
+      const ref = `${registry.host}/test/app:1`;
+      await sh("skopeo", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${ref}`);
+
+      const pulled = await ok(root, ["image", "pull", ref]);
+      assert.match(pulled, new RegExp(`^Pulled ${ref}: sha256:[0-9a-f]{64}\\n$`));
+      for (const s of ["overlay", "copy"]) await check(root, ref, s);
+      const gets = await blobGets(registry.log);
+      assert.ok(gets >= 4, `downloaded config and layers (${gets})`);
+      assert.equal(await ok(root, ["pull", ref]), pulled);
+      assert.equal(await blobGets(registry.log), gets, "a second pull downloads no blob");
+
+      const manifestDigest = JSON.parse(
+        await sh("skopeo", "inspect", "--tls-verify=false", `docker://${ref}`),
+      ).Digest;
+      const byDigest = await ok(root, ["pull", `${registry.host}/test/app@${manifestDigest}`]);
+      assert.equal(byDigest.trim().split(": ").at(-1), pulled.trim().split(": ").at(-1));
+
+      // push under a new name; skopeo sees the same manifest digest and copies it back intact.
+      const pushed = await ok(root, ["push", ref, `${registry.host}/other/copy:2`]);
+      const digest = pushed.match(/^digest: (sha256:[0-9a-f]{64})\n$/)?.[1];
+      assert.ok(digest, pushed);
+      assert.equal(digest, manifestDigest, "the stored manifest goes up unchanged");
+      const inspect = JSON.parse(
+        await sh(
+          "skopeo",
+          "inspect",
+          "--tls-verify=false",
+          `docker://${registry.host}/other/copy:2`,
+        ),
+      );
+      assert.equal(inspect.Digest, digest);
+      const back = join(dir, "back");
+      await sh(
+        "skopeo",
+        "copy",
+        "--src-tls-verify=false",
+        `docker://${registry.host}/other/copy:2`,
+        `oci:${back}:x`,
+      );
+      const original =
+        JSON.parse(await Deno.readTextFile(join(layout, "index.json"))).manifests[0].digest;
+      assert.equal(
+        JSON.parse(await Deno.readTextFile(join(back, "index.json"))).manifests[0].digest,
+        original,
+      );
+
+      const missing = await run(root, ["pull", `${registry.host}/test/nothing:1`]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
+    } finally {
+      await registry.stop();
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "a registry that dies mid-pull leaves the store as it was, and the next pull completes",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const [dir, cleanup] = await tempDir();
+    let registry = await startRegistry(dir);
+    try {
+      const root = join(dir, "root");
+      const layout = await buildLayout(dir);
+      const ref = `${registry.host}/test/app:1`;
+      await sh("skopeo", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${ref}`);
+      await ok(root, ["image", "ls"]);
+      const before = await listTree(root);
+      // A proxy that passes the manifest and then drops every connection stands in for a crash.
+      const proxyPort = freePort();
+      let served = 0;
+      const proxy = Deno.serve(
+        { hostname: "127.0.0.1", port: proxyPort, onListen() {} },
+        async (req) => {
+          const url = new URL(req.url);
+          if (url.pathname.includes("/blobs/") && ++served > 1) {
+            return new Response(
+              new ReadableStream({
+                start(c) {
+                  c.enqueue(new Uint8Array(100));
+                  c.error(new Error("registry died"));
+                },
+              }),
+            );
+          }
+          const r = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
+            method: req.method,
+            headers: req.headers,
+          });
+          return new Response(r.body, { status: r.status, headers: r.headers });
+        },
+      );
+      const viaProxy = `127.0.0.1:${proxyPort}/test/app:1`;
+      const failed = await run(root, ["pull", viaProxy]);
+      await proxy.shutdown();
+      assert.equal(failed.code, 1, failed.stdout);
+      assert.equal(failed.stderr.trimEnd().split("\n").length, 1, failed.stderr);
+      assert.deepEqual(await listTree(root), before, "nothing was committed or left in staging");
+      await registry.stop();
+      registry = await startRegistry(dir, "", "http");
+      const again = await run(root, ["pull", `${registry.host}/test/app:1`]);
+      assert.equal(again.code, 0, again.stderr);
+      await check(root, `${registry.host}/test/app:1`, "overlay");
+    } finally {
+      await registry.stop();
+      await cleanup();
+    }
+  },
+});
+
+/** A CA and a server certificate for 127.0.0.1, made with openssl. */
+async function certificates(
+  dir: string,
+): Promise<{ ca: string; cert: string; key: string; certDir: string }> {
+  const ca = join(dir, "ca.crt");
+  const caKey = join(dir, "ca.key");
+  const key = join(dir, "server.key");
+  const csr = join(dir, "server.csr");
+  const cert = join(dir, "server.crt");
+  const ext = join(dir, "san.ext");
+  await sh(
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    caKey,
+    "-out",
+    ca,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=servin test CA",
+  );
+  await sh(
+    "openssl",
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    csr,
+    "-subj",
+    "/CN=127.0.0.1",
+  );
+  await Deno.writeTextFile(ext, "subjectAltName=IP:127.0.0.1\n");
+  await sh(
+    "openssl",
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+  );
+  const certDir = join(dir, "certs");
+  await Deno.mkdir(certDir);
+  await Deno.copyFile(ca, join(certDir, "ca.crt"));
+  return { ca, cert, key, certDir };
+}
+
+Deno.test({
+  name:
+    "htpasswd Basic auth over TLS with a private CA: login, pull, push; a wrong password stores nothing",
+  ignore: ignore || !have("htpasswd"),
+  sanitizeResources: false,
+  async fn() {
+    const [dir, cleanup] = await tempDir();
+    const tls = await certificates(dir);
+    const htpasswd = join(dir, "htpasswd");
+    await sh("htpasswd", "-Bbc", htpasswd, "alice", "s3cret");
+    const registry = await startRegistry(
+      dir,
+      `  tls:
+    certificate: ${tls.cert}
+    key: ${tls.key}
+auth:
+  htpasswd:
+    realm: test
+    path: ${htpasswd}
+`,
+      "https",
+      tls.ca,
+    );
+    try {
+      const root = join(dir, "root");
+      const tarball = join(dir, "rootfs.tar");
+      await sh("tar", "-C", join(dir), "-cf", tarball, "--files-from=/dev/null");
+      const base = join(dir, "b");
+      await Deno.mkdir(join(base, "etc"), { recursive: true });
+      await Deno.writeTextFile(join(base, "etc", "hello"), "hi\n");
+      await sh("tar", "-C", base, "-cf", tarball, ".");
+      const ref = `${registry.host}/secure/app:1`;
+      await ok(root, ["image", "import", tarball, ref]);
+
+      const anonymous = await run(root, ["push", "--cert-dir", tls.certDir, ref]);
+      assert.equal(anonymous.code, 1);
+      assert.match(anonymous.stderr, /unauthorized/);
+      const noCa = await run(root, ["pull", ref]);
+      assert.equal(noCa.code, 1);
+      assert.match(noCa.stderr, /TLS|certificate/i);
+
+      const wrong = await run(root, [
+        "login",
+        "--cert-dir",
+        tls.certDir,
+        "-u",
+        "alice",
+        "--password-stdin",
+        registry.host,
+      ], {
+        stdin: new TextEncoder().encode("wrong\n"),
+      });
+      assert.equal(wrong.code, 1);
+      assert.doesNotMatch(wrong.stderr + wrong.stdout, /wrong|s3cret/);
+      assert.equal(wrong.stderr.trimEnd().split("\n").length, 1, wrong.stderr);
+      await assert.rejects(() => Deno.stat(join(root, "auth.json")));
+
+      const login = await run(root, [
+        "login",
+        "--cert-dir",
+        tls.certDir,
+        "-u",
+        "alice",
+        "--password-stdin",
+        registry.host,
+      ], {
+        stdin: new TextEncoder().encode("s3cret\n"),
+      });
+      assert.equal(login.code, 0, login.stderr);
+      assert.equal(login.stdout, "Login Succeeded!\n");
+      assert.doesNotMatch(login.stdout + login.stderr, /s3cret/);
+      const auth = await Deno.stat(join(root, "auth.json"));
+      assert.equal(auth.mode! & 0o777, 0o600);
+      const stored = JSON.parse(await Deno.readTextFile(join(root, "auth.json")));
+      assert.equal(
+        Buffer.from(stored.auths[registry.host].auth, "base64").toString(),
+        "alice:s3cret",
+      );
+
+      assert.match(await ok(root, ["push", "--cert-dir", tls.certDir, ref]), /^digest: sha256:/);
+      await ok(root, ["rmi", ref]);
+      assert.match(await ok(root, ["pull", "--cert-dir", tls.certDir, ref]), /^Pulled /);
+      assert.equal(
+        await ok(root, ["logout", registry.host]),
+        `Removed login credentials for ${registry.host}\n`,
+      );
+      const after = await run(root, ["pull", "--cert-dir", tls.certDir, ref]);
+      assert.equal(after.code, 1);
+    } finally {
+      await registry.stop();
+      await cleanup();
+    }
+  },
+});
+
+function base64url(bytes: Uint8Array | string): string {
+  return Buffer.from(bytes).toString("base64url");
+}
+
+Deno.test({
+  name:
+    "token (Bearer) auth: a token server of the test's own signs tokens the real registry checks",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const [dir, cleanup] = await tempDir();
+    const keyFile = join(dir, "token.key");
+    const certFile = join(dir, "token.crt");
+    await sh(
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=token issuer",
+    );
+    const pem = await Deno.readTextFile(keyFile);
+    const der = Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+    const key = await crypto.subtle.importKey(
+      "pkcs8",
+      der,
+      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const certDer = (await Deno.readTextFile(certFile)).replace(/-----[^-]+-----/g, "").replace(
+      /\s+/g,
+      "",
+    );
+    const issued: string[] = [];
+    const tokenPort = freePort();
+    const tokens = Deno.serve(
+      { hostname: "127.0.0.1", port: tokenPort, onListen() {} },
+      async (req) => {
+        const url = new URL(req.url);
+        const auth = req.headers.get("authorization") ?? "";
+        const user = auth.startsWith("Basic ")
+          ? Buffer.from(auth.slice(6), "base64").toString()
+          : "";
+        if (user !== "bob:hunter2") return new Response("denied", { status: 401 });
+        const scope = url.searchParams.get("scope") ?? "";
+        issued.push(scope);
+        const [type, name, actions] = scope.split(":");
+        const now = Math.floor(Date.now() / 1000);
+        const header = base64url(JSON.stringify({ alg: "RS256", typ: "JWT", x5c: [certDer] }));
+        const claims = base64url(JSON.stringify({
+          iss: "servin-test",
+          sub: "bob",
+          aud: "servin-registry",
+          exp: now + 300,
+          nbf: now - 10,
+          iat: now,
+          jti: crypto.randomUUID(),
+          access: scope ? [{ type, name, actions: (actions ?? "").split(",") }] : [],
+        }));
+        const signature = new Uint8Array(
+          await crypto.subtle.sign(
+            "RSASSA-PKCS1-v1_5",
+            key,
+            new TextEncoder().encode(`${header}.${claims}`),
+          ),
+        );
+        return Response.json({
+          token: `${header}.${claims}.${base64url(signature)}`,
+          expires_in: 300,
+        });
+      },
+    );
+    const registry = await startRegistry(
+      dir,
+      `auth:
+  token:
+    realm: http://127.0.0.1:${tokenPort}/token
+    service: servin-registry
+    issuer: servin-test
+    rootcertbundle: ${certFile}
+`,
+    );
+    try {
+      const root = join(dir, "root");
+      const base = join(dir, "b");
+      await Deno.mkdir(join(base, "etc"), { recursive: true });
+      await Deno.writeTextFile(join(base, "etc", "hello"), "hi\n");
+      const tarball = join(dir, "rootfs.tar");
+      await sh("tar", "-C", base, "-cf", tarball, ".");
+      const ref = `${registry.host}/tokens/app:1`;
+      await ok(root, ["image", "import", tarball, ref]);
+      const anonymous = await run(root, ["push", ref]);
+      assert.equal(anonymous.code, 1);
+      assert.match(anonymous.stderr, /authentication failed|unauthorized/);
+
+      await ok(root, ["login", "-u", "bob", "--password-stdin", registry.host], {
+        stdin: new TextEncoder().encode("hunter2"),
+      });
+      assert.match(await ok(root, ["push", ref]), /^digest: sha256:/);
+      await ok(root, ["rmi", ref]);
+      assert.match(await ok(root, ["pull", ref]), /^Pulled /);
+      assert.ok(issued.includes("repository:tokens/app:pull,push"), issued.join(" "));
+      assert.ok(issued.includes("repository:tokens/app:pull"), issued.join(" "));
+    } finally {
+      await registry.stop();
+      await tokens.shutdown();
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "pull of a multi-platform index takes the host's entry, or the one --platform names",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const { manifestDescriptor, writeImage, writeIndex } = await import("./_oci.ts");
+    const { buildTar } = await import("./_tar.ts");
+    const [dir, cleanup] = await tempDir();
+    const registry = await startRegistry(dir);
+    try {
+      const layout = join(dir, "multi");
+      const amd = await writeImage(layout, [{
+        tar: buildTar([{ name: "amd", body: "x86\n" }]),
+        compression: "gzip",
+      }]);
+      const arm = await writeImage(layout, [{
+        tar: buildTar([{ name: "arm", body: "arm\n" }]),
+        compression: "gzip",
+      }]);
+      const index = new TextEncoder().encode(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          manifestDescriptor(arm, {
+            platform: { os: "linux", architecture: "arm64", variant: "v8" },
+          }),
+          manifestDescriptor(amd, { platform: { os: "linux", architecture: "amd64" } }),
+        ],
+      }));
+      const { createHash } = await import("node:crypto");
+      const hex = createHash("sha256").update(index).digest("hex");
+      await Deno.writeFile(join(layout, "blobs", "sha256", hex), index);
+      await writeIndex(layout, [{
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: `sha256:${hex}`,
+        size: index.length,
+        annotations: { "org.opencontainers.image.ref.name": "multi" },
+      }]);
+      const ref = `${registry.host}/test/multi:1`;
+      await sh(
+        "skopeo",
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        `oci:${layout}:multi`,
+        `docker://${ref}`,
+      );
+      const root = join(dir, "root");
+      const host = Deno.build.arch === "aarch64" ? arm : amd;
+      assert.match(await ok(root, ["pull", ref]), new RegExp(`sha256:${host.config}`));
+      assert.match(
+        await ok(root, ["pull", "--platform", "linux/arm64/v8", ref]),
+        new RegExp(`sha256:${arm.config}`),
+      );
+      const none = await run(root, ["pull", "--platform", "linux/riscv64", ref]);
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /no image for platform linux\/riscv64/);
+    } finally {
+      await registry.stop();
+      await cleanup();
+    }
+  },
+});
