@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, tempDir } from "./_cli.ts";
+import { ok, tempDir } from "./_cli.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
 
