@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  type ErrorCode,
   EXIT_INTERNAL_ERROR,
   EXIT_USER_ERROR,
   isServinError,
@@ -80,6 +81,29 @@ export interface CommandDef {
   hidden?: boolean;
   /** Runs the command; returns the exit code (0 when nothing is returned). */
   run(ctx: CommandContext): Promise<number | void> | number | void;
+}
+
+/**
+ * Runs `fn` on each positional argument, going on after a failure: a
+ * {@link ServinError} (of one of `codes`, when given) is reported as one
+ * line on stderr; others propagate. Returns the exit code: 1 when any failed.
+ */
+export async function eachArgument(
+  ctx: CommandContext,
+  fn: (arg: string) => Promise<void>,
+  codes?: ErrorCode[],
+): Promise<number> {
+  let failed = 0;
+  for (const arg of ctx.args) {
+    try {
+      await fn(arg);
+    } catch (err) {
+      if (!isServinError(err) || (codes && !codes.includes(err.code))) throw err;
+      failed++;
+      ctx.err(`servin: ${messageOf(err)}`);
+    }
+  }
+  return failed ? 1 : 0;
 }
 
 /** Options of {@link runCli}. */

@@ -15,7 +15,7 @@ import {
   resolveContainer,
 } from "./container.ts";
 import { ServinError } from "./errors.ts";
-import { findImage, type ImageRecord, mergeEnv, shortId } from "./image.ts";
+import { DEFAULT_CONFIG, findImage, type ImageRecord, mergeEnv, shortId } from "./image.ts";
 import type {
   ContainerRuntime,
   ImageStore,
@@ -197,11 +197,10 @@ export class Containers {
     const taken = new Set((await this.#store.listContainers()).map((c) => c.name));
     const id = newContainerId();
     // As Docker does, a process without PATH gets the usual one.
-    const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     const imageEnv = config?.env ?? [];
     const baseEnv = imageEnv.some((e) => e.startsWith("PATH="))
       ? imageEnv
-      : [defaultPath, ...imageEnv];
+      : [...DEFAULT_CONFIG.env, ...imageEnv];
     const containerName = options.name ?? randomName(taken);
     return {
       id,

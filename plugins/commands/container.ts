@@ -5,10 +5,10 @@
  * @module
  */
 
-import { type CommandContext, type FlagSpec, selfCommand } from "../../core/cli.ts";
+import { type CommandContext, eachArgument, type FlagSpec, selfCommand } from "../../core/cli.ts";
 import type { ContainerRecord } from "../../core/container.ts";
 import type { CreateOptions } from "../../core/containers.ts";
-import { messageOf, ServinError } from "../../core/errors.ts";
+import { ServinError } from "../../core/errors.ts";
 import { humanAgo, humanDuration, table } from "../../core/format.ts";
 import { shortId } from "../../core/image.ts";
 import { definePlugin } from "../../core/registry.ts";
@@ -266,18 +266,10 @@ export function containerCommands() {
         },
         async run(ctx) {
           const servin = await ctx.servin();
-          let failed = 0;
-          for (const name of ctx.args) {
-            try {
-              await servin.containers.remove(name, { force: Boolean(ctx.flags.force) });
-              ctx.out(name);
-            } catch (err) {
-              if (!(err instanceof ServinError)) throw err;
-              failed++;
-              ctx.err(`servin: ${messageOf(err)}`);
-            }
-          }
-          return failed ? 1 : 0;
+          return await eachArgument(ctx, async (name) => {
+            await servin.containers.remove(name, { force: Boolean(ctx.flags.force) });
+            ctx.out(name);
+          });
         },
       });
 
@@ -289,18 +281,13 @@ export function containerCommands() {
         async run(ctx) {
           const servin = await ctx.servin();
           const found: ContainerRecord[] = [];
-          let missing = 0;
-          for (const name of ctx.args) {
-            try {
-              found.push(await servin.containers.get(name));
-            } catch (err) {
-              if (!(err instanceof ServinError) || err.code !== "not-found") throw err;
-              missing++;
-              ctx.err(`servin: ${err.message}`);
-            }
-          }
+          const code = await eachArgument(
+            ctx,
+            async (name) => void found.push(await servin.containers.get(name)),
+            ["not-found"],
+          );
           ctx.out(JSON.stringify(found, null, 2));
-          return missing ? 1 : 0;
+          return code;
         },
       });
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { CommandContext } from "../../core/cli.ts";
-import { messageOf, ServinError } from "../../core/errors.ts";
+import { type CommandContext, eachArgument } from "../../core/cli.ts";
+import { ServinError } from "../../core/errors.ts";
 import { humanAgo, humanSize, table } from "../../core/format.ts";
 import { type ImageConfig, type ImageRecord, shortId, splitTag } from "../../core/image.ts";
 import { definePlugin } from "../../core/registry.ts";
@@ -275,18 +275,13 @@ export function imageCommands() {
         async run(ctx) {
           const servin = await ctx.servin();
           const found: ImageRecord[] = [];
-          const missing: string[] = [];
-          for (const name of ctx.args) {
-            try {
-              found.push(await servin.getImage(name));
-            } catch (err) {
-              if (!(err instanceof ServinError) || err.code !== "not-found") throw err;
-              missing.push(name);
-            }
-          }
+          const code = await eachArgument(
+            ctx,
+            async (name) => void found.push(await servin.getImage(name)),
+            ["not-found"],
+          );
           ctx.out(JSON.stringify(found, null, 2));
-          for (const name of missing) ctx.err(`servin: No such image: ${name}`);
-          return missing.length ? 1 : 0;
+          return code;
         },
       });
 
@@ -305,19 +300,11 @@ export function imageCommands() {
         },
         async run(ctx) {
           const servin = await ctx.servin();
-          let failed = 0;
-          for (const name of ctx.args) {
-            try {
-              const result = await servin.removeImage(name, { force: Boolean(ctx.flags.force) });
-              for (const tag of result.untagged) ctx.out(`Untagged: ${tag}`);
-              if (result.deleted) ctx.out(`Deleted: sha256:${result.deleted}`);
-            } catch (err) {
-              if (!(err instanceof ServinError)) throw err;
-              failed++;
-              ctx.err(`servin: ${messageOf(err)}`);
-            }
-          }
-          return failed ? 1 : 0;
+          return await eachArgument(ctx, async (name) => {
+            const result = await servin.removeImage(name, { force: Boolean(ctx.flags.force) });
+            for (const tag of result.untagged) ctx.out(`Untagged: ${tag}`);
+            if (result.deleted) ctx.out(`Deleted: sha256:${result.deleted}`);
+          });
         },
       });
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { Descriptor } from "../../core/image.ts";
@@ -159,7 +160,6 @@ function hexOf(digest: unknown, what: string): string {
 }
 
 async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   for await (const chunk of stream) hash.update(chunk);
   return hash.digest("hex");
