@@ -18,6 +18,7 @@ import {
   type SourceImage,
   type SourceLayer,
   type StagedBlob,
+  type StagedLayer,
 } from "../../core/kinds.ts";
 import { normalizeReference } from "../../core/reference.ts";
 import { definePlugin } from "../../core/registry.ts";
@@ -53,10 +54,12 @@ class Members {
   #store: ImageStore;
   #dir?: string;
   #used = new Set<StagedBlob>();
+  #onFile?: (blob: StagedBlob) => Promise<void>;
 
-  constructor(store: ImageStore, dir?: string) {
+  constructor(store: ImageStore, dir?: string, onFile?: (blob: StagedBlob) => Promise<void>) {
     this.#store = store;
     this.#dir = dir;
+    this.#onFile = onFile;
   }
 
   /** Stages every file of a tar archive. */
@@ -73,7 +76,9 @@ class Members {
         for await (const _ of tee.output) { /* written to staging */ }
         const previous = this.#members.get(name);
         if (previous?.kind === "file") await this.#store.discard(previous.blob);
-        this.#members.set(name, { kind: "file", blob: await tee.staged });
+        const blob = await tee.staged;
+        this.#members.set(name, { kind: "file", blob });
+        await this.#onFile?.(blob);
       } else {
         throw invalid(`archive member "${header.name}" is a ${header.type}, not a file`);
       }
@@ -166,10 +171,16 @@ async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 /** Reads layers, unpacking only those the store does not have; shared blobs are read once. */
+/** Layers unpacked at once: file creation is kernel-bound, and there are two cores. */
+const UNPACKERS = 2;
+
 class Layers {
   #store: ImageStore;
   #done = new Map<string, SourceLayer>();
+  #early = new Map<string, Promise<StagedLayer>>();
   #sizes?: Map<string, number>;
+  #running = 0;
+  #waiting: (() => void)[] = [];
 
   constructor(store: ImageStore) {
     this.#store = store;
@@ -188,37 +199,94 @@ class Layers {
     return this.#sizes.get(diffId) ?? 0;
   }
 
-  /** Throws away the layers unpacked so far (after a failure). */
-  async discard(): Promise<void> {
-    for (const l of this.#done.values()) if (l.staged) await this.#store.discard(l.staged);
+  async #slot<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#running >= UNPACKERS) await new Promise<void>((r) => this.#waiting.push(r));
+    this.#running++;
+    try {
+      return await fn();
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  static async #compression(blob: StagedBlob): Promise<string> {
+    const head = new Uint8Array(512);
+    const file = await Deno.open(blob.path);
+    const n = await file.read(head) ?? 0;
+    file.close();
+    const compression = detectCompression(head.subarray(0, n));
+    return compression === "none" && !isTarHeader(head.subarray(0, n)) ? "not-tar" : compression;
+  }
+
+  /**
+   * Starts unpacking a member that looks like a layer while the archive is
+   * still being read; `read` picks the result up once the config says which
+   * diff_id it must have. An uncompressed blob's digest is its diff_id, so
+   * one the store has already is skipped.
+   */
+  async prefetch(blob: StagedBlob): Promise<void> {
+    if (this.#early.has(blob.digest)) return;
+    const compression = await Layers.#compression(blob);
+    if (!isSupported(compression)) return;
+    if (compression === "none" && await this.#store.hasLayer(blob.digest)) return;
+    const staged = this.#slot(async () =>
+      await this.#store.stageLayer(
+        decompress((await Deno.open(blob.path)).readable, compression),
+        { label: blob.digest },
+      )
+    );
+    staged.catch(() => {}); // reported when `read` takes it
+    this.#early.set(blob.digest, staged);
+  }
+
+  /** Throws away the layers unpacked so far (all after a failure, else those no image used). */
+  async discard(all = true): Promise<void> {
+    const used = new Set([...this.#done.values()].map((l) => l.staged));
+    for (const early of this.#early.values()) {
+      const staged = await early.catch(() => undefined);
+      if (staged && (all || !used.has(staged))) await this.#store.discard(staged);
+    }
+    if (all) {
+      for (const l of this.#done.values()) if (l.staged) await this.#store.discard(l.staged);
+    }
   }
 
   async read(blob: StagedBlob, expected: string, label: string, mediaType?: string) {
     const key = `${blob.digest}:${expected}`;
     const done = this.#done.get(key);
     if (done) return done;
-    const head = new Uint8Array(512);
-    const file = await Deno.open(blob.path);
-    const n = await file.read(head) ?? 0;
-    file.close();
-    const compression = detectCompression(head.subarray(0, n));
+    const compression = await Layers.#compression(blob);
     if (!isSupported(compression)) {
-      throw invalid(`${label} uses ${compression}, which is not supported`);
+      throw invalid(
+        compression === "not-tar"
+          ? `${label} is not a tar`
+          : `${label} uses ${compression}, which is not supported`,
+      );
     }
-    const open = async () => decompress((await Deno.open(blob.path)).readable, compression);
+    const early = this.#early.get(blob.digest);
     let layer: SourceLayer;
-    if (await this.#store.hasLayer(expected)) {
-      // Already unpacked: only check that this blob really is that layer.
-      const diffId = compression === "none" ? blob.digest : await sha256Of(await open());
-      if (diffId !== expected) throw mismatch(label, expected, diffId);
-      layer = { diffId, size: await this.#knownSize(diffId), blob, mediaType: "" };
-    } else {
-      const staged = await this.#store.stageLayer(await open(), { label });
+    if (early || !(await this.#store.hasLayer(expected))) {
+      const staged = early
+        ? await early
+        : await this.#slot(async () =>
+          await this.#store.stageLayer(
+            decompress((await Deno.open(blob.path)).readable, compression),
+            { label },
+          )
+        );
       if (staged.diffId !== expected) {
         await this.#store.discard(staged);
         throw mismatch(label, expected, staged.diffId);
       }
       layer = { diffId: staged.diffId, size: staged.size, staged, blob, mediaType: "" };
+    } else {
+      // Already unpacked: only check that this blob really is that layer.
+      const diffId = compression === "none"
+        ? blob.digest
+        : await sha256Of(decompress((await Deno.open(blob.path)).readable, compression));
+      if (diffId !== expected) throw mismatch(label, expected, diffId);
+      layer = { diffId, size: await this.#knownSize(diffId), blob, mediaType: "" };
     }
     layer.mediaType = mediaType ?? layerMediaType(compression);
     this.#done.set(key, layer);
@@ -382,8 +450,12 @@ export function archiveSource(
             isTarHeader(probe.head);
         },
         async read({ probe, input, store }) {
-          const members = new Members(store, probe.directory ? probe.path : undefined);
           const layers = new Layers(store);
+          const members = new Members(
+            store,
+            probe.directory ? probe.path : undefined,
+            (blob) => layers.prefetch(blob),
+          );
           try {
             if (!probe.directory) {
               const compression = detectCompression(probe.head);
@@ -404,6 +476,7 @@ export function archiveSource(
               );
             }
             await members.discard(false);
+            await layers.discard(false);
             return images;
           } catch (err) {
             await members.discard(true);
