@@ -92,6 +92,12 @@ export interface BlobTee {
 export interface StageLayerOptions {
   /** Name of the input, used in error messages. */
   label: string;
+  /**
+   * The sha256 of exactly these bytes, when the caller has just computed it
+   * (an uncompressed blob staged with its digest): the store then does not
+   * hash them a second time.
+   */
+  knownDiffId?: string;
 }
 
 /** A private staging directory, garbage if this process dies before committing it. */

@@ -233,7 +233,8 @@ class Layers {
     const staged = this.#slot(async () =>
       await this.#store.stageLayer(
         decompress((await Deno.open(blob.path)).readable, compression),
-        { label: blob.digest },
+        // An uncompressed blob was hashed as it was staged: that digest is its diff_id.
+        { label: blob.digest, knownDiffId: compression === "none" ? blob.digest : undefined },
       )
     );
     staged.catch(() => {}); // reported when `read` takes it
@@ -272,7 +273,7 @@ class Layers {
         : await this.#slot(async () =>
           await this.#store.stageLayer(
             decompress((await Deno.open(blob.path)).readable, compression),
-            { label },
+            { label, knownDiffId: compression === "none" ? blob.digest : undefined },
           )
         );
       if (staged.diffId !== expected) {

@@ -194,14 +194,15 @@ class LocalStore implements ImageStore {
 
   async stageLayer(
     tar: ReadableStream<Uint8Array>,
-    _options: StageLayerOptions,
+    options: StageLayerOptions,
   ): Promise<StagedLayer> {
     await this.#sweepStaging();
     const staging = await this.#stagingDir("layer-");
     const hash = createHash("sha256");
+    const known = options.knownDiffId;
     async function* hashed() {
       for await (const chunk of tar) {
-        hash.update(chunk);
+        if (!known) hash.update(chunk);
         yield chunk;
       }
     }
@@ -211,7 +212,7 @@ class LocalStore implements ImageStore {
         warn: this.#ctx.warn,
       });
       const layer = {
-        diffId: hash.digest("hex"),
+        diffId: known ?? hash.digest("hex"),
         size: stats.size,
         entries: stats.entries,
         path: staging.dir,
