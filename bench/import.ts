@@ -19,6 +19,9 @@
 
 import { parseArgs } from "node:util";
 
+// Deno's update check would look up dl.deno.land: keep all traffic on this machine.
+Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
+
 /** Minimum number of regular files in the unpacked rootfs. */
 const MIN_FILES = 5_000;
 /** Minimum total size of the regular files in the unpacked rootfs. */

@@ -36,6 +36,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openServin, type Servin } from "../mod.ts";
 
+// Deno's update check would look up dl.deno.land: keep all traffic on this machine.
+Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
+
 /** Default number of timed rounds. */
 const DEFAULT_ROUNDS = 7;
 /** Overlay create median must be at most this many milliseconds. */

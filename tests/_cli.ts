@@ -43,7 +43,7 @@ export async function run(
     : ["setpriv", `--reuid=${as}`, `--regid=${as}`, "--clear-groups", ...deno];
   const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
-    env: { SERVIN_ROOT: root, NO_COLOR: "1", ...options.env },
+    env: { SERVIN_ROOT: root, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",

@@ -247,15 +247,60 @@ async function pullLayer(
       mediaType: desc.mediaType,
     };
   }
+  // A connection lost mid-blob is retried like one that failed to open.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await downloadLayer(
+        store,
+        registry,
+        path,
+        scope,
+        desc,
+        diffId,
+        haveLayer,
+        sizes,
+        count,
+      );
+    } catch (err) {
+      if (!(err instanceof ServinError && err.code === "unreachable") || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+}
+
+async function downloadLayer(
+  store: ImageStore,
+  registry: RegistryClient,
+  path: string,
+  scope: string,
+  desc: Descriptor,
+  diffId: string,
+  haveLayer: boolean,
+  sizes: Map<string, number>,
+  count: (n: number) => void,
+): Promise<SourceLayer> {
+  const hex = hexOf(desc.digest, "a layer");
   const r = await registry.request("GET", `/v2/${path}/blobs/${desc.digest}`, scope);
-  const counted = r.body!.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        count(chunk.length);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+  const reader = r.body!.getReader();
+  const counted = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new ServinError(
+          "unreachable",
+          `${registry.registry}: the connection was lost while downloading layer sha256:${hex} (${
+            (err as Error).message
+          })`,
+        );
+      }
+      if (next.done) return controller.close();
+      count(next.value.length);
+      controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
   const tee = store.stageBlob(counted);
   const compression = compressionOf(desc.mediaType);
   try {
