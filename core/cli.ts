@@ -406,9 +406,16 @@ function mainHelp(registry: Registry, words: string[]): string {
     ...shown.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
     "",
     "Global options:",
-    ...flagLines(GLOBAL_FLAGS),
-    "  --plugin MODULE  Load a plugin module, a path or URL (before the command; repeatable)",
-    "  -v, --version  Print the version",
+    ...flagLines({
+      ...GLOBAL_FLAGS,
+      plugin: {
+        type: "string",
+        multiple: true,
+        value: "MODULE",
+        description: "Load a plugin module, a path or URL (before the command)",
+      },
+      version: { type: "boolean", short: "v", description: "Print the version" },
+    }),
     "",
     'Run "servin COMMAND --help" for more about a command.',
   ].join("\n");
