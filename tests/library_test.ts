@@ -237,3 +237,37 @@ Deno.test("the handle is AsyncDisposable: leaving the scope runs the plugins' di
     await cleanup();
   }
 });
+
+Deno.test("on macOS and Windows, create works with the copy snapshotter and run says it is not supported", async () => {
+  const { darwinPlatform } = await import("../plugins/platform/darwin.ts");
+  const { windowsPlatform } = await import("../plugins/platform/windows.ts");
+  for (const platform of [darwinPlatform(), windowsPlatform()]) {
+    const [root, cleanup] = await tempDir();
+    // Stands in for the host: answers platform:detect before the built-in platforms.
+    const pretend = definePlugin({
+      name: "pretend-platform",
+      setup: (api) => api.on("platform:detect", () => platform, { order: "pre" }),
+    });
+    const servin = await openServin({ root, plugins: [pretend] });
+    try {
+      assert.equal(servin.platform.name, platform.name);
+      await servin.importImage({ path: "a", stream: new Blob([TAR]).stream() }, "stub:1");
+      assert.equal(servin.containers.snapshotter().name, "copy", "overlay is not offered");
+      const c = await servin.containers.create("stub:1", { command: ["/bin/true"] });
+      assert.equal(c.snapshotter, "copy");
+      assert.equal(await Deno.readTextFile(join(c.bundle, "rootfs", "etc", "motd")), "hi\n");
+      await assert.rejects(
+        () => servin.containers.start(c.id),
+        (err: unknown) =>
+          err instanceof ServinError && err.code === "unsupported" &&
+          /^Cannot run containers: running containers is not supported on (macOS|Windows)$/.test(
+            err.message,
+          ),
+      );
+      await servin.containers.remove(c.id);
+    } finally {
+      await servin.close();
+      await cleanup();
+    }
+  }
+});
