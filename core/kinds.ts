@@ -242,6 +242,8 @@ export interface SourceContext {
   root: string;
   /** Reports bytes received so far (sources that fetch their input). */
   progress?: (read: number, total: number | undefined) => void;
+  /** Prints a warning (the library's warning sink; stderr in the CLI). */
+  warn?: (message: string) => void;
 }
 
 /** An image source plugin kind (rootfs tarballs now, archives and registries later). */

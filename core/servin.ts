@@ -108,6 +108,7 @@ export class Servin {
   readonly containers: Containers;
   #store: ImageStore;
   #ownsRegistry: boolean;
+  #warn: (message: string) => void;
 
   private constructor(
     registry: Registry,
@@ -122,6 +123,7 @@ export class Servin {
     this.root = root;
     this.#store = store;
     this.#ownsRegistry = ownsRegistry;
+    this.#warn = warn;
     this.containers = new Containers(registry, store, platform, warn);
   }
 
@@ -350,6 +352,7 @@ export class Servin {
           store: this.#store,
           root: this.root,
           progress: options.onProgress,
+          warn: this.#warn,
         }),
       };
     } catch (err) {
@@ -379,7 +382,7 @@ export class Servin {
       }
       for (const record of records) {
         const after = await this.registry.parallel("image:import:after", { image: record });
-        for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
+        for (const e of after.errors) this.#warn(e.message);
       }
       return records;
     } finally {
@@ -630,7 +633,7 @@ export class Servin {
         untagged: result.untagged,
         deleted: result.deleted !== undefined,
       });
-      for (const e of after.errors) console.error(`servin: warning: ${e.message}`);
+      for (const e of after.errors) this.#warn(e.message);
     }
     return result;
   }

@@ -437,9 +437,7 @@ async function readOci(members: Members, layers: Layers, want: string, warn: (m:
 }
 
 /** The built-in archive source plugin. */
-export function archiveSource(
-  warn: (m: string) => void = (m) => console.error(`servin: warning: ${m}`),
-) {
+export function archiveSource() {
   return definePlugin({
     name: "source-archive",
     setup(api) {
@@ -450,7 +448,7 @@ export function archiveSource(
           return Boolean(probe.directory) || detectCompression(probe.head) !== "none" ||
             isTarHeader(probe.head);
         },
-        async read({ probe, input, store }) {
+        async read({ probe, input, store, warn = () => {} }) {
           const layers = new Layers(store);
           const members = new Members(
             store,
