@@ -173,7 +173,14 @@ export class Servin {
     return { root: this.root, platform: this.platform.name, plugins: [...this.registry.plugins] };
   }
 
-  /** The images, newest first, optionally filtered. */
+  /**
+   * The images, newest first, optionally filtered.
+   *
+   * @example
+   * ```ts ignore
+   * const recent = await servin.listImages({ reference: ["app*"], dangling: false });
+   * ```
+   */
   async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
     const images = await this.#store.list();
     return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
@@ -181,7 +188,14 @@ export class Servin {
     );
   }
 
-  /** The image `name` refers to (tag, ID or unique ID prefix). */
+  /**
+   * The image `name` refers to (tag, ID or unique ID prefix).
+   *
+   * @example
+   * ```ts ignore
+   * const image = await servin.getImage("alpine:3.20"); // or an ID prefix: "a1b2"
+   * ```
+   */
   async getImage(name: string): Promise<ImageRecord> {
     return resolveImage(await this.#store.list(), name);
   }
@@ -189,6 +203,11 @@ export class Servin {
   /**
    * Imports a root-filesystem tarball (plain, gzip or zstd; `-` reads
    * `input` from the given stream) as a one-layer image tagged `reference`.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.importImage("rootfs.tar.gz", "app:1", { config: { cmd: ["/bin/app"] } });
+   * ```
    */
   async importImage(
     input: ImageInput,
@@ -214,6 +233,11 @@ export class Servin {
   /**
    * Loads every image of an archive (docker-archive, or an OCI layout as a
    * tar or a directory), with the tags it holds.
+   *
+   * @example
+   * ```ts ignore
+   * for (const { image, tags } of await servin.loadImages("images.tar")) console.log(image.id, tags);
+   * ```
    */
   async loadImages(input: ImageInput, options: LoadOptions = {}): Promise<LoadedImage[]> {
     const { path, images } = await this.#read("load", input, options, "");
@@ -227,6 +251,11 @@ export class Servin {
   /**
    * Pulls `reference` (`alpine`, `host:port/path:tag`, `name@sha256:…`) from
    * its registry; it is tagged with its full name (`docker.io/library/alpine:latest`).
+   *
+   * @example
+   * ```ts ignore
+   * const image = await servin.pullImage("localhost:5000/team/app:1.4", { platform: "linux/arm64" });
+   * ```
    */
   async pullImage(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseRegistryReference(reference);
@@ -237,7 +266,14 @@ export class Servin {
     return record!;
   }
 
-  /** Pushes image `name` to `destination` (default: `name`, which must then be a registry reference); returns the manifest digest. */
+  /**
+   * Pushes image `name` to `destination` (default: `name`, which must then be a registry reference); returns the manifest digest.
+   *
+   * @example
+   * ```ts ignore
+   * const digest = await servin.pushImage("app:1", "registry.example.com/team/app:1");
+   * ```
+   */
   async pushImage(name: string, destination?: string, options: PushOptions = {}): Promise<string> {
     const image = await this.getImage(name);
     const ref = parseRegistryReference(destination ?? name);
@@ -261,7 +297,14 @@ export class Servin {
     return digest;
   }
 
-  /** Checks `credentials` against `registry` and stores them (mode 0600). */
+  /**
+   * Checks `credentials` against `registry` and stores them (mode 0600).
+   *
+   * @example
+   * ```ts ignore
+   * await servin.login("registry.example.com", { username: "ci", password: Deno.env.get("TOKEN")! });
+   * ```
+   */
   async login(
     registry: string,
     credentials: { username: string; password: string },
@@ -278,7 +321,14 @@ export class Servin {
     }
   }
 
-  /** Forgets the credentials for `registry`; false when there were none. */
+  /**
+   * Forgets the credentials for `registry`; false when there were none.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.logout("registry.example.com");
+   * ```
+   */
   async logout(registry: string): Promise<boolean> {
     return await this.registry.first("registry:logout", {
       registry,
@@ -468,6 +518,11 @@ export class Servin {
    * `format` (`docker+oci` by default, `docker-archive`, `oci-archive`). An
    * image named by tag is saved with that tag; one named by ID with all its
    * tags.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.saveImages(["app:1", "app:2"], "/tmp/app.tar", { format: "oci-archive" });
+   * ```
    */
   async saveImages(names: string[], output: WriteTarget, options: SaveOptions = {}): Promise<void> {
     const format = options.format ?? "docker+oci";
@@ -494,7 +549,14 @@ export class Servin {
     );
   }
 
-  /** Writes the flattened filesystem of image `name` to `output` as a tarball (gzip with `gzip`). */
+  /**
+   * Writes the flattened filesystem of image `name` to `output` as a tarball (gzip with `gzip`).
+   *
+   * @example
+   * ```ts ignore
+   * await servin.exportImage("app:1", "/tmp/app-rootfs.tar.gz", { gzip: true });
+   * ```
+   */
   async exportImage(
     name: string,
     output: WriteTarget,
@@ -512,7 +574,14 @@ export class Servin {
       }));
   }
 
-  /** The history of image `name`, newest first, with the size each step added. */
+  /**
+   * The history of image `name`, newest first, with the size each step added.
+   *
+   * @example
+   * ```ts ignore
+   * for (const step of await servin.history("app:1")) console.log(step.created_by, step.size);
+   * ```
+   */
   async history(name: string): Promise<HistoryEntry[]> {
     const image = await this.getImage(name);
     const oci = JSON.parse(await Deno.readTextFile(this.#store.blobPath(image.id)));
@@ -537,6 +606,11 @@ export class Servin {
    * Removes dangling images (untagged), or with `all` every image no
    * container uses; their layers and blobs go with them when nothing else
    * uses them.
+   *
+   * @example
+   * ```ts ignore
+   * const { deleted, reclaimed } = await servin.pruneImages({ all: true });
+   * ```
    */
   async pruneImages(
     options: { all?: boolean } = {},
@@ -554,7 +628,14 @@ export class Servin {
     return { deleted, reclaimed: Math.max(0, before.layers - after.layers) };
   }
 
-  /** Bytes the images hold, shared (layers used by several images) and unique. */
+  /**
+   * Bytes the images hold, shared (layers used by several images) and unique.
+   *
+   * @example
+   * ```ts ignore
+   * const { layers, images } = await servin.diskUsage();
+   * ```
+   */
   async diskUsage(): Promise<DiskUsage> {
     const images = await this.#store.list();
     const users = new Map<string, number>();
@@ -592,6 +673,11 @@ export class Servin {
    * Removes `name`: a tag of an image with several tags is only untagged;
    * otherwise the image is deleted with the layers no other image uses.
    * Deleting by ID an image that has several tags needs `force`.
+   *
+   * @example
+   * ```ts ignore
+   * const { untagged, deleted } = await servin.removeImage("app:1", { force: true });
+   * ```
    */
   async removeImage(name: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
     let before: ImageRecord | undefined;
@@ -638,7 +724,14 @@ export class Servin {
     return result;
   }
 
-  /** Tags the image `source` refers to as `target` (`:latest` implied), moving the tag if another image has it. */
+  /**
+   * Tags the image `source` refers to as `target` (`:latest` implied), moving the tag if another image has it.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.tagImage("app:1", "app:stable");
+   * ```
+   */
   async tagImage(source: string, target: string): Promise<ImageRecord> {
     const tag = normalizeReference(target);
     return await this.#store.transaction((tx) => {
