@@ -32,13 +32,36 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  CACHE,
+  Cleanup,
+  CommandFailed,
+  ensureTools,
+  exists,
+  humanSize,
+  mib,
+  outputOf,
+  parseOptions,
+  peakRss,
+  podmanTool,
+  printPeakRss,
+  printResults,
+  printServinStderr,
+  printTarget,
+  printVersions,
+  type Ran,
+  readJson,
+  run,
+  runFresh,
+  runMain,
+  timeRounds,
+  type Tool,
+  type TreeInfo,
+} from "./_common.ts";
 
 /** servin's median must be at most this multiple of podman's median. */
 const TARGET_RATIO = 0.5;
 
-const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const CACHE = `${REPO}/bench/.cache`;
 /** The docker-archive that `bench/load.ts` builds and caches. */
 const ARCHIVE = `${CACHE}/load.tar`;
 const ARCHIVE_INFO = `${CACHE}/load.json`;
@@ -56,12 +79,7 @@ const MANIFEST_TYPES = [
 ];
 
 /** What `bench/load.ts` records about its archive (the fields used here). */
-interface ArchiveInfo {
-  source: string;
-  files: number;
-  symlinks: number;
-  dirs: number;
-  bytes: number;
+interface ArchiveInfo extends TreeInfo {
   archiveLayers: number;
 }
 
@@ -76,21 +94,6 @@ interface Pushed {
   seconds: number;
 }
 
-/** One benchmarked tool: `command(dir)` is a single pull into the fresh empty directory `dir`. */
-interface Tool {
-  name: string;
-  command(dir: string): { cmd: string; args: string[]; env?: Record<string, string> };
-  /** Untimed clean-up of `dir` before it is removed. */
-  cleanup?(dir: string): Promise<void>;
-}
-
-/** The outcome of a spawned command. */
-interface Ran {
-  seconds: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** A running registry. */
 interface Registry {
   host: string;
@@ -100,86 +103,6 @@ interface Registry {
   exited(): Deno.CommandStatus | undefined;
   /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits for it; safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** A fresh directory still to be removed, with the tool that wrote it. */
-interface Leftover {
-  dir: string;
-  tool?: Tool;
-}
-
-class CommandFailed extends Error {}
-
-/** Runs a command to completion and times it; throws `CommandFailed` on a non-zero exit. */
-async function run(
-  cmd: string,
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<Ran> {
-  const command = new Deno.Command(cmd, {
-    args,
-    env: options.env,
-    cwd: options.cwd ?? REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const start = performance.now();
-  const output = await command.output();
-  const seconds = (performance.now() - start) / 1000;
-  const decoder = new TextDecoder();
-  const ran = {
-    seconds,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-  if (!output.success) {
-    throw new CommandFailed(
-      `\`${[cmd, ...args].join(" ")}\` exited with code ${output.code}\n` +
-        `--- stderr ---\n${ran.stderr.trimEnd()}\n--- stdout ---\n${ran.stdout.trimEnd()}`,
-    );
-  }
-  return ran;
-}
-
-/** True when `name` is an executable on PATH. */
-function onPath(name: string): boolean {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      const info = Deno.statSync(`${dir || "."}/${name}`);
-      if (info.isFile && (info.mode ?? 0) & 0o111) return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-function humanSize(bytes: number): string {
-  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : mib(bytes);
-}
-
-/** Installs the missing tools (each named as its Debian package) with apt-get. */
-async function ensureTools(tools: string[]): Promise<void> {
-  const missing = tools.filter((tool) => !onPath(tool));
-  if (missing.length === 0) return;
-  console.log(`Installing ${missing.join(", ")} with apt-get ...`);
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  await run("apt-get", ["update"], { env });
-  await run("apt-get", ["install", "-y", ...missing], { env });
 }
 
 /** Returns the description of `bench/load.ts`'s archive, running that benchmark once to build it. */
@@ -193,7 +116,7 @@ async function ensureArchive(): Promise<ArchiveInfo> {
       throw new CommandFailed(`bench/load.ts did not build ${ARCHIVE}:\n${ran.stdout}`);
     }
   }
-  return JSON.parse(await Deno.readTextFile(ARCHIVE_INFO)) as ArchiveInfo;
+  return await readJson<ArchiveInfo>(ARCHIVE_INFO);
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
@@ -367,140 +290,13 @@ function skopeoTool(reference: string): Tool {
   };
 }
 
-/** podman with the first storage driver that works (probing warms it up). */
-async function podmanTool(reference: string, later?: Leftover[]): Promise<Tool> {
-  const failures: string[] = [];
-  for (const driver of ["overlay", "vfs"]) {
-    const global = (dir: string) => [
-      "--root",
-      `${dir}/root`,
-      "--runroot",
-      `${dir}/runroot`,
-      "--storage-driver",
-      driver,
-    ];
-    const podman: Tool = {
-      name: `podman (${driver})`,
-      command: (dir) => ({
-        cmd: "podman",
-        args: [...global(dir), "pull", "--tls-verify=false", reference],
-      }),
-      async cleanup(dir) {
-        if (exists(`${dir}/root`)) await run("podman", [...global(dir), "system", "reset", "-f"]);
-      },
-    };
-    try {
-      await inFreshDir(podman, (dir) => runTool(podman, dir), later); // probe, and warm up
-      if (driver !== "overlay") console.log(`Note: podman overlay failed; using ${driver}.`);
-      return podman;
-    } catch (err) {
-      if (!(err instanceof CommandFailed)) throw err;
-      console.log(`Note: podman --storage-driver ${driver} failed:\n${err.message}`);
-      failures.push(driver);
-    }
-  }
-  throw new CommandFailed(`podman pull failed with the ${failures.join(" and ")} drivers`);
-}
-
-/** Removes `dir`, first unmounting whatever is mounted below it (podman's overlay may mount). */
-async function removeDir(dir: string): Promise<void> {
-  const mounts = (await Deno.readTextFile("/proc/self/mounts")).split("\n")
-    .map((line) => line.split(" ")[1] ?? "")
-    .filter((point) => point === dir || point.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const point of mounts) await run("umount", [point]);
-  await Deno.remove(dir, { recursive: true });
-}
-
-/** Cleans up (untimed) and removes a directory a tool pulled into. */
-async function removeLeftover({ dir, tool }: Leftover): Promise<void> {
-  try {
-    await tool?.cleanup?.(dir);
-  } finally {
-    await removeDir(dir);
-  }
-}
-
-/**
- * Calls `body` with a fresh empty temporary directory for `tool`, removed
- * afterwards: right away, or, when `later` is given, by the caller, who finds it
- * added to `later`.
- */
-async function inFreshDir<T>(
-  tool: Tool | undefined,
-  body: (dir: string) => Promise<T>,
-  later?: Leftover[],
-): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "servin-bench-" });
-  try {
-    return await body(dir);
-  } finally {
-    if (later) later.push({ dir, tool });
-    else await removeLeftover({ dir, tool });
-  }
-}
-
-/** Runs one pull of `tool` into `dir`, after an untimed `sync`. */
-async function runTool(tool: Tool, dir: string): Promise<Ran> {
-  const { cmd, args, env } = tool.command(dir);
-  await run("sync", []);
-  return await run(cmd, args, { env });
-}
-
-/** Peak RSS of one pull under `/usr/bin/time -v`, or undefined when unavailable. */
-async function peakRss(tool: Tool, later?: Leftover[]): Promise<{ rss?: string; ran: Ran }> {
-  return await inFreshDir(tool, async (dir) => {
-    const { cmd, args, env } = tool.command(dir);
-    if (!exists("/usr/bin/time")) return { ran: await run(cmd, args, { env }) };
-    const ran = await run("/usr/bin/time", ["-v", cmd, ...args], { env });
-    const kib = ran.stderr.match(/Maximum resident set size \(kbytes\): (\d+)/)?.[1];
-    // Keep only the tool's own stderr, not time's report.
-    ran.stderr = ran.stderr.replace(/\tCommand being timed:[^]*$/, "");
-    return { rss: kib === undefined ? undefined : mib(Number(kib) * 1024), ran };
-  }, later);
-}
-
 /** Checks that `tool` printed the pushed image's ID as the last line of its stdout. */
 function checkId(tool: Tool, ran: Ran, id: string): void {
   const last = ran.stdout.trimEnd().split("\n").at(-1)?.trim() ?? "";
   if (last === id || `sha256:${last}` === id) return;
   throw new CommandFailed(
-    `${tool.name} did not print the image ID ${id}\n` +
-      `--- stderr ---\n${ran.stderr.trimEnd()}\n--- stdout ---\n${ran.stdout.trimEnd()}`,
+    `${tool.name} did not print the image ID ${id}\n${outputOf(ran)}`,
   );
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-async function firstLine(cmd: string, args: string[]): Promise<string> {
-  try {
-    return (await run(cmd, args)).stdout.split("\n")[0]!.trim();
-  } catch (err) {
-    return `unavailable (${err instanceof Error ? err.message.split("\n")[0] : err})`;
-  }
-}
-
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
-    .join("\n");
-}
-
-function parseOptions(): { rounds: number; removeEach: boolean } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { rounds: { type: "string" }, "remove-each": { type: "boolean" } },
-  });
-  const rounds = Number(values.rounds ?? 5);
-  if (!Number.isInteger(rounds) || rounds < 1) {
-    throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
-  }
-  if (rounds < 5) console.log(`Note: ${rounds} rounds is fewer than the recommended 5.`);
-  return { rounds, removeEach: values["remove-each"] ?? false };
 }
 
 /** Pushes the image to `registry`, times the pulls from it and prints the results. */
@@ -530,84 +326,56 @@ async function bench(
   if (pushLog) console.log(`The registry logged during the push:\n${tail(pushLog)}`);
   const logBeforePulls = registry.log().length;
 
-  // Fresh directories still to be removed; none are kept with --remove-each.
-  const later = removeEach ? undefined : [] as Leftover[];
+  // The fresh directories are removed right away with --remove-each, else after the last round.
+  const cleanup = new Cleanup(removeEach);
   console.log(
     removeEach
       ? "\nRemoving each pull's directory right after timing it (--remove-each).\n"
       : "\nKeeping each pull's directory until after the last round (see --remove-each).\n",
   );
-  const warnings = new Set<string>();
-  let tools: Tool[];
+  const servin = servinTool(pushed.reference);
+  const skopeo = skopeoTool(pushed.reference);
+  let podman: Tool;
   let rss: string | undefined;
-  const times = new Map<string, number[]>();
+  let times: Map<string, number[]>;
+  // servin's runs, for what it wrote to stderr.
+  const servinRuns: Ran[] = [];
   try {
-    const servin = servinTool(pushed.reference);
-    const skopeo = skopeoTool(pushed.reference);
-    const podman = await podmanTool(pushed.reference, later);
-    tools = [servin, podman, skopeo];
+    podman = await podmanTool(["pull", "--tls-verify=false", pushed.reference], {
+      cleanup,
+      reset: true,
+    });
 
     // Untimed warm-ups: deno's module cache, and the page cache for the registry's blobs
     // (podman was warmed up by its probe). servin's doubles as the peak-RSS measurement.
-    const warmUp = await peakRss(servin, later);
+    const warmUp = await peakRss(servin, cleanup);
     rss = warmUp.rss;
     const checked: [Tool, Ran][] = [[servin, warmUp.ran]];
-    await inFreshDir(skopeo, (dir) => runTool(skopeo, dir), later);
+    await runFresh(skopeo, cleanup);
 
-    for (const tool of tools) times.set(tool.name, []);
-    for (let round = 0; round < rounds; round++) {
-      // Rotate the order each round so no tool always runs right after another.
-      const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
-      const line: string[] = [];
-      for (const tool of order) {
-        const ran = await inFreshDir(tool, (dir) => runTool(tool, dir), later);
-        if (tool !== skopeo) checked.push([tool, ran]);
-        times.get(tool.name)!.push(ran.seconds);
-        line.push(`${tool.name} ${ran.seconds.toFixed(2)}s`);
-      }
-      console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
-    }
+    times = await timeRounds([servin, podman, skopeo], rounds, cleanup, (tool, ran) => {
+      if (tool !== skopeo) checked.push([tool, ran]);
+    });
     for (const [tool, ran] of checked) {
       checkId(tool, ran, pushed.id);
-      if (tool !== servin) continue;
-      for (const warning of ran.stderr.split("\n")) if (warning.trim()) warnings.add(warning);
+      if (tool === servin) servinRuns.push(ran);
     }
   } finally {
-    for (const leftover of later ?? []) await removeLeftover(leftover);
+    await cleanup.flush();
   }
-  const [servin, podman, skopeo] = tools as [Tool, Tool, Tool];
 
-  const medians = new Map([...times].map(([name, values]) => [name, median(values)]));
-  const podmanMedian = medians.get(podman.name)!;
-  const skopeoMedian = medians.get(skopeo.name)!;
-  const rows = [["tool", "median s", "min s", "max s", "x podman", "x skopeo"]];
-  for (const [name, values] of times) {
-    rows.push([
-      name,
-      medians.get(name)!.toFixed(3),
-      Math.min(...values).toFixed(3),
-      Math.max(...values).toFixed(3),
-      (medians.get(name)! / podmanMedian).toFixed(2),
-      (medians.get(name)! / skopeoMedian).toFixed(2),
-    ]);
-  }
-  console.log(`\nResults over ${rounds} rounds (wall time of the spawned process):\n`);
-  console.log(formatTable(rows));
+  const medians = printResults(times, rounds, { podman: podman.name, skopeo: skopeo.name });
 
-  const ratio = medians.get(servin.name)! / podmanMedian;
+  const ratio = medians.get(servin.name)! / medians.get(podman.name)!;
   console.log(`\nservin/podman: ${ratio.toFixed(2)}x`);
-  console.log(`servin/skopeo: ${(medians.get(servin.name)! / skopeoMedian).toFixed(2)}x`);
-  console.log(`servin peak RSS: ${rss ?? "unknown (/usr/bin/time not installed)"}`);
-  if (warnings.size > 0) {
-    console.log(`servin wrote to stderr:\n${[...warnings].map((w) => `  ${w}`).join("\n")}`);
-  }
+  console.log(
+    `servin/skopeo: ${(medians.get(servin.name)! / medians.get(skopeo.name)!).toFixed(2)}x`,
+  );
+  printPeakRss(rss);
+  printServinStderr(servinRuns);
   const pullLog = registryLog(registry, logBeforePulls);
   if (pullLog) console.log(`The registry logged during the pulls:\n${tail(pullLog)}`);
-  const met = ratio <= TARGET_RATIO;
-  console.log(
-    `\nTarget: servin median <= ${TARGET_RATIO.toFixed(1)}x podman median: ` +
-      `${met ? "MET" : "NOT MET"} (${ratio.toFixed(2)}x)`,
-  );
+  printTarget(ratio, TARGET_RATIO, "podman");
 }
 
 async function main(): Promise<void> {
@@ -625,11 +393,7 @@ async function main(): Promise<void> {
   );
   console.log(`  layers:  ${info.archiveLayers}`);
 
-  console.log("\nVersions:");
-  console.log(`  ${await firstLine(Deno.execPath(), ["--version"])}`);
-  for (const tool of ["podman", "skopeo", "docker-registry"]) {
-    console.log(`  ${await firstLine(tool, ["--version"])}`);
-  }
+  await printVersions(["podman", "skopeo", "docker-registry"]);
   console.log();
 
   const registryDir = await Deno.makeTempDir({ prefix: "servin-bench-registry-" });
@@ -677,12 +441,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (err) {
-    if (!(err instanceof CommandFailed)) throw err;
-    console.error(`\nBenchmark aborted: ${err.message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

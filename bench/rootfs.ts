@@ -33,8 +33,40 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { openServin, type Servin } from "../mod.ts";
+import {
+  binaryContent,
+  CACHE,
+  Cleanup,
+  CommandFailed,
+  copyPrebuiltRootfs,
+  emptyDir,
+  exists,
+  firstLine,
+  formatTable,
+  measureTree,
+  median,
+  mib,
+  noJournalWarning,
+  packTree,
+  parseOptions,
+  printVersions,
+  prng,
+  type Ran,
+  readJson,
+  removeQuietly,
+  ROOTFS_TARBALL,
+  rotated,
+  run,
+  runMain,
+  runSynced,
+  sync,
+  textContent,
+  topUpTree,
+  type TreeInfo,
+  verdict,
+  writeJson,
+} from "./_common.ts";
 
 // Deno's update check would look up dl.deno.land: keep all traffic on this machine.
 Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
@@ -56,23 +88,7 @@ const SMALL_FILES = 300;
 const BIG_MIN_FILES = 5_000;
 /** Minimum total size of the regular files in the big tree. */
 const BIG_MIN_BYTES = 190 * 1024 * 1024;
-/** A debootstrap tree left by an earlier run (see bench/import.ts), copied when present. */
-const PREBUILT_ROOTFS = "/tmp/deb-rootfs";
 const BUSYBOX = "/bin/busybox";
-
-const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const CACHE = `${REPO}/bench/.cache`;
-/** The tarball bench/import.ts builds; its tree is the second choice for the big image. */
-const IMPORT_TARBALL = `${CACHE}/rootfs.tar.gz`;
-
-/** What a cached tree holds and where it came from. */
-interface TreeInfo {
-  source: string;
-  files: number;
-  symlinks: number;
-  dirs: number;
-  bytes: number;
-}
 
 /** One benchmarked image: its unpacked tree, its tarball and its tag. */
 interface Image {
@@ -83,13 +99,6 @@ interface Image {
   info: TreeInfo;
 }
 
-/** The outcome of a spawned command. */
-interface Ran {
-  ms: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Timings of one image, in milliseconds. */
 interface Timings {
   overlay: number[];
@@ -98,115 +107,6 @@ interface Timings {
 }
 
 type Operation = keyof Timings;
-
-class CommandFailed extends Error {}
-
-/** Runs a command to completion and times it; throws `CommandFailed` on a non-zero exit. */
-async function run(
-  cmd: string,
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<Ran> {
-  const command = new Deno.Command(cmd, {
-    args,
-    env: options.env,
-    cwd: options.cwd ?? REPO,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const start = performance.now();
-  const output = await command.output();
-  const ms = performance.now() - start;
-  const decoder = new TextDecoder();
-  const ran = { ms, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-  if (!output.success) {
-    throw new CommandFailed(
-      `\`${[cmd, ...args].join(" ")}\` exited with code ${output.code}\n` +
-        `--- stderr ---\n${ran.stderr.trimEnd()}\n--- stdout ---\n${ran.stdout.trimEnd()}`,
-    );
-  }
-  return ran;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-/** Counts regular files, symlinks and directories under `dir`, and sums the file sizes. */
-async function measureTree(dir: string): Promise<Omit<TreeInfo, "source">> {
-  const totals = { files: 0, symlinks: 0, dirs: 0, bytes: 0 };
-  async function walk(path: string): Promise<void> {
-    for await (const entry of Deno.readDir(path)) {
-      const child = `${path}/${entry.name}`;
-      if (entry.isSymlink) {
-        totals.symlinks++;
-      } else if (entry.isDirectory) {
-        totals.dirs++;
-        await walk(child);
-      } else if (entry.isFile) {
-        totals.files++;
-        totals.bytes += (await Deno.lstat(child)).size;
-      }
-    }
-  }
-  await walk(dir);
-  return totals;
-}
-
-/** A small, seeded xorshift32 generator, so generated trees are identical between machines. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state;
-  };
-}
-
-const WORDS = ("lorem ipsum dolor sit amet config value enabled path usr lib share " +
-  "include bin default version name description license copyright package").split(" ");
-
-/** Text of about `size` bytes made of config-file-like lines. */
-function textContent(random: () => number, size: number): string {
-  const lines: string[] = [];
-  let length = 0;
-  while (length < size) {
-    const words = Array.from({ length: 3 + random() % 8 }, () => WORDS[random() % WORDS.length]);
-    const line = `${words.join(" ")} = ${random() % 100_000}`;
-    lines.push(line);
-    length += line.length + 1;
-  }
-  return lines.join("\n") + "\n";
-}
-
-/** Binary content of `size` bytes: random 4 KiB blocks alternating with repetitive ones. */
-function binaryContent(random: () => number, size: number): Uint8Array {
-  const words = new Uint32Array(Math.ceil(size / 4));
-  const blockWords = 1024;
-  for (let block = 0; block < words.length; block += blockWords) {
-    const end = Math.min(block + blockWords, words.length);
-    if (random() % 2 === 0) {
-      for (let i = block; i < end; i++) words[i] = random();
-    } else {
-      const pattern = Array.from({ length: 16 }, random);
-      for (let i = block; i < end; i++) words[i] = pattern[i % 16]!;
-    }
-  }
-  return new Uint8Array(words.buffer, 0, size);
-}
 
 /** Writes `count` small text files (200 B to 8 KiB) in nested directories under `dir`. */
 async function writeSmallFiles(dir: string, count: number, random: () => number): Promise<number> {
@@ -335,29 +235,19 @@ async function buildSmallTree(dir: string): Promise<string> {
 
 /** Fills `dir` with the big tree; returns where it came from. */
 async function buildBigTree(dir: string): Promise<string> {
-  let source: string;
-  if (exists(PREBUILT_ROOTFS)) {
-    console.log(`Copying the debootstrap tree ${PREBUILT_ROOTFS} ...`);
-    await run("cp", ["-a", `${PREBUILT_ROOTFS}/.`, dir]);
-    source = `debootstrap minbase bookworm (copied from ${PREBUILT_ROOTFS})`;
-  } else if (exists(IMPORT_TARBALL)) {
-    console.log(`Unpacking ${IMPORT_TARBALL} (built by bench/import.ts) ...`);
-    await run("tar", ["--numeric-owner", "-xzf", IMPORT_TARBALL, "-C", dir]);
+  let source = await copyPrebuiltRootfs(dir, "the debootstrap tree");
+  if (source === undefined && exists(ROOTFS_TARBALL)) {
+    console.log(`Unpacking ${ROOTFS_TARBALL} (built by bench/import.ts) ...`);
+    await run("tar", ["--numeric-owner", "-xzf", ROOTFS_TARBALL, "-C", dir]);
     source = `bench/import.ts's rootfs.tar.gz`;
-  } else {
+  }
+  if (source === undefined) {
     console.log("Generating a synthetic big tree ...");
     await writeSkeleton(dir);
     await generateTree(dir, BIG_MIN_FILES, BIG_MIN_BYTES);
     source = "generated tree";
   }
-  const tree = await measureTree(dir);
-  if (tree.files < BIG_MIN_FILES || tree.bytes < BIG_MIN_BYTES) {
-    const files = Math.max(0, BIG_MIN_FILES - tree.files) + 100;
-    const bytes = Math.max(0, BIG_MIN_BYTES - tree.bytes) + 1024 * 1024;
-    console.log(`Topping up with /opt/bench-data (${files} files, ${mib(bytes)}) ...`);
-    await generateTree(`${dir}/opt/bench-data`, files, bytes);
-    source += " + generated /opt/bench-data";
-  }
+  source += (await topUpTree(dir, BIG_MIN_FILES, BIG_MIN_BYTES, generateTree)).added;
   if (!exists(`${dir}/etc/passwd`)) await writeSkeleton(dir);
   return `${source}, ${await addBusybox(dir)}`;
 }
@@ -372,28 +262,22 @@ async function ensureImage(
   const infoPath = `${CACHE}/create-${label}.json`;
   const image = { label, tag: `${label}:latest`, tree, tarball };
   if (exists(tree) && exists(tarball) && exists(infoPath)) {
-    return { ...image, info: JSON.parse(await Deno.readTextFile(infoPath)) as TreeInfo };
+    return { ...image, info: await readJson<TreeInfo>(infoPath) };
   }
-  await Deno.mkdir(CACHE, { recursive: true });
-  for (const path of [tree, tarball, infoPath]) {
-    await Deno.remove(path, { recursive: true }).catch(() => {});
-  }
+  for (const path of [tree, tarball, infoPath]) await removeQuietly(path);
   const staging = `${tree}.partial`;
-  await Deno.remove(staging, { recursive: true }).catch(() => {});
-  await Deno.mkdir(staging);
+  await emptyDir(staging);
   try {
     console.log(`Building the ${label} tree ...`);
     const source = await build(staging);
     const info: TreeInfo = { source, ...await measureTree(staging) };
     console.log(`Creating ${tarball} ...`);
-    await run("tar", ["--numeric-owner", "-C", staging, "-czf", `${tarball}.partial`, "."]);
-    await Deno.rename(`${tarball}.partial`, tarball);
+    await packTree(staging, tarball);
     await Deno.rename(staging, tree);
-    await Deno.writeTextFile(infoPath, JSON.stringify(info, null, 2) + "\n");
+    await writeJson(infoPath, info);
     return { ...image, info };
   } finally {
-    await Deno.remove(staging, { recursive: true }).catch(() => {});
-    await Deno.remove(`${tarball}.partial`).catch(() => {});
+    await removeQuietly(staging);
   }
 }
 
@@ -406,25 +290,6 @@ async function importImage(root: string, image: Image): Promise<Ran> {
   );
 }
 
-/** Untimed removals, run right away (`--remove-each`) or after the last round. */
-class Cleanup {
-  #pending: (() => Promise<unknown>)[] = [];
-  #now: boolean;
-
-  constructor(now: boolean) {
-    this.#now = now;
-  }
-
-  async add(remove: () => Promise<unknown>): Promise<void> {
-    if (this.#now) await remove();
-    else this.#pending.push(remove);
-  }
-
-  async flush(): Promise<void> {
-    for (const remove of this.#pending.splice(0)) await remove();
-  }
-}
-
 /** Times one in-process container create; the removal goes to `cleanup`. */
 async function timeCreate(
   servin: Servin,
@@ -433,7 +298,7 @@ async function timeCreate(
   cleanup: Cleanup,
   check?: (bundle: string) => Promise<void>,
 ): Promise<number> {
-  await run("sync", []);
+  await sync();
   const start = performance.now();
   const container = await servin.containers.create(image.tag, {
     snapshotter,
@@ -453,9 +318,8 @@ let copies = 0;
 /** Times one spawned `cp -a` of the image's tree into a fresh directory under `scratch`. */
 async function timeCp(image: Image, scratch: string, cleanup: Cleanup): Promise<number> {
   const dest = `${scratch}/cp-${image.label}-${++copies}`;
-  await run("sync", []);
   try {
-    return (await run("cp", ["-a", image.tree, dest])).ms;
+    return (await runSynced("cp", ["-a", image.tree, dest])).ms;
   } finally {
     await cleanup.add(() => Deno.remove(dest, { recursive: true }));
   }
@@ -473,79 +337,6 @@ async function compareCopy(image: Image, bundle: string): Promise<string | undef
     `${want.files}/${want.symlinks}/${want.dirs}/${want.bytes}`;
 }
 
-/**
- * A warning when `path` is on ext4 without a journal: there, allocating an
- * inode skips, one inode-table lookup at a time, the free inodes deleted in
- * the last minute (six while their inode-table block is dirty), so file
- * creation right after a large deletion (a previous run's cleanup, other
- * processes' tests) is several times slower, for `cp -a` and `copy` alike.
- */
-function noJournalWarning(path: string): string | undefined {
-  try {
-    const dev = Deno.statSync(path).dev;
-    const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
-    const minor = (dev & 0xff) | ((dev >> 12) & ~0xff);
-    for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-      if (line.split(" ")[2] !== `${major}:${minor}`) continue;
-      const [fstype, source = ""] = line.split(" - ")[1]?.split(" ") ?? [];
-      if (fstype !== "ext4") return undefined;
-      const name = source.split("/").pop()!;
-      let journaled = false;
-      try {
-        journaled = [...Deno.readDirSync("/proc/fs/jbd2")].some((e) =>
-          e.name.startsWith(`${name}-`)
-        );
-      } catch {
-        // no jbd2 at all: no journal anywhere
-      }
-      if (journaled) return undefined;
-      return `${source} is ext4 without a journal: file creation is much slower for up to ` +
-        `6 minutes after a large deletion (e.g. a previous run's cleanup), which makes copy ` +
-        `and cp -a times noisy; leave a few quiet minutes between runs.`;
-    }
-  } catch {
-    // not Linux, or no /proc: no warning
-  }
-  return undefined;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-async function firstLine(cmd: string, args: string[]): Promise<string> {
-  try {
-    return (await run(cmd, args)).stdout.split("\n")[0]!.trim();
-  } catch (err) {
-    return `unavailable (${err instanceof Error ? err.message.split("\n")[0] : err})`;
-  }
-}
-
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd())
-    .join("\n");
-}
-
-function parseOptions(): { rounds: number; removeEach: boolean } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { rounds: { type: "string" }, "remove-each": { type: "boolean" } },
-  });
-  const rounds = Number(values.rounds ?? DEFAULT_ROUNDS);
-  if (!Number.isInteger(rounds) || rounds < 1) {
-    throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
-  }
-  if (rounds < 5) console.log(`Note: ${rounds} rounds is fewer than the recommended 5.`);
-  return { rounds, removeEach: values["remove-each"] ?? false };
-}
-
-function verdict(met: boolean): string {
-  return met ? "MET" : "NOT MET";
-}
-
 /** Times the whole `servin create` CLI process once, and bare start-up (`--version`) once. */
 async function timeCli(root: string, image: Image): Promise<string> {
   const env = { SERVIN_ROOT: root };
@@ -553,8 +344,7 @@ async function timeCli(root: string, image: Image): Promise<string> {
   const create = [...main.slice(1), "create", "--snapshotter", "overlay", image.tag, "/bin/sh"];
   await run(main[0]!, [...main.slice(1), "--version"], { env }); // warm-up
   const startup = (await run(main[0]!, [...main.slice(1), "--version"], { env })).ms;
-  await run("sync", []);
-  const created = await run(main[0]!, create, { env });
+  const created = await runSynced(main[0]!, create, { env });
   const id = created.stdout.trim();
   await run(main[0]!, [...main.slice(1), "rm", "-f", id], { env });
   return `CLI \`deno run -A main.ts create --snapshotter overlay ${image.tag} /bin/sh\`: ` +
@@ -563,7 +353,7 @@ async function timeCli(root: string, image: Image): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const { rounds, removeEach } = parseOptions();
+  const { rounds, removeEach } = parseOptions({ defaultRounds: DEFAULT_ROUNDS });
 
   await ensureBusybox();
   const images = [
@@ -581,11 +371,10 @@ async function main(): Promise<void> {
     );
   }
 
-  console.log("\nVersions:");
-  console.log(`  ${await firstLine(Deno.execPath(), ["--version"])}`);
-  console.log(`  ${await firstLine("cp", ["--version"])}`);
-  console.log(`  kernel ${await firstLine("uname", ["-r"])}`);
-  console.log(`  ${await firstLine(BUSYBOX, ["--help"])} (${BUSYBOX}, in both images)`);
+  await printVersions(["cp"], [
+    `kernel ${await firstLine("uname", ["-r"])}`,
+    `${await firstLine(BUSYBOX, ["--help"])} (${BUSYBOX}, in both images)`,
+  ]);
 
   const root = await Deno.makeTempDir({ prefix: "servin-bench-rootfs-" });
   const warnings: string[] = [];
@@ -640,9 +429,8 @@ async function main(): Promise<void> {
       const line: string[] = [];
       for (const image of images) {
         // Rotate the order each round so no operation always runs right after another.
-        const order = operations.map((_, i) => operations[(i + round) % operations.length]!);
         const parts: string[] = [];
-        for (const operation of order) {
+        for (const operation of rotated(operations, round)) {
           const ms = operation === "cp"
             ? await timeCp(image, scratch, cleanup)
             : await timeCreate(servin, image, operation, cleanup);
@@ -725,12 +513,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (err) {
-    if (!(err instanceof CommandFailed)) throw err;
-    console.error(`\nBenchmark aborted: ${err.message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);
