@@ -106,6 +106,22 @@ export async function eachArgument(
   return failed ? 1 : 0;
 }
 
+/**
+ * The `inspect` commands: a JSON array of what `get` finds for each
+ * argument; names not found are reported on stderr and make the exit code 1.
+ */
+export async function inspectEach<T>(
+  ctx: CommandContext,
+  get: (name: string) => Promise<T>,
+): Promise<number> {
+  const found: T[] = [];
+  const code = await eachArgument(ctx, async (name) => void found.push(await get(name)), [
+    "not-found",
+  ]);
+  ctx.out(JSON.stringify(found, null, 2));
+  return code;
+}
+
 /** Options of {@link runCli}. */
 export interface CliOptions {
   /** Plugins to load. */

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { type CommandContext, eachArgument, type FlagSpec, selfCommand } from "../../core/cli.ts";
+import {
+  type CommandContext,
+  eachArgument,
+  type FlagSpec,
+  inspectEach,
+  selfCommand,
+} from "../../core/cli.ts";
 import type { ContainerRecord } from "../../core/container.ts";
 import type { CreateOptions } from "../../core/containers.ts";
 import { ServinError } from "../../core/errors.ts";
@@ -280,14 +286,7 @@ export function containerCommands() {
         args: { min: 1 },
         async run(ctx) {
           const servin = await ctx.servin();
-          const found: ContainerRecord[] = [];
-          const code = await eachArgument(
-            ctx,
-            async (name) => void found.push(await servin.containers.get(name)),
-            ["not-found"],
-          );
-          ctx.out(JSON.stringify(found, null, 2));
-          return code;
+          return await inspectEach(ctx, (name) => servin.containers.get(name));
         },
       });
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CommandContext, eachArgument } from "../../core/cli.ts";
+import { type CommandContext, eachArgument, inspectEach } from "../../core/cli.ts";
 import { ServinError } from "../../core/errors.ts";
 import { humanAgo, humanSize, table } from "../../core/format.ts";
 import { type ImageConfig, type ImageRecord, shortId, splitTag } from "../../core/image.ts";
@@ -274,14 +274,7 @@ export function imageCommands() {
         args: { min: 1 },
         async run(ctx) {
           const servin = await ctx.servin();
-          const found: ImageRecord[] = [];
-          const code = await eachArgument(
-            ctx,
-            async (name) => void found.push(await servin.getImage(name)),
-            ["not-found"],
-          );
-          ctx.out(JSON.stringify(found, null, 2));
-          return code;
+          return await inspectEach(ctx, (name) => servin.getImage(name));
         },
       });
 
