@@ -132,6 +132,13 @@ Deno.test({
       const digest = pushed.match(/^digest: (sha256:[0-9a-f]{64})\n$/)?.[1];
       assert.ok(digest, pushed);
       assert.equal(digest, manifestDigest, "the stored manifest goes up unchanged");
+      // The pulled image's blobs come from test/app on the same registry: mounted, not uploaded.
+      const log = await Deno.readTextFile(registry.log);
+      assert.match(
+        log,
+        /"POST \/v2\/other\/copy\/blobs\/uploads\/\?mount=sha256:[0-9a-f]{64}&from=test%2Fapp HTTP\/1.1" 201/,
+      );
+      assert.doesNotMatch(log, /"PUT \/v2\/other\/copy\/blobs\/uploads\//);
       const inspect = JSON.parse(
         await sh(
           "skopeo",

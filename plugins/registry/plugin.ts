@@ -173,7 +173,7 @@ async function pull(
       manifest: manifestBlob,
       tags: [],
       rootfsType: "layers",
-      metadata: { source: "registry", registry: ref.registry },
+      metadata: { source: "registry", registry: ref.registry, repository: ref.path },
     }];
   } catch (err) {
     for (const s of staged) await store.discard(s as StagedBlob);
@@ -367,6 +367,7 @@ async function pushBlob(
   hex: string,
   size: number,
   sent: (n: number) => void,
+  mountFrom?: string,
 ): Promise<void> {
   const head = await registry.request("HEAD", `/v2/${path}/blobs/sha256:${hex}`, scope, {
     ok: [404],
@@ -376,8 +377,17 @@ async function pushBlob(
     sent(size);
     return;
   }
-  const start = await registry.request("POST", `/v2/${path}/blobs/uploads/`, scope, { ok: [202] });
+  // A blob of another repository of the same registry can be mounted instead
+  // of uploaded; a registry that will not answers 202 with an upload session.
+  const query = mountFrom ? `?mount=sha256:${hex}&from=${encodeURIComponent(mountFrom)}` : "";
+  const start = await registry.request("POST", `/v2/${path}/blobs/uploads/${query}`, scope, {
+    ok: [201, 202],
+  });
   await start.body?.cancel();
+  if (start.status === 201) {
+    sent(size);
+    return;
+  }
   const location = start.headers.get("location");
   if (!location) throw new ServinError("internal", `${registry.registry}: no upload location`);
   const url = new URL(location, "http://placeholder");
@@ -432,10 +442,15 @@ export function registryPlugin() {
             const total = blobs.reduce((n, b) => n + b.size, 0);
             let sent = 0;
             const count = (n: number) => progress?.(sent += n, total);
+            const from = image.metadata.registry === ref.registry &&
+                image.metadata.repository !== ref.path
+              ? image.metadata.repository
+              : undefined;
             await bounded(
               blobs.map((b) => () => {
                 const hex = hexOf(b.digest, "a blob");
-                return pushBlob(registry, ref.path, scope, store.blobPath(hex), hex, b.size, count);
+                const file = store.blobPath(hex);
+                return pushBlob(registry, ref.path, scope, file, hex, b.size, count, from);
               }),
               PARALLEL,
             );
