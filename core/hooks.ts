@@ -11,6 +11,7 @@ import type {
   ImageStore,
   ImportOptions,
   Platform,
+  ProgressFn,
   RegistryOptions,
   SourceProbe,
 } from "./kinds.ts";
@@ -48,8 +49,8 @@ export interface PushPayload {
   root: string;
   /** Connection options. */
   registry: RegistryOptions;
-  /** Reports bytes sent so far. */
-  progress?: (sent: number, total: number | undefined) => void;
+  /** Reports bytes sent so far, per blob too. */
+  progress?: ProgressFn;
 }
 
 /** Payload of `registry:login` and `registry:logout`. */

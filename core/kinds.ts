@@ -9,6 +9,19 @@
 import type { ContainerRecord } from "./container.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 
+/** Progress of one part of a transfer (a layer of a pull or push). */
+export interface ProgressPart {
+  /** Short name (the blob digest's first 12 hex characters). */
+  id: string;
+  /** Bytes done. */
+  done: number;
+  /** Bytes in all. */
+  total: number;
+}
+
+/** Reports progress: bytes done, the total when known, and the parts when there are several. */
+export type ProgressFn = (done: number, total: number | undefined, parts?: ProgressPart[]) => void;
+
 /** Device and special-file kinds a platform may be able to create. */
 export type SpecialFileKind = "char" | "block" | "fifo";
 
@@ -241,7 +254,7 @@ export interface SourceContext {
   /** Servin's data root (where credentials live). */
   root: string;
   /** Reports bytes received so far (sources that fetch their input). */
-  progress?: (read: number, total: number | undefined) => void;
+  progress?: ProgressFn;
   /** Prints a warning (the library's warning sink; stderr in the CLI). */
   warn?: (message: string) => void;
 }
@@ -261,7 +274,7 @@ export interface LoadOptions {
   /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
   platform?: string;
   /** Called as input bytes are read. */
-  onProgress?: (read: number, total: number | undefined) => void;
+  onProgress?: ProgressFn;
 }
 
 /** Options accepted by `importImage`, also shown in the image config. */
@@ -271,7 +284,7 @@ export interface ImportOptions {
   /** Commit message, kept in history and metadata. */
   message?: string;
   /** Called as input bytes are read. */
-  onProgress?: (read: number, total: number | undefined) => void;
+  onProgress?: ProgressFn;
 }
 
 /** Makes a container's root filesystem from image layers. */

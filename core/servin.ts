@@ -27,6 +27,7 @@ import {
   type ImportOptions,
   type LoadOptions,
   type Platform,
+  type ProgressFn,
   type RegistryOptions,
   type SinkImage,
   type SourceImage,
@@ -785,13 +786,13 @@ export interface PullOptions extends RegistryOptions {
   /** Platform to pick from multi-platform images (`os/arch[/variant]`). */
   platform?: string;
   /** Called as bytes arrive. */
-  onProgress?: (read: number, total: number | undefined) => void;
+  onProgress?: ProgressFn;
 }
 
 /** Options of {@link Servin.pushImage}. */
 export interface PushOptions extends RegistryOptions {
   /** Called as bytes are sent. */
-  onProgress?: (sent: number, total: number | undefined) => void;
+  onProgress?: ProgressFn;
 }
 
 /** An image a load brought in, with the tags the archive gave it. */

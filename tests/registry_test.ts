@@ -163,6 +163,18 @@ Deno.test({
         original,
       );
 
+      // On a terminal, progress shows the whole and each layer.
+      const main = new URL("../main.ts", import.meta.url).pathname;
+      const tty = await new Deno.Command("script", {
+        args: ["-qec", `${Deno.execPath()} run -A ${main} pull ${ref}`, "/dev/null"],
+        env: { SERVIN_ROOT: join(dir, "tty-root"), DENO_NO_UPDATE_CHECK: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const screen = new TextDecoder().decode(tty.stdout);
+      assert.equal(tty.code, 0, screen);
+      assert.match(screen, /Pulling \S+ \/ \S+ \(100%\) .*[0-9a-f]{12} 100%/);
+
       const missing = await run(root, ["pull", `${registry.host}/test/nothing:1`]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);

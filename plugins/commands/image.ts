@@ -9,6 +9,7 @@ import { type CommandContext, eachArgument, inspectEach } from "../../core/cli.t
 import { ServinError } from "../../core/errors.ts";
 import { humanAgo, humanSize, table } from "../../core/format.ts";
 import { type ImageConfig, type ImageRecord, shortId, splitTag } from "../../core/image.ts";
+import type { ProgressFn } from "../../core/kinds.ts";
 import { definePlugin } from "../../core/registry.ts";
 import type { ListFilter } from "../../core/servin.ts";
 
@@ -97,20 +98,26 @@ function configFromFlags(flags: CommandContext["flags"]): Partial<ImageConfig> {
   return config;
 }
 
-function progressPrinter(
-  ctx: CommandContext,
-  verb = "Importing",
-): ((read: number, total?: number) => void) | undefined {
+/** One progress line on stderr, on a terminal only: the whole, then each part (layer). */
+function progressPrinter(ctx: CommandContext, verb = "Importing"): ProgressFn | undefined {
   if (!ctx.errIsTerminal) return undefined;
   const start = performance.now();
   let last = 0;
-  return (read, total) => {
+  return (read, total, parts) => {
     const now = performance.now();
     if (now - last < 100 && read !== total) return;
     last = now;
     const rate = read / Math.max((now - start) / 1000, 0.001);
-    const of = total ? ` / ${humanSize(total)} (${Math.floor((read / total) * 100)}%)` : "";
-    ctx.errRaw(`\r\x1b[K${verb} ${humanSize(read)}${of}  ${humanSize(rate)}/s`);
+    const pct = (d: number, t: number) => `${t ? Math.floor((d / t) * 100) : 100}%`;
+    const of = total ? ` / ${humanSize(total)} (${pct(read, total)})` : "";
+    const each = (parts ?? []).map((p) => `${p.id} ${pct(p.done, p.total)}`).join("  ");
+    const line = `${verb} ${humanSize(read)}${of}  ${humanSize(rate)}/s${each ? `  ${each}` : ""}`;
+    let width = 0;
+    try {
+      width = Deno.consoleSize().columns;
+    } catch { /* not a console */ }
+    // A terminal that reports no width (0) gets the whole line.
+    ctx.errRaw(`\r\x1b[K${width >= 40 ? line.slice(0, width - 1) : line}`);
   };
 }
 

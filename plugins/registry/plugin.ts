@@ -11,7 +11,14 @@
 import { createHash } from "node:crypto";
 import { ServinError } from "../../core/errors.ts";
 import type { Descriptor } from "../../core/image.ts";
-import type { ImageStore, RegistryOptions, SourceLayer, StagedBlob } from "../../core/kinds.ts";
+import type {
+  ImageStore,
+  ProgressFn,
+  ProgressPart,
+  RegistryOptions,
+  SourceLayer,
+  StagedBlob,
+} from "../../core/kinds.ts";
 import { parseRegistryReference, type RegistryReference } from "../../core/reference.ts";
 import { definePlugin } from "../../core/registry.ts";
 import { decompress } from "../formats/compression.ts";
@@ -67,6 +74,28 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Counts bytes per blob and reports the whole and the parts. */
+class Tracker {
+  #parts: ProgressPart[];
+  #progress?: ProgressFn;
+
+  constructor(blobs: Descriptor[], progress?: ProgressFn) {
+    this.#parts = blobs.map((b) => ({ id: b.digest.slice(7, 19), done: 0, total: b.size ?? 0 }));
+    this.#progress = progress;
+  }
+
+  /** A byte counter for blob `i`. */
+  counter(i: number): (n: number) => void {
+    return (n) => {
+      const part = this.#parts[i]!;
+      part.done = Math.min(part.total, part.done + n);
+      const done = this.#parts.reduce((a, p) => a + p.done, 0);
+      const total = this.#parts.reduce((a, p) => a + p.total, 0);
+      this.#progress?.(done, total, this.#parts);
+    };
+  }
+}
+
 /** Runs `tasks` with at most `limit` at once; the first failure rejects after all settled. */
 async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
@@ -93,7 +122,7 @@ async function pull(
   registry: RegistryClient,
   ref: RegistryReference,
   platform: string,
-  progress?: (read: number, total: number | undefined) => void,
+  progress?: ProgressFn,
 ) {
   const scope = `repository:${ref.path}:pull`;
   const getManifest = async (reference: string) => {
@@ -149,16 +178,11 @@ async function pull(
         "the manifest and its config list different layer counts",
       );
     }
-    const total = manifest.layers.reduce((n, l) => n + (l.size ?? 0), 0);
-    let received = 0;
-    const count = (n: number) => {
-      received += n;
-      progress?.(received, total);
-    };
+    const tracker = new Tracker(manifest.layers, progress);
     const sizes = await knownSizes(store);
     const layers = await bounded(
       manifest.layers.map((desc, i) => () =>
-        pullLayer(store, registry, ref.path, scope, desc, diffIds[i]!, sizes, count)
+        pullLayer(store, registry, ref.path, scope, desc, diffIds[i]!, sizes, tracker.counter(i))
           .then((layer) => {
             if (layer.staged) staged.push(layer.staged);
             staged.push(layer.blob);
@@ -439,18 +463,25 @@ export function registryPlugin() {
               layers: Descriptor[];
             };
             const blobs = [...manifest.layers, manifest.config];
-            const total = blobs.reduce((n, b) => n + b.size, 0);
-            let sent = 0;
-            const count = (n: number) => progress?.(sent += n, total);
+            const tracker = new Tracker(blobs, progress);
             const from = image.metadata.registry === ref.registry &&
                 image.metadata.repository !== ref.path
               ? image.metadata.repository
               : undefined;
             await bounded(
-              blobs.map((b) => () => {
+              blobs.map((b, i) => () => {
                 const hex = hexOf(b.digest, "a blob");
                 const file = store.blobPath(hex);
-                return pushBlob(registry, ref.path, scope, file, hex, b.size, count, from);
+                return pushBlob(
+                  registry,
+                  ref.path,
+                  scope,
+                  file,
+                  hex,
+                  b.size,
+                  tracker.counter(i),
+                  from,
+                );
               }),
               PARALLEL,
             );
