@@ -23,11 +23,12 @@ import type { Plugin } from "./core/registry.ts";
 import { type OpenOptions, Servin } from "./core/servin.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
+// Everything a plugin author gets, scripts get too.
+export * from "./plugin.ts";
 export { Servin } from "./core/servin.ts";
 export type {
   DiskUsage,
   HistoryEntry,
-  ImageInput,
   ListFilter,
   LoadedImage,
   OpenOptions,
@@ -36,30 +37,17 @@ export type {
   RemoveResult,
   SaveOptions,
   ServinInfo,
-  StreamInput,
   WriteTarget,
 } from "./core/servin.ts";
 export { Containers } from "./core/containers.ts";
 export type { ContainerView, CreateOptions, StartOptions } from "./core/containers.ts";
-export type { ContainerRecord, ContainerStatus, ProcessSpec } from "./core/container.ts";
-export { definePlugin, Registry, sortPlugins } from "./core/registry.ts";
-export type {
-  HookOptions,
-  ParallelResult,
-  Plugin,
-  PluginApi,
-  PluginDescription,
-} from "./core/registry.ts";
-export type * from "./core/hooks.ts";
-export type * from "./core/kinds.ts";
+export { Registry, sortPlugins } from "./core/registry.ts";
 export { DEFAULT_LIMITS } from "./core/kinds.ts";
 export { ServinError } from "./core/errors.ts";
-export type { ErrorCode, ServinErrorOptions } from "./core/errors.ts";
+export type { ServinErrorOptions } from "./core/errors.ts";
 export { DEFAULT_CONFIG, resolveImage, shortId } from "./core/image.ts";
-export type { ImageConfig, ImageRecord } from "./core/image.ts";
 export { normalizeReference, parseReference } from "./core/reference.ts";
 export type { Reference } from "./core/reference.ts";
-export type { CommandContext, CommandDef, FlagSpec, FlagValues, Output } from "./core/cli.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 
 /** Options of {@link openServin}. */

@@ -54,8 +54,6 @@ export class ServinError extends Error {
 export const EXIT_USER_ERROR = 1;
 /** Exit code for an unexpected failure inside Servin or a plugin (a bug). */
 export const EXIT_INTERNAL_ERROR = 2;
-/** Exit code when interrupted by SIGINT, as shells report it. */
-export const EXIT_INTERRUPTED = 130;
 
 /** True when `err` is a {@link ServinError}, optionally of the given `code`. */
 export function isServinError(err: unknown, code?: ErrorCode): err is ServinError {

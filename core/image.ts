@@ -11,8 +11,8 @@ import { ServinError } from "./errors.ts";
 import {
   DEFAULT_TAG,
   formatRegistryReference,
-  normalizeReference,
   parseRegistryReference,
+  tryNormalizeReference,
 } from "./reference.ts";
 
 /** Runtime configuration of an image, as kept in `index.json`. */
@@ -222,7 +222,7 @@ export function resolveImage(images: readonly ImageRecord[], name: string): Imag
 
 /** Like {@link resolveImage} but returns `undefined` when nothing matches. */
 export function findImage(images: readonly ImageRecord[], name: string): ImageRecord | undefined {
-  const byTag = tagOf(name);
+  const byTag = tryNormalizeReference(name);
   if (byTag) {
     const tagged = images.find((img) => img.repo_tags.includes(byTag));
     if (tagged) return tagged;
@@ -248,15 +248,6 @@ function fullTagOf(name: string): string | undefined {
   try {
     const ref = parseRegistryReference(name);
     return ref.tag ? formatRegistryReference(ref) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Normalised tag for `name`, or undefined when `name` cannot be a reference. */
-function tagOf(name: string): string | undefined {
-  try {
-    return normalizeReference(name);
   } catch {
     return undefined;
   }

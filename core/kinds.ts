@@ -149,6 +149,8 @@ export interface ImageStore {
   discard(staged: StagedLayer | StagedDir | StagedBlob): Promise<void>;
   /** True when the layer with this diff_id is in the store. */
   hasLayer(diffId: string): Promise<boolean>;
+  /** Unpacked bytes of a stored layer, as the index records them (0 when unknown). */
+  layerSize(diffId: string): Promise<number>;
   /** Path of a blob in the content store. */
   blobPath(digest: string): string;
   /** A fresh private staging directory. */

@@ -73,6 +73,15 @@ export function normalizeReference(input: string): string {
   return formatReference(parseReference(input));
 }
 
+/** Like {@link normalizeReference}, but undefined for what cannot be a reference. */
+export function tryNormalizeReference(input: string): string | undefined {
+  try {
+    return normalizeReference(input);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A registry reference, normalised the way Docker does it. */
 export interface RegistryReference {
   /** Registry host (and port) as named, `docker.io` for Docker Hub. */

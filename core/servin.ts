@@ -37,6 +37,7 @@ import {
   formatRegistryReference,
   normalizeReference,
   parseRegistryReference,
+  tryNormalizeReference,
 } from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
 
@@ -538,7 +539,7 @@ export class Servin {
     const images: SinkImage[] = [];
     for (const name of names) {
       const image = resolveImage(all, name);
-      const tag = safeNormalize(name);
+      const tag = tryNormalizeReference(name);
       const tags = tag && image.repo_tags.includes(tag) ? [tag] : image.repo_tags;
       const same = images.find((i) => i.image.id === image.id);
       if (same) same.tags.push(...tags.filter((t) => !same.tags.includes(t)));
@@ -686,7 +687,7 @@ export class Servin {
     await this.#store.transaction(async (tx) => {
       const image = resolveImage(tx.images, name);
       before = structuredClone(image);
-      const tag = image.repo_tags.find((t) => t === safeNormalize(name));
+      const tag = image.repo_tags.find((t) => t === tryNormalizeReference(name));
       if (tag && image.repo_tags.length > 1) {
         await this.registry.series("image:remove:before", { image, tag });
         image.repo_tags = image.repo_tags.filter((t) => t !== tag);
@@ -757,14 +758,6 @@ export class Servin {
     } finally {
       if (this.#ownsRegistry) await this.registry.dispose();
     }
-  }
-}
-
-function safeNormalize(name: string): string | undefined {
-  try {
-    return normalizeReference(name);
-  } catch {
-    return undefined;
   }
 }
 

@@ -136,3 +136,30 @@ export async function writeDockerManifest(dir: string, layout: Layout, tags: str
     }]),
   );
 }
+
+/**
+ * Writes a layout whose `index.json` names (`ref.name`) one nested index
+ * with an arm64/v8 and an amd64 entry, in that order.
+ */
+export async function writeMultiPlatformLayout(
+  dir: string,
+  arm: Layout,
+  amd: Layout,
+  name: string,
+): Promise<void> {
+  const nested = enc.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [
+      manifestDescriptor(arm, { platform: { os: "linux", architecture: "arm64", variant: "v8" } }),
+      manifestDescriptor(amd, { platform: { os: "linux", architecture: "amd64" } }),
+    ],
+  }));
+  const digest = await putBlob(dir, nested);
+  await writeIndex(dir, [{
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    digest: `sha256:${digest}`,
+    size: nested.length,
+    annotations: { "org.opencontainers.image.ref.name": name },
+  }]);
+}

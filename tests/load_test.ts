@@ -15,6 +15,7 @@ import {
   writeDockerManifest,
   writeImage,
   writeIndex,
+  writeMultiPlatformLayout,
 } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -134,24 +135,7 @@ Deno.test("a multi-platform index loads the host's platform, or the one --platfo
     const d = join(dir, "multi");
     const amd = await writeImage(d, [{ tar: BASE }], { cmd: ["amd64"] });
     const arm = await writeImage(d, [{ tar: TOP }], { cmd: ["arm64"] });
-    const nested = new TextEncoder().encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [
-        manifestDescriptor(arm, {
-          platform: { os: "linux", architecture: "arm64", variant: "v8" },
-        }),
-        manifestDescriptor(amd, { platform: { os: "linux", architecture: "amd64" } }),
-      ],
-    }));
-    const nestedDigest = sha256(nested);
-    await Deno.writeFile(join(d, "blobs", "sha256", nestedDigest), nested);
-    await writeIndex(d, [{
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      digest: `sha256:${nestedDigest}`,
-      size: nested.length,
-      annotations: { "org.opencontainers.image.ref.name": "multi/app:1" },
-    }]);
+    await writeMultiPlatformLayout(d, arm, amd, "multi/app:1");
     const host = Deno.build.arch === "aarch64" ? arm : amd;
     await ok(root, ["load", "-i", d]);
     assert.equal(

@@ -526,7 +526,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const { manifestDescriptor, writeImage, writeIndex } = await import("./_oci.ts");
+    const { writeImage, writeMultiPlatformLayout } = await import("./_oci.ts");
     const { buildTar } = await import("./_tar.ts");
     const [dir, cleanup] = await tempDir();
     const registry = await startRegistry(dir);
@@ -540,25 +540,7 @@ Deno.test({
         tar: buildTar([{ name: "arm", body: "arm\n" }]),
         compression: "gzip",
       }]);
-      const index = new TextEncoder().encode(JSON.stringify({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        manifests: [
-          manifestDescriptor(arm, {
-            platform: { os: "linux", architecture: "arm64", variant: "v8" },
-          }),
-          manifestDescriptor(amd, { platform: { os: "linux", architecture: "amd64" } }),
-        ],
-      }));
-      const { createHash } = await import("node:crypto");
-      const hex = createHash("sha256").update(index).digest("hex");
-      await Deno.writeFile(join(layout, "blobs", "sha256", hex), index);
-      await writeIndex(layout, [{
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        digest: `sha256:${hex}`,
-        size: index.length,
-        annotations: { "org.opencontainers.image.ref.name": "multi" },
-      }]);
+      await writeMultiPlatformLayout(layout, arm, amd, "multi");
       const ref = `${registry.host}/test/multi:1`;
       await sh(
         "skopeo",

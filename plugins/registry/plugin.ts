@@ -179,10 +179,9 @@ async function pull(
       );
     }
     const tracker = new Tracker(manifest.layers, progress);
-    const sizes = await knownSizes(store);
     const layers = await bounded(
       manifest.layers.map((desc, i) => () =>
-        pullLayer(store, registry, ref.path, scope, desc, diffIds[i]!, sizes, tracker.counter(i))
+        pullLayer(store, registry, ref.path, scope, desc, diffIds[i]!, tracker.counter(i))
           .then((layer) => {
             if (layer.staged) staged.push(layer.staged);
             staged.push(layer.blob);
@@ -203,17 +202,6 @@ async function pull(
     for (const s of staged) await store.discard(s as StagedBlob);
     throw err;
   }
-}
-
-async function knownSizes(store: ImageStore): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  for (const img of await store.list()) {
-    img.layers.forEach((l, i) => {
-      const size = img.layer_sizes?.[i];
-      if (size !== undefined) sizes.set(l, size);
-    });
-  }
-  return sizes;
 }
 
 async function stageBytes(store: ImageStore, bytes: Uint8Array): Promise<StagedBlob> {
@@ -256,7 +244,6 @@ async function pullLayer(
   scope: string,
   desc: Descriptor,
   diffId: string,
-  sizes: Map<string, number>,
   count: (n: number) => void,
 ): Promise<SourceLayer> {
   const hex = hexOf(desc.digest, "a layer");
@@ -266,7 +253,7 @@ async function pullLayer(
     count(desc.size ?? 0);
     return {
       diffId,
-      size: sizes.get(diffId) ?? 0,
+      size: await store.layerSize(diffId),
       blob: { digest: hex, size: desc.size ?? 0, path: stored },
       mediaType: desc.mediaType,
     };
@@ -282,7 +269,6 @@ async function pullLayer(
         desc,
         diffId,
         haveLayer,
-        sizes,
         count,
       );
     } catch (err) {
@@ -300,7 +286,6 @@ async function downloadLayer(
   desc: Descriptor,
   diffId: string,
   haveLayer: boolean,
-  sizes: Map<string, number>,
   count: (n: number) => void,
 ): Promise<SourceLayer> {
   const hex = hexOf(desc.digest, "a layer");
@@ -336,7 +321,7 @@ async function downloadLayer(
       if (got !== diffId) throw mismatch(hex, diffId, got);
       layer = {
         diffId,
-        size: sizes.get(diffId) ?? 0,
+        size: await store.layerSize(diffId),
         blob: await tee.staged,
         mediaType: desc.mediaType,
       };

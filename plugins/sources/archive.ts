@@ -20,7 +20,7 @@ import {
   type StagedBlob,
   type StagedLayer,
 } from "../../core/kinds.ts";
-import { normalizeReference } from "../../core/reference.ts";
+import { tryNormalizeReference } from "../../core/reference.ts";
 import { definePlugin } from "../../core/registry.ts";
 import {
   decompress,
@@ -178,25 +178,11 @@ class Layers {
   #store: ImageStore;
   #done = new Map<string, SourceLayer>();
   #early = new Map<string, Promise<StagedLayer>>();
-  #sizes?: Map<string, number>;
   #running = 0;
   #waiting: (() => void)[] = [];
 
   constructor(store: ImageStore) {
     this.#store = store;
-  }
-
-  async #knownSize(diffId: string): Promise<number> {
-    if (!this.#sizes) {
-      this.#sizes = new Map();
-      for (const img of await this.#store.list()) {
-        img.layers.forEach((l, i) => {
-          const size = img.layer_sizes?.[i];
-          if (size !== undefined) this.#sizes!.set(l, size);
-        });
-      }
-    }
-    return this.#sizes.get(diffId) ?? 0;
   }
 
   async #slot<T>(fn: () => Promise<T>): Promise<T> {
@@ -287,7 +273,7 @@ class Layers {
         ? blob.digest
         : await sha256Of(decompress((await Deno.open(blob.path)).readable, compression));
       if (diffId !== expected) throw mismatch(label, expected, diffId);
-      layer = { diffId, size: await this.#knownSize(diffId), blob, mediaType: "" };
+      layer = { diffId, size: await this.#store.layerSize(diffId), blob, mediaType: "" };
     }
     layer.mediaType = mediaType ?? layerMediaType(compression);
     this.#done.set(key, layer);
@@ -342,18 +328,10 @@ async function readDocker(members: Members, layers: Layers, warn: (m: string) =>
   return images;
 }
 
-function normalizeOrUndefined(tag: string): string | undefined {
-  try {
-    return normalizeReference(tag);
-  } catch {
-    return undefined;
-  }
-}
-
 function tagsOf(list: unknown[], warn: (m: string) => void): string[] {
   const tags: string[] = [];
   for (const t of list) {
-    const tag = typeof t === "string" ? normalizeOrUndefined(t) : undefined;
+    const tag = typeof t === "string" ? tryNormalizeReference(t) : undefined;
     if (tag) tags.push(tag);
     else warn(`ignoring the invalid tag ${JSON.stringify(t)} in the archive`);
   }

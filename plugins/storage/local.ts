@@ -125,6 +125,14 @@ class LocalStore implements ImageStore {
     }
   }
 
+  async layerSize(diffId: string): Promise<number> {
+    for (const img of await this.list()) {
+      const size = img.layer_sizes?.[img.layers.indexOf(diffId)];
+      if (size !== undefined) return size;
+    }
+    return 0;
+  }
+
   blobPath(digest: string): string {
     return join(this.#blobs, digest);
   }
