@@ -1,68 +1,43 @@
 /**
- * The typed hook map. Every hook takes one payload object, so hooks can grow
- * fields without breaking plugins.
+ * The typed hook map. Hooks observe and veto; they never provide a
+ * capability (kinds do). Every hook takes one payload object, so hooks can
+ * grow fields without breaking plugins, and payloads of hooks that several
+ * verbs fire are discriminated by `verb`.
  *
  * @module
  */
 
-import type { ImageRecord } from "./image.ts";
-import type {
-  ImageSource,
-  ImageStore,
-  ImportOptions,
-  Platform,
-  ProgressFn,
-  RegistryOptions,
-  SourceProbe,
-} from "./kinds.ts";
-import type { StreamInput } from "./servin.ts";
+import type { ImageConfig, ImageRecord } from "./image.ts";
 
-/** Payload of `image:import:before`; throw to veto the import. */
-export interface ImportBeforePayload {
-  /** Tag the image will get. */
-  reference: string;
-  /** Path of the input (`-` for standard input). */
-  path: string;
-  /** Source that recognised the input. */
-  source: string;
-  /** Import options. */
-  options: ImportOptions;
+/** The verbs that bring an image into the store. */
+export type IngestVerb = "import" | "load" | "pull" | "build";
+
+/**
+ * Payload of `image:commit:before`: an image about to be stored, with its
+ * runtime configuration, before any layer is committed. Throw to veto.
+ * Changes to `config.labels` are kept: in the built config for `import`
+ * (and `build`), in the index record otherwise (a config blob fixed by its
+ * digest is never rewritten).
+ */
+export interface CommitBeforePayload {
+  /** What brings the image in. */
+  verb: IngestVerb;
+  /** Where from (a path, `-`, a reference). */
+  input: string;
+  /** The tags it will get. */
+  tags: string[];
+  /** Its runtime configuration (mutable labels). */
+  config: ImageConfig;
+  /** The OCI config as received (absent for a root filesystem, whose config is built after). */
+  oci?: Readonly<Record<string, unknown>>;
 }
 
-/** Payload of `input:open`. */
-export interface InputOpenPayload {
-  /** The input as the user gave it (path, `-`, URL, …). */
-  path: string;
-  /** What the input is for. */
-  purpose: "import" | "load";
-}
-
-/** Payload of `image:push`. */
-export interface PushPayload {
-  /** The image to push. */
+/** Payload of `image:commit:after`. */
+export interface CommitAfterPayload {
+  /** What brought the image in. */
+  verb: IngestVerb;
+  /** The image as stored. */
   image: ImageRecord;
-  /** Where to (`registry/path:tag`). */
-  reference: string;
-  /** The store (blobs to upload). */
-  store: ImageStore;
-  /** Servin's data root (credentials). */
-  root: string;
-  /** Connection options. */
-  registry: RegistryOptions;
-  /** Reports bytes sent so far, per blob too. */
-  progress?: ProgressFn;
-}
-
-/** Payload of `registry:login` and `registry:logout`. */
-export interface LoginPayload {
-  /** Registry host (and port). */
-  registry: string;
-  /** Servin's data root (credentials live in `<root>/auth.json`). */
-  root: string;
-  /** User name and password (login only). */
-  credentials?: { username: string; password: string };
-  /** Connection options. */
-  options: RegistryOptions;
 }
 
 /** Payload of `image:remove:before`; throw to veto the removal. */
@@ -71,6 +46,8 @@ export interface RemoveBeforePayload {
   image: ImageRecord;
   /** The tag being removed, or undefined when the image itself is deleted. */
   tag?: string;
+  /** True when the user forced the removal (`-f`). */
+  force: boolean;
 }
 
 /** Payload of `image:remove:after`. */
@@ -107,31 +84,14 @@ export interface HookMap {
   "command:before": (payload: CommandBeforePayload) => void | Promise<void>;
   /** After a CLI command finished (parallel). */
   "command:after": (payload: CommandAfterPayload) => void | Promise<void>;
-  /** Before an import reads its input (series; throw to veto). */
-  "image:import:before": (payload: ImportBeforePayload) => void | Promise<void>;
-  /** After an image was committed by an import (parallel). */
-  "image:import:after": (payload: { image: ImageRecord }) => void | Promise<void>;
-  /** Before a tag or an image is removed (series; throw to veto). */
+  /** Before an image is stored, whatever verb brings it (series; throw to veto). */
+  "image:commit:before": (payload: CommitBeforePayload) => void | Promise<void>;
+  /** After an image was stored (parallel). */
+  "image:commit:after": (payload: CommitAfterPayload) => void | Promise<void>;
+  /** Before a tag or an image is removed, outside the store lock (series; throw to veto). */
   "image:remove:before": (payload: RemoveBeforePayload) => void | Promise<void>;
   /** After tags or an image were removed (parallel). */
   "image:remove:after": (payload: RemoveAfterPayload) => void | Promise<void>;
-  /**
-   * Who opens this input? (first result wins) For inputs that are not local
-   * files, such as URLs; the bytes are then recognised by content as usual.
-   */
-  "input:open": (
-    payload: InputOpenPayload,
-  ) => StreamInput | undefined | Promise<StreamInput | undefined>;
-  /** Who pushes images to registries? (first result wins: the pushed manifest's digest) */
-  "image:push": (payload: PushPayload) => Promise<string | undefined> | undefined;
-  /** Who logs in to registries? (first result wins: true once credentials are checked and stored) */
-  "registry:login": (payload: LoginPayload) => Promise<boolean | undefined> | undefined;
-  /** Who logs out of registries? (first result wins: true when credentials were removed) */
-  "registry:logout": (payload: LoginPayload) => Promise<boolean | undefined> | undefined;
-  /** Which source understands this input? (first result wins) */
-  "source:detect": (payload: SourceProbe) => ImageSource | undefined;
-  /** Which platform is this host? (first result wins) */
-  "platform:detect": (payload: { os: string }) => Platform | undefined;
 }
 
 /** Name of a hook. */

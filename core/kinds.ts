@@ -1,13 +1,15 @@
 /**
- * The kinds of capability a plugin can provide: platforms, image sources,
- * storage backends, snapshotters, container runtimes and commands. Core only knows these contracts; the
- * implementations live in `plugins/`.
+ * The contracts of the kinds of capability a plugin can provide: platforms,
+ * storage (content store, layer store, image index), image sources and sinks,
+ * snapshotters, container runtimes, registries, container services and
+ * commands. Core knows only these; the implementations live in `plugins/`.
+ * They expose streams and descriptors, never store paths (a snapshotter's
+ * layer directories aside: mounting needs them).
  *
  * @module
  */
 
-import type { ContainerRecord } from "./container.ts";
-import type { ImageConfig, ImageRecord } from "./image.ts";
+import type { Descriptor, ImageRecord } from "./image.ts";
 
 /** Progress of one part of a transfer (a layer of a pull or push). */
 export interface ProgressPart {
@@ -22,152 +24,197 @@ export interface ProgressPart {
 /** Reports progress: bytes done, the total when known, and the parts when there are several. */
 export type ProgressFn = (done: number, total: number | undefined, parts?: ProgressPart[]) => void;
 
+/** Prints a warning (the library's warning sink; stderr in the CLI). */
+export type WarnFn = (message: string) => void;
+
 /** Device and special-file kinds a platform may be able to create. */
 export type SpecialFileKind = "char" | "block" | "fifo";
 
-/** What the host can do, and where Servin keeps its data there. */
+/**
+ * What the host can do, and where Servin keeps its data there. A platform
+ * that cannot do something says so in `can` and throws `unsupported` if asked.
+ */
 export interface Platform {
-  /** Platform name (`linux`, `windows`, `darwin`). */
+  /** Platform name (`linux`, `windows`, `darwin`); it serves the host whose `Deno.build.os` this is. */
   name: string;
   /** OCI `os` value of images made here. */
   os: string;
   /** OCI `architecture` value of images made here. */
   architecture: string;
-  /** Default data root when neither `--root` nor `SERVIN_ROOT` is given. */
+  /** Default data root when no root is given. */
   defaultRoot(): string;
   /** True when file ownership from archives can be applied (root on Linux). */
   canChown: boolean;
-  /** Creates a device node or FIFO; absent when the platform cannot. */
-  mknod?: (path: string, kind: SpecialFileKind, mode: number, major: number, minor: number) => void;
   /** Why containers cannot run here, or undefined when they can. */
   cannotRun?: string;
-  /** Builds the fallback root filesystem (a shell and the basics) into `dir`. */
-  basicRootfs?: (dir: string) => Promise<void>;
-  /** Mounts a filesystem (`mount(2)`); absent when the platform cannot. */
-  mount?: (source: string, target: string, type: string, options: string) => void;
-  /** Unmounts `target`; resolves quietly when nothing is mounted there. */
-  unmount?: (target: string) => void;
-  /** Sets an extended attribute (on a symlink itself, never its target). */
-  setxattr?: (path: string, name: string, value: string) => void;
-  /** Reads an extended attribute; undefined when unset. */
-  getxattr?: (path: string, name: string) => string | undefined;
   /** True when layers are stored with overlayfs whiteouts (0:0 devices, opaque xattrs). */
-  overlayWhiteouts?: boolean;
+  overlayWhiteouts: boolean;
+  /** Creates a device node or FIFO. */
+  mknod(path: string, kind: SpecialFileKind, mode: number, major: number, minor: number): void;
+  /** Mounts a filesystem (`mount(2)`). */
+  mount(source: string, target: string, type: string, options: string): void;
+  /** Unmounts `target`; quiet when nothing is mounted there. */
+  unmount(target: string): void;
+  /** Sets an extended attribute (on a symlink itself, never its target). */
+  setxattr(path: string, name: string, value: string): void;
+  /** Reads an extended attribute; undefined when unset. */
+  getxattr(path: string, name: string): string | undefined;
+  /** Builds the fallback root filesystem (a shell and the basics) into `dir`. */
+  basicRootfs(dir: string): Promise<void>;
 }
 
-/** Limits that protect extraction from hostile archives. */
-export interface ExtractLimits {
-  /** Most entries an archive may hold. */
+/** Limits on what comes from outside, enforced while streaming. */
+export interface Limits {
+  /** Most entries a layer or archive may hold. */
   maxEntries: number;
   /** Most bytes of one PAX or GNU long-name header. */
   maxHeaderBytes: number;
+  /** Most bytes of a manifest, index or config read whole. */
+  maxDocumentBytes: number;
+  /** Most decompressed bytes of one layer (also at most `layerRatio` × its compressed size, when larger). */
+  maxLayerBytes: number;
+  /** Decompressed bytes allowed per compressed byte, when that allows more than `maxLayerBytes`. */
+  layerRatio: number;
 }
 
-/** Default extraction limits. */
-export const DEFAULT_LIMITS: Readonly<ExtractLimits> = Object.freeze({
+/** Default limits (containerd's 4 MiB for documents; 64 GiB or 100× for layers). */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEntries: 1_000_000,
   maxHeaderBytes: 1024 * 1024,
+  maxDocumentBytes: 4 * 1024 * 1024,
+  maxLayerBytes: 64 * 1024 ** 3,
+  layerRatio: 100,
 });
 
-/** A layer unpacked into staging, not yet visible in the store. */
-export interface StagedLayer {
+// ---------------------------------------------------------------- storage
+
+/** A blob in the content store. */
+export interface BlobInfo {
+  /** sha256, hex. */
+  digest: string;
+  /** Byte count. */
+  size: number;
+}
+
+/** Something staged outside the index: invisible until a transaction commits it. */
+export interface Staged {
+  /** Throws it away (nothing happens once it was committed). */
+  discard(): Promise<void>;
+}
+
+/** A blob written to staging, with its digest checked. */
+export interface StagedBlob extends Staged, BlobInfo {
+  /** Discriminant. */
+  readonly kind: "blob";
+}
+
+/** A layer unpacked into staging, with its diff_id. */
+export interface StagedLayer extends Staged {
+  /** Discriminant. */
+  readonly kind: "layer";
   /** sha256 of the uncompressed layer tar, hex. */
   diffId: string;
   /** Bytes of regular-file content (hardlinks counted once). */
   size: number;
   /** Entries in the layer. */
   entries: number;
-  /** Staging directory holding the unpacked layer. */
-  path: string;
 }
 
-/** A blob written to staging while it streamed, with its digest. */
-export interface StagedBlob {
-  /** sha256 of the bytes, hex. */
-  digest: string;
-  /** Byte count. */
-  size: number;
-  /** Staging file. */
-  path: string;
+/** What a blob must be: its digest and size, when known. */
+export interface Expected {
+  /** sha256, hex. */
+  digest?: string;
+  /** Byte count; a stream longer than this fails at this size + 1. */
+  size?: number;
 }
 
-/** A blob being written to staging as its stream is read. */
-export interface BlobTee {
-  /** The same bytes, passed on after they were written. */
-  output: ReadableStream<Uint8Array>;
-  /** The staged blob, once `output` was read to its end. */
-  staged: Promise<StagedBlob>;
-  /** Throws the staged file away (after a failure). */
-  discard(): Promise<void>;
-}
-
-/** Options of {@link ImageStore.stageLayer}. */
-export interface StageLayerOptions {
-  /** Name of the input, used in error messages. */
-  label: string;
+/** The blobs of images: configs, manifests and layer blobs as received, by digest. */
+export interface ContentStore {
+  /** The blob's size when it is stored (and complete), else undefined. */
+  info(digest: string): Promise<BlobInfo | undefined>;
+  /** The blob's bytes; `not-found` when it is absent. */
+  read(digest: string): Promise<ReadableStream<Uint8Array>>;
   /**
-   * The sha256 of exactly these bytes, when the caller has just computed it
-   * (an uncompressed blob staged with its digest): the store then does not
-   * hash them a second time.
+   * Writes `stream` to staging, hashing it; fails (and keeps nothing) when it
+   * is longer than `expected.size` or its digest is not `expected.digest`.
    */
+  ingest(stream: ReadableStream<Uint8Array>, expected?: Expected): Promise<StagedBlob>;
+  /** Every stored blob. */
+  walk(): AsyncIterable<BlobInfo>;
+}
+
+/** A stored layer. */
+export interface LayerInfo {
+  /** sha256 of its uncompressed tar, hex. */
+  diffId: string;
+  /** Bytes of regular-file content. */
+  size: number;
+}
+
+/** Options of {@link LayerStore.apply}. */
+export interface ApplyOptions {
+  /** Name of the input, for messages. */
+  label: string;
+  /** The sha256 of exactly these bytes when the caller computed it already (not hashed again). */
   knownDiffId?: string;
+  /** Most bytes the tar stream may have. */
+  maxBytes?: number;
 }
 
-/** A private staging directory, garbage if this process dies before committing it. */
-export interface StagedDir {
-  /** The directory. */
-  path: string;
+/** Unpacked layers, one per diff_id, shared by every image that has it. */
+export interface LayerStore {
+  /** The layer when it is stored complete, else undefined. */
+  info(diffId: string): Promise<LayerInfo | undefined>;
+  /** Unpacks a layer tar stream into staging through the extractor, hashing it. */
+  apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer>;
+  /** Directories of stored layers, in the order given, for snapshotters and exports to read. */
+  mounts(diffIds: readonly string[]): Promise<string[]>;
+  /** Every stored layer. */
+  walk(): AsyncIterable<LayerInfo>;
 }
 
-/** A view of the index inside {@link ImageStore.transaction}. */
-export interface StoreTransaction {
+/** What an owner other than an image keeps alive (a container: its image's layers). */
+export interface Lease {
+  /** The image it was made from, which removing then needs `force`. */
+  image?: string;
+  /** Layers kept. */
+  layers: string[];
+}
+
+/** What a transaction sees and may change. */
+export interface IndexTransaction {
   /** The images; mutate this array or its records to change the index. */
   images: ImageRecord[];
-  /** The containers; mutate this array or its records to change the container index. */
-  containers: ContainerRecord[];
-  /** Moves a staged directory to `containers/<id>`; returns the new path. */
-  commitContainer(staged: StagedDir, id: string): Promise<string>;
-  /** Makes a staged layer part of the store; returns its final directory. */
-  commitLayer(layer: StagedLayer): Promise<string>;
-  /** Moves a staged blob into the content store (a no-op when it is there already). */
-  commitBlob(blob: StagedBlob): Promise<string>;
-  /** Stores a blob by its sha256; returns the hex digest. */
-  putBlob(bytes: Uint8Array): Promise<string>;
+  /**
+   * Leases: what an owner other than an image keeps alive (a container's
+   * layers), by owner name; set or delete entries to change them.
+   */
+  leases: Record<string, Lease>;
+  /** Makes a staged blob or layer part of the store (a no-op when it is there already). */
+  commit(staged: StagedBlob | StagedLayer): Promise<void>;
 }
 
-/** Local image storage: index, blob store and layer store. */
-export interface ImageStore {
-  /** The `images/` directory. */
-  readonly path: string;
-  /** All images in the index. */
+/** The image index (`index.json`), changed only in transactions. */
+export interface ImageIndex {
+  /** The images, validated. */
   list(): Promise<ImageRecord[]>;
-  /** Unpacks one layer tar stream into staging, hashing it as it streams. */
-  stageLayer(tar: ReadableStream<Uint8Array>, options: StageLayerOptions): Promise<StagedLayer>;
-  /** Writes a stream to a staged blob as it is read, hashing it. */
-  stageBlob(source: ReadableStream<Uint8Array>): BlobTee;
-  /** Throws away a staged layer, blob or directory (nothing happens once it was committed). */
-  discard(staged: StagedLayer | StagedDir | StagedBlob): Promise<void>;
-  /** True when the layer with this diff_id is in the store. */
-  hasLayer(diffId: string): Promise<boolean>;
-  /** Unpacked bytes of a stored layer, as the index records them (0 when unknown). */
-  layerSize(diffId: string): Promise<number>;
-  /** Path of a blob in the content store. */
-  blobPath(digest: string): string;
-  /** A fresh private staging directory. */
-  stage(prefix: string): Promise<StagedDir>;
-  /** All containers in the container index. */
-  listContainers(): Promise<ContainerRecord[]>;
-  /** Directory of a committed layer. */
-  layerPath(diffId: string): string;
-  /** Deletes a directory tree (a removed container's), making read-only parts writable first. */
-  removeTree(path: string): Promise<void>;
   /**
-   * Runs `fn` under the store's exclusive lock; the indexes are written
-   * atomically afterwards when `fn` changed them, and layers and blobs no
-   * image or container uses any more are deleted.
+   * Runs `fn` under the store's exclusive lock; changes are written
+   * atomically when it returns, then what nothing references is collected.
+   * When `fn` throws, nothing changes and nothing is collected.
    */
-  transaction<T>(fn: (tx: StoreTransaction) => T | Promise<T>): Promise<T>;
-  /** Releases what the store holds open. */
+  transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T>;
+}
+
+/** An open store: content, layers and the index. */
+export interface Store {
+  /** Blobs. */
+  content: ContentStore;
+  /** Unpacked layers. */
+  layers: LayerStore;
+  /** Image records. */
+  index: ImageIndex;
+  /** Releases what the store holds open and throws away what is still staged. */
   close(): Promise<void>;
 }
 
@@ -177,35 +224,128 @@ export interface StorageContext {
   root: string;
   /** The host platform. */
   platform: Platform;
-  /** Extraction limits. */
-  limits: ExtractLimits;
-  /** Prints a warning (once per distinct text). */
-  warn(message: string): void;
+  /** Limits on input. */
+  limits: Limits;
+  /** Prints a warning. */
+  warn: WarnFn;
 }
 
-/** A storage backend plugin kind. */
+/** A storage backend. */
 export interface StorageBackend {
-  /** Backend name (`local`). */
+  /** Backend name (`local`, `memory`). */
   name: string;
   /** Opens the store under `context.root`. */
-  open(context: StorageContext): Promise<ImageStore>;
+  open(context: StorageContext): Promise<Store>;
 }
 
-/** What a source sees of an input to decide whether it understands it. */
-export interface SourceProbe {
-  /** What the user wants: `import` a root filesystem, `load` an image archive, `pull` from a registry. */
-  purpose: "import" | "load" | "pull";
-  /** Path as given by the user (`-` for standard input). */
-  path: string;
-  /** The first bytes of the input (up to 4 KiB; fewer when it is shorter; none for a directory). */
+// ---------------------------------------------------------------- sources and sinks
+
+/** The start of an input, for sources to recognise it by. */
+export interface Probe {
+  /** The input as named (a path, `-`, a reference). */
+  name: string;
+  /** Its first bytes (up to 4 KiB; none for a directory or a reference). */
   head: Uint8Array;
-  /** True when the input is a directory (an OCI image layout). */
+  /** True when the input is a directory. */
   directory?: boolean;
-  /** Platform wanted from a multi-platform index (`os/arch[/variant]`); the host's by default. */
-  platform?: string;
-  /** Registry connection options, for `pull`. */
-  registry?: RegistryOptions;
 }
+
+/** A blob a source can open, described by its descriptor. */
+export interface SourceBlob {
+  /** What it must be; `digest` and `size` are checked while it streams when known. */
+  descriptor: Partial<Descriptor> & { mediaType: string };
+  /** Opens its bytes. */
+  open(): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** One image a source describes; the ingest pipeline fetches, checks and stores it. */
+export interface SourceImage {
+  /** The manifest's bytes, when the input has one (kept as received). */
+  manifest?: Uint8Array;
+  /** The config's bytes, when the input has one; a root filesystem has none. */
+  config?: Uint8Array;
+  /** The layer blobs, lowest first. */
+  layers: SourceBlob[];
+  /** Tags found in the input (normalised `name:tag`). */
+  tags: string[];
+  /** `metadata` entries of the index record (`source`, …). */
+  metadata: Record<string, string>;
+}
+
+/** What a source gets to read an input. */
+export interface SourceContext {
+  /** The input as named. */
+  name: string;
+  /** The whole input stream, from its first byte (empty for a directory or a reference). */
+  input: ReadableStream<Uint8Array>;
+  /** Platform wanted from a multi-platform index (`os/arch[/variant]`). */
+  platform: string;
+  /** The store, for sources that can skip what it has (registry layers). */
+  store: Store;
+  /** Limits on input. */
+  limits: Limits;
+  /** Registry connection options. */
+  registry: RegistryOptions;
+  /** Servin's data root (credentials). */
+  root: string;
+  /** Prints a warning. */
+  warn: WarnFn;
+  /**
+   * Hands over one image as soon as it is described, so that its layers are
+   * fetched while the source reads on; resolves when it is stored in staging.
+   */
+  emit(image: SourceImage): Promise<void>;
+}
+
+/** An image source: `tarball` (import), `archive` (load), `registry` (pull). */
+export interface ImageSource {
+  /** Source name. */
+  name: string;
+  /** The verbs it serves. */
+  verbs: ReadonlyArray<"import" | "load" | "pull">;
+  /** True when this source understands the input. */
+  detect(probe: Probe): boolean;
+  /** Describes the input's images through `context.emit`. */
+  read(context: SourceContext): Promise<void>;
+}
+
+/** An image a sink writes, with the tags to record for it. */
+export interface SinkImage {
+  /** The image. */
+  image: ImageRecord;
+  /** Tags to record in the output. */
+  tags: string[];
+}
+
+/** What a sink gets to write. */
+export interface SinkContext {
+  /** The images. */
+  images: SinkImage[];
+  /** The store to read blobs and layers from (blobs are verified as they stream). */
+  store: Store;
+  /** The host platform. */
+  platform: Platform;
+  /** Where to write, for sinks that write a stream (archives, rootfs). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** The destination, for sinks that write elsewhere (a registry reference). */
+  destination?: string;
+  /** Registry connection options. */
+  registry: RegistryOptions;
+  /** Servin's data root (credentials). */
+  root: string;
+  /** Reports bytes sent. */
+  progress?: ProgressFn;
+}
+
+/** An output: archives (`save`), flattened filesystems (`export`), registries (`push`). */
+export interface ImageSink {
+  /** Format name (`docker-archive`, `oci-archive`, `docker+oci`, `rootfs`, `rootfs+gzip`, `registry`). */
+  name: string;
+  /** Writes the images; returns the digest of what was written when it has one. */
+  write(context: SinkContext): Promise<string | void>;
+}
+
+// ---------------------------------------------------------------- registries
 
 /** How to reach a registry. */
 export interface RegistryOptions {
@@ -215,79 +355,22 @@ export interface RegistryOptions {
   certDir?: string;
 }
 
-/** One layer a source read. */
-export interface SourceLayer {
-  /** sha256 of the uncompressed tar, hex. */
-  diffId: string;
-  /** Bytes of unpacked content. */
-  size: number;
-  /** The unpacked layer, unless the store had it already. */
-  staged?: StagedLayer;
-  /** The layer blob as received. */
-  blob: StagedBlob;
-  /** Its OCI media type (tar, tar+gzip, tar+zstd). */
-  mediaType: string;
-}
-
-/** What a source produced from its input, staged but not committed. */
-export interface SourceImage {
-  /** Layers, lowest first. */
-  layers: SourceLayer[];
-  /** The image config as received; core builds one when absent (root filesystems). */
-  config?: StagedBlob;
-  /** The manifest as received; core builds one when absent. */
-  manifest?: StagedBlob;
-  /** Tags found in the input (`name:tag`). */
-  tags?: string[];
-  /** `rootfs_type` for the index. */
-  rootfsType: string;
-  /** Metadata entries (`source`, …). */
-  metadata: Record<string, string>;
-}
-
-/** What a source gets to read its input. */
-export interface SourceContext {
-  /** The probe that selected this source. */
-  probe: SourceProbe;
-  /** The whole input, from its first byte. */
-  input: ReadableStream<Uint8Array>;
-  /** The store to stage layers into. */
-  store: ImageStore;
-  /** Servin's data root (where credentials live). */
-  root: string;
-  /** Reports bytes received so far (sources that fetch their input). */
-  progress?: ProgressFn;
-  /** Prints a warning (the library's warning sink; stderr in the CLI). */
-  warn?: (message: string) => void;
-}
-
-/** An image source plugin kind (rootfs tarballs now, archives and registries later). */
-export interface ImageSource {
-  /** Source name (`tarball`, …). */
+/** Credentials management of a registry plugin. */
+export interface RegistryService {
+  /** Name (`registry`). */
   name: string;
-  /** True when this source understands the probed input. */
-  detect(probe: SourceProbe): boolean;
-  /** Reads the input and stages its layers. */
-  read(context: SourceContext): Promise<SourceImage[]>;
+  /** Checks the credentials against `registry` and stores them under `root`. */
+  login(
+    root: string,
+    registry: string,
+    credentials: { username: string; password: string },
+    options: RegistryOptions,
+  ): Promise<void>;
+  /** Forgets them; false when there were none. */
+  logout(root: string, registry: string): Promise<boolean>;
 }
 
-/** Options of `loadImages`. */
-export interface LoadOptions {
-  /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
-  platform?: string;
-  /** Called as input bytes are read. */
-  onProgress?: ProgressFn;
-}
-
-/** Options accepted by `importImage`, also shown in the image config. */
-export interface ImportOptions {
-  /** Overrides of the default runtime configuration; `env` adds to the default `PATH`. */
-  config?: Partial<ImageConfig>;
-  /** Commit message, kept in history and metadata. */
-  message?: string;
-  /** Called as input bytes are read. */
-  onProgress?: ProgressFn;
-}
+// ---------------------------------------------------------------- containers
 
 /** Makes a container's root filesystem from image layers. */
 export interface Snapshotter {
@@ -311,51 +394,54 @@ export interface RunStdio {
   output: "inherit" | { log: string };
 }
 
+/** How a container's process runs, resolved at create time. */
+export interface ProcessSpec {
+  /** Command and arguments (entrypoint + cmd, or the user's command). */
+  args: string[];
+  /** Environment, `KEY=value`. */
+  env: string[];
+  /** Working directory. */
+  cwd: string;
+  /** User as given (`-u` or the image's). */
+  user: string;
+  /** Resolved uid. */
+  uid: number;
+  /** Resolved gid. */
+  gid: number;
+  /** Supplementary groups from the image's `/etc/group`. */
+  additional_gids: number[];
+  /** Allocate a terminal (`-t`). */
+  tty: boolean;
+  /** Keep stdin open (`-i`). */
+  interactive: boolean;
+}
+
+/** What a runtime needs to know of a container. */
+export interface RuntimeContainer {
+  /** Container ID. */
+  id: string;
+  /** Hostname. */
+  hostname: string;
+  /** The bundle directory (`config.json`, `rootfs/`). */
+  bundle: string;
+  /** The process. */
+  process: ProcessSpec;
+  /** `host` shares the host's network namespace. */
+  network: "none" | "host";
+}
+
 /** An OCI runtime (runc, crun). */
 export interface ContainerRuntime {
   /** Name (`runc`, `crun`). */
   name: string;
   /** Path of the binary, or undefined when it is not installed. */
   find(): string | undefined;
-  /** Resolves a user (`name`, `uid`, `name:group`, `uid:gid`) against `/etc/passwd` and `/etc/group` in `roots` (topmost first). */
-  resolveUser(
-    user: string,
-    roots: string[],
-  ): Promise<{ uid: number; gid: number; additional_gids: number[] }>;
-  /** Writes `<bundle>/config.json` for `container`. */
-  writeBundle(container: ContainerRecord): Promise<void>;
+  /** Writes `<bundle>/config.json`. */
+  writeBundle(container: RuntimeContainer): Promise<void>;
   /** Runs the bundle in the foreground until the process exits; resolves with its exit code. */
-  run(container: ContainerRecord, stdio: RunStdio): Promise<number>;
+  run(container: RuntimeContainer, stdio: RunStdio): Promise<number>;
   /** Sends a signal to the container's process. */
   kill(id: string, signal: string): Promise<void>;
   /** Forgets the container's runtime state (after it stopped). */
   delete(id: string): Promise<void>;
-}
-
-/** What a sink writes: images, in the order and with the tags asked for. */
-export interface SinkImage {
-  /** The image. */
-  image: ImageRecord;
-  /** Tags to record in the output (all of the image's when it was named by ID). */
-  tags: string[];
-}
-
-/** What a sink gets to write its output. */
-export interface SinkContext {
-  /** The images. */
-  images: SinkImage[];
-  /** The store to read blobs and layers from. */
-  store: ImageStore;
-  /** The host platform (xattrs for reading whiteouts). */
-  platform: Platform;
-  /** Appends bytes to the output. */
-  write(chunk: Uint8Array): Promise<void>;
-}
-
-/** An output format plugin kind: image archives (`save`) and flattened filesystems (`export`). */
-export interface ImageSink {
-  /** Format name (`docker-archive`, `oci-archive`, `docker+oci`, `rootfs`). */
-  name: string;
-  /** Writes the whole output. */
-  write(context: SinkContext): Promise<void>;
 }

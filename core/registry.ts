@@ -1,23 +1,16 @@
 /**
  * The plugin registry: plugins are set up in dependency order and register
- * hook handlers and capabilities (commands, storage backends, platforms,
- * image sources) through one {@link PluginApi}. Built-in features use the same
- * API as third-party plugins.
+ * hook handlers and capabilities of each kind (platforms, storage, sources,
+ * sinks, snapshotters, runtimes, commands, …) through one {@link PluginApi}.
+ * Built-in features use the same API as third-party plugins; a kind's
+ * implementation is chosen with one `get(kind, name)`.
  *
  * @module
  */
 
-import type { CommandDef } from "./cli.ts";
+import type { Kind, KindLookup, KindMap } from "./api.ts";
 import { type ErrorCode, isServinError, messageOf, ServinError } from "./errors.ts";
 import type { HookMap, HookName, HookOrder } from "./hooks.ts";
-import type {
-  ContainerRuntime,
-  ImageSink,
-  ImageSource,
-  Platform,
-  Snapshotter,
-  StorageBackend,
-} from "./kinds.ts";
 
 /** A plugin: a named object whose `setup` registers what it provides. */
 export interface Plugin {
@@ -43,20 +36,12 @@ export interface PluginApi {
   readonly plugin: string;
   /** Registers a handler for a hook. */
   on<K extends HookName>(hook: K, handler: HookMap[K], options?: HookOptions): void;
-  /** Registers a CLI command. */
-  command(def: CommandDef): void;
-  /** Registers a storage backend. */
-  storage(backend: StorageBackend): void;
-  /** Registers a platform; it is chosen when its name is the host's OS. */
-  platform(platform: Platform): void;
-  /** Registers an image source; it is asked, in order, whether it understands an input. */
-  source(source: ImageSource): void;
-  /** Registers an output format for `save` and `export`. */
-  sink(sink: ImageSink): void;
-  /** Registers a snapshotter; without a choice, the first available one is used. */
-  snapshotter(snapshotter: Snapshotter): void;
-  /** Registers an OCI runtime; without a choice, the first installed one is used. */
-  runtime(runtime: ContainerRuntime): void;
+  /**
+   * Registers an implementation of a kind under its name (a command under
+   * each of its names); a name already taken in that kind is refused. The
+   * first registered of a kind is its default.
+   */
+  provide<K extends Kind>(kind: K, implementation: KindMap[K]): void;
   /** Registers a function run when the registry is disposed (reverse order). */
   onDispose(fn: () => void | Promise<void>): void;
   /** Makes a typed error, for plugins that import Servin only with `import type`. */
@@ -110,28 +95,15 @@ export interface ParallelResult<T> {
 }
 
 /** The set of loaded plugins and everything they registered. */
-export class Registry {
+export class Registry implements KindLookup {
   #handlers = new Map<HookName, Handler[]>();
   #disposers: { plugin: string; fn: () => void | Promise<void> }[] = [];
   #seq = 0;
   #provides = new Map<string, string[]>();
   #sources = new Map<string, string>();
+  #kinds = new Map<Kind, { name: string; value: unknown }[]>();
   /** Names of the plugins, in setup order. */
   readonly plugins: string[] = [];
-  /** Registered commands. */
-  readonly commands: CommandDef[] = [];
-  /** Registered storage backends, by name. */
-  readonly storages = new Map<string, StorageBackend>();
-  /** Registered platforms. */
-  readonly platforms: Platform[] = [];
-  /** Registered image sources, in registration order. */
-  readonly sources: ImageSource[] = [];
-  /** Registered output formats, by name. */
-  readonly sinks = new Map<string, ImageSink>();
-  /** Registered snapshotters, in registration order. */
-  readonly snapshotters: Snapshotter[] = [];
-  /** Registered OCI runtimes, in registration order. */
-  readonly runtimes: ContainerRuntime[] = [];
 
   /** Sorts `plugins` by dependency and sets each one up. */
   static async create(plugins: readonly Plugin[]): Promise<Registry> {
@@ -175,43 +147,37 @@ export class Registry {
         note(`hook ${hook}`);
         add(hook, handler, options?.order);
       },
-      command: (def) => {
-        const taken = names(def).find((n) => this.commands.some((c) => names(c).includes(n)));
-        if (taken) throw new ServinError("plugin", `command "${taken}" is already registered`);
-        this.commands.push(def);
-        note(`command ${def.name}`);
-      },
-      storage: (backend) => {
-        this.storages.set(backend.name, backend);
-        note(`storage ${backend.name}`);
-      },
-      platform: (platform) => {
-        this.platforms.push(platform);
-        note(`platform ${platform.name}`);
-        add("platform:detect", ({ os }) => os === platform.name ? platform : undefined);
-      },
-      source: (source) => {
-        this.sources.push(source);
-        note(`source ${source.name}`);
-        add("source:detect", (probe) => source.detect(probe) ? source : undefined);
-      },
-      sink: (sink) => {
-        this.sinks.set(sink.name, sink);
-        note(`format ${sink.name}`);
-      },
-      snapshotter: (snapshotter) => {
-        this.snapshotters.push(snapshotter);
-        note(`snapshotter ${snapshotter.name}`);
-      },
-      runtime: (runtime) => {
-        this.runtimes.push(runtime);
-        note(`runtime ${runtime.name}`);
+      provide: (kind, implementation) => {
+        const list = this.#kinds.get(kind) ?? [];
+        const names = kind === "command"
+          ? commandNames(implementation as KindMap["command"])
+          : [(implementation as { name: string }).name];
+        const taken = names.find((n) => list.some((e) => e.name === n));
+        if (taken) throw new ServinError("plugin", `${kind} "${taken}" is already registered`);
+        for (const name of names) list.push({ name, value: implementation });
+        this.#kinds.set(kind, list);
+        note(`${kind} ${names[0]}`);
       },
       onDispose: (fn) => {
         this.#disposers.push({ plugin, fn });
       },
       error: (code, message) => new ServinError(code, message),
     };
+  }
+
+  /** The implementation of `kind` named `name`, else the kind's default (the first registered). */
+  get<K extends Kind>(kind: K, name?: string): KindMap[K] {
+    const list = this.#kinds.get(kind) ?? [];
+    const found = name === undefined ? list[0] : list.find((e) => e.name === name);
+    if (found) return found.value as KindMap[K];
+    if (name === undefined) throw new ServinError("unsupported", `No ${kind} plugin is loaded`);
+    const known = [...new Set(list.map((e) => e.name))].join(", ") || "none";
+    throw new ServinError("not-found", `Unknown ${kind} "${name}" (known: ${known})`);
+  }
+
+  /** Every implementation of `kind`, in registration order. */
+  all<K extends Kind>(kind: K): KindMap[K][] {
+    return [...new Set((this.#kinds.get(kind) ?? []).map((e) => e.value as KindMap[K]))];
   }
 
   /** Runs the handlers one after the other; the first error aborts, wrapped with the plugin's name. */
@@ -276,7 +242,7 @@ export class Registry {
   }
 }
 
-function names(def: CommandDef): string[] {
+function commandNames(def: KindMap["command"]): string[] {
   return [def.name, ...(def.aliases ?? [])];
 }
 

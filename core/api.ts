@@ -1,0 +1,457 @@
+/**
+ * The library's public surface as contracts: the {@link Servin} facade, the
+ * containers API a container plugin provides, and CLI commands. Plugins and
+ * scripts see these interfaces, never the classes behind them.
+ *
+ * @module
+ */
+
+import type { ImageConfig, ImageRecord } from "./image.ts";
+import type {
+  ContainerRuntime,
+  ImageSink,
+  ImageSource,
+  Platform,
+  ProcessSpec,
+  ProgressFn,
+  RegistryOptions,
+  RegistryService,
+  Snapshotter,
+  StorageBackend,
+  Store,
+  WarnFn,
+} from "./kinds.ts";
+
+/** An input given as a stream rather than a path. */
+export interface StreamInput {
+  /** Name for messages and metadata. */
+  path: string;
+  /** The bytes. */
+  stream: ReadableStream<Uint8Array>;
+  /** Total size, for progress. */
+  size?: number;
+  /** True for a directory (an OCI layout); `stream` is then empty. */
+  directory?: boolean;
+}
+
+/** What `importImage` and `loadImages` read: a path (`-` for stdin) or a stream. */
+export type ImageInput = string | StreamInput;
+
+/** Where `save` and `export` write: a file path (written to a temporary name, then renamed) or a stream. */
+export type WriteTarget = string | WritableStream<Uint8Array>;
+
+/** Options every copy into the store takes. */
+export interface IngestOptions {
+  /** Called as input bytes are read. */
+  onProgress?: ProgressFn;
+  /** Most decompressed bytes of one layer (default: 64 GiB, or 100× its compressed size when larger). */
+  maxLayerBytes?: number;
+  /** Aborts the copy; what it staged is thrown away. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Servin.importImage}. */
+export interface ImportOptions extends IngestOptions {
+  /** Overrides of the default runtime configuration; `env` adds to the default `PATH`. */
+  config?: Partial<ImageConfig>;
+  /** Commit message, kept in history and metadata. */
+  message?: string;
+}
+
+/** Options of {@link Servin.loadImages}. */
+export interface LoadOptions extends IngestOptions {
+  /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
+  platform?: string;
+}
+
+/** Options of {@link Servin.pullImage}. */
+export interface PullOptions extends LoadOptions, RegistryOptions {}
+
+/** Options of {@link Servin.pushImage}. */
+export interface PushOptions extends RegistryOptions {
+  /** Called as bytes are sent. */
+  onProgress?: ProgressFn;
+}
+
+/** Options of {@link Servin.saveImages}. */
+export interface SaveOptions {
+  /** `docker+oci` (default), `docker-archive` or `oci-archive`. */
+  format?: string;
+}
+
+/** An image a load brought in, with the tags the archive gave it. */
+export interface LoadedImage {
+  /** The image's record (with all its tags). */
+  image: ImageRecord;
+  /** The tags from the archive. */
+  tags: string[];
+}
+
+/** Result of removing one name with {@link Servin.removeImage}. */
+export interface RemoveResult {
+  /** Tags removed. */
+  untagged: string[];
+  /** ID of the image deleted, when it was. */
+  deleted?: string;
+}
+
+/** Filters of {@link Servin.listImages}, as `docker image ls --filter`. */
+export interface ListFilter {
+  /** Glob on `repository` or `repository:tag` (`*` within a path component). */
+  reference?: string[];
+  /** Only images without tags (true) or only tagged ones (false). */
+  dangling?: boolean;
+  /** `key` or `key=value` labels all of which must match. */
+  label?: string[];
+}
+
+/** Host details {@link Servin} resolved. */
+export interface ServinInfo {
+  /** Data root. */
+  root: string;
+  /** Platform name. */
+  platform: string;
+  /** Loaded plugins, in setup order. */
+  plugins: string[];
+}
+
+/** One step of an image's history. */
+export interface HistoryEntry {
+  /** When, RFC 3339. */
+  created: string;
+  /** What made it. */
+  created_by: string;
+  /** Comment (commit message). */
+  comment: string;
+  /** Bytes the step's layer added (0 for an empty step). */
+  size: number;
+  /** True when the step added no layer. */
+  empty_layer: boolean;
+}
+
+/** What {@link Servin.diskUsage} reports. */
+export interface DiskUsage {
+  /** Each image's total, shared and unique bytes. */
+  images: {
+    id: string;
+    repo_tags: string[];
+    size: number;
+    shared_size: number;
+    unique_size: number;
+  }[];
+  /** Bytes of all layers, each counted once. */
+  layers: number;
+  /** Number of containers. */
+  containers: number;
+}
+
+/** Where a {@link Servin.copy} reads or writes: a transport and a name, as skopeo writes them. */
+export type CopyLocation = string;
+
+/** The library facade: every CLI command is a thin layer over one of these methods. */
+export interface Servin extends AsyncDisposable {
+  /** Data root. */
+  readonly root: string;
+  /** The host platform. */
+  readonly platform: Platform;
+  /** The store (content, layers, index). */
+  readonly store: Store;
+  /** Containers, as the container plugin provides them. */
+  readonly containers: Containers;
+  /** Where Servin keeps its data, the platform and the plugins. */
+  info(): ServinInfo;
+  /** The images, newest first, optionally filtered. */
+  listImages(filter?: ListFilter): Promise<ImageRecord[]>;
+  /** The image `name` refers to (tag, ID or unique ID prefix). */
+  getImage(name: string): Promise<ImageRecord>;
+  /** Imports a root-filesystem tarball as a one-layer image tagged `reference`. */
+  importImage(input: ImageInput, reference: string, options?: ImportOptions): Promise<ImageRecord>;
+  /** Loads every image of an archive (docker-archive, OCI layout as a tar or a directory). */
+  loadImages(input: ImageInput, options?: LoadOptions): Promise<LoadedImage[]>;
+  /** Pulls `reference` from its registry; it is tagged with its full name. */
+  pullImage(reference: string, options?: PullOptions): Promise<ImageRecord>;
+  /** Pushes image `name` to `destination` (default: `name`); returns the manifest digest. */
+  pushImage(name: string, destination?: string, options?: PushOptions): Promise<string>;
+  /**
+   * Copies images between locations, as skopeo does: `docker://REF` (a registry),
+   * `docker-archive:PATH`, `oci-archive:PATH`, `oci:DIR` and `servin:NAME` (this store).
+   */
+  copy(from: CopyLocation, to: CopyLocation, options?: PullOptions): Promise<string[]>;
+  /** Checks `credentials` against `registry` and stores them (mode 0600). */
+  login(
+    registry: string,
+    credentials: { username: string; password: string },
+    options?: RegistryOptions,
+  ): Promise<void>;
+  /** Forgets the credentials for `registry`; false when there were none. */
+  logout(registry: string): Promise<boolean>;
+  /** Saves images to an archive. */
+  saveImages(names: string[], output: WriteTarget, options?: SaveOptions): Promise<void>;
+  /** Writes the flattened filesystem of image `name` as a tarball (gzip with `gzip`). */
+  exportImage(name: string, output: WriteTarget, options?: { gzip?: boolean }): Promise<void>;
+  /** The history of image `name`, newest first, with the size each step added. */
+  history(name: string): Promise<HistoryEntry[]>;
+  /** Removes dangling images, or with `all` every image nothing uses. */
+  pruneImages(options?: { all?: boolean }): Promise<{ deleted: string[]; reclaimed: number }>;
+  /** Bytes the images hold, shared and unique. */
+  diskUsage(): Promise<DiskUsage>;
+  /** Removes a tag, or the image with its unused layers. */
+  removeImage(name: string, options?: { force?: boolean }): Promise<RemoveResult>;
+  /** Tags the image `source` refers to as `target`. */
+  tagImage(source: string, target: string): Promise<ImageRecord>;
+  /** Releases the store and disposes the plugins. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- containers
+
+/**
+ * A container's life: created, running, or exited with a code. `dead` is
+ * never stored: it is how a container marked running shows when no process
+ * runs it any more (the one that did was killed).
+ */
+export type ContainerStatus = "created" | "running" | "exited" | "dead";
+
+/** One container in the container plugin's index. */
+export interface ContainerRecord {
+  /** Random 64-hex ID. */
+  id: string;
+  /** Unique name. */
+  name: string;
+  /** The image as the user named it. */
+  image: string;
+  /** The image's ID, or empty for a fallback rootfs. */
+  image_id: string;
+  /** Layer diff_ids the rootfs is made of, lowest first (leased while the container lives). */
+  layers: string[];
+  /** Creation time, RFC 3339. */
+  created: string;
+  /** Status. */
+  status: ContainerStatus;
+  /** Exit code once exited. */
+  exit_code?: number;
+  /** When the process last started, RFC 3339. */
+  started_at?: string;
+  /** When the process last exited, RFC 3339. */
+  finished_at?: string;
+  /** Snapshotter that made the rootfs (`overlay`, `copy`). */
+  snapshotter: string;
+  /** OCI runtime that runs it (`runc`, `crun`). */
+  runtime: string;
+  /** OCI runtime bundle directory (holds `config.json` and `rootfs/`). */
+  bundle: string;
+  /** Process configuration. */
+  process: ProcessSpec;
+  /** Hostname. */
+  hostname: string;
+  /** `host` to share the host's network namespace, else `none`. */
+  network: "none" | "host";
+  /** Remove when the process exits (`--rm`). */
+  auto_remove: boolean;
+  /** Started detached; output goes to the log file. */
+  detached: boolean;
+  /** True when the image was not found and a basic rootfs was built instead. */
+  fallback: boolean;
+}
+
+/** Options of {@link Containers.create}. */
+export interface CreateOptions {
+  /** Unique name; a random one when absent. */
+  name?: string;
+  /** Command replacing the image's cmd (the entrypoint stays). */
+  command?: string[];
+  /** Extra environment, `KEY=value`, over the image's. */
+  env?: string[];
+  /** Working directory (absolute). */
+  workdir?: string;
+  /** User: `name`, `uid`, `name:group` or `uid:gid`. */
+  user?: string;
+  /** Snapshotter name; the one chosen when Servin was opened, then the first available one. */
+  snapshotter?: string;
+  /** Runtime name; the one chosen when Servin was opened, then the first installed one. */
+  runtime?: string;
+  /** Allocate a terminal. */
+  tty?: boolean;
+  /** Keep stdin open. */
+  interactive?: boolean;
+  /** Remove after the process exits. */
+  autoRemove?: boolean;
+  /** Will run detached, output to the log. */
+  detached?: boolean;
+  /** `host` shares the host's network namespace. */
+  network?: "none" | "host";
+  /** Fail instead of building a basic rootfs when the image is missing. */
+  noFallback?: boolean;
+}
+
+/** Options of {@link Containers.start}. */
+export interface StartOptions {
+  /** Pass the caller's stdin to the process. */
+  stdin?: boolean;
+  /** Send the output to the container's log instead of the caller's stdout and stderr. */
+  log?: boolean;
+}
+
+/** Containers from images: the API a container plugin provides as `servin.containers`. */
+export interface Containers {
+  /** Creates a container from `image` without starting it. */
+  create(image: string, options?: CreateOptions): Promise<ContainerRecord>;
+  /** Starts a container and waits for its process; returns its exit code. */
+  start(name: string, options?: StartOptions): Promise<number>;
+  /** Containers with their live status, newest first. */
+  list(): Promise<ContainerRecord[]>;
+  /** The container `name` (name, ID or unique ID prefix) with its live status. */
+  get(name: string): Promise<ContainerRecord>;
+  /** Path of a detached container's log. */
+  logPath(name: string): Promise<string>;
+  /** Removes a container; a running one needs `force`, which kills it first. */
+  remove(name: string, options?: { force?: boolean }): Promise<ContainerRecord>;
+  /** Removes every container that is not running. */
+  prune(): Promise<ContainerRecord[]>;
+}
+
+/** What a container service gets when Servin opens. */
+export interface ContainerContext {
+  /** The facade (images are resolved through it). */
+  servin: Servin;
+  /** The plugin registry (snapshotters, runtimes). */
+  kinds: KindLookup;
+  /** Data root (the plugin keeps `<root>/containers/`). */
+  root: string;
+  /** Default snapshotter and runtime names (from the environment, read by the CLI). */
+  defaults: { snapshotter?: string; runtime?: string };
+  /** Prints a warning. */
+  warn: WarnFn;
+}
+
+/** A container service plugin kind. */
+export interface ContainerService {
+  /** Name (`containers`). */
+  name: string;
+  /** Opens the containers API. */
+  open(context: ContainerContext): Containers;
+}
+
+// ---------------------------------------------------------------- commands
+
+/** A flag of a command, as `node:util` parseArgs takes it, plus help text. */
+export interface FlagSpec {
+  /** `string` takes a value, `boolean` does not. */
+  type: "string" | "boolean";
+  /** One-letter alias. */
+  short?: string;
+  /** Repeatable (values are collected into an array). */
+  multiple?: boolean;
+  /** Help text. */
+  description: string;
+  /** Placeholder shown in help for the value. */
+  value?: string;
+}
+
+/** Parsed flag values. */
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+/** Where a command writes. */
+export interface Output {
+  /** Writes a line to stdout. */
+  out(text: string): void;
+  /** Writes a line to stderr. */
+  err(text: string): void;
+  /** Writes raw text to stderr (progress). */
+  errRaw(text: string): void;
+  /** True when stderr is a terminal. */
+  errIsTerminal: boolean;
+}
+
+/** What a command's `run` receives. */
+export interface CommandContext extends Output {
+  /** Positional arguments. */
+  args: string[];
+  /** Flag values. */
+  flags: FlagValues;
+  /** Opens (once) the Servin the command works on. */
+  servin(): Promise<Servin>;
+  /** The loaded plugins. */
+  kinds: KindLookup;
+}
+
+/** A CLI command, registered by a plugin. */
+export interface CommandDef {
+  /** Full name, words separated by spaces (`image ls`). */
+  name: string;
+  /** Other names (`images`, `image list`). */
+  aliases?: string[];
+  /** One-line description. */
+  summary: string;
+  /** Arguments after the command name, for help (`[OPTIONS] IMAGE...`). */
+  usage: string;
+  /** Flags. */
+  flags?: Record<string, FlagSpec>;
+  /** Fewest and most positional arguments. */
+  args?: { min?: number; max?: number };
+  /** After this many positionals, the rest are arguments, flags or not (`run IMAGE CMD…`). */
+  stopAfter?: number;
+  /** Left out of help (internal commands). */
+  hidden?: boolean;
+  /** Runs the command; returns the exit code (0 when nothing is returned). */
+  run(ctx: CommandContext): Promise<number | void> | number | void;
+}
+
+/** An input opener: makes a stream of an input that is not a local file (a URL). */
+export interface InputOpener {
+  /** Name. */
+  name: string;
+  /** The opened input, or undefined when this opener does not handle `name`. */
+  open(name: string): Promise<StreamInput | undefined>;
+}
+
+/** Every kind of capability, by the name plugins register it under. */
+export interface KindMap {
+  /** Host platforms. */
+  platform: Platform;
+  /** Storage backends. */
+  storage: StorageBackend;
+  /** Image sources. */
+  source: ImageSource;
+  /** Image sinks. */
+  sink: ImageSink;
+  /** Snapshotters. */
+  snapshotter: Snapshotter;
+  /** OCI runtimes. */
+  runtime: ContainerRuntime;
+  /** Registry credentials. */
+  registry: RegistryService;
+  /** Container services. */
+  containers: ContainerService;
+  /** Input openers. */
+  input: InputOpener;
+  /** CLI commands. */
+  command: CommandDef;
+}
+
+/** A kind's name. */
+export type Kind = keyof KindMap;
+
+/** Looking up what plugins registered. */
+export interface KindLookup {
+  /** The one named `name`, else the kind's default (the first registered); `not-found` when none. */
+  get<K extends Kind>(kind: K, name?: string): KindMap[K];
+  /** All of a kind, in registration order. */
+  all<K extends Kind>(kind: K): KindMap[K][];
+  /** Names of the loaded plugins, in setup order. */
+  readonly plugins: readonly string[];
+}
+
+/** Options of `openServin` (and `Servin.open`). */
+export interface OpenOptions {
+  /** Data root; the platform's default when absent (the CLI passes `SERVIN_ROOT`). */
+  root?: string;
+  /** Storage backend name; the first registered (`local`) by default. */
+  storage?: string;
+  /** Limits on input. */
+  limits?: Partial<import("./kinds.ts").Limits>;
+  /** Where warnings go; stderr by default. */
+  warn?: WarnFn;
+  /** Default snapshotter and runtime (the CLI passes `SERVIN_SNAPSHOTTER` and `SERVIN_RUNTIME`). */
+  defaults?: { snapshotter?: string; runtime?: string };
+}
