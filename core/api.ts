@@ -6,11 +6,13 @@
  * @module
  */
 
+import type { CommitBeforePayload, IngestVerb } from "./hooks.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 import type {
   ContainerRuntime,
   ImageSink,
   ImageSource,
+  Limits,
   Platform,
   ProcessSpec,
   ProgressFn,
@@ -405,6 +407,52 @@ export interface InputOpener {
   open(name: string): Promise<StreamInput | undefined>;
 }
 
+/** One copy into the store, as the facade hands it to the ingest pipeline. */
+export interface IngestRequest {
+  /** What brings the images in. */
+  verb: IngestVerb;
+  /** The source that recognised the input. */
+  source: ImageSource;
+  /** The input as named. */
+  name: string;
+  /** The whole input (empty for a directory or a reference). */
+  stream: ReadableStream<Uint8Array>;
+  /** Platform wanted from multi-platform indexes. */
+  platform: string;
+  /** Tags to give every image instead of those the input holds. */
+  tags?: string[];
+  /** For an input without a config (a root filesystem): its runtime configuration. */
+  config?: ImageConfig;
+  /** History line and comment of a built config. */
+  history?: { createdBy: string; comment?: string };
+  /** Options. */
+  options: IngestOptions & RegistryOptions;
+}
+
+/** What the ingest pipeline gets from the facade. */
+export interface IngestContext {
+  /** The store. */
+  store: Store;
+  /** Limits on input. */
+  limits: Limits;
+  /** The host platform. */
+  platform: Platform;
+  /** Data root (credentials). */
+  root: string;
+  /** Prints a warning. */
+  warn: WarnFn;
+  /** Runs the `image:commit:before` hook (throws to veto). */
+  beforeCommit(payload: CommitBeforePayload): Promise<void>;
+}
+
+/** The ingest pipeline kind: fetches, checks, unpacks and commits what a source describes. */
+export interface Ingester {
+  /** Name (`ingest`). */
+  name: string;
+  /** Stores the images of the request; returns them with the tags the input gave each. */
+  ingest(request: IngestRequest, context: IngestContext): Promise<LoadedImage[]>;
+}
+
 /** Every kind of capability, by the name plugins register it under. */
 export interface KindMap {
   /** Host platforms. */
@@ -425,6 +473,8 @@ export interface KindMap {
   containers: ContainerService;
   /** Input openers. */
   input: InputOpener;
+  /** The ingest pipeline. */
+  ingest: Ingester;
   /** CLI commands. */
   command: CommandDef;
 }
@@ -449,7 +499,7 @@ export interface OpenOptions {
   /** Storage backend name; the first registered (`local`) by default. */
   storage?: string;
   /** Limits on input. */
-  limits?: Partial<import("./kinds.ts").Limits>;
+  limits?: Partial<Limits>;
   /** Where warnings go; stderr by default. */
   warn?: WarnFn;
   /** Default snapshotter and runtime (the CLI passes `SERVIN_SNAPSHOTTER` and `SERVIN_RUNTIME`). */

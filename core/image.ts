@@ -61,17 +61,6 @@ export interface ImageRecord {
   metadata: Record<string, string>;
 }
 
-/** The default configuration of an imported root filesystem (the seed's). */
-export const DEFAULT_CONFIG: Readonly<ImageConfig> = Object.freeze({
-  env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-  cmd: ["/bin/sh"],
-  entrypoint: [],
-  working_dir: "/",
-  user: "root",
-  exposed_ports: {},
-  labels: {},
-});
-
 /**
  * Adds `extra` (`KEY=value`) to `base`; an extra variable replaces the base
  * one of the same name in place, as Docker's `ENV` does.
@@ -102,53 +91,6 @@ export function shortId(id: string): string {
   return id.slice(0, SHORT_ID_LENGTH);
 }
 
-/** Inputs of {@link buildOciConfig}. */
-export interface OciConfigInput {
-  /** Runtime configuration. */
-  config: ImageConfig;
-  /** Layer diff_ids, hex, lowest first. */
-  diffIds: string[];
-  /** Creation time. */
-  created: Date;
-  /** OCI architecture (`amd64`, `arm64`, …). */
-  architecture: string;
-  /** OCI os (`linux`, …). */
-  os: string;
-  /** History line of the newest layer. */
-  createdBy: string;
-  /** Commit message, if any. */
-  comment?: string;
-}
-
-/**
- * Serialises an OCI image-spec config. Its bytes are what the image ID
- * hashes, so the output is deterministic for a given input.
- */
-export function buildOciConfig(input: OciConfigInput): Uint8Array {
-  const c = input.config;
-  const created = input.created.toISOString();
-  const runtime: Record<string, unknown> = {
-    Env: c.env,
-    Cmd: c.cmd,
-    WorkingDir: c.working_dir,
-    User: c.user,
-  };
-  if (c.entrypoint.length > 0) runtime.Entrypoint = c.entrypoint;
-  if (Object.keys(c.exposed_ports).length > 0) runtime.ExposedPorts = c.exposed_ports;
-  if (Object.keys(c.labels).length > 0) runtime.Labels = c.labels;
-  const history: Record<string, unknown> = { created, created_by: input.createdBy };
-  if (input.comment) history.comment = input.comment;
-  const doc = {
-    created,
-    architecture: input.architecture,
-    os: input.os,
-    config: runtime,
-    rootfs: { type: "layers", diff_ids: input.diffIds.map((d) => `sha256:${d}`) },
-    history: [history],
-  };
-  return new TextEncoder().encode(JSON.stringify(doc));
-}
-
 /** OCI media types Servin writes. */
 export const MEDIA_TYPES = {
   manifest: "application/vnd.oci.image.manifest.v1+json",
@@ -169,12 +111,6 @@ export interface Descriptor {
   annotations?: Record<string, string>;
   /** Platform, in an index. */
   platform?: { architecture: string; os: string; variant?: string };
-}
-
-/** Serialises an OCI image manifest for a config and its layers. */
-export function buildOciManifest(config: Descriptor, layers: Descriptor[]): Uint8Array {
-  const doc = { schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers };
-  return new TextEncoder().encode(JSON.stringify(doc));
 }
 
 function stringList(value: unknown): string[] {
@@ -259,4 +195,72 @@ export function splitTag(tag: string): { repository: string; tag: string } {
   const colon = tag.lastIndexOf(":");
   if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
   return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
+}
+
+/** Filters of a listing, as `docker image ls --filter` takes them. */
+export interface ImageFilter {
+  /** Glob on `repository` or `repository:tag` (`*` within a path component). */
+  reference?: string[];
+  /** Only images without tags (true) or only tagged ones (false). */
+  dangling?: boolean;
+  /** `key` or `key=value` labels all of which must match. */
+  label?: string[];
+}
+
+/** True when `img` passes every filter. */
+export function matchesFilter(img: ImageRecord, filter: ImageFilter): boolean {
+  if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
+    return false;
+  }
+  for (const label of filter.label ?? []) {
+    const eq = label.indexOf("=");
+    const key = eq < 0 ? label : label.slice(0, eq);
+    if (!(key in img.config.labels)) return false;
+    if (eq >= 0 && img.config.labels[key] !== label.slice(eq + 1)) return false;
+  }
+  const refs = filter.reference ?? [];
+  if (refs.length === 0) return true;
+  return img.repo_tags.some((tag) => refs.some((pattern) => matchReference(tag, pattern)));
+}
+
+function matchReference(tag: string, pattern: string): boolean {
+  const glob = new RegExp(
+    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")
+      .replace(/\?/g, "[^/]") + "$",
+  );
+  const colon = tag.lastIndexOf(":");
+  return glob.test(tag) || glob.test(tag.slice(0, colon));
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Checks that `value` is an index record as Servin writes it; throws a clear
+ * error naming `where` and the record otherwise, so that a damaged index
+ * never makes a command act on half a record.
+ */
+export function checkRecord(value: unknown, where: string): ImageRecord {
+  const r = value as Partial<ImageRecord> | null;
+  const bad = (what: string) =>
+    new ServinError(
+      "invalid-argument",
+      `${where}: record ${typeof r?.id === "string" ? r.id.slice(0, 12) : "?"} ${what}`,
+    );
+  if (!r || typeof r !== "object") throw bad("is not an object");
+  if (typeof r.id !== "string" || !HEX64.test(r.id)) throw bad("has no valid id");
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (!strings(r.repo_tags)) throw bad("has a repo_tags that is not a list of strings");
+  if (!Array.isArray(r.layers) || !r.layers.every((l) => typeof l === "string" && HEX64.test(l))) {
+    throw bad("has a layers that is not a list of diff_ids");
+  }
+  if (r.blobs !== undefined && !(Array.isArray(r.blobs) && r.blobs.every((b) => HEX64.test(b)))) {
+    throw bad("has a blobs that is not a list of digests");
+  }
+  if (typeof r.created !== "string" || typeof r.size !== "number") {
+    throw bad("has no created time or size");
+  }
+  if (!r.config || typeof r.config !== "object" || !r.metadata || typeof r.metadata !== "object") {
+    throw bad("has no config or metadata");
+  }
+  return r as ImageRecord;
 }

@@ -106,6 +106,8 @@ export interface Staged {
 export interface StagedBlob extends Staged, BlobInfo {
   /** Discriminant. */
   readonly kind: "blob";
+  /** Its bytes, read back from staging. */
+  read(): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** A layer unpacked into staging, with its diff_id. */
@@ -256,6 +258,8 @@ export interface SourceBlob {
   descriptor: Partial<Descriptor> & { mediaType: string };
   /** Opens its bytes. */
   open(): Promise<ReadableStream<Uint8Array>>;
+  /** The blob when the source staged it already (an archive member), digest computed. */
+  staged?: StagedBlob;
 }
 
 /** One image a source describes; the ingest pipeline fetches, checks and stores it. */

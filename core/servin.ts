@@ -1,37 +1,50 @@
 /**
- * The library API over a loaded registry: open a store, import, list,
- * inspect, tag and remove images. The CLI commands are thin wrappers of this.
+ * The Servin facade: loads the plugins, picks the platform, opens the store
+ * and the container service, and wires the kinds together for each verb.
+ * Feature logic lives in the plugins it asks.
  *
  * @module
  */
 
-import { Containers } from "./containers.ts";
+import type {
+  Containers,
+  CopyLocation,
+  DiskUsage,
+  HistoryEntry,
+  ImageInput,
+  ImportOptions,
+  IngestRequest,
+  KindLookup,
+  ListFilter,
+  LoadedImage,
+  LoadOptions,
+  OpenOptions,
+  PullOptions,
+  PushOptions,
+  RemoveResult,
+  SaveOptions,
+  Servin,
+  ServinInfo,
+  StreamInput,
+  WriteTarget,
+} from "./api.ts";
 import { messageOf, ServinError } from "./errors.ts";
+import type { IngestVerb } from "./hooks.ts";
 import {
-  buildOciConfig,
-  buildOciManifest,
-  configSummary,
-  DEFAULT_CONFIG,
   type ImageConfig,
   type ImageRecord,
-  MEDIA_TYPES,
-  mergeEnv,
+  matchesFilter,
   resolveImage,
-  sha256Hex,
   shortId,
 } from "./image.ts";
 import {
   DEFAULT_LIMITS,
-  type ExtractLimits,
-  type ImageStore,
-  type ImportOptions,
-  type LoadOptions,
+  type Limits,
   type Platform,
-  type ProgressFn,
   type RegistryOptions,
   type SinkImage,
-  type SourceImage,
-  type SourceProbe,
+  type Store,
+  type WarnFn,
 } from "./kinds.ts";
 import {
   formatRegistryReference,
@@ -41,133 +54,91 @@ import {
 } from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
 
-/** Options of {@link Servin.open}. */
-export interface OpenOptions {
+/** Options of {@link ServinHandle.open}. */
+export interface ServinOpenOptions extends OpenOptions {
   /** Plugins to load (built-in and third-party), unless `registry` is given. */
   plugins?: readonly Plugin[];
   /** An already loaded registry; the caller keeps disposing it. */
   registry?: Registry;
-  /** Data root; defaults to `SERVIN_ROOT`, then the platform default. */
-  root?: string;
-  /** Storage backend name; `local` by default. */
-  storage?: string;
-  /** Extraction limits. */
-  limits?: Partial<ExtractLimits>;
-  /** Where warnings go; stderr by default. */
-  warn?: (message: string) => void;
-}
-
-/** Result of removing one name with {@link Servin.removeImage}. */
-export interface RemoveResult {
-  /** Tags removed. */
-  untagged: string[];
-  /** ID of the image deleted, when it was. */
-  deleted?: string;
-}
-
-/** Filters of {@link Servin.listImages}, as `docker image ls --filter`. */
-export interface ListFilter {
-  /** Glob on `repository` or `repository:tag` (`*` within a path component). */
-  reference?: string[];
-  /** Only images without tags (true) or only tagged ones (false). */
-  dangling?: boolean;
-  /** `key` or `key=value` labels all of which must match. */
-  label?: string[];
-}
-
-/** Host details {@link Servin.open} resolved. */
-export interface ServinInfo {
-  /** Data root. */
-  root: string;
-  /** Platform name. */
-  platform: string;
-  /** Loaded plugins, in setup order. */
-  plugins: string[];
 }
 
 /**
- * An open Servin: a registry of plugins, the host platform and the image store.
+ * An open Servin: a registry of plugins, the host platform and the store.
  *
  * @example
  * ```ts ignore
  * import { openServin } from "../mod.ts";
- * const servin = await openServin({ root: "/tmp/servin-example" });
- * try {
- *   for (const image of await servin.listImages()) console.log(image.repo_tags);
- * } finally {
- *   await servin.close();
- * }
+ * await using servin = await openServin({ root: "/tmp/servin-example" });
+ * for (const image of await servin.listImages()) console.log(image.repo_tags);
  * ```
  */
-export class Servin {
+export class ServinHandle implements Servin {
   /** The loaded plugins and what they registered. */
   readonly registry: Registry;
   /** The host platform. */
   readonly platform: Platform;
   /** Data root. */
   readonly root: string;
-  /** Containers: create, start, list, remove. */
+  /** The store. */
+  readonly store: Store;
+  /** Containers, as the container plugin provides them. */
   readonly containers: Containers;
-  #store: ImageStore;
-  #ownsRegistry: boolean;
-  #warn: (message: string) => void;
+  #owns: boolean;
+  #warn: WarnFn;
+  #limits: Limits;
 
   private constructor(
     registry: Registry,
     platform: Platform,
     root: string,
-    store: ImageStore,
-    ownsRegistry: boolean,
-    warn: (message: string) => void,
+    store: Store,
+    owns: boolean,
+    warn: WarnFn,
+    limits: Limits,
+    defaults: OpenOptions["defaults"],
   ) {
     this.registry = registry;
     this.platform = platform;
     this.root = root;
-    this.#store = store;
-    this.#ownsRegistry = ownsRegistry;
+    this.store = store;
+    this.#owns = owns;
     this.#warn = warn;
-    this.containers = new Containers(registry, store, platform, warn);
+    this.#limits = limits;
+    const service = registry.all("containers")[0];
+    this.containers = service
+      ? service.open({ servin: this, kinds: registry, root, defaults: defaults ?? {}, warn })
+      : noContainers();
   }
 
   /** Loads the plugins (or takes `options.registry`), picks the platform and opens the store. */
-  static async open(options: OpenOptions): Promise<Servin> {
-    if (options.registry) return await Servin.#openWith(options.registry, options, false);
-    const registry = await Registry.create(options.plugins ?? []);
+  static async open(options: ServinOpenOptions): Promise<ServinHandle> {
+    const owns = !options.registry;
+    const registry = options.registry ?? await Registry.create(options.plugins ?? []);
     try {
-      return await Servin.#openWith(registry, options, true);
+      const platform = hostPlatform(registry);
+      const root = options.root || platform.defaultRoot();
+      const seen = new Set<string>();
+      const print = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
+      const warn = (m: string) => {
+        if (!seen.has(m)) seen.add(m), print(m);
+      };
+      const limits = { ...DEFAULT_LIMITS, ...options.limits };
+      const backend = registry.get("storage", options.storage);
+      const store = await backend.open({ root, platform, limits, warn });
+      return new ServinHandle(
+        registry,
+        platform,
+        root,
+        store,
+        owns,
+        warn,
+        limits,
+        options.defaults,
+      );
     } catch (err) {
-      await registry.dispose().catch(() => {});
+      if (owns) await registry.dispose().catch(() => {});
       throw err;
     }
-  }
-
-  static async #openWith(
-    registry: Registry,
-    options: OpenOptions,
-    owns: boolean,
-  ): Promise<Servin> {
-    const platform = await registry.first("platform:detect", { os: Deno.build.os });
-    if (!platform) {
-      throw new ServinError("unsupported", `No platform plugin supports "${Deno.build.os}"`);
-    }
-    const root = options.root || Deno.env.get("SERVIN_ROOT") || platform.defaultRoot();
-    const backendName = options.storage ?? "local";
-    const backend = registry.storages.get(backendName);
-    if (!backend) {
-      throw new ServinError("unsupported", `No storage backend named "${backendName}"`);
-    }
-    const seen = new Set<string>();
-    const print = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
-    const warn = (m: string) => {
-      if (!seen.has(m)) seen.add(m), print(m);
-    };
-    const store = await backend.open({
-      root,
-      platform,
-      limits: { ...DEFAULT_LIMITS, ...options.limits },
-      warn,
-    });
-    return new Servin(registry, platform, root, store, owns, warn);
   }
 
   /** Where Servin keeps its data, the platform and the plugins. */
@@ -184,7 +155,7 @@ export class Servin {
    * ```
    */
   async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
-    const images = await this.#store.list();
+    const images = await this.store.index.list();
     return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
       b.created.localeCompare(a.created)
     );
@@ -199,12 +170,12 @@ export class Servin {
    * ```
    */
   async getImage(name: string): Promise<ImageRecord> {
-    return resolveImage(await this.#store.list(), name);
+    return resolveImage(await this.store.index.list(), name);
   }
 
   /**
    * Imports a root-filesystem tarball (plain, gzip or zstd; `-` reads
-   * `input` from the given stream) as a one-layer image tagged `reference`.
+   * stdin) as a one-layer image tagged `reference`.
    *
    * @example
    * ```ts ignore
@@ -217,19 +188,12 @@ export class Servin {
     options: ImportOptions = {},
   ): Promise<ImageRecord> {
     const tag = normalizeReference(reference);
-    const { path, images } = await this.#read("import", input, options, tag);
-    const config: ImageConfig = {
-      ...DEFAULT_CONFIG,
-      ...options.config,
-      env: mergeEnv(DEFAULT_CONFIG.env, options.config?.env ?? []),
-    };
-    const [record] = await this.#commit(images, path, {
+    const [loaded] = await this.#ingest("import", input, options, {
       tags: [tag],
-      config,
-      createdBy: `servin image import ${path} ${tag}`,
-      comment: options.message,
+      config: { ...options.config } as ImageConfig,
+      history: { createdBy: "", comment: options.message },
     });
-    return record!;
+    return loaded!.image;
   }
 
   /**
@@ -242,12 +206,7 @@ export class Servin {
    * ```
    */
   async loadImages(input: ImageInput, options: LoadOptions = {}): Promise<LoadedImage[]> {
-    const { path, images } = await this.#read("load", input, options, "");
-    const records = await this.#commit(images, path, {});
-    return records.map((image, i) => ({
-      image,
-      tags: (images[i]!.tags ?? []).filter((t) => image.repo_tags.includes(t)),
-    }));
+    return await this.#ingest("load", input, options, {});
   }
 
   /**
@@ -262,14 +221,14 @@ export class Servin {
   async pullImage(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseRegistryReference(reference);
     const full = formatRegistryReference(ref);
-    const registry = { tlsVerify: options.tlsVerify, certDir: options.certDir };
-    const { images } = await this.#read("pull", full, { ...options, registry }, full);
-    const [record] = await this.#commit(images, full, { tags: ref.tag ? [full] : [] });
-    return record!;
+    const input = { path: full, stream: ReadableStream.from<Uint8Array>([]) };
+    const [loaded] = await this.#ingest("pull", input, options, { tags: ref.tag ? [full] : [] });
+    return loaded!.image;
   }
 
   /**
-   * Pushes image `name` to `destination` (default: `name`, which must then be a registry reference); returns the manifest digest.
+   * Pushes image `name` to `destination` (default: `name`, which must then
+   * be a registry reference); returns the manifest digest.
    *
    * @example
    * ```ts ignore
@@ -285,18 +244,50 @@ export class Servin {
         `Cannot push to a digest reference: ${destination ?? name}`,
       );
     }
-    const digest = await this.registry.first("image:push", {
-      image,
-      reference: formatRegistryReference(ref),
-      store: this.#store,
-      root: this.root,
+    const sink = this.registry.get("sink", "registry");
+    const digest = await sink.write({
+      images: [{ image, tags: [] }],
+      store: this.store,
+      platform: this.platform,
+      write: () => Promise.reject(new ServinError("internal", "a registry takes no stream")),
+      destination: formatRegistryReference(ref),
       registry: options,
+      root: this.root,
       progress: options.onProgress,
     });
-    if (!digest) {
-      throw new ServinError("unsupported", "Cannot push: no registry plugin is installed");
+    return digest || `sha256:${image.manifest}`;
+  }
+
+  /**
+   * Copies images between locations, as skopeo does: `docker://REF`,
+   * `docker-archive:PATH`, `oci-archive:PATH`, `oci:DIR` and `servin:NAME`
+   * (this store). Returns the IDs of the images copied.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.copy("docker://localhost:5000/app:1", "oci-archive:/tmp/app.tar");
+   * ```
+   */
+  async copy(from: CopyLocation, to: CopyLocation, options: PullOptions = {}): Promise<string[]> {
+    const src = splitLocation(from);
+    let images: LoadedImage[];
+    if (src.transport === "servin") {
+      const image = await this.getImage(src.name);
+      images = [{ image, tags: image.repo_tags.filter((t) => t === tryNormalizeReference(src.name)) }];
+    } else if (src.transport === "docker") {
+      images = [{ image: await this.pullImage(src.name, options), tags: [] }];
+    } else images = await this.loadImages(src.name, options);
+    const dst = splitLocation(to);
+    const ids = images.map((i) => i.image.id);
+    if (dst.transport === "servin") {
+      if (dst.name) for (const id of ids) await this.tagImage(id, dst.name);
+    } else if (dst.transport === "docker") {
+      for (const id of ids) await this.pushImage(id, dst.name, options);
+    } else {
+      const format = dst.transport === "oci" ? "oci-archive" : dst.transport;
+      await this.#save(images.map((i) => ({ image: i.image, tags: i.tags })), dst.name, format);
     }
-    return digest;
+    return ids;
   }
 
   /**
@@ -312,15 +303,7 @@ export class Servin {
     credentials: { username: string; password: string },
     options: RegistryOptions = {},
   ): Promise<void> {
-    const done = await this.registry.first("registry:login", {
-      registry,
-      root: this.root,
-      credentials,
-      options,
-    });
-    if (!done) {
-      throw new ServinError("unsupported", "Cannot log in: no registry plugin is installed");
-    }
+    await this.registry.get("registry").login(this.root, registry, credentials, options);
   }
 
   /**
@@ -332,210 +315,95 @@ export class Servin {
    * ```
    */
   async logout(registry: string): Promise<boolean> {
-    return await this.registry.first("registry:logout", {
-      registry,
-      root: this.root,
-      options: {},
-    }) ??
-      false;
+    return await this.registry.get("registry").logout(this.root, registry);
   }
 
-  /** Finds the source for `input` and lets it stage what it holds. */
-  async #read(
-    purpose: "import" | "load" | "pull",
+  /** Opens the input, finds the source that understands it, and hands both to the ingest pipeline. */
+  async #ingest(
+    verb: IngestVerb,
     input: ImageInput,
-    options: ImportOptions & LoadOptions & { registry?: RegistryOptions },
-    reference: string,
-  ): Promise<{ path: string; images: SourceImage[] }> {
-    const verb = purpose;
-    const opened = typeof input !== "string"
-      ? input
-      : purpose === "pull"
-      ? { path: input, stream: ReadableStream.from<Uint8Array>([]) }
-      : (await this.registry.first("input:open", { path: input, purpose })) ??
-        await openInput(input, verb);
-    if (opened.directory && purpose === "import") {
-      throw new ServinError(
-        "invalid-argument",
-        `Cannot import "${opened.path}": it is a directory`,
-      );
+    options: ImportOptions & PullOptions,
+    spec: Pick<IngestRequest, "tags" | "config" | "history">,
+  ): Promise<LoadedImage[]> {
+    const opened = typeof input !== "string" ? input : await this.#open(input, verb);
+    if (opened.directory && verb === "import") {
+      throw new ServinError("invalid-argument", `Cannot import "${opened.path}": it is a directory`);
     }
     const stream = countBytes(opened.stream, opened.size, options.onProgress);
     const [head, whole] = await peek(stream, 4096);
-    const probe: SourceProbe = {
-      purpose,
-      path: opened.path,
-      head,
-      directory: opened.directory,
-      registry: options.registry,
-      platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
-    };
-    const source = await this.registry.first("source:detect", probe);
+    const probe = { name: opened.path, head, directory: opened.directory };
+    const source = this.registry.all("source").find((s) =>
+      s.verbs.includes(verb as "import") && s.detect(probe)
+    );
     if (!source) {
       await whole.cancel().catch(() => {});
-      if (purpose === "pull") {
-        throw new ServinError(
-          "unsupported",
-          `Cannot pull "${opened.path}": no registry source is installed (import a tarball with "servin image import")`,
-        );
-      }
       throw new ServinError(
-        "invalid-archive",
-        `Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`,
+        verb === "pull" ? "unsupported" : "invalid-archive",
+        verb === "pull"
+          ? `Cannot pull "${opened.path}": no registry source is installed`
+          : `Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`,
       );
     }
-    try {
-      await this.registry.series("image:import:before", {
-        reference,
-        path: opened.path,
-        source: source.name,
-        options,
-      });
-    } catch (err) {
+    const loaded = await this.registry.get("ingest").ingest({
+      verb,
+      source,
+      name: opened.path,
+      stream: whole,
+      platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
+      ...spec,
+      options,
+    }, {
+      store: this.store,
+      limits: this.#limits,
+      platform: this.platform,
+      root: this.root,
+      warn: this.#warn,
+      beforeCommit: (payload) => this.registry.series("image:commit:before", payload),
+    }).catch(async (err) => {
       await whole.cancel().catch(() => {});
       throw err;
-    }
-    try {
-      return {
-        path: opened.path,
-        images: await source.read({
-          probe,
-          input: whole,
-          store: this.#store,
-          root: this.root,
-          progress: options.onProgress,
-          warn: this.#warn,
-        }),
-      };
-    } catch (err) {
-      await whole.cancel().catch(() => {});
-      const code = err instanceof ServinError ? err.code : "internal";
-      throw new ServinError(code, `Cannot ${verb} "${opened.path}": ${messageOf(err)}`, {
-        cause: err,
-      });
-    }
-  }
-
-  /** Commits what a source staged: blobs, layers and one index record per image. */
-  async #commit(
-    images: SourceImage[],
-    path: string,
-    spec: { tags?: string[]; config?: ImageConfig; createdBy?: string; comment?: string },
-  ): Promise<ImageRecord[]> {
-    const staged = images.flatMap((img) => [
-      ...img.layers.flatMap((l) => l.staged ? [l.staged, l.blob] : [l.blob]),
-      ...(img.config ? [img.config] : []),
-      ...(img.manifest ? [img.manifest] : []),
-    ]);
-    try {
-      const records: ImageRecord[] = [];
-      for (const image of images) {
-        records.push(await this.#commitOne(image, path, spec));
-      }
-      for (const record of records) {
-        const after = await this.registry.parallel("image:import:after", { image: record });
-        for (const e of after.errors) this.#warn(e.message);
-      }
-      return records;
-    } finally {
-      for (const s of staged) await this.#store.discard(s);
-    }
-  }
-
-  async #commitOne(
-    image: SourceImage,
-    path: string,
-    spec: { tags?: string[]; config?: ImageConfig; createdBy?: string; comment?: string },
-  ): Promise<ImageRecord> {
-    let configBytes: Uint8Array;
-    if (image.config) configBytes = await Deno.readFile(image.config.path);
-    else {
-      configBytes = buildOciConfig({
-        config: spec.config ?? DEFAULT_CONFIG,
-        diffIds: image.layers.map((l) => l.diffId),
-        created: new Date(),
-        architecture: this.platform.architecture,
-        os: this.platform.os,
-        createdBy: spec.createdBy ?? "servin",
-        comment: spec.comment,
-      });
-    }
-    const oci = JSON.parse(new TextDecoder().decode(configBytes));
-    const configDigest = sha256Hex(configBytes);
-    const manifestBytes = image.manifest ? undefined : buildOciManifest(
-      { mediaType: MEDIA_TYPES.config, digest: `sha256:${configDigest}`, size: configBytes.length },
-      image.layers.map((l) => ({
-        mediaType: l.mediaType,
-        digest: `sha256:${l.blob.digest}`,
-        size: l.blob.size,
-      })),
-    );
-    const tags = (spec.tags ?? image.tags ?? []).map(normalizeReference);
-    return await this.#store.transaction(async (tx) => {
-      const id = image.config ? await tx.commitBlob(image.config) : await tx.putBlob(configBytes);
-      const manifest = image.manifest
-        ? await tx.commitBlob(image.manifest)
-        : await tx.putBlob(manifestBytes!);
-      let rootfsPath = "";
-      for (const layer of image.layers) {
-        rootfsPath = layer.staged
-          ? await tx.commitLayer(layer.staged)
-          : this.#store.layerPath(layer.diffId);
-        await tx.commitBlob(layer.blob);
-      }
-      for (const tag of tags) untagEverywhere(tx.images, tag);
-      const existing = tx.images.find((img) => img.id === id);
-      if (existing) {
-        existing.repo_tags.push(...tags.filter((t) => !existing.repo_tags.includes(t)));
-        return structuredClone(existing);
-      }
-      const created = typeof oci.created === "string" && !Number.isNaN(Date.parse(oci.created))
-        ? new Date(oci.created).toISOString()
-        : new Date().toISOString();
-      const record: ImageRecord = {
-        id,
-        repo_tags: tags,
-        created,
-        size: image.layers.reduce((n, l) => n + l.size, 0),
-        layers: image.layers.map((l) => l.diffId),
-        layer_sizes: image.layers.map((l) => l.size),
-        rootfs_type: image.rootfsType,
-        rootfs_path: rootfsPath,
-        config: spec.config ?? configSummary(oci),
-        metadata: {
-          ...image.metadata,
-          original_path: path,
-          ...(spec.comment ? { comment: spec.comment } : {}),
-        },
-        manifest,
-        blobs: [id, manifest, ...image.layers.map((l) => l.blob.digest)],
-      };
-      tx.images.push(record);
-      return structuredClone(record);
     });
+    for (const { image } of loaded) {
+      const after = await this.registry.parallel("image:commit:after", { verb, image });
+      for (const e of after.errors) this.#warn(e.message);
+    }
+    return loaded;
+  }
+
+  /** An input opener's stream, else the file or directory, or standard input for `-`. */
+  async #open(path: string, verb: string): Promise<StreamInput> {
+    for (const opener of this.registry.all("input")) {
+      const opened = await opener.open(path);
+      if (opened) return opened;
+    }
+    if (path === "-") return { path, stream: Deno.stdin.readable };
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(path);
+    } catch (err) {
+      const why = err instanceof Deno.errors.NotFound ? "no such file" : messageOf(err);
+      throw new ServinError("not-found", `Cannot ${verb} "${path}": ${why}`);
+    }
+    if (stat.isDirectory) return { path, stream: ReadableStream.from([]), directory: true };
+    if (!stat.isFile) {
+      throw new ServinError("invalid-argument", `Cannot ${verb} "${path}": not a regular file`);
+    }
+    const file = await Deno.open(path, { read: true });
+    return { path, stream: file.readable, size: stat.size };
   }
 
   /**
-   * Writes the images named in `names` to `output` as an archive of
-   * `format` (`docker+oci` by default, `docker-archive`, `oci-archive`). An
-   * image named by tag is saved with that tag; one named by ID with all its
-   * tags.
+   * Saves images to an archive: `docker+oci` (default), `docker-archive` or
+   * `oci-archive`. An image named by tag is saved with that tag, one named
+   * by ID with all its tags.
    *
    * @example
    * ```ts ignore
-   * await servin.saveImages(["app:1", "app:2"], "/tmp/app.tar", { format: "oci-archive" });
+   * await servin.saveImages(["app:1"], "/tmp/app.tar", { format: "oci-archive" });
    * ```
    */
   async saveImages(names: string[], output: WriteTarget, options: SaveOptions = {}): Promise<void> {
-    const format = options.format ?? "docker+oci";
-    const sink = this.registry.sinks.get(format);
-    if (!sink || format.startsWith("rootfs")) {
-      throw new ServinError(
-        "invalid-argument",
-        `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
-      );
-    }
-    const all = await this.#store.list();
+    const all = await this.store.index.list();
     const images: SinkImage[] = [];
     for (const name of names) {
       const image = resolveImage(all, name);
@@ -545,10 +413,24 @@ export class Servin {
       if (same) same.tags.push(...tags.filter((t) => !same.tags.includes(t)));
       else images.push({ image, tags: [...tags] });
     }
-    await writeOutput(
-      output,
-      (write) => sink.write({ images, store: this.#store, platform: this.platform, write }),
+    await this.#save(images, output, options.format ?? "docker+oci");
+  }
+
+  async #save(images: SinkImage[], output: WriteTarget, format: string): Promise<void> {
+    const sink = this.registry.all("sink").find((s) =>
+      s.name === format && !/^(rootfs|registry)/.test(s.name)
     );
+    if (!sink) {
+      throw new ServinError(
+        "invalid-argument",
+        `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
+      );
+    }
+    await writeOutput(output, (write) => sink.write(this.#sinkContext(images, write)));
+  }
+
+  #sinkContext(images: SinkImage[], write: (chunk: Uint8Array) => Promise<void>) {
+    return { images, store: this.store, platform: this.platform, write, registry: {}, root: this.root };
   }
 
   /**
@@ -565,15 +447,11 @@ export class Servin {
     options: { gzip?: boolean } = {},
   ): Promise<void> {
     const image = await this.getImage(name);
-    const sink = this.registry.sinks.get(options.gzip ? "rootfs+gzip" : "rootfs");
-    if (!sink) throw new ServinError("unsupported", "No export format is installed");
-    await writeOutput(output, (write) =>
-      sink.write({
-        images: [{ image, tags: image.repo_tags }],
-        store: this.#store,
-        platform: this.platform,
-        write,
-      }));
+    const sink = this.registry.get("sink", options.gzip ? "rootfs+gzip" : "rootfs");
+    await writeOutput(
+      output,
+      (write) => sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], write)),
+    );
   }
 
   /**
@@ -586,22 +464,28 @@ export class Servin {
    */
   async history(name: string): Promise<HistoryEntry[]> {
     const image = await this.getImage(name);
-    const oci = JSON.parse(await Deno.readTextFile(this.#store.blobPath(image.id)));
-    const steps = Array.isArray(oci.history) ? oci.history : [];
+    const text = await new Response(await this.store.content.read(image.id)).text();
+    let oci: { history?: unknown };
+    try {
+      oci = JSON.parse(text);
+    } catch {
+      throw new ServinError("invalid-archive", `The config of image ${shortId(image.id)} is not JSON`);
+    }
+    const steps = Array.isArray(oci.history) ? oci.history as Record<string, unknown>[] : [];
     let layer = 0;
-    const out: HistoryEntry[] = steps.map((h: Record<string, unknown>) => {
+    return steps.map((h) => {
       const empty = h.empty_layer === true;
       const size = empty ? 0 : image.layer_sizes?.[layer] ?? 0;
       if (!empty) layer++;
+      const text = (v: unknown) => typeof v === "string" ? v : "";
       return {
-        created: typeof h.created === "string" ? h.created : "",
-        created_by: typeof h.created_by === "string" ? h.created_by : "",
-        comment: typeof h.comment === "string" ? h.comment : "",
+        created: text(h.created),
+        created_by: text(h.created_by),
+        comment: text(h.comment),
         size,
         empty_layer: empty,
       };
-    });
-    return out.reverse();
+    }).reverse();
   }
 
   /**
@@ -618,8 +502,8 @@ export class Servin {
     options: { all?: boolean } = {},
   ): Promise<{ deleted: string[]; reclaimed: number }> {
     const before = await this.diskUsage();
-    const deleted = await this.#store.transaction((tx) => {
-      const used = new Set(tx.containers.map((c) => c.image_id));
+    const deleted = await this.store.index.transaction((tx) => {
+      const used = new Set(Object.values(tx.leases).map((l) => l.image));
       const doomed = tx.images.filter((img) =>
         !used.has(img.id) && (options.all || img.repo_tags.length === 0)
       );
@@ -639,7 +523,7 @@ export class Servin {
    * ```
    */
   async diskUsage(): Promise<DiskUsage> {
-    const images = await this.#store.list();
+    const images = await this.store.index.list();
     const users = new Map<string, number>();
     const sizes = new Map<string, number>();
     for (const img of images) {
@@ -651,10 +535,10 @@ export class Servin {
     const perImage = images.map((img) => {
       let shared = 0;
       let unique = 0;
-      img.layers.forEach((l) => {
+      for (const l of img.layers) {
         if ((users.get(l) ?? 0) > 1) shared += sizes.get(l) ?? 0;
         else unique += sizes.get(l) ?? 0;
-      });
+      }
       return {
         id: img.id,
         repo_tags: img.repo_tags,
@@ -663,18 +547,19 @@ export class Servin {
         unique_size: unique,
       };
     });
-    const containers = await this.#store.listContainers();
     return {
       images: perImage,
       layers: [...sizes.values()].reduce((a, b) => a + b, 0),
-      containers: containers.length,
+      containers: (await this.containers.list().catch(() => [])).length,
     };
   }
 
   /**
    * Removes `name`: a tag of an image with several tags is only untagged;
    * otherwise the image is deleted with the layers no other image uses.
-   * Deleting by ID an image that has several tags needs `force`.
+   * Deleting by ID an image that has several tags, or one a container
+   * uses, needs `force`. The veto hook runs before the store is locked; the
+   * decision is checked again under the lock.
    *
    * @example
    * ```ts ignore
@@ -682,19 +567,24 @@ export class Servin {
    * ```
    */
   async removeImage(name: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    let before: ImageRecord | undefined;
+    const force = options.force ?? false;
+    const seen = await this.getImage(name);
+    const tag = seen.repo_tags.find((t) => t === tryNormalizeReference(name));
+    const untagOnly = tag !== undefined && seen.repo_tags.length > 1;
+    await this.registry.series("image:remove:before", {
+      image: structuredClone(seen),
+      tag: untagOnly ? tag : undefined,
+      force,
+    });
     let result: RemoveResult = { untagged: [] };
-    await this.#store.transaction(async (tx) => {
-      const image = resolveImage(tx.images, name);
-      before = structuredClone(image);
-      const tag = image.repo_tags.find((t) => t === tryNormalizeReference(name));
-      if (tag && image.repo_tags.length > 1) {
-        await this.registry.series("image:remove:before", { image, tag });
+    await this.store.index.transaction((tx) => {
+      const image = resolveImage(tx.images, seen.id);
+      if (untagOnly && image.repo_tags.length > 1) {
         image.repo_tags = image.repo_tags.filter((t) => t !== tag);
         result = { untagged: [tag] };
         return;
       }
-      if (!tag && image.repo_tags.length > 1 && !options.force) {
+      if (!tag && image.repo_tags.length > 1 && !force) {
         throw new ServinError(
           "conflict",
           `Cannot remove image ${shortId(image.id)}: it is tagged ${
@@ -702,27 +592,24 @@ export class Servin {
           } (use -f to remove all)`,
         );
       }
-      const users = Containers.usersOf(tx.containers, image.id);
-      if (users.length && !options.force) {
+      const users = Object.entries(tx.leases).filter(([, l]) => l.image === image.id);
+      if (users.length && !force) {
         throw new ServinError(
           "conflict",
-          `Cannot remove image ${shortId(image.id)}: containers use it: ${
-            users.join(", ")
+          `Cannot remove image ${shortId(image.id)}: in use by ${
+            users.map(([owner]) => owner).join(", ")
           } (use -f to remove it anyway; they keep its layers)`,
         );
       }
-      await this.registry.series("image:remove:before", { image });
       tx.images.splice(tx.images.indexOf(image), 1);
       result = { untagged: [...image.repo_tags], deleted: image.id };
     });
-    if (before) {
-      const after = await this.registry.parallel("image:remove:after", {
-        image: before,
-        untagged: result.untagged,
-        deleted: result.deleted !== undefined,
-      });
-      for (const e of after.errors) this.#warn(e.message);
-    }
+    const after = await this.registry.parallel("image:remove:after", {
+      image: seen,
+      untagged: result.untagged,
+      deleted: result.deleted !== undefined,
+    });
+    for (const e of after.errors) this.#warn(e.message);
     return result;
   }
 
@@ -736,17 +623,17 @@ export class Servin {
    */
   async tagImage(source: string, target: string): Promise<ImageRecord> {
     const tag = normalizeReference(target);
-    return await this.#store.transaction((tx) => {
+    return await this.store.index.transaction((tx) => {
       const image = resolveImage(tx.images, source);
       if (!image.repo_tags.includes(tag)) {
-        untagEverywhere(tx.images, tag);
+        for (const img of tx.images) img.repo_tags = img.repo_tags.filter((t) => t !== tag);
         image.repo_tags.push(tag);
       }
       return structuredClone(image);
     });
   }
 
-  /** Same as {@link Servin.close}, for `await using servin = await openServin()`. */
+  /** Same as {@link ServinHandle.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -754,81 +641,55 @@ export class Servin {
   /** Releases the store and disposes the plugins. */
   async close(): Promise<void> {
     try {
-      await this.#store.close();
+      await this.store.close();
     } finally {
-      if (this.#ownsRegistry) await this.registry.dispose();
+      if (this.#owns) await this.registry.dispose();
     }
   }
 }
 
-function untagEverywhere(images: ImageRecord[], tag: string): void {
-  for (const img of images) img.repo_tags = img.repo_tags.filter((t) => t !== tag);
+/** The platform plugin registered under the host's OS name. */
+function hostPlatform(kinds: KindLookup): Platform {
+  try {
+    return kinds.get("platform", Deno.build.os);
+  } catch {
+    throw new ServinError("unsupported", `No platform plugin supports "${Deno.build.os}"`);
+  }
 }
 
-/** Where `save` and `export` write: a file path (written to a temporary name, then renamed) or a stream. */
-export type WriteTarget = string | WritableStream<Uint8Array>;
-
-/** Options of {@link Servin.saveImages}. */
-export interface SaveOptions {
-  /** `docker+oci` (default), `docker-archive` or `oci-archive`. */
-  format?: string;
+/** The containers API when no container plugin is loaded. */
+function noContainers(): Containers {
+  const fail = () => Promise.reject(new ServinError("unsupported", "No container plugin is loaded"));
+  return {
+    create: fail,
+    start: fail,
+    list: () => Promise.resolve([]),
+    get: fail,
+    logPath: fail,
+    remove: fail,
+    prune: () => Promise.resolve([]),
+  };
 }
 
-/** Options of {@link Servin.pullImage}. */
-export interface PullOptions extends RegistryOptions {
-  /** Platform to pick from multi-platform images (`os/arch[/variant]`). */
-  platform?: string;
-  /** Called as bytes arrive. */
-  onProgress?: ProgressFn;
-}
+const TRANSPORTS = ["docker", "docker-archive", "oci-archive", "oci", "servin"] as const;
 
-/** Options of {@link Servin.pushImage}. */
-export interface PushOptions extends RegistryOptions {
-  /** Called as bytes are sent. */
-  onProgress?: ProgressFn;
-}
-
-/** An image a load brought in, with the tags the archive gave it. */
-export interface LoadedImage {
-  /** The image's record (with all its tags). */
-  image: ImageRecord;
-  /** The tags from the archive. */
-  tags: string[];
-}
-
-/** One step of an image's history. */
-export interface HistoryEntry {
-  /** When, RFC 3339. */
-  created: string;
-  /** What made it. */
-  created_by: string;
-  /** Comment (commit message). */
-  comment: string;
-  /** Bytes the step's layer added (0 for an empty step). */
-  size: number;
-  /** True when the step added no layer. */
-  empty_layer: boolean;
-}
-
-/** What {@link Servin.diskUsage} reports. */
-export interface DiskUsage {
-  /** Each image's total, shared and unique bytes. */
-  images: {
-    id: string;
-    repo_tags: string[];
-    size: number;
-    shared_size: number;
-    unique_size: number;
-  }[];
-  /** Bytes of all layers, each counted once. */
-  layers: number;
-  /** Number of containers. */
-  containers: number;
+/** Splits `transport:name` (`docker://` takes two slashes, as skopeo writes it). */
+function splitLocation(location: string): { transport: typeof TRANSPORTS[number]; name: string } {
+  const colon = location.indexOf(":");
+  const transport = TRANSPORTS.find((t) => t === location.slice(0, colon));
+  if (!transport) {
+    throw new ServinError(
+      "invalid-argument",
+      `Invalid location "${location}": use ${TRANSPORTS.map((t) => `${t}:`).join(", ")}`,
+    );
+  }
+  const name = location.slice(colon + 1);
+  return { transport, name: transport === "docker" ? name.replace(/^\/\//, "") : name };
 }
 
 async function writeOutput(
   output: WriteTarget,
-  fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+  fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<unknown>,
 ): Promise<void> {
   if (typeof output !== "string") {
     const writer = output.getWriter();
@@ -846,10 +707,9 @@ async function writeOutput(
   });
   const file = await Deno.open(tmp, { write: true, truncate: true });
   try {
-    await fn(async (chunk) => {
-      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
-    });
-    file.close();
+    const writer = file.writable.getWriter();
+    await fn((chunk) => writer.write(chunk));
+    await writer.close();
     await Deno.chmod(tmp, 0o644);
     await Deno.rename(tmp, output);
   } catch (err) {
@@ -859,39 +719,6 @@ async function writeOutput(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-}
-
-/** An input given as a stream rather than a path. */
-export interface StreamInput {
-  /** Name for messages and metadata. */
-  path: string;
-  /** The bytes. */
-  stream: ReadableStream<Uint8Array>;
-  /** Total size, for progress. */
-  size?: number;
-  /** True for a directory (an OCI layout); `stream` is then empty. */
-  directory?: boolean;
-}
-
-/** What `importImage` and `loadImages` read: a path (`-` for stdin) or a stream. */
-export type ImageInput = string | StreamInput;
-
-/** Opens a file or directory, or standard input for `-`. */
-async function openInput(path: string, verb: string): Promise<StreamInput> {
-  if (path === "-") return { path, stream: Deno.stdin.readable };
-  let stat: Deno.FileInfo;
-  try {
-    stat = await Deno.stat(path);
-  } catch (err) {
-    const why = err instanceof Deno.errors.NotFound ? "no such file" : messageOf(err);
-    throw new ServinError("not-found", `Cannot ${verb} "${path}": ${why}`);
-  }
-  if (stat.isDirectory) return { path, stream: ReadableStream.from([]), directory: true };
-  if (!stat.isFile) {
-    throw new ServinError("invalid-argument", `Cannot ${verb} "${path}": not a regular file`);
-  }
-  const file = await Deno.open(path, { read: true });
-  return { path, stream: file.readable, size: stat.size };
 }
 
 function countBytes(
@@ -948,32 +775,4 @@ async function peek(
     },
   }, { highWaterMark: 0 });
   return [head, whole];
-}
-
-function matchesFilter(img: ImageRecord, filter: ListFilter): boolean {
-  if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
-    return false;
-  }
-  for (const label of filter.label ?? []) {
-    const eq = label.indexOf("=");
-    const key = eq < 0 ? label : label.slice(0, eq);
-    if (!(key in img.config.labels)) return false;
-    if (eq >= 0 && img.config.labels[key] !== label.slice(eq + 1)) return false;
-  }
-  const refs = filter.reference ?? [];
-  if (refs.length > 0) {
-    return img.repo_tags.some((tag) => refs.some((pattern) => matchReference(tag, pattern)));
-  }
-  return true;
-}
-
-function matchReference(tag: string, pattern: string): boolean {
-  const glob = new RegExp(
-    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(
-      /\?/g,
-      "[^/]",
-    ) + "$",
-  );
-  const colon = tag.lastIndexOf(":");
-  return glob.test(tag) || glob.test(tag.slice(0, colon));
 }

@@ -1,97 +1,124 @@
 /**
- * The `local` storage backend: `images/index.json` (atomic writes under an
- * exclusive lock), a content store under `images/blobs/sha256/` and a layer
- * store under `images/layers/<diff_id>/`. Work happens in `<root>/tmp/`; a
- * rename makes it visible, so a crash at any point leaves the index
- * consistent and the next writer sweeps what was left.
+ * The `local` storage backend, the only code that knows the store's paths:
+ * `images/index.json` (the seed's format; validated when read, written
+ * atomically under an exclusive lock), `images/leases.json`, a content
+ * store under `images/blobs/sha256/` and a layer store under
+ * `images/layers/<diff_id>/`, each layer complete only once its marker
+ * `images/layers/<diff_id>.json` exists (written last at commit, removed
+ * first at deletion). Work happens in `<root>/tmp/`; a rename makes it
+ * visible, deletion renames out of place first, so a crash at any point
+ * leaves every layer and blob complete or absent, and the next command
+ * sweeps what was left.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
-import { type ImageRecord, sha256Hex } from "../../core/image.ts";
-import type { ContainerRecord } from "../../core/container.ts";
+import { checkRecord, type ImageRecord } from "../../core/image.ts";
 import type {
-  BlobTee,
-  ImageStore,
+  ApplyOptions,
+  BlobInfo,
+  ContentStore,
+  Expected,
+  ImageIndex,
+  IndexTransaction,
+  LayerInfo,
+  LayerStore,
+  Lease,
   StagedBlob,
-  StagedDir,
   StagedLayer,
-  StageLayerOptions,
   StorageContext,
-  StoreTransaction,
+  Store,
 } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
-import { readTar } from "../formats/tar.ts";
-import { unpack } from "./unpack.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import {
+  atomicWrite,
+  doom,
+  isSameFile,
+  lockExclusive,
+  readJson,
+  readJsonArray,
+  removeTree,
+  writeAll,
+} from "./fs.ts";
 
-/** The built-in storage plugin. */
-export function localStorage() {
+export { removeTree } from "./fs.ts";
+
+/** Options of {@link localStorage}. */
+export interface LocalStorageOptions {
+  /** Gives up waiting for the store lock after this long (default 5 minutes). */
+  lockTimeoutMs?: number;
+}
+
+/** The built-in local storage plugin. */
+export function localStorage(options: LocalStorageOptions = {}): Plugin {
   return definePlugin({
     name: "storage-local",
     setup(api) {
-      api.storage({ name: "local", open: (ctx) => LocalStore.open(ctx) });
+      api.provide("storage", { name: "local", open: (ctx) => LocalStore.open(ctx, options) });
     },
   });
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** A private staging directory guarded by a locked `<dir>.lock`. */
 interface Staging {
   dir: string;
   lock: Deno.FsFile;
   lockPath: string;
 }
 
-/** Removes a tree, making read-only directories writable when that is what stops it. */
-export async function removeTree(path: string): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive: true });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
-    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-    await makeWritable(path);
-    await Deno.remove(path, { recursive: true });
-  }
-}
-
-async function makeWritable(dir: string): Promise<void> {
-  await Deno.chmod(dir, 0o700);
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isDirectory) await makeWritable(join(dir, e.name));
-  }
-}
-
-class LocalStore implements ImageStore {
-  readonly path: string;
+class LocalStore implements Store {
+  readonly content: ContentStore;
+  readonly layers: LayerStore;
+  readonly index: ImageIndex;
   #ctx: StorageContext;
+  #options: LocalStorageOptions;
   #tmp: string;
-  #index: string;
+  #indexPath: string;
+  #leasesPath: string;
   #blobs: string;
   #layers: string;
-  #containers: string;
-  #containerIndex: string;
-  #staged = new Map<string, Staging>();
+  #staged = new Set<Staging>();
+  #swept = false;
 
-  private constructor(ctx: StorageContext) {
+  private constructor(ctx: StorageContext, options: LocalStorageOptions) {
     this.#ctx = ctx;
-    this.path = join(ctx.root, "images");
+    this.#options = options;
+    const images = join(ctx.root, "images");
     this.#tmp = join(ctx.root, "tmp");
-    this.#index = join(this.path, "index.json");
-    this.#blobs = join(this.path, "blobs", "sha256");
-    this.#layers = join(this.path, "layers");
-    this.#containers = join(ctx.root, "containers");
-    this.#containerIndex = join(this.#containers, "index.json");
+    this.#indexPath = join(images, "index.json");
+    this.#leasesPath = join(images, "leases.json");
+    this.#blobs = join(images, "blobs", "sha256");
+    this.#layers = join(images, "layers");
+    this.content = {
+      info: (digest) => this.#blobInfo(digest),
+      read: (digest) => this.#readBlob(digest),
+      ingest: (stream, expected) => this.#ingest(stream, expected),
+      walk: () => this.#walkBlobs(),
+    };
+    this.layers = {
+      info: (diffId) => this.#layerInfo(diffId),
+      apply: (tar, opts) => this.#apply(tar, opts),
+      mounts: (diffIds) => Promise.resolve(diffIds.map((d) => join(this.#layers, checkHex(d)))),
+      walk: () => this.#walkLayers(),
+    };
+    this.index = {
+      list: () => this.#list(),
+      transaction: (fn) => this.#transaction(fn),
+    };
   }
 
-  static async open(ctx: StorageContext): Promise<LocalStore> {
-    const store = new LocalStore(ctx);
+  static async open(ctx: StorageContext, options: LocalStorageOptions): Promise<LocalStore> {
+    const store = new LocalStore(ctx, options);
     try {
       await Deno.mkdir(ctx.root, { recursive: true, mode: 0o711 });
-      for (const dir of [store.#blobs, store.#layers, store.#containers]) {
+      for (const dir of [store.#blobs, store.#layers, store.#tmp]) {
         await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       }
-      await Deno.mkdir(store.#tmp, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new ServinError(
         "invalid-argument",
@@ -101,110 +128,106 @@ class LocalStore implements ImageStore {
     return store;
   }
 
-  async list(): Promise<ImageRecord[]> {
-    return await readIndex<ImageRecord>(this.#index);
-  }
+  // ------------------------------------------------------------ content
 
-  async listContainers(): Promise<ContainerRecord[]> {
-    return await readIndex<ContainerRecord>(this.#containerIndex);
-  }
-
-  layerPath(diffId: string): string {
-    return join(this.#layers, diffId);
-  }
-
-  async removeTree(path: string): Promise<void> {
-    await removeTree(path);
-  }
-
-  async hasLayer(diffId: string): Promise<boolean> {
+  async #blobInfo(digest: string): Promise<BlobInfo | undefined> {
     try {
-      return (await Deno.lstat(join(this.#layers, diffId))).isDirectory;
-    } catch {
-      return false;
+      const stat = await Deno.lstat(join(this.#blobs, checkHex(digest)));
+      return stat.isFile ? { digest, size: stat.size } : undefined;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
     }
   }
 
-  async layerSize(diffId: string): Promise<number> {
-    for (const img of await this.list()) {
-      const size = img.layer_sizes?.[img.layers.indexOf(diffId)];
-      if (size !== undefined) return size;
+  async #readBlob(digest: string): Promise<ReadableStream<Uint8Array>> {
+    try {
+      return (await Deno.open(join(this.#blobs, checkHex(digest)))).readable;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new ServinError("not-found", `blob sha256:${digest} is not in the store`);
+      }
+      throw err;
     }
-    return 0;
   }
 
-  blobPath(digest: string): string {
-    return join(this.#blobs, digest);
-  }
-
-  stageBlob(source: ReadableStream<Uint8Array>): BlobTee {
-    let resolve!: (blob: StagedBlob) => void;
-    let reject!: (err: unknown) => void;
-    const staged = new Promise<StagedBlob>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    staged.catch(() => {}); // the reader of `output` sees the same failure
-    const stage = (prefix: string) => this.stage(prefix);
-    const discardDir = (d: StagedDir) => this.discard(d);
-    let file: Deno.FsFile | undefined;
-    let dir: StagedDir | undefined;
-    let path = "";
+  async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
+    const staging = await this.#stagingDir("blob-");
+    const path = join(staging.dir, "blob");
     const hash = createHash("sha256");
     let size = 0;
-    const reader = source.getReader();
-    const output = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          if (!file) {
-            dir = await stage("blob-");
-            path = join(dir.path, "blob");
-            file = await Deno.open(path, { write: true, createNew: true });
-          }
-          const { done, value } = await reader.read();
-          if (done) {
-            file.close();
-            resolve({ digest: hash.digest("hex"), size, path });
-            controller.close();
-            return;
-          }
-          hash.update(value);
-          size += value.length;
-          for (let off = 0; off < value.length;) off += await file.write(value.subarray(off));
-          controller.enqueue(value);
-        } catch (err) {
-          file?.close();
-          reject(err);
-          controller.error(err);
-        }
-      },
-      async cancel(reason) {
-        file?.close();
-        reject(reason ?? new Error("cancelled"));
-        await reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
-    const discard = async () => {
+    try {
+      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
       try {
-        file?.close();
-      } catch { /* closed already */ }
-      if (dir) await discardDir(dir);
-    };
-    return { output, staged, discard };
+        for await (const chunk of stream) {
+          size += chunk.length;
+          if (expected.size !== undefined && size > expected.size) {
+            throw new ServinError(
+              "limit-exceeded",
+              `blob ${expected.digest ? `sha256:${expected.digest} ` : ""}is larger than ${expected.size} bytes`,
+            );
+          }
+          hash.update(chunk);
+          await writeAll(file, chunk);
+        }
+      } finally {
+        file.close();
+      }
+      const digest = hash.digest("hex");
+      if (expected.digest && digest !== expected.digest) {
+        throw new ServinError(
+          "invalid-archive",
+          `blob has digest sha256:${digest}, expected sha256:${expected.digest}`,
+        );
+      }
+      if (expected.size !== undefined && size !== expected.size) {
+        throw new ServinError(
+          "invalid-archive",
+          `blob sha256:${digest} has ${size} bytes, expected ${expected.size}`,
+        );
+      }
+      return {
+        kind: "blob",
+        digest,
+        size,
+        read: async () => (await Deno.open(path)).readable,
+        discard: () => this.#release(staging),
+        [STAGING]: staging,
+      } as StagedBlob;
+    } catch (err) {
+      await stream.cancel(err).catch(() => {});
+      await this.#release(staging);
+      throw err;
+    }
   }
 
-  async stage(prefix: string): Promise<StagedDir> {
-    await this.#sweepStaging();
-    const staging = await this.#stagingDir(prefix);
-    this.#staged.set(staging.dir, staging);
-    return { path: staging.dir };
+  async *#walkBlobs(): AsyncIterable<BlobInfo> {
+    for await (const e of Deno.readDir(this.#blobs)) {
+      if (!HEX64.test(e.name)) continue;
+      const info = await this.#blobInfo(e.name);
+      if (info) yield info;
+    }
   }
 
-  async stageLayer(
-    tar: ReadableStream<Uint8Array>,
-    options: StageLayerOptions,
-  ): Promise<StagedLayer> {
-    await this.#sweepStaging();
+  // ------------------------------------------------------------ layers
+
+  async #layerInfo(diffId: string): Promise<LayerInfo | undefined> {
+    const marker = await readJson(this.#marker(checkHex(diffId)), undefined).catch(() => undefined);
+    const size = (marker as { size?: unknown } | undefined)?.size;
+    if (typeof size !== "number") return undefined;
+    try {
+      if (!(await Deno.lstat(join(this.#layers, diffId))).isDirectory) return undefined;
+    } catch {
+      return undefined;
+    }
+    return { diffId, size };
+  }
+
+  #marker(diffId: string): string {
+    return join(this.#layers, `${diffId}.json`);
+  }
+
+  async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
     const staging = await this.#stagingDir("layer-");
     const hash = createHash("sha256");
     const known = options.knownDiffId;
@@ -215,30 +238,45 @@ class LocalStore implements ImageStore {
       }
     }
     try {
+      const [{ unpack }, { readTar }] = await Promise.all([
+        import("./unpack.ts"),
+        import("../formats/tar.ts"),
+      ]);
       const stats = await unpack(readTar(hashed(), this.#ctx.limits), staging.dir, {
         platform: this.#ctx.platform,
         warn: this.#ctx.warn,
       });
-      const layer = {
+      return {
+        kind: "layer",
         diffId: known ?? hash.digest("hex"),
         size: stats.size,
         entries: stats.entries,
-        path: staging.dir,
-      };
-      this.#staged.set(staging.dir, staging);
-      return layer;
+        discard: () => this.#release(staging),
+        [STAGING]: staging,
+      } as StagedLayer;
     } catch (err) {
-      await tar.cancel().catch(() => {});
+      await tar.cancel(err).catch(() => {});
       await this.#release(staging);
       throw err;
     }
   }
 
-  /**
-   * A staging directory guarded by a locked `<dir>.lock`, so that sweepers
-   * in other processes leave it alone while we live and clear it if we die.
-   */
+  async *#walkLayers(): AsyncIterable<LayerInfo> {
+    for await (const e of Deno.readDir(this.#layers)) {
+      if (!e.isDirectory || !HEX64.test(e.name)) continue;
+      const info = await this.#layerInfo(e.name);
+      if (info) yield info;
+    }
+  }
+
+  // ------------------------------------------------------------ staging
+
+  /** A staging directory whose lock keeps other processes' sweeps away while this one lives. */
   async #stagingDir(prefix: string): Promise<Staging> {
+    if (!this.#swept) {
+      this.#swept = true;
+      await this.#sweepStaging();
+    }
     while (true) {
       const dir = join(this.#tmp, `${prefix}${crypto.randomUUID()}`);
       const lockPath = `${dir}.lock`;
@@ -252,228 +290,143 @@ class LocalStore implements ImageStore {
       await Deno.mkdir(dir, { mode: 0o700 });
       // A setgid parent would hand its group down to everything unpacked here.
       await Deno.chmod(dir, 0o700);
-      return { dir, lock, lockPath };
+      const staging = { dir, lock, lockPath };
+      this.#staged.add(staging);
+      return staging;
     }
   }
 
-  async #release(staging: Staging): Promise<void> {
-    this.#staged.delete(staging.dir);
-    await removeTree(staging.dir);
+  async #release(staging: Staging, keepDir = false): Promise<void> {
+    if (!this.#staged.delete(staging)) return;
+    if (!keepDir) await removeTree(staging.dir);
     staging.lock.close();
     await Deno.remove(staging.lockPath).catch(() => {});
-  }
-
-  async discard(staged: StagedLayer | StagedDir | StagedBlob): Promise<void> {
-    // A staged blob is a file inside its own staging directory.
-    const key = "digest" in staged && !("diffId" in staged) ? dirname(staged.path) : staged.path;
-    const staging = this.#staged.get(key);
-    if (staging) await this.#release(staging);
-  }
-
-  async transaction<T>(fn: (tx: StoreTransaction) => T | Promise<T>): Promise<T> {
-    const lock = await Deno.open(join(this.path, "index.lock"), { write: true, create: true });
-    try {
-      await lock.lock(true);
-      await this.#sweepTmp();
-      const images = await readIndex<ImageRecord>(this.#index);
-      const containers = await readIndex<ContainerRecord>(this.#containerIndex);
-      const before = [JSON.stringify(images), JSON.stringify(containers)];
-      const tx: StoreTransaction = {
-        images,
-        containers,
-        commitLayer: (layer) => this.#commitLayer(layer),
-        commitBlob: (blob) => this.#commitBlob(blob),
-        commitContainer: (staged, id) => this.#commitContainer(staged, id),
-        putBlob: (bytes) => this.#putBlob(bytes),
-      };
-      let result: T;
-      try {
-        result = await fn(tx);
-      } catch (err) {
-        await this.#collect(await this.list(), await this.listContainers());
-        throw err;
-      }
-      const imagesChanged = JSON.stringify(images) !== before[0];
-      const containersChanged = JSON.stringify(containers) !== before[1];
-      if (imagesChanged) await this.#write(this.#index, images);
-      if (containersChanged) await this.#write(this.#containerIndex, containers);
-      if (imagesChanged || containersChanged) await this.#collect(images, containers);
-      return result;
-    } finally {
-      lock.close();
-    }
-  }
-
-  async #commitLayer(layer: StagedLayer): Promise<string> {
-    const target = join(this.#layers, layer.diffId);
-    try {
-      await Deno.lstat(target);
-      return target;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    await Deno.rename(layer.path, target);
-    return target;
-  }
-
-  async #commitBlob(blob: StagedBlob): Promise<string> {
-    const target = join(this.#blobs, blob.digest);
-    if (!(await exists(target))) {
-      await Deno.chmod(blob.path, 0o644);
-      await Deno.rename(blob.path, target);
-    }
-    return blob.digest;
-  }
-
-  async #putBlob(bytes: Uint8Array): Promise<string> {
-    const digest = sha256Hex(bytes);
-    const target = join(this.#blobs, digest);
-    try {
-      await Deno.lstat(target);
-      return digest;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    await atomicWrite(target, bytes, this.#tmp);
-    return digest;
-  }
-
-  async #commitContainer(staged: StagedDir, id: string): Promise<string> {
-    const target = join(this.#containers, id);
-    await Deno.rename(staged.path, target);
-    const staging = this.#staged.get(staged.path);
-    if (staging) {
-      this.#staged.delete(staged.path);
-      staging.lock.close();
-      await Deno.remove(staging.lockPath).catch(() => {});
-    }
-    return target;
-  }
-
-  async #write(path: string, records: unknown[]): Promise<void> {
-    const text = JSON.stringify(records, null, 2) + "\n";
-    await atomicWrite(path, new TextEncoder().encode(text), this.#tmp);
-  }
-
-  /** Deletes layers and blobs that no image or container uses. */
-  async #collect(images: ImageRecord[], containers: ContainerRecord[]): Promise<void> {
-    const layers = new Set([...images, ...containers].flatMap((r) => r.layers));
-    const blobs = new Set(images.flatMap((img) => [img.id, ...(img.blobs ?? [])]));
-    const doomed: string[] = [];
-    for await (const e of Deno.readDir(this.#layers)) {
-      if (!layers.has(e.name)) doomed.push(join(this.#layers, e.name));
-    }
-    for await (const e of Deno.readDir(this.#blobs)) {
-      if (!blobs.has(e.name)) doomed.push(join(this.#blobs, e.name));
-    }
-    // A container directory outside the index is what a crash between its
-    // removal from the index and its deletion left; it is never mounted then.
-    const ids = new Set(containers.map((c) => c.id));
-    for await (const e of Deno.readDir(this.#containers)) {
-      if (e.isDirectory && !ids.has(e.name)) doomed.push(join(this.#containers, e.name));
-    }
-    for (const path of doomed) await removeTree(path);
-  }
-
-  /** Removes what crashed writers left: called under the index lock. */
-  async #sweepTmp(): Promise<void> {
-    for await (const e of Deno.readDir(this.#tmp)) {
-      // Atomic writes happen under the index lock, which we hold: any left is garbage.
-      if (e.name.startsWith("write-")) await Deno.remove(join(this.#tmp, e.name)).catch(() => {});
-    }
-    await this.#sweepStaging();
   }
 
   /** Removes staging left by processes that died (their staging locks are free). */
   async #sweepStaging(): Promise<void> {
     for await (const e of Deno.readDir(this.#tmp)) {
+      const path = join(this.#tmp, e.name);
+      if (e.name.startsWith("doomed-")) {
+        await removeTree(path).catch(() => {});
+        continue;
+      }
       if (!e.name.endsWith(".lock")) continue;
-      const lockPath = join(this.#tmp, e.name);
-      const file = await Deno.open(lockPath, { write: true }).catch(() => undefined);
+      const file = await Deno.open(path, { write: true }).catch(() => undefined);
       if (!file) continue;
       try {
-        if (!(await file.tryLock(true)) || !(await isSameFile(file, lockPath))) continue;
-        await removeTree(lockPath.slice(0, -".lock".length));
-        await Deno.remove(lockPath).catch(() => {});
+        if (!(await file.tryLock(true)) || !(await isSameFile(file, path))) continue;
+        await removeTree(path.slice(0, -".lock".length));
+        await Deno.remove(path).catch(() => {});
       } finally {
         file.close();
       }
     }
   }
 
+  // ------------------------------------------------------------ index
+
+  async #list(): Promise<ImageRecord[]> {
+    const records = await readJsonArray(this.#indexPath);
+    return records.map((r) => checkRecord(r, this.#indexPath));
+  }
+
+  async #leases(): Promise<Record<string, Lease>> {
+    const data = await readJson(this.#leasesPath, {});
+    if (!data || typeof data !== "object" || Array.isArray(data)) {
+      throw new ServinError("invalid-argument", `${this.#leasesPath} is not a JSON object`);
+    }
+    return data as Record<string, Lease>;
+  }
+
+  async #transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+    const lock = await lockExclusive(join(this.#ctx.root, "images", "index.lock"), {
+      notice: this.#ctx.warn,
+      timeoutMs: this.#options.lockTimeoutMs,
+    });
+    try {
+      await this.#sweepWrites();
+      const images = await this.#list();
+      const leases = await this.#leases();
+      const before = [JSON.stringify(images), JSON.stringify(leases)];
+      const result = await fn({ images, leases, commit: (staged) => this.#commit(staged) });
+      const imagesChanged = JSON.stringify(images) !== before[0];
+      const leasesChanged = JSON.stringify(leases) !== before[1];
+      if (imagesChanged) {
+        images.forEach((r) => checkRecord(r, this.#indexPath));
+        await this.#write(this.#indexPath, JSON.stringify(images, null, 2));
+      }
+      if (leasesChanged) await this.#write(this.#leasesPath, JSON.stringify(leases, null, 2));
+      // Garbage is collected only after a successful change, never after a failure.
+      if (imagesChanged || leasesChanged) await this.#collect(images, leases);
+      return result;
+    } finally {
+      lock.close();
+    }
+  }
+
+  async #write(path: string, text: string): Promise<void> {
+    await atomicWrite(path, new TextEncoder().encode(text + "\n"), this.#tmp);
+  }
+
+  async #commit(staged: StagedBlob | StagedLayer): Promise<void> {
+    const staging = (staged as unknown as { [STAGING]?: Staging })[STAGING];
+    if (!staging || !this.#staged.has(staging)) return; // committed already, or not ours
+    if (staged.kind === "blob") {
+      const target = join(this.#blobs, staged.digest);
+      if (!(await this.#blobInfo(staged.digest))) {
+        await Deno.rename(join(staging.dir, "blob"), target);
+      }
+      await this.#release(staging);
+      return;
+    }
+    const target = join(this.#layers, staged.diffId);
+    if (await this.#layerInfo(staged.diffId)) return await this.#release(staging);
+    // A directory without its marker is what a crash left: never trusted, replaced.
+    await doom(target, this.#tmp);
+    await Deno.rename(staging.dir, target);
+    await this.#release(staging, true);
+    const marker = JSON.stringify({ size: staged.size, entries: staged.entries });
+    await atomicWrite(this.#marker(staged.diffId), new TextEncoder().encode(marker), this.#tmp);
+  }
+
+  /** Deletes layers and blobs that no image and no lease uses: marker first, then out of place. */
+  async #collect(images: ImageRecord[], leases: Record<string, Lease>): Promise<void> {
+    const layers = new Set([
+      ...images.flatMap((r) => r.layers),
+      ...Object.values(leases).flatMap((l) => l.layers),
+    ]);
+    const blobs = new Set(images.flatMap((img) => [img.id, ...(img.blobs ?? [])]));
+    for await (const e of Deno.readDir(this.#layers)) {
+      const diffId = e.name.replace(/\.json$/, "");
+      if (layers.has(diffId)) continue;
+      if (e.name.endsWith(".json")) await Deno.remove(join(this.#layers, e.name)).catch(() => {});
+      else {
+        await Deno.remove(this.#marker(diffId)).catch(() => {});
+        await doom(join(this.#layers, e.name), this.#tmp);
+      }
+    }
+    for await (const e of Deno.readDir(this.#blobs)) {
+      if (!blobs.has(e.name)) await doom(join(this.#blobs, e.name), this.#tmp);
+    }
+  }
+
+  /** Removes what crashed writers left: called under the index lock. */
+  async #sweepWrites(): Promise<void> {
+    for await (const e of Deno.readDir(this.#tmp)) {
+      // Atomic writes happen under the index lock, which we hold: any left is garbage.
+      if (e.name.startsWith("write-")) await Deno.remove(join(this.#tmp, e.name)).catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {
-    for (const staging of [...this.#staged.values()]) await this.#release(staging);
+    for (const staging of [...this.#staged]) await this.#release(staging);
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
+const STAGING = Symbol("staging");
 
-/** Reads an index file (a JSON array); a missing file is an empty index. */
-async function readIndex<T>(path: string): Promise<T[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    throw new ServinError("internal", `The index "${path}" is not valid JSON`);
-  }
-  if (!Array.isArray(data)) {
-    throw new ServinError("internal", `The index "${path}" is not a JSON array`);
-  }
-  return data as T[];
-}
-
-/** True when `path` still names the file `file` has open. */
-async function isSameFile(file: Deno.FsFile, path: string): Promise<boolean> {
-  const [a, b] = await Promise.all([file.stat(), Deno.stat(path).catch(() => undefined)]);
-  return b !== undefined && a.ino === b.ino && a.dev === b.dev;
-}
-
-/** Writes `bytes` to `target` through a synced temporary file and a rename. */
-async function atomicWrite(target: string, bytes: Uint8Array, tmpDir: string): Promise<void> {
-  const tmp = await Deno.makeTempFile({ dir: tmpDir, prefix: "write-" });
-  try {
-    const file = await Deno.open(tmp, { write: true, truncate: true });
-    try {
-      let off = 0;
-      while (off < bytes.length) off += await file.write(bytes.subarray(off));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, target);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-  await syncDir(target);
-}
-
-async function syncDir(path: string): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  try {
-    const f = await Deno.open(dir, { read: true });
-    try {
-      await f.sync();
-    } finally {
-      f.close();
-    }
-  } catch {
-    // Not every platform can fsync a directory; the rename is still atomic.
-  }
+function checkHex(hex: string): string {
+  if (!HEX64.test(hex)) throw new ServinError("invalid-argument", `Invalid digest "${hex}"`);
+  return hex;
 }

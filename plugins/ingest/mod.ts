@@ -1,0 +1,30 @@
+/**
+ * The ingest plugin: the one pipeline import, load, pull and build go
+ * through. Its module is loaded when something is first ingested.
+ *
+ * @module
+ */
+
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+
+/** Options of {@link ingestPlugin}. */
+export interface IngestPluginOptions {
+  /** Layers fetched and unpacked at once (default 3). */
+  parallel?: number;
+}
+
+/** The built-in ingest pipeline plugin. */
+export function ingestPlugin(options: IngestPluginOptions = {}): Plugin {
+  return definePlugin({
+    name: "ingest",
+    setup(api) {
+      api.provide("ingest", {
+        name: "ingest",
+        async ingest(request, context) {
+          const { ingest } = await import("./pipeline.ts");
+          return await ingest(request, context, options.parallel ?? 3);
+        },
+      });
+    },
+  });
+}

@@ -1,0 +1,411 @@
+/**
+ * The one ingest pipeline, for import, load, pull and build: a source
+ * describes images (manifest, config, and a way to open each layer blob),
+ * and this does the rest once — sniff the bytes and check them against the
+ * media type, enforce the descriptor's size and the byte budgets while
+ * streaming, decompress, hash, unpack through the extractor (or only verify
+ * a layer the store has), stage, let the policy hook see the config, and
+ * commit everything in one transaction that re-checks what it reuses.
+ *
+ * @module
+ */
+
+import type { IngestContext, IngestRequest, LoadedImage } from "../../core/api.ts";
+import { ServinError } from "../../core/errors.ts";
+import {
+  configSummary,
+  type Descriptor,
+  type ImageConfig,
+  type ImageRecord,
+  MEDIA_TYPES,
+  mergeEnv,
+  sha256Hex,
+} from "../../core/image.ts";
+import type {
+  BlobInfo,
+  SourceBlob,
+  SourceImage,
+  Staged,
+  StagedBlob,
+  StagedLayer,
+} from "../../core/kinds.ts";
+import { normalizeReference } from "../../core/reference.ts";
+import {
+  decompress,
+  detectCompression,
+  isSupported,
+  layerMediaType,
+} from "../formats/compression.ts";
+import { isTarHeader } from "../formats/tar.ts";
+import { buildOciConfig, buildOciManifest, DEFAULT_CONFIG } from "./config.ts";
+import { bounded, limitBytes, peek, tap } from "./streams.ts";
+
+function invalid(message: string): ServinError {
+  return new ServinError("invalid-archive", message);
+}
+
+/** A layer ready to commit: staged, or reused from the store (re-checked at commit). */
+interface ReadyLayer {
+  diffId: string;
+  size: number;
+  blob: BlobInfo;
+  mediaType: string;
+  layer?: StagedLayer;
+  staged?: StagedBlob;
+}
+
+/** An image ready to commit. */
+interface ReadyImage {
+  source: SourceImage;
+  id: string;
+  config: StagedBlob;
+  manifest: StagedBlob;
+  oci: Record<string, unknown>;
+  summary: ImageConfig;
+  layers: ReadyLayer[];
+  tags: string[];
+}
+
+/** One ingest: everything it staged is thrown away at the end unless committed. */
+class Ingest {
+  #req: IngestRequest;
+  #ctx: IngestContext;
+  #parallel: number;
+  #staged: Staged[] = [];
+
+  constructor(req: IngestRequest, ctx: IngestContext, parallel: number) {
+    this.#req = req;
+    this.#ctx = ctx;
+    this.#parallel = parallel;
+  }
+
+  async run(): Promise<LoadedImage[]> {
+    const pending: Promise<ReadyImage>[] = [];
+    try {
+      const { source, name, stream, platform, options } = this.#req;
+      const read = source.read({
+        name,
+        input: stream,
+        platform,
+        store: this.#ctx.store,
+        limits: this.#ctx.limits,
+        registry: options,
+        root: this.#ctx.root,
+        warn: this.#ctx.warn,
+        emit: (image) => {
+          const ready = this.#prepare(image);
+          pending.push(ready);
+          return ready.then(() => {});
+        },
+      });
+      await settle([read]);
+      const images = await settle(pending);
+      if (images.length === 0) throw invalid(`"${name}" holds no image`);
+      return await this.#commit(images);
+    } catch (err) {
+      await settle(pending).catch(() => {});
+      throw this.#named(err);
+    } finally {
+      for (const s of this.#staged.splice(0)) await s.discard().catch(() => {});
+    }
+  }
+
+  /** Errors say which input failed: `Cannot load "x.tar": …`. */
+  #named(err: unknown): unknown {
+    if (!(err instanceof ServinError) || err.code === "vetoed" || err.message.startsWith("Cannot")) {
+      return err;
+    }
+    if (err.message.startsWith("plugin ")) return err;
+    return new ServinError(
+      err.code,
+      `Cannot ${this.#req.verb} "${this.#req.name}": ${err.message}`,
+      { cause: err },
+    );
+  }
+
+  #keep<T extends Staged>(staged: T): T {
+    this.#staged.push(staged);
+    return staged;
+  }
+
+  async #stageBytes(bytes: Uint8Array): Promise<StagedBlob> {
+    return this.#keep(await this.#ctx.store.content.ingest(ReadableStream.from([bytes])));
+  }
+
+  /** Checks the config against the manifest, lets the policy hook see it, then fetches the layers. */
+  async #prepare(image: SourceImage): Promise<ReadyImage> {
+    const { verb, name } = this.#req;
+    const tags = (this.#req.tags ?? image.tags).map(normalizeReference);
+    let manifestDoc: { config?: Descriptor; layers?: Descriptor[] } | undefined;
+    if (image.manifest) {
+      manifestDoc = parseJson(image.manifest, "the manifest", this.#ctx.limits.maxDocumentBytes);
+      checkBlob(manifestDoc?.config, image.config, "the config");
+      if (!Array.isArray(manifestDoc?.layers)) throw invalid("the manifest has no layers");
+    }
+    let oci: Record<string, unknown> | undefined;
+    let diffIds: string[] | undefined;
+    let summary: ImageConfig;
+    if (image.config) {
+      oci = parseJson(image.config, "the config", this.#ctx.limits.maxDocumentBytes);
+      diffIds = diffIdsOf(oci);
+      if (diffIds.length !== image.layers.length) {
+        throw invalid(
+          `the image lists ${image.layers.length} layers but its config ${diffIds.length}`,
+        );
+      }
+      summary = configSummary(oci);
+    } else {
+      const given = this.#req.config ?? {};
+      summary = {
+        ...DEFAULT_CONFIG,
+        ...given,
+        env: mergeEnv(DEFAULT_CONFIG.env, given.env ?? []),
+        labels: { ...given.labels },
+      };
+    }
+    await this.#ctx.beforeCommit({ verb, input: name, tags, config: summary, oci });
+    const layers = await bounded(
+      image.layers.map((blob, i) => () => this.#layer(blob, diffIds?.[i], i)),
+      this.#parallel,
+    );
+    let configBytes = image.config;
+    if (!configBytes) {
+      const tag = tags[0] ?? "";
+      configBytes = buildOciConfig({
+        config: summary,
+        diffIds: layers.map((l) => l.diffId),
+        created: new Date(),
+        architecture: this.#ctx.platform.architecture,
+        os: this.#ctx.platform.os,
+        createdBy: this.#req.history?.createdBy || `servin image ${verb} ${name} ${tag}`.trim(),
+        comment: this.#req.history?.comment,
+      });
+      oci = JSON.parse(new TextDecoder().decode(configBytes));
+    }
+    const config = await this.#stageBytes(configBytes);
+    const manifestBytes = image.manifest ?? buildOciManifest(
+      { mediaType: MEDIA_TYPES.config, digest: `sha256:${config.digest}`, size: config.size },
+      layers.map((l) => ({
+        mediaType: l.mediaType,
+        digest: `sha256:${l.blob.digest}`,
+        size: l.blob.size,
+      })),
+    );
+    const manifest = await this.#stageBytes(manifestBytes);
+    return { source: image, id: config.digest, config, manifest, oci: oci!, summary, layers, tags };
+  }
+
+  /** One layer: reused when the store has it whole, else streamed, checked and unpacked or verified. */
+  async #layer(blob: SourceBlob, expected: string | undefined, i: number): Promise<ReadyLayer> {
+    const { store, limits } = this.#ctx;
+    const desc = blob.descriptor;
+    const hex = desc.digest ? hexOf(desc.digest, `layer ${i}`) : blob.staged?.digest;
+    const label = hex ? `layer sha256:${hex}` : `layer ${i}`;
+    const have = expected ? await store.layers.info(expected) : undefined;
+    const stored = hex ? await store.content.info(hex) : undefined;
+    if (have && stored) {
+      return { diffId: have.diffId, size: have.size, blob: stored, mediaType: desc.mediaType };
+    }
+    let stream = blob.staged ? await blob.staged.read() : await blob.open();
+    if (!blob.staged && desc.size !== undefined) stream = limitBytes(stream, desc.size, label);
+    const [head, whole] = await peek(stream, 512);
+    stream = whole;
+    const compression = sniff(head);
+    const claimed = mediaTypeCompression(desc.mediaType);
+    if (!isSupported(compression) || (claimed && claimed !== compression)) {
+      await stream.cancel().catch(() => {});
+      if (compression === "not-tar") throw invalid(`${label} is not a tar`);
+      if (!isSupported(compression)) {
+        throw new ServinError("unsupported", `${label} uses ${compression}, which is not supported`);
+      }
+      throw invalid(`${label} is ${compression} data, but its media type is ${desc.mediaType}`);
+    }
+    let blobDone: Promise<StagedBlob> | undefined;
+    if (!blob.staged) {
+      const split = tap(stream);
+      stream = split.main;
+      blobDone = store.content.ingest(split.side, { digest: hex, size: desc.size });
+    }
+    const compressedSize = desc.size ?? blob.staged?.size ?? 0;
+    const budget = Math.max(
+      this.#req.options.maxLayerBytes ?? limits.maxLayerBytes,
+      limits.layerRatio * compressedSize,
+    );
+    const tar = limitBytes(decompress(stream, compression), budget, `${label} uncompressed`);
+    const knownDiffId = compression === "none" ? blob.staged?.digest : undefined;
+    const unpacked = have
+      ? hashStream(tar).then((diffId) => ({ diffId, size: have.size, layer: undefined }))
+      : store.layers.apply(tar, { label, knownDiffId }).then((layer) => ({
+        diffId: layer.diffId,
+        size: layer.size,
+        layer: this.#keep(layer),
+      }));
+    const [done, staged] = await settle([unpacked, blobDone ?? Promise.resolve(blob.staged!)]);
+    if (blobDone) this.#keep(staged);
+    if (expected && done.diffId !== expected) {
+      throw invalid(`${label} has diff_id sha256:${done.diffId}, but the config says sha256:${expected}`);
+    }
+    return {
+      diffId: done.diffId,
+      size: done.size,
+      blob: { digest: staged.digest, size: staged.size },
+      mediaType: desc.mediaType || layerMediaType(compression as "none"),
+      layer: done.layer,
+      staged,
+    };
+  }
+
+  /** Commits every image in one transaction; what was reused is checked again under the lock. */
+  async #commit(images: ReadyImage[]): Promise<LoadedImage[]> {
+    const { store } = this.#ctx;
+    const rootfs = await this.#rootfsPaths(images);
+    return await store.index.transaction(async (tx) => {
+      const out: LoadedImage[] = [];
+      for (const [n, img] of images.entries()) {
+        for (const l of img.layers) {
+          if (l.layer) await tx.commit(l.layer);
+          else if (!(await store.layers.info(l.diffId))) throw vanished(`layer sha256:${l.diffId}`);
+          if (l.staged) await tx.commit(l.staged);
+          else if (!(await store.content.info(l.blob.digest))) {
+            throw vanished(`blob sha256:${l.blob.digest}`);
+          }
+        }
+        await tx.commit(img.config);
+        await tx.commit(img.manifest);
+        for (const tag of img.tags) {
+          for (const other of tx.images) other.repo_tags = other.repo_tags.filter((t) => t !== tag);
+        }
+        const existing = tx.images.find((r) => r.id === img.id);
+        if (existing) {
+          existing.repo_tags.push(...img.tags.filter((t) => !existing.repo_tags.includes(t)));
+          out.push({ image: structuredClone(existing), tags: img.tags });
+          continue;
+        }
+        const record = this.#record(img, rootfs[n]!);
+        tx.images.push(record);
+        out.push({ image: structuredClone(record), tags: img.tags });
+      }
+      return out;
+    });
+  }
+
+  async #rootfsPaths(images: ReadyImage[]): Promise<string[]> {
+    return await Promise.all(images.map(async (img) => {
+      const top = img.layers.at(-1)?.diffId;
+      if (!top) return "";
+      try {
+        const [dir] = await this.#ctx.store.layers.mounts([top]);
+        return dir ?? "";
+      } catch {
+        return "";
+      }
+    }));
+  }
+
+  #record(img: ReadyImage, rootfsPath: string): ImageRecord {
+    const created = typeof img.oci.created === "string" && !Number.isNaN(Date.parse(img.oci.created))
+      ? new Date(img.oci.created).toISOString()
+      : new Date().toISOString();
+    const comment = this.#req.history?.comment;
+    return {
+      id: img.id,
+      repo_tags: [...img.tags],
+      created,
+      size: img.layers.reduce((n, l) => n + l.size, 0),
+      layers: img.layers.map((l) => l.diffId),
+      layer_sizes: img.layers.map((l) => l.size),
+      rootfs_type: this.#req.verb === "import" ? "tarball" : "layers",
+      rootfs_path: rootfsPath,
+      config: img.summary,
+      metadata: {
+        ...img.source.metadata,
+        original_path: this.#req.name,
+        ...(comment ? { comment } : {}),
+      },
+      manifest: img.manifest.digest,
+      blobs: [img.id, img.manifest.digest, ...img.layers.map((l) => l.blob.digest)],
+    };
+  }
+}
+
+/** Awaits all, and then throws the first failure (so nothing is left running). */
+async function settle<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+function vanished(what: string): ServinError {
+  return new ServinError(
+    "conflict",
+    `${what} was removed by another command while this one ran: try again`,
+  );
+}
+
+function parseJson<T = Record<string, unknown>>(bytes: Uint8Array, what: string, max: number): T {
+  if (bytes.length > max) {
+    throw new ServinError("limit-exceeded", `${what} is larger than ${max} bytes`);
+  }
+  try {
+    const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    if (value && typeof value === "object") return value as T;
+  } catch { /* below */ }
+  throw invalid(`${what} is not a JSON object`);
+}
+
+/** The digest (hex) of `digest`, or an error naming `what`. */
+export function hexOf(digest: unknown, what: string): string {
+  if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+    throw invalid(`${what} has an unsupported digest "${digest}"`);
+  }
+  return digest.slice(7);
+}
+
+function checkBlob(desc: Descriptor | undefined, bytes: Uint8Array | undefined, what: string) {
+  if (!desc || !bytes) throw invalid(`the manifest has no ${what.replace(/^the /, "")}`);
+  const want = hexOf(desc.digest, what);
+  const got = sha256Hex(bytes);
+  if (got !== want) throw invalid(`${what} has digest sha256:${got}, expected sha256:${want}`);
+  if (desc.size !== undefined && desc.size !== bytes.length) {
+    throw invalid(`${what} has ${bytes.length} bytes, expected ${desc.size}`);
+  }
+}
+
+function diffIdsOf(config: Record<string, unknown>): string[] {
+  const ids = (config.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
+  if (!Array.isArray(ids)) throw invalid("the config has no rootfs.diff_ids");
+  return ids.map((d, i) => hexOf(d, `diff_id ${i}`));
+}
+
+/** The compression of a layer's first bytes, `not-tar` when it is neither compressed nor a tar. */
+function sniff(head: Uint8Array): string {
+  const compression = detectCompression(head);
+  if (compression !== "none" || head.length === 0) return compression;
+  return isTarHeader(head) || head.every((b) => b === 0) ? "none" : "not-tar";
+}
+
+/** What a layer media type says of its compression; undefined when it says nothing. */
+function mediaTypeCompression(mediaType: string): string | undefined {
+  if (!/layer|rootfs/.test(mediaType)) return undefined;
+  if (/gzip$/.test(mediaType)) return "gzip";
+  if (/zstd$/.test(mediaType)) return "zstd";
+  if (/\.tar$/.test(mediaType)) return "none";
+  return undefined;
+}
+
+async function hashStream(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/** Runs one ingest. */
+export async function ingest(
+  request: IngestRequest,
+  context: IngestContext,
+  parallel = 3,
+): Promise<LoadedImage[]> {
+  return await new Ingest(request, context, parallel).run();
+}

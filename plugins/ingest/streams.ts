@@ -1,0 +1,134 @@
+/**
+ * Stream plumbing of the ingest pipeline: byte limits that fail at the
+ * limit + 1, a tap that hands every chunk to a second consumer before
+ * passing it on (bounded: never more than a chunk or two in memory), and a
+ * peek at a stream's first bytes.
+ *
+ * @module
+ */
+
+import { ServinError } from "../../core/errors.ts";
+
+/** Passes `stream` on, failing with `limit-exceeded` as soon as it grows past `max` bytes. */
+export function limitBytes(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+  what: string,
+): ReadableStream<Uint8Array> {
+  if (!Number.isFinite(max)) return stream;
+  let seen = 0;
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        seen += chunk.length;
+        if (seen > max) {
+          throw new ServinError("limit-exceeded", `${what} is larger than ${max} bytes`);
+        }
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/**
+ * Splits `stream` in two without buffering it: `side` receives each chunk
+ * before `main` does, and a slow reader of either holds both back.
+ */
+export function tap(
+  stream: ReadableStream<Uint8Array>,
+): { main: ReadableStream<Uint8Array>; side: ReadableStream<Uint8Array> } {
+  const channel = new TransformStream<Uint8Array, Uint8Array>(
+    undefined,
+    { highWaterMark: 1 },
+    { highWaterMark: 0 },
+  );
+  const writer = channel.writable.getWriter();
+  const reader = stream.getReader();
+  const main = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          await writer.close();
+          controller.close();
+          return;
+        }
+        await writer.write(value);
+        controller.enqueue(value);
+      } catch (err) {
+        await writer.abort(err).catch(() => {});
+        controller.error(err);
+      }
+    },
+    async cancel(reason) {
+      await writer.abort(reason).catch(() => {});
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return { main, side: channel.readable };
+}
+
+/** The first `n` bytes of `stream` (fewer when it is shorter), and a stream of all of it. */
+export async function peek(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<[Uint8Array, ReadableStream<Uint8Array>]> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  while (have < n) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    have += value.byteLength;
+  }
+  const head = new Uint8Array(Math.min(have, n));
+  let off = 0;
+  for (const c of chunks) {
+    if (off >= head.length) break;
+    const part = c.subarray(0, head.length - off);
+    head.set(part, off);
+    off += part.length;
+  }
+  const whole = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const c of chunks) controller.enqueue(c);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return [head, whole];
+}
+
+/** Reads a whole (small) stream, failing past `max` bytes. */
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+  what: string,
+): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(limitBytes(stream, max, what)).arrayBuffer());
+}
+
+/** Runs `tasks` with at most `limit` at once; the first failure rejects after all settled. */
+export async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    while (next < tasks.length && !failure) {
+      const i = next++;
+      try {
+        results[i] = await tasks[i]!();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure) throw failure.err;
+  return results;
+}
