@@ -417,6 +417,10 @@ export interface IngestRequest {
   name: string;
   /** The whole input (empty for a directory or a reference). */
   stream: ReadableStream<Uint8Array>;
+  /** Its first bytes (up to 4 KiB). */
+  head: Uint8Array;
+  /** True when the input is a directory. */
+  directory: boolean;
   /** Platform wanted from multi-platform indexes. */
   platform: string;
   /** Tags to give every image instead of those the input holds. */

@@ -120,6 +120,8 @@ export interface StagedLayer extends Staged {
   size: number;
   /** Entries in the layer. */
   entries: number;
+  /** Names of its top-level entries (the first 100). */
+  topLevel: string[];
 }
 
 /** What a blob must be: its digest and size, when known. */
@@ -282,6 +284,10 @@ export interface SourceContext {
   name: string;
   /** The whole input stream, from its first byte (empty for a directory or a reference). */
   input: ReadableStream<Uint8Array>;
+  /** Its first bytes (up to 4 KiB). */
+  head: Uint8Array;
+  /** True when the input is a directory. */
+  directory: boolean;
   /** Platform wanted from a multi-platform index (`os/arch[/variant]`). */
   platform: string;
   /** The store, for sources that can skip what it has (registry layers). */

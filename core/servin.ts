@@ -349,6 +349,8 @@ export class ServinHandle implements Servin {
       source,
       name: opened.path,
       stream: whole,
+      head,
+      directory: opened.directory ?? false,
       platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
       ...spec,
       options,

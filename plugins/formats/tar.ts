@@ -11,7 +11,9 @@
  */
 
 import { ServinError } from "../../core/errors.ts";
-import type { ExtractLimits } from "../../core/kinds.ts";
+import type { Limits } from "../../core/kinds.ts";
+
+type ExtractLimits = Pick<Limits, "maxEntries" | "maxHeaderBytes">;
 
 /** Entry types Servin accepts. Anything else is refused. */
 export type EntryType = "file" | "link" | "symlink" | "char" | "block" | "dir" | "fifo";

@@ -82,10 +82,12 @@ class Ingest {
   async run(): Promise<LoadedImage[]> {
     const pending: Promise<ReadyImage>[] = [];
     try {
-      const { source, name, stream, platform, options } = this.#req;
+      const { source, name, stream, head, directory, platform, options } = this.#req;
       const read = source.read({
         name,
         input: stream,
+        head,
+        directory,
         platform,
         store: this.#ctx.store,
         limits: this.#ctx.limits,
@@ -147,7 +149,7 @@ class Ingest {
     let summary: ImageConfig;
     if (image.config) {
       oci = parseJson(image.config, "the config", this.#ctx.limits.maxDocumentBytes);
-      diffIds = diffIdsOf(oci);
+      diffIds = diffIdsOf(oci!);
       if (diffIds.length !== image.layers.length) {
         throw invalid(
           `the image lists ${image.layers.length} layers but its config ${diffIds.length}`,
@@ -155,7 +157,7 @@ class Ingest {
       }
       summary = configSummary(oci);
     } else {
-      const given = this.#req.config ?? {};
+      const given: Partial<ImageConfig> = this.#req.config ?? {};
       summary = {
         ...DEFAULT_CONFIG,
         ...given,
@@ -233,15 +235,28 @@ class Ingest {
     );
     const tar = limitBytes(decompress(stream, compression), budget, `${label} uncompressed`);
     const knownDiffId = compression === "none" ? blob.staged?.digest : undefined;
-    const unpacked = have
+    const unpacked: Promise<{ diffId: string; size: number; layer?: StagedLayer }> = have
       ? hashStream(tar).then((diffId) => ({ diffId, size: have.size, layer: undefined }))
       : store.layers.apply(tar, { label, knownDiffId }).then((layer) => ({
         diffId: layer.diffId,
         size: layer.size,
         layer: this.#keep(layer),
       }));
-    const [done, staged] = await settle([unpacked, blobDone ?? Promise.resolve(blob.staged!)]);
+    const [[done], [staged]] = await Promise.all([
+      settle([unpacked]),
+      settle([blobDone ?? Promise.resolve(blob.staged!)]),
+    ]).catch(async (err) => {
+      // One side failed: wait for the other, so that nothing is left running or staged.
+      await Promise.allSettled([unpacked, blobDone]);
+      throw err;
+    }) as [[Awaited<typeof unpacked>], [StagedBlob]];
     if (blobDone) this.#keep(staged);
+    if (this.#req.verb === "import" && done.layer && isImageArchive(done.layer.topLevel)) {
+      throw new ServinError(
+        "invalid-argument",
+        'it is an image archive, not a root filesystem: use "servin image load"',
+      );
+    }
     if (expected && done.diffId !== expected) {
       throw invalid(`${label} has diff_id sha256:${done.diffId}, but the config says sha256:${expected}`);
     }
@@ -326,6 +341,13 @@ class Ingest {
       blobs: [img.id, img.manifest.digest, ...img.layers.map((l) => l.blob.digest)],
     };
   }
+}
+
+/** True when the top-level names of a "root filesystem" are those of a docker-archive or an OCI layout. */
+function isImageArchive(names: string[]): boolean {
+  const has = (n: string) => names.includes(n);
+  if (has("oci-layout") && has("index.json")) return true;
+  return has("manifest.json") && (has("repositories") || has("blobs"));
 }
 
 /** Awaits all, and then throws the first failure (so nothing is left running). */

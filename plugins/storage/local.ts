@@ -242,7 +242,18 @@ class LocalStore implements Store {
         import("./unpack.ts"),
         import("../formats/tar.ts"),
       ]);
-      const stats = await unpack(readTar(hashed(), this.#ctx.limits), staging.dir, {
+      const topLevel = new Set<string>();
+      const limits = this.#ctx.limits;
+      const entries = async function* () {
+        for await (const entry of readTar(hashed(), limits)) {
+          if (topLevel.size < 100) {
+            const top = entry.header.name.split("/").find((p) => p !== "" && p !== ".");
+            if (top) topLevel.add(top);
+          }
+          yield entry;
+        }
+      };
+      const stats = await unpack(entries(), staging.dir, {
         platform: this.#ctx.platform,
         warn: this.#ctx.warn,
       });
@@ -251,6 +262,7 @@ class LocalStore implements Store {
         diffId: known ?? hash.digest("hex"),
         size: stats.size,
         entries: stats.entries,
+        topLevel: [...topLevel],
         discard: () => this.#release(staging),
         [STAGING]: staging,
       } as StagedLayer;
