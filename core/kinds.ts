@@ -300,6 +300,8 @@ export interface SourceContext {
   root: string;
   /** Prints a warning. */
   warn: WarnFn;
+  /** Reports bytes received, per part too (sources that fetch their blobs). */
+  progress?: ProgressFn;
   /**
    * Hands over one image as soon as it is described, so that its layers are
    * fetched while the source reads on; resolves when it is stored in staging.

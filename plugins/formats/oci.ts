@@ -47,3 +47,54 @@ export function choosePlatform(manifests: Descriptor[], want: string): Descripto
   }
   return match;
 }
+
+/** A manifest found by {@link resolveManifest}: its descriptor and bytes. */
+export interface FoundManifest {
+  /** Its descriptor (from the index, or made for the top document). */
+  descriptor: Descriptor;
+  /** Its bytes. */
+  bytes: Uint8Array;
+}
+
+/**
+ * Walks from a manifest or an index down to the manifest for `platform`
+ * (first match wins; at most 4 nested indexes). `fetch` returns a
+ * document's bytes, checked against its descriptor by the caller.
+ */
+export async function resolveManifest(
+  top: Descriptor,
+  platform: string,
+  fetch: (descriptor: Descriptor) => Promise<Uint8Array>,
+): Promise<FoundManifest> {
+  let desc = top;
+  for (let depth = 0; depth <= 4; depth++) {
+    const bytes = await fetch(desc);
+    const type = desc.mediaType || mediaTypeOf(bytes);
+    if (MANIFESTS.has(type)) return { descriptor: { ...desc, mediaType: type }, bytes };
+    if (!INDEXES.has(type)) {
+      throw new ServinError("invalid-archive", `unsupported media type "${type}"`);
+    }
+    const index = parseDocument(bytes, "an index") as { manifests?: Descriptor[] };
+    if (!Array.isArray(index.manifests)) {
+      throw new ServinError("invalid-archive", "an index has no manifests");
+    }
+    desc = choosePlatform(index.manifests, platform);
+  }
+  throw new ServinError("invalid-archive", "indexes are nested more than 4 deep");
+}
+
+/** The `mediaType` a JSON document names for itself (empty when none). */
+export function mediaTypeOf(bytes: Uint8Array): string {
+  const doc = parseDocument(bytes, "a manifest") as { mediaType?: unknown; manifests?: unknown };
+  if (typeof doc.mediaType === "string") return doc.mediaType;
+  return Array.isArray(doc.manifests) ? MEDIA_TYPES.index : MEDIA_TYPES.manifest;
+}
+
+/** Parses a JSON object, or fails with `invalid-archive` naming `what`. */
+export function parseDocument(bytes: Uint8Array, what: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    if (value && typeof value === "object" && !Array.isArray(value)) return value;
+  } catch { /* below */ }
+  throw new ServinError("invalid-archive", `${what} is not a JSON object`);
+}

@@ -94,6 +94,7 @@ class Ingest {
         registry: options,
         root: this.#ctx.root,
         warn: this.#ctx.warn,
+        progress: this.#req.verb === "pull" ? options.onProgress : undefined,
         emit: (image) => {
           const ready = this.#prepare(image);
           pending.push(ready);
@@ -203,6 +204,15 @@ class Ingest {
     const desc = blob.descriptor;
     const hex = desc.digest ? hexOf(desc.digest, `layer ${i}`) : blob.staged?.digest;
     const label = hex ? `layer sha256:${hex}` : `layer ${i}`;
+    if (blob.staged) {
+      this.#keep(blob.staged);
+      if (blob.staged.digest !== hex) {
+        throw invalid(`${label} has digest sha256:${blob.staged.digest}, expected sha256:${hex}`);
+      }
+      if (desc.size !== undefined && blob.staged.size !== desc.size) {
+        throw invalid(`${label} has ${blob.staged.size} bytes, expected ${desc.size}`);
+      }
+    }
     const have = expected ? await store.layers.info(expected) : undefined;
     const stored = hex ? await store.content.info(hex) : undefined;
     if (have && stored) {
