@@ -1,16 +1,32 @@
 /**
- * The `servin` command line: load the built-in plugins and those named by
- * `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`, then dispatch argv.
+ * The `servin` command line: the one place that reads Servin's environment
+ * (`SERVIN_ROOT`, `SERVIN_PLUGINS`, `SERVIN_SNAPSHOTTER`, `SERVIN_RUNTIME`,
+ * `SERVIN_TIMEOUT`); it loads the built-in plugins and those named by
+ * `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`, then dispatches argv.
  *
  * @module
  */
 
 import deno from "./deno.json" with { type: "json" };
-import { runCli } from "./core/cli.ts";
+import { runCli } from "./plugins/commands/cli.ts";
+import { splitPluginList } from "./plugins/commands/_plugin_loader.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
 if (import.meta.main) {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const timeout = env("SERVIN_TIMEOUT");
   Deno.exit(
-    await runCli(Deno.args, { plugins: builtinPlugins(), version: deno.version, thirdParty: true }),
+    await runCli(Deno.args, {
+      plugins: builtinPlugins(),
+      version: deno.version,
+      thirdParty: true,
+      pluginModules: splitPluginList(
+        env("SERVIN_PLUGINS") ?? "",
+        Deno.build.os === "windows" ? ";" : ":",
+      ),
+      root: env("SERVIN_ROOT"),
+      defaults: { snapshotter: env("SERVIN_SNAPSHOTTER"), runtime: env("SERVIN_RUNTIME") },
+      timeout: timeout === undefined ? undefined : Number(timeout),
+    }),
   );
 }

@@ -1,6 +1,9 @@
 /**
- * The built-in plugins, in the order they are registered. They use the same
- * plugin API as third-party plugins.
+ * The built-in plugins, in the order they are registered (the first of a
+ * kind is its default). They use the same plugin API as third-party
+ * plugins, and every module imported here is a light registration module:
+ * the code that does the work is imported when a capability is first used,
+ * so that start-up stays near bare Deno's.
  *
  * @module
  */
@@ -9,15 +12,17 @@ import type { Plugin } from "../core/registry.ts";
 import { containerCommands } from "./commands/container.ts";
 import { imageCommands } from "./commands/image.ts";
 import { systemCommands } from "./commands/system.ts";
+import { containersPlugin } from "./containers/mod.ts";
+import { ingestPlugin } from "./ingest/mod.ts";
 import { darwin } from "./platform/darwin.ts";
 import { linux } from "./platform/linux.ts";
 import { windows } from "./platform/windows.ts";
-import { ociRuntimes } from "./runtime/oci.ts";
-import { copySnapshotter } from "./snapshot/copy.ts";
-import { overlaySnapshotter } from "./snapshot/overlay.ts";
 import { registryPlugin } from "./registry/plugin.ts";
+import { ociRuntimes } from "./runtime/oci.ts";
 import { archiveSinks } from "./sinks/archive.ts";
 import { rootfsSink } from "./sinks/rootfs.ts";
+import { copySnapshotter } from "./snapshot/copy.ts";
+import { overlaySnapshotter } from "./snapshot/overlay.ts";
 import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
@@ -29,11 +34,13 @@ export function builtinPlugins(): Plugin[] {
     windows(),
     darwin(),
     localStorage(),
+    ingestPlugin(),
     tarballSource(),
     archiveSource(),
     archiveSinks(),
     registryPlugin(),
     rootfsSink(),
+    containersPlugin(),
     overlaySnapshotter(),
     copySnapshotter(),
     ociRuntimes(),

@@ -1,0 +1,77 @@
+/**
+ * Output helpers for people: Docker's humanized sizes and durations, and
+ * aligned tables.
+ *
+ * @module
+ */
+
+const UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+
+/**
+ * Size in SI units with 3 significant digits, as `docker image ls` shows it.
+ *
+ * @example
+ * ```ts
+ * import { humanSize } from "./_format.ts";
+ * console.assert(humanSize(5_872_640) === "5.87MB");
+ * ```
+ */
+export function humanSize(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  let text = trimPrecision(value);
+  if (text === "1000" && unit < UNITS.length - 1) {
+    text = "1";
+    unit++;
+  }
+  return `${text}${UNITS[unit]}`;
+}
+
+function trimPrecision(value: number): string {
+  const fixed = Number(value.toPrecision(3));
+  return String(fixed);
+}
+
+/**
+ * How long ago, as `docker image ls` says it ("2 hours", "About a minute").
+ *
+ * @example
+ * ```ts
+ * import { humanDuration } from "./_format.ts";
+ * console.assert(humanDuration(90_000) === "About a minute");
+ * ```
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** "2 hours ago" for an RFC 3339 time, relative to `now`. */
+export function humanAgo(created: string, now: Date = new Date()): string {
+  return `${humanDuration(now.getTime() - new Date(created).getTime())} ago`;
+}
+
+/** Lays out rows under a header with columns separated by at least three spaces. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3)).join("")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}

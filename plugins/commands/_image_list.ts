@@ -1,0 +1,111 @@
+/**
+ * The read-only image views: `image ls` (Docker's columns and filters),
+ * `image inspect` and `image history`.
+ *
+ * @module
+ */
+
+import type { CommandContext, ListFilter } from "../../core/api.ts";
+import { ServinError } from "../../core/errors.ts";
+import { type ImageRecord, shortId, splitTag } from "../../core/image.ts";
+import { formatFlag, inspectEach, strings } from "./_each.ts";
+import { humanAgo, humanSize, table } from "./_format.ts";
+
+const FILTER_KEYS = new Set(["reference", "dangling", "label"]);
+
+function parseFilters(list: string[]): ListFilter {
+  const filter: ListFilter = {};
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (eq < 0 || !FILTER_KEYS.has(key)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid filter "${item}": use reference=PATTERN, dangling=true|false or label=KEY[=VALUE]`,
+      );
+    }
+    if (key === "dangling") {
+      if (value !== "true" && value !== "false") {
+        throw new ServinError(
+          "invalid-argument",
+          `Invalid filter "${item}": dangling is true or false`,
+        );
+      }
+      filter.dangling = value === "true";
+    } else {
+      (filter[key as "reference" | "label"] ??= []).push(value);
+    }
+  }
+  return filter;
+}
+
+function rows(images: ImageRecord[], noTrunc: boolean): string[][] {
+  const now = new Date();
+  return images.flatMap((img) => {
+    const id = noTrunc ? `sha256:${img.id}` : shortId(img.id);
+    const tail = [id, humanAgo(img.created, now), humanSize(img.size)];
+    if (img.repo_tags.length === 0) return [["<none>", "<none>", ...tail]];
+    return img.repo_tags.map((t) => {
+      const { repository, tag } = splitTag(t);
+      return [repository, tag, ...tail];
+    });
+  });
+}
+
+/** `servin image ls`. */
+export async function listImages(ctx: CommandContext): Promise<void> {
+  const format = formatFlag(ctx, ["table", "json"]);
+  const filter = parseFilters(strings(ctx.flags.filter));
+  const servin = await ctx.servin();
+  const images = await servin.listImages(filter);
+  const noTrunc = Boolean(ctx.flags["no-trunc"]);
+  if (ctx.flags.quiet) {
+    const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
+    for (const id of new Set(ids)) ctx.out(id);
+  } else if (format === "json") {
+    const usage = new Map((await servin.diskUsage()).images.map((u) => [u.id, u]));
+    ctx.out(JSON.stringify(
+      images.map((img) => ({
+        ...img,
+        shared_size: usage.get(img.id)?.shared_size ?? 0,
+        unique_size: usage.get(img.id)?.unique_size ?? img.size,
+      })),
+      null,
+      2,
+    ));
+  } else {
+    ctx.out(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows(images, noTrunc)));
+  }
+}
+
+/** `servin image inspect`. */
+export async function inspectImages(ctx: CommandContext): Promise<number> {
+  const servin = await ctx.servin();
+  return await inspectEach(ctx, (name) => servin.getImage(name));
+}
+
+/** `servin image history`. */
+export async function imageHistory(ctx: CommandContext): Promise<void> {
+  const format = formatFlag(ctx, ["table", "json"]);
+  const servin = await ctx.servin();
+  const image = await servin.getImage(ctx.args[0]!);
+  const steps = await servin.history(ctx.args[0]!);
+  if (format === "json") {
+    ctx.out(JSON.stringify(steps, null, 2));
+    return;
+  }
+  const noTrunc = Boolean(ctx.flags["no-trunc"]);
+  const cut = (t: string, n: number) => noTrunc || t.length <= n ? t : `${t.slice(0, n - 1)}…`;
+  const now = new Date();
+  ctx.out(table(
+    ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+    steps.map((h, i) => [
+      i === 0 ? shortId(image.id) : "<missing>",
+      h.created ? humanAgo(h.created, now) : "",
+      cut(h.created_by, 45),
+      humanSize(h.size),
+      cut(h.comment, 30),
+    ]),
+  ));
+}

@@ -1,0 +1,396 @@
+/**
+ * CLI dispatch: global flags, finding the registered command for argv,
+ * parsing its flags, help, and turning errors into one line on stderr and
+ * an exit code. It imports nothing heavy: the facade is imported when a
+ * command first asks for it, so `help` and argument errors stay fast.
+ *
+ * @module
+ */
+
+import type {
+  CommandContext,
+  CommandDef,
+  FlagSpec,
+  FlagValues,
+  OpenOptions,
+  Output,
+  Servin,
+} from "../../core/api.ts";
+import {
+  EXIT_INTERNAL_ERROR,
+  EXIT_USER_ERROR,
+  isServinError,
+  messageOf,
+  ServinError,
+} from "../../core/errors.ts";
+import { type Plugin, Registry } from "../../core/registry.ts";
+import { configuredPlugins, loadPlugin } from "./_plugin_loader.ts";
+
+/** Options of {@link runCli}; `main.ts` fills the environment's part. */
+export interface CliOptions {
+  /** Plugins to load. */
+  plugins: readonly Plugin[];
+  /** Version printed by `--version`. */
+  version: string;
+  /** Output; the process's stdout and stderr by default. */
+  output?: Output;
+  /** Also load plugins from `--plugin`, {@link CliOptions.pluginModules} and `<root>/config.json`. */
+  thirdParty?: boolean;
+  /** Plugin modules to load besides `--plugin` ones (`SERVIN_PLUGINS`, split). */
+  pluginModules?: readonly string[];
+  /** Data root when `--root` is not given (`SERVIN_ROOT`); else the platform's. */
+  root?: string;
+  /** Default snapshotter and runtime (`SERVIN_SNAPSHOTTER`, `SERVIN_RUNTIME`). */
+  defaults?: OpenOptions["defaults"];
+  /** Seconds a registry request may take (`SERVIN_TIMEOUT`); checked when a command runs. */
+  timeout?: number;
+}
+
+const GLOBAL_FLAGS: Record<string, FlagSpec> = {
+  root: {
+    type: "string",
+    description: "Servin data root (default: SERVIN_ROOT, then the platform's)",
+    value: "DIR",
+  },
+  debug: { type: "boolean", description: "Print stack traces of errors" },
+  help: { type: "boolean", short: "h", description: "Show help" },
+};
+
+const encoder = new TextEncoder();
+
+/** The process's stdout and stderr. */
+export function processOutput(): Output {
+  return {
+    out: (text) => writeAllSync(Deno.stdout, `${text}\n`),
+    err: (text) => writeAllSync(Deno.stderr, `${text}\n`),
+    errRaw: (text) => writeAllSync(Deno.stderr, text),
+    errIsTerminal: Deno.stderr.isTerminal(),
+  };
+}
+
+function writeAllSync(target: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let off = 0;
+  while (off < bytes.length) off += target.writeSync(bytes.subarray(off));
+}
+
+function usageError(message: string): ServinError {
+  return new ServinError("usage", message);
+}
+
+/**
+ * Runs the CLI for `argv`; returns the exit code: 0, the command's own
+ * code, 1 for a {@link ServinError} (bad input, OS errors) and 2 for a bug.
+ */
+export async function runCli(argv: string[], options: CliOptions): Promise<number> {
+  const io = options.output ?? processOutput();
+  const debug = argv.includes("--debug");
+  let registry: Registry | undefined;
+  let opening: Promise<Servin> | undefined;
+  let command: CommandDef | undefined;
+  let exitCode = 0;
+  let failure: unknown;
+  try {
+    const { globals, rest } = splitGlobals(argv);
+    if (globals.version) {
+      io.out(`servin version ${options.version}`);
+      return 0;
+    }
+    const loaded = await loadRegistry(globals, options);
+    registry = loaded.registry;
+    const commands = registry.all("command");
+    const words = rest[0] === "help" ? rest.slice(1) : rest;
+    const found = findCommand(commands, words);
+    if (rest[0] === "help" || rest.length === 0 || (!found && globals.help)) {
+      io.out(found && rest[0] === "help" ? commandHelp(found.def) : mainHelp(commands, words));
+      return 0;
+    }
+    if (!found) {
+      const group = commands.some((c) => c.name.startsWith(`${rest[0]} `));
+      if (group && rest.length === 1) {
+        io.out(mainHelp(commands, rest));
+        return 0;
+      }
+      throw usageError(`Unknown command "${rest.join(" ")}" (see "servin help")`);
+    }
+    const def = found.def;
+    command = def;
+    const parsed = parseCommandArgs(def, rest.slice(found.words));
+    if (parsed.flags.help || globals.help) {
+      io.out(commandHelp(def));
+      return 0;
+    }
+    const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
+    await registry.series("command:before", { command: def.name, args: rest.slice(found.words) });
+    const kinds = registry;
+    const ctx: CommandContext = {
+      ...io,
+      args: parsed.args,
+      flags: parsed.flags,
+      kinds,
+      servin: () => opening ??= openServin(kinds, open),
+    };
+    exitCode = (await def.run(ctx)) ?? 0;
+  } catch (err) {
+    failure = err;
+    exitCode = isServinError(err) && err.code !== "internal"
+      ? EXIT_USER_ERROR
+      : EXIT_INTERNAL_ERROR;
+    io.err(`servin: ${messageOf(err)}`);
+    if (debug && err instanceof Error && err.stack) io.err(err.stack);
+    if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
+  } finally {
+    const warn = (err: unknown) => io.err(`servin: warning: ${messageOf(err)}`);
+    if (registry && command) {
+      const after = await registry.parallel("command:after", {
+        command: command.name,
+        exitCode,
+        error: failure,
+      });
+      for (const e of after.errors) io.err(`servin: warning: ${e.message}`);
+    }
+    // A failed open was reported by the command already.
+    const servin = await opening?.catch(() => undefined);
+    await servin?.close().catch(warn);
+    await registry?.dispose().catch(warn);
+  }
+  return exitCode;
+}
+
+/** The facade, imported only when a command first needs it. */
+async function openServin(registry: Registry, options: OpenOptions): Promise<Servin> {
+  const { ServinHandle } = await import("../../core/servin.ts");
+  return await ServinHandle.open({ ...options, registry });
+}
+
+function openOptions(options: CliOptions, root: string | undefined): OpenOptions {
+  const open: OpenOptions & { timeout?: number } = { root, defaults: options.defaults };
+  if (options.timeout !== undefined) {
+    if (!(options.timeout > 0 && Number.isFinite(options.timeout))) {
+      throw new ServinError(
+        "invalid-argument",
+        "SERVIN_TIMEOUT must be a positive number of seconds",
+      );
+    }
+    open.timeout = options.timeout * 1000;
+  }
+  return open;
+}
+
+interface Globals {
+  root?: string;
+  help?: boolean;
+  version?: boolean;
+  plugins: string[];
+}
+
+/**
+ * Sets up the plugins: the given ones, then third-party modules from
+ * `--plugin`, the environment and `<root>/config.json`. With no root given,
+ * the root is the platform plugin's default, so the plugins are set up
+ * before `config.json` is read, and again only when it names more.
+ */
+async function loadRegistry(
+  globals: Globals,
+  options: CliOptions,
+): Promise<{ registry: Registry; root?: string }> {
+  let root = globals.root || options.root;
+  if (!options.thirdParty) return { registry: await Registry.create(options.plugins), root };
+  const specs = new Set([...globals.plugins, ...(options.pluginModules ?? [])]);
+  if (root) { for (const spec of await configuredPlugins(root)) specs.add(spec); }
+  const cache = new Map<string, Plugin>();
+  const create = async () => {
+    const extra: Plugin[] = [];
+    for (const spec of specs) {
+      if (!cache.has(spec)) cache.set(spec, await loadPlugin(spec));
+      extra.push(cache.get(spec)!);
+    }
+    return await Registry.create([...options.plugins, ...extra]);
+  };
+  let registry = await create();
+  if (root) return { registry, root };
+  try {
+    root = registry.get("platform", Deno.build.os).defaultRoot();
+  } catch {
+    // No platform or no home directory: opening the store says so, if a command opens it.
+    return { registry };
+  }
+  const before = specs.size;
+  try {
+    for (const spec of await configuredPlugins(root)) specs.add(spec);
+  } catch (err) {
+    await registry.dispose().catch(() => {});
+    throw err;
+  }
+  if (specs.size > before) {
+    await registry.dispose();
+    registry = await create();
+  }
+  return { registry, root };
+}
+
+function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
+  const globals: Globals = { plugins: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--debug") continue;
+    if (a === "--version" || a === "-v") globals.version = true;
+    else if (a === "--help" || a === "-h") globals.help = true;
+    else if (a === "--root") {
+      const v = argv[++i];
+      if (v === undefined) throw usageError('Flag "--root" needs a value');
+      globals.root = v;
+    } else if (a.startsWith("--root=")) globals.root = a.slice(7);
+    else if (a === "--plugin") {
+      const v = argv[++i];
+      if (v === undefined) throw usageError('Flag "--plugin" needs a value');
+      globals.plugins.push(v);
+    } else if (a.startsWith("--plugin=")) globals.plugins.push(a.slice(9));
+    else if (a.startsWith("-")) throw usageError(`Unknown flag "${a}" (see "servin help")`);
+    else break;
+  }
+  return { globals, rest: argv.slice(i) };
+}
+
+function findCommand(
+  commands: CommandDef[],
+  words: string[],
+): { def: CommandDef; words: number } | undefined {
+  let best: { def: CommandDef; words: number } | undefined;
+  for (const def of commands) {
+    for (const name of [def.name, ...(def.aliases ?? [])]) {
+      const parts = name.split(" ");
+      if (parts.every((p, i) => words[i] === p) && (!best || parts.length > best.words)) {
+        best = { def, words: parts.length };
+      }
+    }
+  }
+  return best;
+}
+
+/**
+ * Parses a command's flags and positionals as `node:util` parseArgs does in
+ * strict mode (`--name=value`, `--name value`, `-abc`, `-fVALUE`, `--`), by
+ * hand: loading Node's compatibility layer would cost more than the whole
+ * of `image ls`. After `stopAfter` positionals the rest are arguments.
+ */
+export function parseCommandArgs(
+  def: CommandDef,
+  argv: string[],
+): { args: string[]; flags: FlagValues } {
+  const specs = { ...GLOBAL_FLAGS, ...def.flags };
+  const short = new Map(
+    Object.entries(specs).filter(([, f]) => f.short).map(([n, f]) => [f.short!, n]),
+  );
+  const see = `(see "servin ${def.name} --help")`;
+  const flags: FlagValues = {};
+  const args: string[] = [];
+  const set = (name: string, spec: FlagSpec, value: string | true) => {
+    if (!spec.multiple) flags[name] = value;
+    else ((flags[name] ??= []) as string[]).push(value as string);
+  };
+  const valueOf = (flag: string, inline: string | undefined, i: number) => {
+    const value = inline ?? argv[i];
+    if (value === undefined) throw usageError(`Flag "${flag}" needs a value ${see}`);
+    return value;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (def.stopAfter !== undefined && args.length >= def.stopAfter) {
+      args.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--") {
+      args.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+      if (!spec) throw usageError(`Unknown flag "--${name}" ${see}`);
+      if (spec.type === "boolean") {
+        if (eq >= 0) throw usageError(`Flag "--${name}" takes no value ${see}`);
+        set(name, spec, true);
+      } else {
+        const inline = eq < 0 ? undefined : a.slice(eq + 1);
+        set(name, spec, valueOf(`--${name}`, inline, inline === undefined ? ++i : i));
+      }
+    } else if (a.startsWith("-") && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const name = short.get(a[j]!);
+        const spec = name === undefined ? undefined : specs[name];
+        if (!name || !spec) throw usageError(`Unknown flag "-${a[j]}" ${see}`);
+        if (spec.type === "boolean") {
+          set(name, spec, true);
+          continue;
+        }
+        const inline = j < a.length - 1 ? a.slice(j + 1) : undefined;
+        set(name, spec, valueOf(`-${a[j]}`, inline, inline === undefined ? ++i : i));
+        break;
+      }
+    } else {
+      args.push(a);
+    }
+  }
+  const { min = 0, max = Infinity } = def.args ?? {};
+  if (!flags.help && (args.length < min || args.length > max)) {
+    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+    throw usageError(
+      `"servin ${def.name}" takes ${want} argument${
+        want === "1" ? "" : "s"
+      }, got ${args.length} (usage: servin ${def.name} ${def.usage})`,
+    );
+  }
+  return { args, flags };
+}
+
+function flagLines(flags: Record<string, FlagSpec>): string[] {
+  const rows = Object.entries(flags).map(([name, f]) => {
+    const short = f.short ? `-${f.short}, ` : "    ";
+    const value = f.type === "string" ? ` ${f.value ?? "string"}` : "";
+    return [`  ${short}--${name}${value}`, f.description + (f.multiple ? " (repeatable)" : "")];
+  });
+  const width = Math.max(0, ...rows.map((r) => r[0]!.length));
+  return rows.map(([a, b]) => `${a!.padEnd(width + 2)}${b}`);
+}
+
+/** Help text of one command. */
+export function commandHelp(def: CommandDef): string {
+  const lines = [`Usage: servin ${def.name} ${def.usage}`, "", def.summary];
+  if (def.aliases?.length) {
+    lines.push("", `Aliases: ${def.aliases.map((a) => `servin ${a}`).join(", ")}`);
+  }
+  lines.push("", "Options:", ...flagLines({ ...def.flags, ...GLOBAL_FLAGS }));
+  return lines.join("\n");
+}
+
+function mainHelp(commands: CommandDef[], words: string[]): string {
+  const prefix = words.length ? `${words.join(" ")} ` : "";
+  const shown = commands.filter((c) => !c.hidden && c.name.startsWith(prefix))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const width = Math.max(0, ...shown.map((c) => c.name.length));
+  return [
+    `Usage: servin [--root DIR] [--plugin MODULE]... [--debug] COMMAND [ARGS...]`,
+    "",
+    "Servin manages container images.",
+    "",
+    "Commands:",
+    ...shown.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
+    "",
+    "Global options:",
+    ...flagLines({
+      ...GLOBAL_FLAGS,
+      plugin: {
+        type: "string",
+        multiple: true,
+        value: "MODULE",
+        description: "Load a plugin module, a path or URL (before the command)",
+      },
+      version: { type: "boolean", short: "v", description: "Print the version" },
+    }),
+    "",
+    'Run "servin COMMAND --help" for more about a command.',
+  ].join("\n");
+}
