@@ -1,18 +1,25 @@
 /**
- * What the platform plugins share: the OCI names of the host architecture
- * and the home directory lookup.
+ * What the platform plugins share: the OCI names of the host architecture,
+ * the home directory lookup, finding host tools, and the stub platforms'
+ * refusals. No `node:` imports: the platform is set up on every start.
  *
  * @module
  */
 
-import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
+import type { Platform } from "../../core/kinds.ts";
 
 const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
 
 /** OCI `architecture` of the host (`amd64`, `arm64`). */
 export function ociArchitecture(): string {
   return ARCH[Deno.build.arch] ?? Deno.build.arch;
+}
+
+/** `dir` and `name` joined with the host's separator (`dir` may end with one). */
+export function joinPath(dir: string, ...names: string[]): string {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  return [dir.replace(/[\\/]+$/, "") || sep, ...names].join(sep).replace(/^([\\/])\1+/, "$1");
 }
 
 /** The user's home directory from `variable`, or a clear error. */
@@ -29,16 +36,43 @@ export function homeDir(variable: "HOME" | "USERPROFILE"): string {
 
 /** `~/.servin`, the data root on Windows and macOS. */
 export function dotServin(variable: "HOME" | "USERPROFILE"): string {
-  return join(homeDir(variable), ".servin");
+  return joinPath(homeDir(variable), ".servin");
 }
 
 /** Finds the executable `name` on PATH (shared by the plugins that run host tools). */
 export function which(name: string): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
-    const path = join(dir || ".", name);
+    const path = joinPath(dir || ".", name);
     try {
       if (Deno.statSync(path).isFile) return path;
     } catch { /* not here */ }
   }
   return undefined;
+}
+
+/**
+ * A development platform (Windows, macOS) that keeps a store but cannot
+ * apply ownership, make devices, mount or run: what it cannot do throws
+ * `unsupported`; unmounting and reading attributes find nothing.
+ */
+export function stubPlatform(name: string, label: string, defaultRoot: () => string): Platform {
+  const refuse = (what: string) => () => {
+    throw new ServinError("unsupported", `${what} is not supported on ${label}`);
+  };
+  return {
+    name,
+    // Images made here hold Linux root filesystems.
+    os: "linux",
+    architecture: ociArchitecture(),
+    canChown: false,
+    cannotRun: `running containers is not supported on ${label}`,
+    overlayWhiteouts: false,
+    defaultRoot,
+    mknod: refuse("Creating device nodes"),
+    mount: refuse("Mounting"),
+    unmount: () => {},
+    setxattr: refuse("Setting extended attributes"),
+    getxattr: () => undefined,
+    basicRootfs: () => Promise.reject(refuse("Building a basic root filesystem")()),
+  };
 }

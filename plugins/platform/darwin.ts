@@ -1,33 +1,23 @@
 /**
- * macOS (a stub for development): `~/.servin`; no ownership and no device
- * nodes.
+ * macOS (a stub for development): `~/.servin`; no ownership, no device
+ * nodes, no containers.
  *
  * @module
  */
 
 import type { Platform } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
-import { dotServin, ociArchitecture } from "./_common.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { dotServin, stubPlatform } from "./_common.ts";
 
 /** The macOS platform. */
 export function darwinPlatform(): Platform {
-  return {
-    name: "darwin",
-    // Images made here hold Linux root filesystems.
-    os: "linux",
-    architecture: ociArchitecture(),
-    canChown: false,
-    cannotRun: "running containers is not supported on macOS",
-    defaultRoot: () => dotServin("HOME"),
-  };
+  return stubPlatform("darwin", "macOS", () => dotServin("HOME"));
 }
 
-/** The built-in macOS platform plugin. */
-export function darwin() {
+/** The built-in macOS platform plugin (registered as `darwin`, `Deno.build.os`'s name). */
+export function darwin(): Plugin {
   return definePlugin({
     name: "platform-darwin",
-    setup(api) {
-      api.platform(darwinPlatform());
-    },
+    setup: (api) => api.provide("platform", darwinPlatform()),
   });
 }

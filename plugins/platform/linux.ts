@@ -1,15 +1,15 @@
 /**
  * Linux: `/var/lib/servin` as root, `$XDG_DATA_HOME/servin` otherwise;
- * ownership and device nodes are kept when running as root.
+ * ownership and device nodes are kept when running as root. The libc calls
+ * load their library on first use and the fallback root filesystem's
+ * builder is imported when asked for, so setting this up costs nothing.
  *
  * @module
  */
 
-import { join } from "node:path";
 import type { Platform, SpecialFileKind } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
-import { homeDir, ociArchitecture } from "./_common.ts";
-import { basicRootfs } from "./_basic_rootfs.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { homeDir, joinPath, ociArchitecture } from "./_common.ts";
 import * as libc from "./_libc.ts";
 
 const S_IF: Record<SpecialFileKind, number> = { char: 0o020000, block: 0o060000, fifo: 0o010000 };
@@ -29,21 +29,19 @@ export function linuxPlatform(): Platform {
     getxattr: libc.getxattr,
     // Only root can make 0:0 devices and trusted.* xattrs.
     overlayWhiteouts: root,
-    basicRootfs,
+    basicRootfs: async (dir) => await (await import("./_basic_rootfs.ts")).basicRootfs(dir),
     defaultRoot() {
       if (root) return "/var/lib/servin";
-      const data = Deno.env.get("XDG_DATA_HOME") || join(homeDir("HOME"), ".local", "share");
-      return join(data, "servin");
+      const data = Deno.env.get("XDG_DATA_HOME") || joinPath(homeDir("HOME"), ".local", "share");
+      return joinPath(data, "servin");
     },
   };
 }
 
-/** The built-in Linux platform plugin. */
-export function linux() {
+/** The built-in Linux platform plugin (registered as `linux`, `Deno.build.os`'s name). */
+export function linux(): Plugin {
   return definePlugin({
     name: "platform-linux",
-    setup(api) {
-      if (Deno.build.os === "linux") api.platform(linuxPlatform());
-    },
+    setup: (api) => api.provide("platform", linuxPlatform()),
   });
 }

@@ -1,33 +1,23 @@
 /**
  * Windows (a stub for development): `~/.servin` from `USERPROFILE`; no
- * ownership and no device nodes.
+ * ownership, no device nodes, no containers.
  *
  * @module
  */
 
 import type { Platform } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
-import { dotServin, ociArchitecture } from "./_common.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { dotServin, stubPlatform } from "./_common.ts";
 
 /** The Windows platform. */
 export function windowsPlatform(): Platform {
-  return {
-    name: "windows",
-    // Images made here hold Linux root filesystems.
-    os: "linux",
-    architecture: ociArchitecture(),
-    canChown: false,
-    cannotRun: "running containers is not supported on Windows",
-    defaultRoot: () => dotServin("USERPROFILE"),
-  };
+  return stubPlatform("windows", "Windows", () => dotServin("USERPROFILE"));
 }
 
-/** The built-in Windows platform plugin. */
-export function windows() {
+/** The built-in Windows platform plugin (registered as `windows`, `Deno.build.os`'s name). */
+export function windows(): Plugin {
   return definePlugin({
     name: "platform-windows",
-    setup(api) {
-      api.platform(windowsPlatform());
-    },
+    setup: (api) => api.provide("platform", windowsPlatform()),
   });
 }
