@@ -109,7 +109,7 @@ export async function readAll(
   stream: ReadableStream<Uint8Array>,
   max: number,
   what: string,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await new Response(limitBytes(stream, max, what)).arrayBuffer());
 }
 
