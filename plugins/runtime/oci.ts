@@ -8,13 +8,11 @@
  */
 
 import { join } from "node:path";
-import type { ContainerRecord } from "../../core/container.ts";
 import { ServinError } from "../../core/errors.ts";
-import type { ContainerRuntime, RunStdio } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
+import type { ContainerRuntime, RunStdio, RuntimeContainer } from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { which } from "../platform/_common.ts";
 import { runtimeSpec } from "./spec.ts";
-import { resolveUser } from "./user.ts";
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
@@ -35,12 +33,11 @@ export function ociRuntime(name: string): ContainerRuntime {
   return {
     name,
     find: bin,
-    resolveUser,
     async writeBundle(c) {
       const text = JSON.stringify(runtimeSpec(c), null, 2);
       await Deno.writeTextFile(join(c.bundle, "config.json"), text);
     },
-    async run(c: ContainerRecord, stdio: RunStdio): Promise<number> {
+    async run(c: RuntimeContainer, stdio: RunStdio): Promise<number> {
       const path = bin();
       if (!path) throw new ServinError("unsupported", `${name} is not installed`);
       const toLog = stdio.output !== "inherit";
@@ -92,12 +89,12 @@ export function ociRuntime(name: string): ContainerRuntime {
 }
 
 /** The built-in runtimes plugin: runc, then crun. */
-export function ociRuntimes() {
+export function ociRuntimes(): Plugin {
   return definePlugin({
     name: "runtime-oci",
     setup(api) {
-      api.runtime(ociRuntime("runc"));
-      api.runtime(ociRuntime("crun"));
+      api.provide("runtime", ociRuntime("runc"));
+      api.provide("runtime", ociRuntime("crun"));
     },
   });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ContainerRecord } from "../../core/container.ts";
+import type { RuntimeContainer } from "../../core/kinds.ts";
 
 const CAPABILITIES = [
   "CAP_CHOWN",
@@ -87,7 +87,7 @@ export function nofileHardLimit(): number {
 }
 
 /** The runtime spec for `c`. */
-export function runtimeSpec(c: ContainerRecord, nofileHard = nofileHardLimit()): unknown {
+export function runtimeSpec(c: RuntimeContainer, nofileHard = nofileHardLimit()): unknown {
   const nofile = Math.min(1_048_576, nofileHard);
   const namespaces = ["pid", "ipc", "uts", "mount"];
   if (c.network !== "host") namespaces.push("network");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ContainerRecord } from "../../core/container.ts";
+import type { RuntimeContainer } from "../../core/kinds.ts";
 import { runtimeSpec } from "./spec.ts";
 
 const container = {
@@ -18,7 +18,7 @@ const container = {
     tty: false,
     interactive: false,
   },
-} as unknown as ContainerRecord;
+} as unknown as RuntimeContainer;
 
 Deno.test("the runtime spec keeps rlimits under the caller's hard limit and sets no cgroup limits", () => {
   // deno-lint-ignore no-explicit-any

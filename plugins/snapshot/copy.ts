@@ -11,8 +11,9 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import type { Platform } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
+import { isServinError } from "../../core/errors.ts";
+import type { Platform, Snapshotter } from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { deviceNumbers, mergedTree } from "../formats/layers.ts";
 
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
@@ -71,11 +72,10 @@ export async function copyLayers(
         if (st.isFile) {
           while (pending.size >= CONCURRENCY) await Promise.race(pending);
           track(Deno.copyFile(source, d).then(() => meta(d, st, true)));
-        } else if (platform.mknod && (st.isFifo || root)) {
+        } else if (st.isFifo || root) {
           const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
           const [major, minor] = deviceNumbers(st);
-          platform.mknod(d, kind, st.mode! & 0o777, major, minor);
-          await meta(d, st, false);
+          if (makeNode(platform, d, kind, st.mode! & 0o777, major, minor)) await meta(d, st, false);
         }
       }
     }
@@ -90,22 +90,43 @@ export async function copyLayers(
   }
 }
 
+/** Makes a device node or FIFO; false when the platform cannot (the entry is left out, as unpacking does). */
+function makeNode(
+  platform: Platform,
+  path: string,
+  kind: "char" | "block" | "fifo",
+  mode: number,
+  major: number,
+  minor: number,
+): boolean {
+  try {
+    platform.mknod(path, kind, mode, major, minor);
+    return true;
+  } catch (err) {
+    if (isServinError(err, "unsupported")) return false;
+    throw err;
+  }
+}
+
+/** The copy snapshotter: a plain directory holding the merged layers; mounting is a no-op. */
+export const copy: Snapshotter = {
+  name: "copy",
+  unavailable: () => undefined,
+  async prepare(bundle, layers, platform) {
+    const rootfs = join(bundle, "rootfs");
+    await Deno.mkdir(rootfs, { mode: 0o700 });
+    await copyLayers(layers, rootfs, platform);
+  },
+  mount: async () => {},
+  unmount: async () => {},
+};
+
 /** The built-in copy snapshotter plugin. */
-export function copySnapshotter() {
+export function copySnapshotter(): Plugin {
   return definePlugin({
     name: "snapshot-copy",
     setup(api) {
-      api.snapshotter({
-        name: "copy",
-        unavailable: () => undefined,
-        async prepare(bundle, layers, platform) {
-          const rootfs = join(bundle, "rootfs");
-          await Deno.mkdir(rootfs, { mode: 0o700 });
-          await copyLayers(layers, rootfs, platform);
-        },
-        mount: async () => {},
-        unmount: async () => {},
-      });
+      api.provide("snapshotter", copy);
     },
   });
 }

@@ -9,8 +9,9 @@
  */
 
 import { join } from "node:path";
-import { definePlugin } from "../../core/registry.ts";
 import { ServinError } from "../../core/errors.ts";
+import type { Snapshotter } from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
 
 function overlayAvailable(): boolean {
   try {
@@ -20,50 +21,58 @@ function overlayAvailable(): boolean {
   }
 }
 
+/** The overlay snapshotter. */
+export const overlay: Snapshotter = {
+  name: "overlay",
+  unavailable(platform) {
+    if (Deno.uid() !== 0) return "it needs root";
+    // Layers stored with `.wh.` files instead would show their whiteouts as files.
+    if (!platform.overlayWhiteouts) return `${platform.name} has no overlay mounts`;
+    if (!overlayAvailable()) return "the kernel has no overlay filesystem";
+    return undefined;
+  },
+  async prepare(bundle) {
+    for (const dir of ["rootfs", "upper", "work"]) {
+      await Deno.mkdir(join(bundle, dir), { mode: 0o755 });
+    }
+  },
+  mount(bundle, layers, platform) {
+    if (layers.length === 0) {
+      return Promise.reject(
+        new ServinError("invalid-argument", "An overlay needs at least one layer"),
+      );
+    }
+    // overlayfs lists lower dirs topmost first.
+    const lower = [...layers].reverse().join(":");
+    const options = `lowerdir=${lower},upperdir=${join(bundle, "upper")},workdir=${
+      join(bundle, "work")
+    }`;
+    try {
+      platform.mount("overlay", join(bundle, "rootfs"), "overlay", options);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return Promise.reject(
+        new ServinError("unsupported", `Cannot mount the container's overlay: ${why}`),
+      );
+    }
+    return Promise.resolve();
+  },
+  unmount(bundle, platform) {
+    try {
+      platform.unmount(join(bundle, "rootfs"));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve();
+  },
+};
+
 /** The built-in overlay snapshotter plugin. */
-export function overlaySnapshotter() {
+export function overlaySnapshotter(): Plugin {
   return definePlugin({
     name: "snapshot-overlay",
     setup(api) {
-      api.snapshotter({
-        name: "overlay",
-        unavailable(platform) {
-          if (!platform.mount) return `${platform.name} has no overlay mounts`;
-          if (Deno.uid() !== 0) return "it needs root";
-          if (!overlayAvailable()) return "the kernel has no overlay filesystem";
-          return undefined;
-        },
-        async prepare(bundle) {
-          for (const dir of ["rootfs", "upper", "work"]) {
-            await Deno.mkdir(join(bundle, dir), { mode: 0o755 });
-          }
-        },
-        mount(bundle, layers, platform) {
-          if (layers.length === 0) {
-            return Promise.reject(
-              new ServinError("invalid-argument", "An overlay needs at least one layer"),
-            );
-          }
-          // overlayfs lists lower dirs topmost first.
-          const lower = [...layers].reverse().join(":");
-          const options = `lowerdir=${lower},upperdir=${join(bundle, "upper")},workdir=${
-            join(bundle, "work")
-          }`;
-          try {
-            platform.mount!("overlay", join(bundle, "rootfs"), "overlay", options);
-          } catch (err) {
-            const why = err instanceof Error ? err.message : String(err);
-            return Promise.reject(
-              new ServinError("internal", `Cannot mount the container's overlay: ${why}`),
-            );
-          }
-          return Promise.resolve();
-        },
-        unmount(bundle, platform) {
-          platform.unmount?.(join(bundle, "rootfs"));
-          return Promise.resolve();
-        },
-      });
+      api.provide("snapshotter", overlay);
     },
   });
 }
