@@ -7,7 +7,9 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { ServinError } from "../../core/errors.ts";
+import type { ContentStore } from "../../core/kinds.ts";
 
 /** Passes `stream` on, failing with `limit-exceeded` as soon as it grows past `max` bytes. */
 export function limitBytes(
@@ -131,4 +133,38 @@ export async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Pr
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
   if (failure) throw failure.err;
   return results;
+}
+
+/**
+ * A stored blob's bytes, checked as they stream: the stream fails at its
+ * end (so that an archive or an upload made of it fails too) when they are
+ * not what the digest says.
+ */
+export function readVerified(
+  content: ContentStore,
+  hex: string,
+  size?: number,
+): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const hash = createHash("sha256");
+  let seen = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      reader ??= (await content.read(hex)).getReader();
+      const { done, value } = await reader.read();
+      if (done) {
+        if ((size !== undefined && seen !== size) || hash.digest("hex") !== hex) {
+          throw new ServinError(
+            "invalid-archive",
+            `blob sha256:${hex} is damaged in the store (run "servin system check")`,
+          );
+        }
+        return controller.close();
+      }
+      seen += value.length;
+      hash.update(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader?.cancel(reason),
+  }, { highWaterMark: 0 });
 }

@@ -20,7 +20,7 @@ import type {
 import { parseRegistryReference, type RegistryReference } from "../../core/reference.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { DOCKER_LIST, DOCKER_MANIFEST, parseDocument, resolveManifest } from "../formats/oci.ts";
-import { bounded, readAll } from "../ingest/streams.ts";
+import { bounded, readAll, readVerified } from "../ingest/streams.ts";
 import { credentialsFor, storeCredentials } from "./auth.ts";
 import { type Credentials, RegistryClient } from "./client.ts";
 
@@ -239,41 +239,11 @@ async function pushBlob(
   const target = /^https?:\/\//.test(location) ? url.href : `${url.pathname}${url.search}`;
   const put = await registry.request("PUT", target, scope, {
     headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
-    body: () => verified(ctx, hex, desc.size),
+    body: () => readVerified(ctx.store.content, hex, desc.size),
     ok: [201, 204],
   });
   await put.body?.cancel();
   sent(desc.size);
-}
-
-/** A stored blob's bytes, failing (so the upload fails) when they are not what its digest says. */
-function verified(ctx: SinkContext, hex: string, size: number): ReadableStream<Uint8Array> {
-  const hash = ctx.store.content.read(hex);
-  let seen = 0;
-  let sha: { update(b: Uint8Array): void; digest(e: "hex"): string } | undefined;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (!reader) {
-        reader = (await hash).getReader();
-        sha = (await import("node:crypto")).createHash("sha256");
-      }
-      const { done, value } = await reader.read();
-      if (done) {
-        if (seen !== size || sha!.digest("hex") !== hex) {
-          throw new ServinError(
-            "invalid-archive",
-            `blob sha256:${hex} is damaged in the store (run "servin system check")`,
-          );
-        }
-        return controller.close();
-      }
-      seen += value.length;
-      sha!.update(value);
-      controller.enqueue(value);
-    },
-    cancel: (reason) => reader?.cancel(reason),
-  });
 }
 
 async function push(ctx: SinkContext, options: RegistryPluginOptions): Promise<string> {

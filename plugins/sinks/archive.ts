@@ -14,11 +14,12 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { join } from "node:path";
-import { buildOciManifest, type Descriptor, MEDIA_TYPES } from "../../core/image.ts";
-import type { ImageStore, SinkContext, SinkImage } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
+import { type Descriptor, MEDIA_TYPES, sha256Hex } from "../../core/image.ts";
+import type { SinkContext, SinkImage } from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { buildOciManifest } from "../ingest/config.ts";
+import { peek, readAll, readVerified } from "../ingest/streams.ts";
+import { parseDocument } from "../formats/oci.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
 import { ServinError } from "../../core/errors.ts";
@@ -28,45 +29,31 @@ const EPOCH = 0;
 interface Blob {
   digest: string;
   size: number;
-  path: string;
+  /** Its bytes, checked against the digest as they stream. */
+  open(): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** A layer as a plain tar blob: the stored blob, or a decompressed copy in staging. */
-async function tarBlob(store: ImageStore, stored: Blob, cleanup: (() => Promise<void>)[]) {
-  const head = new Uint8Array(8);
-  const file = await Deno.open(stored.path);
-  const n = await file.read(head) ?? 0;
-  file.close();
-  const compression = detectCompression(head.subarray(0, n));
-  if (compression === "none") return stored;
+async function tarBlob(ctx: SinkContext, stored: Blob, cleanup: (() => Promise<void>)[]) {
+  const [head, stream] = await peek(await stored.open(), 8);
+  const compression = detectCompression(head);
+  if (compression === "none") {
+    await stream.cancel();
+    return stored;
+  }
   if (!isSupported(compression)) {
+    await stream.cancel();
     throw new ServinError("unsupported", `a layer uses ${compression}, which is not supported`);
   }
-  const dir = await store.stage("save-");
-  cleanup.push(() => store.discard(dir));
-  const path = join(dir.path, "layer.tar");
-  const out = await Deno.open(path, { write: true, createNew: true });
-  const hash = createHash("sha256");
-  let size = 0;
-  try {
-    for await (const chunk of decompress((await Deno.open(stored.path)).readable, compression)) {
-      hash.update(chunk);
-      size += chunk.length;
-      for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
-    }
-  } finally {
-    out.close();
-  }
-  return { digest: hash.digest("hex"), size, path };
+  const staged = await ctx.store.content.ingest(decompress(stream, compression));
+  cleanup.push(() => staged.discard());
+  return { digest: staged.digest, size: staged.size, open: () => staged.read() };
 }
 
-async function blobFile(store: ImageStore, digest: string): Promise<Blob> {
-  const path = store.blobPath(digest);
-  try {
-    return { digest, size: (await Deno.stat(path)).size, path };
-  } catch {
-    throw new ServinError("not-found", `blob sha256:${digest} is missing from the store`);
-  }
+async function stored(ctx: SinkContext, digest: string): Promise<Blob> {
+  const info = await ctx.store.content.info(digest);
+  if (!info) throw new ServinError("not-found", `blob sha256:${digest} is missing from the store`);
+  return { ...info, open: () => Promise.resolve(readVerified(ctx.store.content, digest, info.size)) };
 }
 
 interface Planned {
@@ -81,27 +68,26 @@ async function plan(ctx: SinkContext, plainLayers: boolean, cleanup: (() => Prom
   const planned: Planned[] = [];
   for (const sink of ctx.images) {
     const img = sink.image;
-    const config = await blobFile(ctx.store, img.id);
+    const config = await stored(ctx, img.id);
     if (!img.manifest) {
       throw new ServinError(
         "unsupported",
         `image ${img.id.slice(0, 12)} has no manifest in the store`,
       );
     }
-    const manifestBlob = await blobFile(ctx.store, img.manifest);
-    const manifest = JSON.parse(await Deno.readTextFile(manifestBlob.path)) as {
-      layers: Descriptor[];
-    };
-    const stored = await Promise.all(
-      manifest.layers.map((l) => blobFile(ctx.store, l.digest.slice(7))),
-    );
+    const manifestBlob = await stored(ctx, img.manifest);
+    const manifest = parseDocument(
+      await readAll(await manifestBlob.open(), 4 * 1024 * 1024, "the manifest"),
+      "the manifest",
+    ) as { layers: Descriptor[] };
+    const blobs = await Promise.all(manifest.layers.map((l) => stored(ctx, l.digest.slice(7))));
     if (!plainLayers) {
-      planned.push({ sink, config, manifest: manifestBlob, layers: stored });
+      planned.push({ sink, config, manifest: manifestBlob, layers: blobs });
       continue;
     }
     const layers: Blob[] = [];
-    for (const blob of stored) layers.push(await tarBlob(ctx.store, blob, cleanup));
-    const same = layers.every((l, i) => l.digest === stored[i]!.digest);
+    for (const blob of blobs) layers.push(await tarBlob(ctx, blob, cleanup));
+    const same = layers.every((l, i) => l.digest === blobs[i]!.digest);
     const bytes = buildOciManifest(
       { mediaType: MEDIA_TYPES.config, digest: `sha256:${img.id}`, size: config.size },
       layers.map((l) => ({
@@ -113,9 +99,7 @@ async function plan(ctx: SinkContext, plainLayers: boolean, cleanup: (() => Prom
     planned.push({
       sink,
       config,
-      manifest: same
-        ? manifestBlob
-        : { digest: createHash("sha256").update(bytes).digest("hex"), bytes },
+      manifest: same ? manifestBlob : { digest: sha256Hex(bytes), bytes },
       layers,
     });
   }
@@ -155,8 +139,7 @@ async function writeArchive(ctx: SinkContext, format: string): Promise<void> {
       written.add(b.digest);
       const name = `blobs/sha256/${b.digest}`;
       if ("bytes" in b) return await tar.add(fileHeader(name, b.bytes.length), b.bytes);
-      const file = await Deno.open(b.path);
-      await tar.add(fileHeader(name, b.size), file.readable);
+      await tar.add(fileHeader(name, b.size), await b.open());
     };
     for (const p of planned) {
       await blob(p.config);
@@ -208,12 +191,12 @@ async function writeArchive(ctx: SinkContext, format: string): Promise<void> {
 }
 
 /** The built-in archive formats for `save`. */
-export function archiveSinks() {
+export function archiveSinks(): Plugin {
   return definePlugin({
     name: "sink-archive",
     setup(api) {
       for (const name of ["docker+oci", "docker-archive", "oci-archive"]) {
-        api.sink({ name, write: (ctx) => writeArchive(ctx, name) });
+        api.provide("sink", { name, write: (ctx) => writeArchive(ctx, name) });
       }
     },
   });

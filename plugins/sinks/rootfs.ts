@@ -8,7 +8,7 @@
 
 import { createGzip } from "node:zlib";
 import type { SinkContext } from "../../core/kinds.ts";
-import { definePlugin } from "../../core/registry.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { deviceNumbers, mergedTree } from "../formats/layers.ts";
 import type { TarHeader } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
@@ -24,12 +24,12 @@ function typeOf(info: Deno.FileInfo): TarHeader["type"] | undefined {
 }
 
 /** The built-in `rootfs` format. */
-export function rootfsSink() {
+export function rootfsSink(): Plugin {
   return definePlugin({
     name: "sink-rootfs",
     setup(api) {
       for (const name of ["rootfs", "rootfs+gzip"]) {
-        api.sink({
+        api.provide("sink", {
           name,
           write: (ctx) => name === "rootfs" ? writeRootfs(ctx) : gzipped(ctx, writeRootfs),
         });
@@ -60,7 +60,7 @@ async function gzipped(
 
 async function writeRootfs(ctx: SinkContext): Promise<void> {
   const image = ctx.images[0]!.image;
-  const layers = image.layers.map((l) => ctx.store.layerPath(l));
+  const layers = await ctx.store.layers.mounts(image.layers);
   const tar = new TarWriter((chunk) => ctx.write(chunk));
   const links = new Map<string, string>();
   for (const { rel, source, info } of mergedTree(layers, ctx.platform.getxattr)) {
