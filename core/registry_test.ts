@@ -135,24 +135,12 @@ Deno.test("a failing setup and a taken command name are errors naming the plugin
   await assert.rejects(
     () =>
       Registry.create([
-        definePlugin({ name: "one", setup: (api) => api.command(command) }),
+        definePlugin({ name: "one", setup: (api) => api.provide("command", command) }),
         definePlugin({
           name: "two",
-          setup: (api) => api.command({ ...command, name: "x", aliases: ["image ls"] }),
+          setup: (api) => api.provide("command", { ...command, name: "x", aliases: ["image ls"] }),
         }),
       ]),
     { message: 'plugin "two": command "image ls" is already registered (while setting up)' },
   );
-});
-
-Deno.test("SERVIN_PLUGINS splits on the path separator and keeps URLs whole", async () => {
-  const { splitPluginList } = await import("./plugin_loader.ts");
-  assert.deepEqual(
-    splitPluginList("./a.ts:https://example.com/b.ts::/abs/c.ts:file:///d.ts", ":"),
-    ["./a.ts", "https://example.com/b.ts", "/abs/c.ts", "file:///d.ts"],
-  );
-  assert.deepEqual(splitPluginList("C:\\p\\a.ts;https://x/b.ts", ";"), [
-    "C:\\p\\a.ts",
-    "https://x/b.ts",
-  ]);
 });

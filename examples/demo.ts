@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { runCli } from "../core/cli.ts";
+import { runCli } from "../plugins/commands/cli.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import deno from "../deno.json" with { type: "json" };
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../core/cli.ts";
+import { runCli } from "../plugins/commands/cli.ts";
 import {
   builtinPlugins,
   definePlugin,
@@ -138,7 +138,7 @@ Deno.test("a third-party command runs through the CLI with command hooks around 
       name: "hello",
       dependencies: ["commands-image"],
       setup(api) {
-        api.command({
+        api.provide("command", {
           name: "hello",
           summary: "Say hello",
           usage: "[--shout] NAME",

@@ -1,7 +1,7 @@
 /**
  * Third-party plugins through the real CLI: the examples in
  * `examples/plugins/`, the three ways of naming plugins, failing plugins, and
- * `docs/plugins.md` kept in step with the hooks in the code.
+ * `docs/plugins.md` kept in step with the hooks and kinds in the code.
  */
 
 import assert from "node:assert/strict";
@@ -138,12 +138,20 @@ Deno.test("a plugin that fails to load or to set up is named in one line, and no
   }
 });
 
-Deno.test("docs/plugins.md documents exactly the hooks the code declares", async () => {
-  const code = await Deno.readTextFile(new URL("../core/hooks.ts", import.meta.url));
-  const map = code.slice(code.indexOf("export interface HookMap"));
-  const declared = [...map.matchAll(/^\s+"([a-z]+:[a-z:]+)":/gm)].map((m) => m[1]).sort();
+Deno.test("docs/plugins.md documents exactly the hooks and kinds the code declares", async () => {
   const doc = await Deno.readTextFile(new URL("../docs/plugins.md", import.meta.url));
+  const hooks = await Deno.readTextFile(new URL("../core/hooks.ts", import.meta.url));
+  const map = hooks.slice(hooks.indexOf("export interface HookMap"));
+  const declared = [...map.matchAll(/^\s+"([a-z]+:[a-z:]+)":/gm)].map((m) => m[1]).sort();
   const documented = [...doc.matchAll(/^### `([a-z]+:[a-z:]+)`/gm)].map((m) => m[1]).sort();
-  assert.ok(declared.length >= 8, `found the hook map: ${declared}`);
+  assert.ok(declared.length >= 6, `found the hook map: ${declared}`);
   assert.deepEqual(documented, declared);
+
+  const api = await Deno.readTextFile(new URL("../core/api.ts", import.meta.url));
+  const kindMap = api.slice(api.indexOf("export interface KindMap"));
+  const kinds = [...kindMap.slice(0, kindMap.indexOf("\n}")).matchAll(/^ {2}([a-z]+):/gm)]
+    .map((m) => m[1]).sort();
+  const table = [...doc.matchAll(/^\| `([a-z]+)` +\|/gm)].map((m) => m[1]).sort();
+  assert.ok(kinds.length >= 10, `found the kind map: ${kinds}`);
+  assert.deepEqual(table, kinds);
 });

@@ -12,7 +12,7 @@ import type { Plugin } from "../../plugin.ts";
 export default {
   name: "hello",
   setup(api) {
-    api.command({
+    api.provide("command", {
       name: "hello",
       summary: "Say hello and count the images",
       usage: "[--shout] [NAME]",
