@@ -19,39 +19,26 @@
  * @module
  */
 
+import type { OpenOptions, Servin } from "./core/api.ts";
 import type { Plugin } from "./core/registry.ts";
-import { type OpenOptions, Servin } from "./core/servin.ts";
+import { ServinHandle } from "./core/servin.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
 // Everything a plugin author gets, scripts get too.
 export * from "./plugin.ts";
-export { Servin } from "./core/servin.ts";
-export type {
-  DiskUsage,
-  HistoryEntry,
-  ListFilter,
-  LoadedImage,
-  OpenOptions,
-  PullOptions,
-  PushOptions,
-  RemoveResult,
-  SaveOptions,
-  ServinInfo,
-  WriteTarget,
-} from "./core/servin.ts";
-export { Containers } from "./core/containers.ts";
-export type { ContainerView, CreateOptions, StartOptions } from "./core/containers.ts";
-export { Registry, sortPlugins } from "./core/registry.ts";
-export { DEFAULT_LIMITS } from "./core/kinds.ts";
 export { ServinError } from "./core/errors.ts";
 export type { ServinErrorOptions } from "./core/errors.ts";
-export { DEFAULT_CONFIG, resolveImage, shortId } from "./core/image.ts";
+export { DEFAULT_LIMITS } from "./core/kinds.ts";
+export { resolveImage, shortId } from "./core/image.ts";
 export { normalizeReference, parseReference } from "./core/reference.ts";
 export type { Reference } from "./core/reference.ts";
+export { Registry, sortPlugins } from "./core/registry.ts";
+export { DEFAULT_CONFIG } from "./plugins/ingest/config.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
+export { memoryStorage } from "./plugins/storage/memory.ts";
 
 /** Options of {@link openServin}. */
-export interface OpenServinOptions extends Omit<OpenOptions, "plugins" | "registry"> {
+export interface OpenServinOptions extends OpenOptions {
   /** Third-party plugins, loaded after the built-in ones. */
   plugins?: Plugin[];
 }
@@ -71,5 +58,5 @@ export interface OpenServinOptions extends Omit<OpenOptions, "plugins" | "regist
  */
 export async function openServin(options: OpenServinOptions = {}): Promise<Servin> {
   const { plugins = [], ...rest } = options;
-  return await Servin.open({ ...rest, plugins: [...builtinPlugins(), ...plugins] });
+  return await ServinHandle.open({ ...rest, plugins: [...builtinPlugins(), ...plugins] });
 }

@@ -29,10 +29,8 @@ export type {
   PluginApi,
   PluginDescription,
 } from "./core/registry.ts";
+export type * from "./core/api.ts";
 export type * from "./core/hooks.ts";
 export type * from "./core/kinds.ts";
-export type { CommandContext, CommandDef, FlagSpec, FlagValues, Output } from "./core/cli.ts";
 export type { ErrorCode } from "./core/errors.ts";
-export type { ContainerRecord, ContainerStatus, ProcessSpec } from "./core/container.ts";
-export type { ImageConfig, ImageRecord } from "./core/image.ts";
-export type { ImageInput, StreamInput } from "./core/servin.ts";
+export type { Descriptor, ImageConfig, ImageRecord } from "./core/image.ts";
