@@ -2,21 +2,37 @@
  * The containers plugin: provides the `containers` service that Servin
  * opens as `servin.containers` (records, bundles, leases on image layers),
  * running containers through the registered snapshotters and runtimes.
+ * Servin opens it on every start, so the service's code is imported only
+ * when a container method is first called.
  *
  * @module
  */
 
-import type { ContainerService as ContainerServiceKind } from "../../core/api.ts";
+import type {
+  ContainerContext,
+  Containers,
+  ContainerService as ContainerServiceKind,
+} from "../../core/api.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { ContainerService } from "./service.ts";
 
-export { ContainerService } from "./service.ts";
+/** Opens the containers API over `context`; the implementation loads on first use. */
+export function openContainers(context: ContainerContext): Containers {
+  let service: Promise<Containers> | undefined;
+  const load = () =>
+    service ??= import("./service.ts").then((m) => new m.ContainerService(context));
+  return {
+    create: async (image, options) => await (await load()).create(image, options),
+    start: async (name, options) => await (await load()).start(name, options),
+    list: async () => await (await load()).list(),
+    get: async (name) => await (await load()).get(name),
+    logPath: async (name) => await (await load()).logPath(name),
+    remove: async (name, options) => await (await load()).remove(name, options),
+    prune: async () => await (await load()).prune(),
+  };
+}
 
 /** The container service as a kind implementation, named `containers`. */
-export const containerService: ContainerServiceKind = {
-  name: "containers",
-  open: (context) => new ContainerService(context),
-};
+export const containerService: ContainerServiceKind = { name: "containers", open: openContainers };
 
 /**
  * The built-in containers plugin.

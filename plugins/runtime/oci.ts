@@ -2,17 +2,16 @@
  * OCI runtimes: `runc` and `crun`, found on PATH, driven through their CLI.
  * A container runs in the foreground of the calling process, which forwards
  * SIGTERM and SIGHUP to it and outlives Ctrl-C (the runtime, in the same
- * process group, passes that on itself).
+ * process group, passes that on itself). Set up on every start, so the spec
+ * builder is imported only when a bundle is written.
  *
  * @module
  */
 
-import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { ContainerRuntime, RunStdio, RuntimeContainer } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { which } from "../platform/_common.ts";
-import { runtimeSpec } from "./spec.ts";
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
@@ -34,8 +33,9 @@ export function ociRuntime(name: string): ContainerRuntime {
     name,
     find: bin,
     async writeBundle(c) {
+      const { runtimeSpec } = await import("./spec.ts");
       const text = JSON.stringify(runtimeSpec(c), null, 2);
-      await Deno.writeTextFile(join(c.bundle, "config.json"), text);
+      await Deno.writeTextFile(`${c.bundle}/config.json`, text);
     },
     async run(c: RuntimeContainer, stdio: RunStdio): Promise<number> {
       const path = bin();

@@ -1,119 +1,22 @@
 /**
  * The `copy` snapshotter: materialises the image into `<bundle>/rootfs` by
- * copying the merged view of its layers (`formats/layers.ts`: whiteouts
- * applied, in either form). Works everywhere; keeps modes (setuid
- * included), ownership when root, mtimes, symlinks verbatim (never
- * followed), device nodes when root, and hardlinks within the image as
- * hardlinks.
+ * copying the merged view of its layers (`_copy.ts`). Works everywhere;
+ * mounting is a no-op. This module is set up on every start, so the copy
+ * code is imported only when a container is created.
  *
  * @module
  */
 
-import { lchownSync, lutimesSync } from "node:fs";
-import { join } from "node:path";
-import { isServinError } from "../../core/errors.ts";
-import type { Platform, Snapshotter } from "../../core/kinds.ts";
+import type { Snapshotter } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { deviceNumbers, mergedTree } from "../formats/layers.ts";
-
-/** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
-const CONCURRENCY = 8;
-
-/** Materialises the merged tree of `layers` (lowest first) into `dest`, an empty directory. */
-export async function copyLayers(
-  layers: string[],
-  dest: string,
-  platform: Platform,
-): Promise<void> {
-  const root = Deno.uid() === 0 && platform.canChown;
-  const myUid = Deno.uid();
-  const myGid = Deno.gid();
-  const linked = new Map<string, string>();
-  const dirs: [string, Deno.FileInfo][] = [];
-  const pending = new Set<Promise<void>>();
-  let failure: unknown;
-  const track = (p: Promise<void>) => {
-    const t = p.catch((err) => {
-      failure ??= err;
-    }).finally(() => pending.delete(t));
-    pending.add(t);
-  };
-  // Deno.copyFile already gave the copy its mode; chown clears setuid and
-  // setgid, so chmod again only then.
-  const meta = async (path: string, st: Deno.FileInfo, moded: boolean) => {
-    const chown = root && (st.uid !== myUid || st.gid !== myGid);
-    if (chown) await Deno.chown(path, st.uid, st.gid);
-    if (!moded || (chown && (st.mode! & 0o6000))) await Deno.chmod(path, st.mode! & 0o7777);
-    await Deno.utime(path, st.mtime!, st.mtime!);
-  };
-
-  try {
-    for (const { rel, source, info: st } of mergedTree(layers, platform.getxattr)) {
-      if (failure) throw failure;
-      const d = rel === "" ? dest : join(dest, rel);
-      if (st.isDirectory) {
-        if (rel !== "") Deno.mkdirSync(d, { mode: 0o700 });
-        if (root) Deno.chownSync(d, st.uid!, st.gid!);
-        dirs.push([d, st]);
-      } else if (st.isSymlink) {
-        Deno.symlinkSync(Deno.readLinkSync(source), d);
-        if (root) lchownSync(d, st.uid!, st.gid!);
-        lutimesSync(d, st.mtime!, st.mtime!);
-      } else {
-        // Hardlinks within a layer stay hardlinks.
-        const key = `${st.dev}:${st.ino}`;
-        const first = (st.nlink ?? 1) > 1 ? linked.get(key) : undefined;
-        if (first) {
-          await Promise.all(pending);
-          Deno.linkSync(first, d);
-          continue;
-        }
-        if ((st.nlink ?? 1) > 1) linked.set(key, d);
-        if (st.isFile) {
-          while (pending.size >= CONCURRENCY) await Promise.race(pending);
-          track(Deno.copyFile(source, d).then(() => meta(d, st, true)));
-        } else if (st.isFifo || root) {
-          const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
-          const [major, minor] = deviceNumbers(st);
-          if (makeNode(platform, d, kind, st.mode! & 0o777, major, minor)) await meta(d, st, false);
-        }
-      }
-    }
-  } finally {
-    await Promise.all(pending);
-  }
-  if (failure) throw failure;
-  // Directory modes and times last, deepest first.
-  for (const [d, st] of dirs.reverse()) {
-    Deno.chmodSync(d, st.mode! & 0o7777);
-    Deno.utimeSync(d, st.mtime!, st.mtime!);
-  }
-}
-
-/** Makes a device node or FIFO; false when the platform cannot (the entry is left out, as unpacking does). */
-function makeNode(
-  platform: Platform,
-  path: string,
-  kind: "char" | "block" | "fifo",
-  mode: number,
-  major: number,
-  minor: number,
-): boolean {
-  try {
-    platform.mknod(path, kind, mode, major, minor);
-    return true;
-  } catch (err) {
-    if (isServinError(err, "unsupported")) return false;
-    throw err;
-  }
-}
 
 /** The copy snapshotter: a plain directory holding the merged layers; mounting is a no-op. */
 export const copy: Snapshotter = {
   name: "copy",
   unavailable: () => undefined,
   async prepare(bundle, layers, platform) {
-    const rootfs = join(bundle, "rootfs");
+    const { copyLayers } = await import("./_copy.ts");
+    const rootfs = `${bundle}/rootfs`;
     await Deno.mkdir(rootfs, { mode: 0o700 });
     await copyLayers(layers, rootfs, platform);
   },

@@ -3,12 +3,12 @@
  * become the read-only lower dirs of an overlay mount, with a per-container
  * upper and work dir. Creating a container writes three empty directories,
  * whatever the image's size; the mount is made when the process starts and
- * undone when it exits, so no mount outlives a run.
+ * undone when it exits, so no mount outlives a run. Linux only: paths are
+ * joined with `/`, and nothing is imported that start-up would pay for.
  *
  * @module
  */
 
-import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { Snapshotter } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
@@ -33,7 +33,7 @@ export const overlay: Snapshotter = {
   },
   async prepare(bundle) {
     for (const dir of ["rootfs", "upper", "work"]) {
-      await Deno.mkdir(join(bundle, dir), { mode: 0o755 });
+      await Deno.mkdir(`${bundle}/${dir}`, { mode: 0o755 });
     }
   },
   mount(bundle, layers, platform) {
@@ -42,13 +42,17 @@ export const overlay: Snapshotter = {
         new ServinError("invalid-argument", "An overlay needs at least one layer"),
       );
     }
+    const bad = [...layers, bundle].find((p) => /[:,]/.test(p));
+    if (bad) {
+      return Promise.reject(
+        new ServinError("unsupported", `An overlay cannot use "${bad}": it holds ":" or ","`),
+      );
+    }
     // overlayfs lists lower dirs topmost first.
     const lower = [...layers].reverse().join(":");
-    const options = `lowerdir=${lower},upperdir=${join(bundle, "upper")},workdir=${
-      join(bundle, "work")
-    }`;
+    const options = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
     try {
-      platform.mount("overlay", join(bundle, "rootfs"), "overlay", options);
+      platform.mount("overlay", `${bundle}/rootfs`, "overlay", options);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       return Promise.reject(
@@ -59,7 +63,7 @@ export const overlay: Snapshotter = {
   },
   unmount(bundle, platform) {
     try {
-      platform.unmount(join(bundle, "rootfs"));
+      platform.unmount(`${bundle}/rootfs`);
     } catch (err) {
       return Promise.reject(err);
     }
