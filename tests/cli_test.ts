@@ -103,6 +103,7 @@ Deno.test("two imports of one tarball get different IDs but share their layer", 
         "etc/",
         "etc/os-release",
       ].map((p) => `${diffId}/${p}`),
+      `${diffId}.json`, // the completeness marker, written last
     ]);
     await ok(root, ["rmi", "a"]);
     assert.ok((await listTree(join(root, "images", "layers"))).includes(`${diffId}/`));

@@ -228,14 +228,19 @@ class Ingest {
       await stream.cancel().catch(() => {});
       if (compression === "not-tar") throw invalid(`${label} is not a tar`);
       if (!isSupported(compression)) {
-        throw new ServinError("unsupported", `${label} uses ${compression}, which is not supported`);
+        throw new ServinError(
+          "unsupported",
+          `${label}: ${compression} compression is not supported (use gzip, zstd or none)`,
+        );
       }
       throw invalid(`${label} is ${compression} data, but its media type is ${desc.mediaType}`);
     }
     let blobDone: Promise<StagedBlob> | undefined;
+    let abort = (_: unknown) => Promise.resolve();
     if (!blob.staged) {
       const split = tap(stream);
       stream = split.main;
+      abort = split.abort;
       blobDone = store.content.ingest(split.side, { digest: hex, size: desc.size });
     }
     const compressedSize = desc.size ?? blob.staged?.size ?? 0;
@@ -252,14 +257,18 @@ class Ingest {
         size: layer.size,
         layer: this.#keep(layer),
       }));
-    const [[done], [staged]] = await Promise.all([
-      settle([unpacked]),
-      settle([blobDone ?? Promise.resolve(blob.staged!)]),
-    ]).catch(async (err) => {
-      // One side failed: wait for the other, so that nothing is left running or staged.
-      await Promise.allSettled([unpacked, blobDone]);
-      throw err;
-    }) as [[Awaited<typeof unpacked>], [StagedBlob]];
+    // When one side fails, the other is stopped too; the first ServinError says why.
+    const sides = [unpacked, blobDone ?? Promise.resolve(blob.staged!)] as const;
+    for (const side of sides) side.catch((err) => abort(err));
+    const [u, b] = await Promise.allSettled(sides);
+    if (u.status === "rejected" || b.status === "rejected") {
+      if (b.status === "fulfilled" && blobDone) await b.value.discard();
+      if (u.status === "fulfilled") await u.value.layer?.discard();
+      const errors = [u, b].flatMap((r) => r.status === "rejected" ? [r.reason] : []);
+      throw errors.find((e) => e instanceof ServinError) ?? errors[0];
+    }
+    const done = u.value;
+    const staged = b.value;
     if (blobDone) this.#keep(staged);
     if (this.#req.verb === "import" && done.layer && isImageArchive(done.layer.topLevel)) {
       throw new ServinError(

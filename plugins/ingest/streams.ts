@@ -38,7 +38,11 @@ export function limitBytes(
  */
 export function tap(
   stream: ReadableStream<Uint8Array>,
-): { main: ReadableStream<Uint8Array>; side: ReadableStream<Uint8Array> } {
+): {
+  main: ReadableStream<Uint8Array>;
+  side: ReadableStream<Uint8Array>;
+  abort(reason: unknown): Promise<void>;
+} {
   const channel = new TransformStream<Uint8Array, Uint8Array>(
     undefined,
     { highWaterMark: 1 },
@@ -67,7 +71,11 @@ export function tap(
       await reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
-  return { main, side: channel.readable };
+  const abort = async (reason: unknown) => {
+    await writer.abort(reason).catch(() => {});
+    await reader.cancel(reason).catch(() => {});
+  };
+  return { main, side: channel.readable, abort };
 }
 
 /** The first `n` bytes of `stream` (fewer when it is shorter), and a stream of all of it. */

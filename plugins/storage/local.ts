@@ -231,10 +231,14 @@ class LocalStore implements Store {
     const staging = await this.#stagingDir("layer-");
     const hash = createHash("sha256");
     const known = options.knownDiffId;
+    // Read through a reader of our own, so that a failure can cancel the stream.
+    const reader = tar.getReader();
     async function* hashed() {
-      for await (const chunk of tar) {
-        if (!known) hash.update(chunk);
-        yield chunk;
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        if (!known) hash.update(value);
+        yield value;
       }
     }
     try {
@@ -267,7 +271,7 @@ class LocalStore implements Store {
         [STAGING]: staging,
       } as StagedLayer;
     } catch (err) {
-      await tar.cancel(err).catch(() => {});
+      await reader.cancel(err).catch(() => {});
       await this.#release(staging);
       throw err;
     }

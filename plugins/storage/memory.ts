@@ -1,0 +1,474 @@
+/**
+ * The `memory` storage backend: blobs, layers and the image index held in
+ * maps, gone when the process ends. It keeps the contracts the `local`
+ * backend keeps (digests and sizes checked while streaming, nothing visible
+ * until a transaction commits it, serialised transactions, collection of
+ * what nothing references), so library users can test code of their own
+ * against a store without a directory, and the contracts are proved free of
+ * paths. Layers are parsed with the same tar reader and refused for the same
+ * hostile entries as on disk; having no directories, they cannot be mounted.
+ *
+ * @example
+ * ```ts
+ * import { openServin } from "../../mod.ts";
+ * import { memoryStorage } from "./memory.ts";
+ *
+ * const servin = await openServin({ plugins: [memoryStorage()], storage: "memory" });
+ * try {
+ *   console.log((await servin.listImages()).length); // 0
+ * } finally {
+ *   await servin.close();
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { ServinError } from "../../core/errors.ts";
+import { checkRecord, type ImageRecord } from "../../core/image.ts";
+import type {
+  ApplyOptions,
+  BlobInfo,
+  ContentStore,
+  Expected,
+  ImageIndex,
+  IndexTransaction,
+  LayerInfo,
+  LayerStore,
+  Lease,
+  Limits,
+  StagedBlob,
+  StagedLayer,
+  StorageContext,
+  Store,
+} from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { readTar, type TarHeader } from "../formats/tar.ts";
+import { classify } from "../formats/whiteout.ts";
+import { confine } from "./unpack.ts";
+
+/**
+ * The memory storage plugin: registers the `memory` backend. Each store it
+ * opens starts empty and ignores `root`; choose it with `storage: "memory"`.
+ */
+export function memoryStorage(): Plugin {
+  return definePlugin({
+    name: "storage-memory",
+    setup(api) {
+      api.provide("storage", {
+        name: "memory",
+        open: (context: StorageContext) => Promise.resolve(new MemoryStore(context.limits)),
+      });
+    },
+  });
+}
+
+/** One entry of a stored layer: its tar header, and its bytes when it is a regular file. */
+interface LayerFile {
+  header: TarHeader;
+  data?: Uint8Array;
+}
+
+interface MemoryLayer extends LayerInfo {
+  /** Entries in the layer tar. */
+  entries: number;
+  /** Entries by confined path (`""` is the root directory). */
+  files: Map<string, LayerFile>;
+}
+
+/** What a staged handle stands for; `state` says whether it may still be committed. */
+type Payload =
+  & { state: "staged" | "committed" | "discarded" }
+  & ({ kind: "blob"; digest: string; bytes: Uint8Array<ArrayBuffer> } | { kind: "layer"; layer: MemoryLayer });
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function internal(message: string): ServinError {
+  return new ServinError("internal", message);
+}
+
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+class MemoryStore implements Store {
+  readonly content: ContentStore;
+  readonly layers: LayerStore;
+  readonly index: ImageIndex;
+  #limits: Limits;
+  #blobs = new Map<string, Uint8Array<ArrayBuffer>>();
+  #layers = new Map<string, MemoryLayer>();
+  #images: ImageRecord[] = [];
+  #leases: Record<string, Lease> = {};
+  /** Handles this store gave out, and what they stand for (only ours can be committed). */
+  #payloads = new WeakMap<object, Payload>();
+  /** Payloads still staged, for `close`. */
+  #staged = new Set<Payload>();
+  /** Tail of the transaction queue: each transaction starts when the one before settled. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(limits: Limits) {
+    this.#limits = limits;
+    this.content = {
+      info: (digest) => Promise.resolve(this.#blobInfo(digest)),
+      read: (digest) => this.#read(digest),
+      ingest: (stream, expected) => this.#ingest(stream, expected),
+      walk: () => this.#walkBlobs(),
+    };
+    this.layers = {
+      info: (diffId) => Promise.resolve(this.#layerInfo(diffId)),
+      apply: (tar, options) => this.#apply(tar, options),
+      mounts: (diffIds) => this.#mounts(diffIds),
+      walk: () => this.#walkLayers(),
+    };
+    this.index = {
+      list: () => Promise.resolve(clone(this.#images)),
+      transaction: (fn) => this.#transaction(fn),
+    };
+  }
+
+  #blobInfo(digest: string): BlobInfo | undefined {
+    const bytes = this.#blobs.get(digest);
+    return bytes && { digest, size: bytes.length };
+  }
+
+  #read(digest: string): Promise<ReadableStream<Uint8Array>> {
+    const bytes = this.#blobs.get(digest);
+    if (!bytes) return Promise.reject(new ServinError("not-found", `No such blob: sha256:${digest}`));
+    // Stored bytes are never changed in place, so readers can share them.
+    return Promise.resolve(new Blob([bytes]).stream());
+  }
+
+  async *#walkBlobs(): AsyncIterable<BlobInfo> {
+    for (const [digest, bytes] of [...this.#blobs]) yield { digest, size: bytes.length };
+  }
+
+  #layerInfo(diffId: string): LayerInfo | undefined {
+    const layer = this.#layers.get(diffId);
+    return layer && { diffId, size: layer.size };
+  }
+
+  async *#walkLayers(): AsyncIterable<LayerInfo> {
+    for (const layer of [...this.#layers.values()]) yield { diffId: layer.diffId, size: layer.size };
+  }
+
+  async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
+    if (expected.digest !== undefined && !HEX64.test(expected.digest)) {
+      throw new ServinError("invalid-argument", `Invalid sha256 digest "${expected.digest}"`);
+    }
+    const hash = createHash("sha256");
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = stream.getReader();
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        // Checked before keeping anything, so an endless stream costs at most one chunk more.
+        if (expected.size !== undefined && size > expected.size) {
+          throw new ServinError(
+            "limit-exceeded",
+            `the blob${describe(expected)} is longer than the ${expected.size} bytes expected`,
+          );
+        }
+        hash.update(value);
+        // A producer may reuse its buffer once read returns.
+        chunks.push(value.slice());
+      }
+    } catch (err) {
+      await reader.cancel(err).catch(() => {});
+      throw err;
+    } finally {
+      reader.releaseLock();
+    }
+    const digest = hash.digest("hex");
+    if (expected.size !== undefined && size !== expected.size) {
+      throw new ServinError(
+        "invalid-archive",
+        `the blob${describe(expected)} has ${size} bytes, expected ${expected.size}`,
+      );
+    }
+    if (expected.digest !== undefined && digest !== expected.digest) {
+      throw new ServinError(
+        "invalid-archive",
+        `the blob has digest sha256:${digest}, expected sha256:${expected.digest}`,
+      );
+    }
+    const payload: Payload = { state: "staged", kind: "blob", digest, bytes: concat(chunks, size) };
+    const staged: StagedBlob = {
+      kind: "blob",
+      digest,
+      size,
+      read: () =>
+        payload.state === "discarded"
+          ? Promise.reject(internal(`read of the discarded blob sha256:${digest}`))
+          : Promise.resolve(new Blob([payload.bytes]).stream()),
+      discard: () => Promise.resolve(this.#discard(payload)),
+    };
+    return this.#stage(staged, payload);
+  }
+
+  async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
+    const hash = options.knownDiffId === undefined ? createHash("sha256") : undefined;
+    const max = options.maxBytes;
+    let bytes = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of tar) {
+        bytes += chunk.length;
+        if (max !== undefined && bytes > max) {
+          throw new ServinError(
+            "limit-exceeded",
+            `the layer of "${options.label}" is larger than ${max} bytes`,
+          );
+        }
+        hash?.update(chunk);
+        yield chunk;
+      }
+    }
+    const source = counted();
+    let layer: MemoryLayer;
+    try {
+      const files = await unpackInMemory(readTar(source, this.#limits));
+      layer = { diffId: options.knownDiffId ?? hash!.digest("hex"), ...files };
+    } catch (err) {
+      // Ends the loop over `tar`, which cancels it: nothing more is read.
+      await source.return(undefined).catch(() => {});
+      throw err;
+    }
+    const payload: Payload = { state: "staged", kind: "layer", layer };
+    const staged: StagedLayer = {
+      kind: "layer",
+      diffId: layer.diffId,
+      size: layer.size,
+      entries: layer.entries,
+      topLevel: [...new Set([...layer.files.keys()].map((n) => n.split("/")[0]!))].slice(0, 100),
+      discard: () => Promise.resolve(this.#discard(payload)),
+    };
+    return this.#stage(staged, payload);
+  }
+
+  #mounts(diffIds: readonly string[]): Promise<string[]> {
+    // No layers need no directories: a container from the fallback rootfs still works.
+    if (diffIds.length === 0) return Promise.resolve([]);
+    return Promise.reject(
+      new ServinError("unsupported", "the memory store has no layer directories"),
+    );
+  }
+
+  #stage<T extends StagedBlob | StagedLayer>(staged: T, payload: Payload): T {
+    this.#payloads.set(staged, payload);
+    this.#staged.add(payload);
+    return staged;
+  }
+
+  #discard(payload: Payload): void {
+    if (payload.state !== "staged") return;
+    payload.state = "discarded";
+    this.#staged.delete(payload);
+    // Drops the bytes now, even while the caller still holds the handle.
+    if (payload.kind === "blob") payload.bytes = new Uint8Array(0);
+    else payload.layer.files.clear();
+  }
+
+  #transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => this.#run(fn));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #run<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+    const pending: Payload[] = [];
+    let open = true;
+    const tx: IndexTransaction = {
+      images: clone(this.#images),
+      leases: clone(this.#leases),
+      commit: (staged) => {
+        const payload = this.#payloads.get(staged);
+        if (!open) return Promise.reject(internal("commit called after its transaction ended"));
+        if (!payload) return Promise.reject(internal("commit of something this store did not stage"));
+        if (payload.state === "discarded") {
+          return Promise.reject(internal(`commit of a discarded ${payload.kind}`));
+        }
+        // Applied when `fn` returns, so that a transaction that throws leaves no trace.
+        pending.push(payload);
+        return Promise.resolve();
+      },
+    };
+    let result: T;
+    let images: ImageRecord[];
+    let leases: Record<string, Lease>;
+    try {
+      result = await fn(tx);
+      // Cloned again so that the caller's objects never alias the index.
+      images = clone(tx.images).map((r) => checkRecord(r, "the memory store's index"));
+      leases = clone(tx.leases);
+    } finally {
+      open = false;
+    }
+    for (const payload of pending) {
+      if (payload.state !== "staged") continue;
+      if (payload.kind === "blob") {
+        if (!this.#blobs.has(payload.digest)) this.#blobs.set(payload.digest, payload.bytes);
+      } else if (!this.#layers.has(payload.layer.diffId)) {
+        this.#layers.set(payload.layer.diffId, payload.layer);
+      }
+      payload.state = "committed";
+      this.#staged.delete(payload);
+    }
+    this.#images = images;
+    this.#leases = leases;
+    this.#collect();
+    return result;
+  }
+
+  /** Deletes blobs and layers that no image and no lease references. */
+  #collect(): void {
+    const blobs = new Set<string>();
+    const layers = new Set<string>();
+    for (const img of this.#images) {
+      blobs.add(img.id);
+      if (img.manifest) blobs.add(img.manifest);
+      for (const b of img.blobs ?? []) blobs.add(b);
+      for (const l of img.layers) layers.add(l);
+    }
+    for (const lease of Object.values(this.#leases)) for (const l of lease.layers) layers.add(l);
+    for (const digest of [...this.#blobs.keys()]) if (!blobs.has(digest)) this.#blobs.delete(digest);
+    for (const id of [...this.#layers.keys()]) if (!layers.has(id)) this.#layers.delete(id);
+  }
+
+  close(): Promise<void> {
+    for (const payload of [...this.#staged]) this.#discard(payload);
+    return Promise.resolve();
+  }
+}
+
+function describe(expected: Expected): string {
+  return expected.digest === undefined ? "" : ` sha256:${expected.digest}`;
+}
+
+function unsafe(name: string, why: string): ServinError {
+  return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
+}
+
+type EntryKind = "dir" | "file" | "symlink" | "other";
+
+/**
+ * Applies tar entries to a map, with the refusals of the on-disk extractor
+ * that do not depend on a filesystem: confined names (absolute and `..`
+ * refused), no parent that is a symlink or not a directory, hardlinks only
+ * to earlier non-directory entries, no non-directory root, well-formed
+ * whiteouts that are regular files, and no symlink without a target.
+ */
+async function unpackInMemory(
+  entries: AsyncIterable<{ header: TarHeader; body: AsyncIterable<Uint8Array> }>,
+): Promise<{ files: Map<string, LayerFile>; size: number; entries: number }> {
+  const files = new Map<string, LayerFile>();
+  const kinds = new Map<string, EntryKind>([["", "dir"]]);
+  let size = 0;
+  let count = 0;
+
+  const checkParents = (name: string, rel: string, create: boolean) => {
+    const parts = rel.split("/");
+    let path = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
+      const kind = kinds.get(path);
+      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
+      if (kind === undefined && create) kinds.set(path, "dir");
+      else if (kind !== "dir" && kind !== undefined) {
+        throw unsafe(name, `has a parent "${path}" that is not a directory`);
+      }
+    }
+  };
+
+  /** Removes `rel` and, when it is a directory, everything under it. */
+  const clear = (rel: string) => {
+    if (kinds.get(rel) === "dir") {
+      for (const key of [...kinds.keys()]) if (key.startsWith(`${rel}/`)) kinds.delete(key);
+      for (const key of [...files.keys()]) if (key.startsWith(`${rel}/`)) files.delete(key);
+    }
+    kinds.delete(rel);
+    files.delete(rel);
+  };
+
+  for await (const { header: h, body } of entries) {
+    const rel = confine(h.name);
+    count++;
+    if (rel === "") {
+      if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
+      files.set("", { header: h });
+      continue;
+    }
+    checkParents(h.name, rel, true);
+    const slash = rel.lastIndexOf("/");
+    let whiteout;
+    try {
+      whiteout = classify(rel.slice(slash + 1));
+    } catch (err) {
+      throw unsafe(h.name, `is a ${(err as Error).message}`);
+    }
+    if (whiteout.kind !== "none" && h.type !== "file") {
+      throw unsafe(h.name, "is a whiteout but not a regular file");
+    }
+    switch (h.type) {
+      case "dir":
+        if (kinds.get(rel) !== "dir") clear(rel);
+        kinds.set(rel, "dir");
+        files.set(rel, { header: h });
+        break;
+      case "file": {
+        clear(rel);
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of body) chunks.push(chunk.slice());
+        size += h.size;
+        kinds.set(rel, "file");
+        files.set(rel, { header: h, data: concat(chunks, h.size) });
+        break;
+      }
+      case "link": {
+        let target: string;
+        try {
+          target = confine(h.linkname);
+        } catch {
+          throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is outside the archive`);
+        }
+        checkParents(h.name, target, false);
+        const kind = kinds.get(target);
+        if (target === "" || kind === "dir") {
+          throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
+        }
+        if (kind === undefined) {
+          throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
+        }
+        if (target === rel) break;
+        clear(rel);
+        kinds.set(rel, kind);
+        files.set(rel, { header: { ...h, linkname: target } });
+        break;
+      }
+      case "symlink":
+        if (h.linkname === "") throw unsafe(h.name, "is a symlink with an empty target");
+        clear(rel);
+        kinds.set(rel, "symlink");
+        files.set(rel, { header: h });
+        break;
+      default:
+        clear(rel);
+        kinds.set(rel, "other");
+        files.set(rel, { header: h });
+    }
+  }
+  return { files, size, entries: count };
+}
