@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { openServin, ServinError } from "../mod.ts";
 import { listTree, ok, run, tempDir } from "./_cli.ts";
+import { buildTar } from "./_tar.ts";
 
 function have(tool: string): boolean {
   return (Deno.env.get("PATH") ?? "").split(":").some((d) => {
@@ -156,7 +158,8 @@ for (const snapshotter of ["overlay", "copy"]) {
         assert.equal(c.exit_code, 0);
         assert.deepEqual(mountsUnder(root), [], "no mount outlives a run");
         await ok(root, ["rm", "writer"]);
-        assert.deepEqual(await listTree(join(root, "containers")), ["index.json"]);
+        // Only the index and its lock stay: no bundle outlives its container.
+        assert.deepEqual(await listTree(join(root, "containers")), ["index.json", "index.lock"]);
         assert.equal(await ok(root, ["ps", "-aq"]), "");
       });
     },
@@ -222,6 +225,10 @@ Deno.test({
       // The container keeps the layers it runs on.
       const again = await run(root, ["start", "-a", id.slice(0, 8)]);
       assert.equal(again.code, 4, again.stderr);
+      // Removing it drops its lease: the other image goes without -f, and the layers with it.
+      await ok(root, ["rm", "later"]);
+      await ok(root, ["image", "rm", "configured:test"]);
+      assert.deepEqual(await listTree(join(root, "images", "layers")), []);
     });
   },
 });
@@ -343,4 +350,47 @@ Deno.test({
       assert.deepEqual(mountsUnder(root), []);
     });
   },
+});
+
+Deno.test("create leases the image's layers after checking them; rm and prune drop leases", async () => {
+  const [root, cleanup] = await tempDir();
+  const servin = await openServin({ root });
+  const leases = () => servin.store.index.transaction((tx) => structuredClone(tx.leases));
+  const tar = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hi\n" }]);
+  try {
+    await servin.importImage({ path: "a", stream: new Blob([tar]).stream() }, "leased:1");
+    const image = await servin.getImage("leased:1");
+    const options = { snapshotter: "copy", command: ["/bin/true"] };
+    const c = await servin.containers.create("leased:1", options);
+    assert.deepEqual(await leases(), {
+      [`container:${c.id}`]: { image: image.id, layers: image.layers },
+    });
+    await assert.rejects(() => servin.removeImage("leased:1"), { code: "conflict" });
+    await servin.containers.remove(c.id);
+    assert.deepEqual(await leases(), {});
+
+    // A lease that a create which died left (no record, no staging) goes at the next prune.
+    await servin.containers.create("leased:1", options);
+    await servin.store.index.transaction((tx) => {
+      tx.leases[`container:${"a".repeat(64)}`] = { image: image.id, layers: [...image.layers] };
+    });
+    await servin.containers.prune();
+    assert.deepEqual(await leases(), {});
+
+    // A layer gone behind the store's back: create refuses the image and keeps nothing.
+    await Deno.remove(join(root, "images", "layers", image.layers[0]!), { recursive: true });
+    await assert.rejects(
+      () => servin.containers.create("leased:1", options),
+      (err: unknown) =>
+        err instanceof ServinError && err.code === "not-found" &&
+        /^Image leased:1 is incomplete: its layer [0-9a-f]{12} is missing$/.test(err.message),
+    );
+    assert.deepEqual(await leases(), {});
+    assert.deepEqual(await servin.containers.list(), []);
+    assert.deepEqual(await listTree(join(root, "containers")), ["index.json", "index.lock"]);
+    assert.deepEqual(await listTree(join(root, "tmp")), []);
+  } finally {
+    await servin.close();
+    await cleanup();
+  }
 });
