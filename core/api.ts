@@ -500,6 +500,8 @@ export interface KindLookup {
 export interface OpenOptions {
   /** Data root; the platform's default when absent (the CLI passes `SERVIN_ROOT`). */
   root?: string;
+  /** Platform plugin name; the host's OS (`Deno.build.os`) by default. */
+  platform?: string;
   /** Storage backend name; the first registered (`local`) by default. */
   storage?: string;
   /** Limits on input. */

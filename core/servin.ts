@@ -115,7 +115,7 @@ export class ServinHandle implements Servin {
     const owns = !options.registry;
     const registry = options.registry ?? await Registry.create(options.plugins ?? []);
     try {
-      const platform = hostPlatform(registry);
+      const platform = hostPlatform(registry, options.platform ?? Deno.build.os);
       const root = options.root || platform.defaultRoot();
       const seen = new Set<string>();
       const print = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
@@ -651,11 +651,11 @@ export class ServinHandle implements Servin {
 }
 
 /** The platform plugin registered under the host's OS name. */
-function hostPlatform(kinds: KindLookup): Platform {
+function hostPlatform(kinds: KindLookup, os: string): Platform {
   try {
-    return kinds.get("platform", Deno.build.os);
+    return kinds.get("platform", os);
   } catch {
-    throw new ServinError("unsupported", `No platform plugin supports "${Deno.build.os}"`);
+    throw new ServinError("unsupported", `No platform plugin supports "${os}"`);
   }
 }
 
