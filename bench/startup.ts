@@ -1,0 +1,91 @@
+/**
+ * Benchmark: start-up. `servin image ls` on an empty root against a bare
+ * `deno eval 1`, the floor any Deno program starts from; `deno run` of an
+ * empty module is shown too, for what loading a module graph adds.
+ *
+ * 1. Makes an empty root and runs `servin image ls` once, untimed, so that
+ *    the store's directories exist and Deno's transpile cache is warm.
+ * 2. Times, interleaved over N rounds (15 by default) in a rotating order,
+ *    each command as a spawned process.
+ * 3. Prints median / min / max wall times and the ratio of the medians. The
+ *    target is servin median <= 1.3x `deno eval 1`; this is a report, so it
+ *    exits 0 whether or not the target is met (but non-zero when a command
+ *    fails, or when `image ls` prints anything but the header).
+ *
+ * Usage: `deno run -A bench/startup.ts [--rounds N]`.
+ *
+ * @module
+ */
+
+import {
+  CommandFailed,
+  formatTable,
+  median,
+  parseOptions,
+  printTarget,
+  printVersions,
+  REPO,
+  rotated,
+  run,
+  runMain,
+} from "./_common.ts";
+
+const TARGET = 1.3;
+
+interface Case {
+  name: string;
+  args: string[];
+}
+
+async function main(): Promise<void> {
+  const { rounds } = parseOptions({ defaultRounds: 15, removeEach: false });
+  const root = await Deno.makeTempDir({ prefix: "servin-bench-startup-" });
+  const empty = `${root}-empty.ts`;
+  await Deno.writeTextFile(empty, "");
+  const env = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  const servin: Case = {
+    name: "servin image ls",
+    args: ["run", "--cached-only", "-A", `${REPO}/main.ts`, "--root", root, "image", "ls"],
+  };
+  const cases: Case[] = [
+    servin,
+    { name: "deno eval 1", args: ["eval", "1"] },
+    { name: "deno run (empty module)", args: ["run", "--cached-only", empty] },
+  ];
+  try {
+    for (const c of cases) await run(Deno.execPath(), c.args, { env }); // warm-up, untimed
+    const times = new Map(cases.map((c) => [c.name, [] as number[]]));
+    for (let round = 0; round < rounds; round++) {
+      for (const c of rotated(cases, round)) {
+        const ran = await run(Deno.execPath(), c.args, { env });
+        if (c === servin && ran.stdout.trim() !== "REPOSITORY   TAG   IMAGE ID   CREATED   SIZE") {
+          throw new CommandFailed(`servin image ls printed more than the header:\n${ran.stdout}`);
+        }
+        times.get(c.name)!.push(ran.ms);
+      }
+    }
+    const medians = new Map([...times].map(([name, values]) => [name, median(values)]));
+    const base = medians.get("deno eval 1")!;
+    const rows = [["command", "median ms", "min ms", "max ms", "x deno eval 1"]];
+    for (const [name, values] of times) {
+      rows.push([
+        name,
+        medians.get(name)!.toFixed(1),
+        Math.min(...values).toFixed(1),
+        Math.max(...values).toFixed(1),
+        (medians.get(name)! / base).toFixed(2),
+      ]);
+    }
+    console.log(`Results over ${rounds} rounds (wall time of the spawned process):\n`);
+    console.log(formatTable(rows));
+    printTarget(medians.get(servin.name)! / base, TARGET, "deno eval 1");
+    const load = Deno.loadavg().map((n) => n.toFixed(2)).join(", ");
+    console.log(`Load average while measuring: ${load}`);
+    await printVersions([]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(empty);
+  }
+}
+
+await runMain(main);
