@@ -175,7 +175,7 @@ export class ContainerService implements Containers {
     const staging = await stage(this.#tmp, `${CREATE_PREFIX}${id}`);
     const bundle = join(this.#dir, id);
     let leased = false;
-    let committed = false;
+    let made: ContainerRecord;
     try {
       const found = await this.#lease(image, id);
       leased = found !== undefined;
@@ -204,7 +204,7 @@ export class ContainerService implements Containers {
       });
       Object.assign(record.process, await resolveUser(record.process.user, roots));
       await runtime.writeBundle({ ...record, bundle: staging.path });
-      const made = await this.#transaction(async (records) => {
+      made = await this.#transaction(async (records) => {
         const names = new Set(records.map((c) => c.name));
         if (names.has(record.name)) {
           if (options.name) throw nameTaken(record.name);
@@ -217,17 +217,17 @@ export class ContainerService implements Containers {
         records.push({ ...record, bundle });
         return structuredClone({ ...record, bundle });
       });
-      committed = true;
-      return made;
-    } finally {
-      if (committed) await staging.detach();
-      else {
-        // The record was not written: whatever was renamed into place goes too.
-        await removeTree(bundle);
-        await staging.release();
-        if (leased) await this.#release(id);
-      }
+    } catch (err) {
+      // The record was not written: nothing of the container stays, even
+      // what was renamed into place. A lease that cannot be dropped now
+      // goes at the next prune; the first failure is the one to report.
+      await removeTree(bundle).catch(() => {});
+      await staging.release().catch(() => {});
+      if (leased) await this.#release(id).catch(() => {});
+      throw err;
     }
+    await staging.detach();
+    return made;
   }
 
   /**
