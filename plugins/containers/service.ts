@@ -17,7 +17,7 @@ import type {
   CreateOptions,
   StartOptions,
 } from "../../core/api.ts";
-import { ServinError } from "../../core/errors.ts";
+import { isServinError, ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, mergeEnv, shortId } from "../../core/image.ts";
 import type { ContainerRuntime, Platform, RunStdio, Snapshotter, Store } from "../../core/kinds.ts";
 import { resolveUser } from "../runtime/user.ts";
@@ -392,12 +392,7 @@ export class ContainerService implements Containers {
     const container = await this.get(name);
     const runtime = this.#ctx.kinds.all("runtime").find((r) => r.name === container.runtime);
     if (container.status === "running") {
-      if (!options.force) {
-        throw new ServinError(
-          "conflict",
-          `Cannot remove running container ${container.name}: stop it first or use -f`,
-        );
-      }
+      if (!options.force) throw runningError(container.name);
       await runtime?.kill(container.id, "KILL").catch(() => {});
       for (let i = 0; i < 200 && await this.#isRunning(container); i++) {
         await new Promise((r) => setTimeout(r, 50));
@@ -417,8 +412,11 @@ export class ContainerService implements Containers {
     await sweepStaging(this.#tmp, [REMOVE_PREFIX]);
     const doomed = await stage(this.#tmp, `${REMOVE_PREFIX}${crypto.randomUUID()}`);
     try {
-      const removed = await this.#transaction((records) => {
+      const removed = await this.#transaction(async (records) => {
         const i = records.findIndex((c) => c.id === container.id);
+        // A start holds the run lock before it marks the record, and until
+        // it exits: seen free here, no start can run this record any more.
+        if (i >= 0 && await this.#isRunning(container)) throw runningError(container.name);
         return i < 0 ? undefined : records.splice(i, 1)[0];
       });
       if (!removed) throw new ServinError("not-found", `No such container: ${name}`);
@@ -438,7 +436,13 @@ export class ContainerService implements Containers {
     const removed: ContainerRecord[] = [];
     for (const c of await this.list()) {
       if (c.status === "running") continue;
-      removed.push(await this.remove(c.id, { force: true }));
+      try {
+        removed.push(await this.remove(c.id));
+      } catch (err) {
+        // Started or removed by another process meanwhile: not prune's to take.
+        if (isServinError(err, "conflict") || isServinError(err, "not-found")) continue;
+        throw err;
+      }
     }
     await this.#prepare();
     await sweepStaging(this.#tmp, [CREATE_PREFIX]);
@@ -526,6 +530,13 @@ function makeRecord(
     detached: options.detached ?? false,
     fallback: !image,
   };
+}
+
+function runningError(name: string): ServinError {
+  return new ServinError(
+    "conflict",
+    `Cannot remove running container ${name}: stop it first or use -f`,
+  );
 }
 
 function nameTaken(name: string): ServinError {
