@@ -369,7 +369,8 @@ export function commandHelp(def: CommandDef): string {
 function mainHelp(commands: CommandDef[], words: string[]): string {
   const prefix = words.length ? `${words.join(" ")} ` : "";
   const shown = commands.filter((c) => !c.hidden && c.name.startsWith(prefix))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    // Not localeCompare: setting up ICU's collator costs more than the rest of `help`.
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const width = Math.max(0, ...shown.map((c) => c.name.length));
   return [
     `Usage: servin [--root DIR] [--plugin MODULE]... [--debug] COMMAND [ARGS...]`,
