@@ -15,9 +15,12 @@ import { builtinPlugins } from "./plugins/mod.ts";
 if (import.meta.main) {
   const env = (name: string) => Deno.env.get(name) || undefined;
   const timeout = env("SERVIN_TIMEOUT");
+  const seconds = timeout === undefined ? undefined : Number(timeout);
   Deno.exit(
     await runCli(Deno.args, {
-      plugins: builtinPlugins(),
+      plugins: builtinPlugins({
+        registry: { timeout: seconds && seconds > 0 && Number.isFinite(seconds) ? seconds : undefined },
+      }),
       version: deno.version,
       thirdParty: true,
       pluginModules: splitPluginList(

@@ -17,7 +17,7 @@ import { ingestPlugin } from "./ingest/mod.ts";
 import { darwin } from "./platform/darwin.ts";
 import { linux } from "./platform/linux.ts";
 import { windows } from "./platform/windows.ts";
-import { registryPlugin } from "./registry/plugin.ts";
+import { registryPlugin, type RegistryPluginOptions } from "./registry/plugin.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { archiveSinks } from "./sinks/archive.ts";
 import { rootfsSink } from "./sinks/rootfs.ts";
@@ -27,8 +27,14 @@ import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
 
+/** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
+export interface BuiltinOptions {
+  /** Options of the registry plugin (timeouts, retries, parallel uploads). */
+  registry?: RegistryPluginOptions;
+}
+
 /** Fresh instances of every built-in plugin. */
-export function builtinPlugins(): Plugin[] {
+export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
   return [
     linux(),
     windows(),
@@ -38,7 +44,7 @@ export function builtinPlugins(): Plugin[] {
     tarballSource(),
     archiveSource(),
     archiveSinks(),
-    registryPlugin(),
+    registryPlugin(options.registry),
     rootfsSink(),
     containersPlugin(),
     overlaySnapshotter(),

@@ -8,22 +8,53 @@
 
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
+import { ServinError } from "../../core/errors.ts";
 import type { Credentials } from "./client.ts";
 
 interface AuthFile {
-  auths?: Record<string, { auth?: string }>;
+  auths?: Record<string, { auth?: unknown }>;
 }
 
+/**
+ * The credentials file at `path`, or an empty one when there is none. A file
+ * that cannot be read or is not the expected JSON is an error naming it:
+ * ignoring it would pull anonymously, or let `login` overwrite it.
+ */
 async function readAuthFile(path: string): Promise<AuthFile> {
+  let text: string;
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as AuthFile;
-  } catch {
-    return {};
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return {};
+    throw new ServinError(
+      "invalid-argument",
+      `Cannot read credentials from "${path}": ${(err as Error).message}`,
+    );
   }
+  let file: unknown;
+  try {
+    file = JSON.parse(text);
+  } catch (err) {
+    throw new ServinError(
+      "invalid-argument",
+      `Cannot read credentials from "${path}": not valid JSON (${(err as Error).message})`,
+    );
+  }
+  const auths = (file as AuthFile | null)?.auths;
+  if (
+    typeof file !== "object" || file === null || Array.isArray(file) ||
+    (auths !== undefined && (typeof auths !== "object" || auths === null || Array.isArray(auths)))
+  ) {
+    throw new ServinError(
+      "invalid-argument",
+      `Cannot read credentials from "${path}": expected an object with an "auths" object`,
+    );
+  }
+  return file as AuthFile;
 }
 
-function decode(entry: { auth?: string } | undefined): Credentials | undefined {
-  if (!entry?.auth) return undefined;
+function decode(entry: { auth?: unknown } | undefined): Credentials | undefined {
+  if (typeof entry?.auth !== "string" || !entry.auth) return undefined;
   const text = Buffer.from(entry.auth, "base64").toString("utf8");
   const colon = text.indexOf(":");
   if (colon < 0) return undefined;

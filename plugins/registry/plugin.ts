@@ -35,18 +35,23 @@ const ACCEPT = [
 export interface RegistryPluginOptions {
   /** Blobs uploaded at once on push (default 3). */
   parallel?: number;
-  /** Attempts of a request that fails on the network or with a 5xx (default 4). */
+  /** Attempts of a request that fails on the network, stalls, or gets a 429 or 5xx (default 4). */
   retries?: number;
+  /** Seconds without a byte after which a request is aborted and retried (default 30). */
+  timeout?: number;
 }
 
 async function client(
   root: string,
   registry: string,
-  options: RegistryOptions & { attempts?: number },
+  connection: RegistryOptions,
+  options: RegistryPluginOptions,
   credentials?: Credentials,
 ): Promise<RegistryClient> {
   return new RegistryClient(registry, {
-    ...options,
+    ...connection,
+    attempts: options.retries,
+    timeoutMs: options.timeout === undefined ? undefined : options.timeout * 1000,
     credentials: credentials ?? await credentialsFor(root, registry),
   });
 }
@@ -80,88 +85,35 @@ class Tracker {
   }
 }
 
-/**
- * A blob's body that survives a lost connection: it is asked for again from
- * the byte where it broke (a `Range` request; a registry that ignores it
- * sends the whole blob, whose first bytes are skipped), at most 3 times.
- */
-function resumable(
-  registry: RegistryClient,
-  path: string,
-  scope: string,
-  hex: string,
+/** Passes `stream` on, counting its bytes. */
+function counted(
+  stream: ReadableStream<Uint8Array>,
   count: (n: number) => void,
 ): ReadableStream<Uint8Array> {
-  let offset = 0;
-  let failures = 0;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let skip = 0;
-  const open = async () => {
-    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-    const r = await registry.request("GET", `/v2/${path}/blobs/sha256:${hex}`, scope, {
-      headers,
-      ok: [206],
-    });
-    skip = offset > 0 && r.status !== 206 ? offset : 0;
-    reader = r.body!.getReader();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (true) {
-        if (!reader) await open();
-        let next: ReadableStreamReadResult<Uint8Array>;
-        try {
-          next = await reader!.read();
-        } catch (err) {
-          reader = undefined;
-          if (++failures > 3) {
-            throw new ServinError(
-              "unreachable",
-              `${registry.registry}: the connection was lost while downloading sha256:${hex} (${
-                (err as Error).message
-              })`,
-            );
-          }
-          await new Promise((r) => setTimeout(r, 200 * 2 ** failures));
-          continue;
-        }
-        if (next.done) return controller.close();
-        let chunk = next.value;
-        if (skip > 0) {
-          const drop = Math.min(skip, chunk.length);
-          skip -= drop;
-          chunk = chunk.subarray(drop);
-          if (chunk.length === 0) continue;
-        }
-        offset += chunk.length;
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
         count(chunk.length);
         controller.enqueue(chunk);
-        return;
-      }
-    },
-    cancel: (reason) => reader?.cancel(reason),
-  }, { highWaterMark: 0 });
+      },
+    }),
+  );
 }
 
 /** Describes the image `ctx.name` names: manifest (through indexes), config and layer blobs. */
 async function pull(ctx: SourceContext, options: RegistryPluginOptions): Promise<void> {
   const ref = parseRegistryReference(ctx.name);
-  const registry = await client(ctx.root, ref.registry, {
-    ...ctx.registry,
-    attempts: options.retries,
-  });
+  const registry = await client(ctx.root, ref.registry, ctx.registry, options);
   const scope = `repository:${ref.path}:pull`;
   const max = ctx.limits.maxDocumentBytes;
   try {
     const top = { mediaType: "", digest: ref.digest ?? "", size: 0 };
     const found = await resolveManifest(top, ctx.platform, async (desc) => {
-      const r = await registry.request(
-        "GET",
+      const { bytes } = await registry.document(
         `/v2/${ref.path}/manifests/${desc.digest || ref.tag || "latest"}`,
         scope,
-        { headers: { accept: ACCEPT } },
+        { headers: { accept: ACCEPT }, limit: max, what: "the manifest" },
       );
-      const bytes = await readAll(r.body!, max, "the manifest");
       if (desc.digest && `sha256:${sha256Hex(bytes)}` !== desc.digest) {
         throw new ServinError(
           "invalid-archive",
@@ -179,14 +131,12 @@ async function pull(ctx: SourceContext, options: RegistryPluginOptions): Promise
     }
     const configHex = hexOf(manifest.config.digest, "the config");
     const stored = await ctx.store.content.info(configHex);
-    const config = await readAll(
-      stored
-        ? await ctx.store.content.read(configHex)
-        : (await registry.request("GET", `/v2/${ref.path}/blobs/sha256:${configHex}`, scope))
-          .body!,
-      max,
-      "the config",
-    );
+    const config = stored
+      ? await readAll(await ctx.store.content.read(configHex), max, "the config")
+      : (await registry.document(`/v2/${ref.path}/blobs/sha256:${configHex}`, scope, {
+        limit: max,
+        what: "the config",
+      })).bytes;
     const tracker = new Tracker(manifest.layers, ctx.progress);
     await ctx.emit({
       manifest: found.bytes,
@@ -195,7 +145,7 @@ async function pull(ctx: SourceContext, options: RegistryPluginOptions): Promise
         descriptor: desc,
         open: () =>
           Promise.resolve(
-            resumable(registry, ref.path, scope, hexOf(desc.digest, "a layer"), tracker.counter(i)),
+            counted(registry.blob(ref.path, desc.digest, desc.size, scope), tracker.counter(i)),
           ),
       })),
       tags: [],
@@ -252,7 +202,7 @@ async function push(ctx: SinkContext, options: RegistryPluginOptions): Promise<s
     throw new ServinError("unsupported", "the image has no manifest in the store");
   }
   const ref = parseRegistryReference(ctx.destination);
-  const registry = await client(ctx.root, ref.registry, { ...ctx.registry, attempts: options.retries });
+  const registry = await client(ctx.root, ref.registry, ctx.registry, options);
   const scope = `repository:${ref.path}:pull,push`;
   try {
     const bytes = await readAll(
@@ -275,7 +225,9 @@ async function push(ctx: SinkContext, options: RegistryPluginOptions): Promise<s
       options.parallel ?? 3,
     );
     const put = await registry.request("PUT", `/v2/${ref.path}/manifests/${ref.tag}`, scope, {
-      headers: { "content-type": manifest.mediaType ?? "application/vnd.oci.image.manifest.v1+json" },
+      headers: {
+        "content-type": manifest.mediaType ?? "application/vnd.oci.image.manifest.v1+json",
+      },
       body: bytes,
       ok: [201],
     });
@@ -301,7 +253,7 @@ export function registryPlugin(options: RegistryPluginOptions = {}): Plugin {
       api.provide("registry", {
         name: "registry",
         async login(root, registry, credentials, connection) {
-          const c = await client(root, registry, connection, credentials);
+          const c = await client(root, registry, connection, options, credentials);
           try {
             await c.ping();
           } finally {
