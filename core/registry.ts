@@ -191,23 +191,6 @@ export class Registry implements KindLookup {
     }
   }
 
-  /** Runs handlers in order until one returns something other than `undefined`. */
-  async first<K extends HookName>(
-    hook: K,
-    payload: Parameters<HookMap[K]>[0],
-  ): Promise<Awaited<ReturnType<HookMap[K]>> | undefined> {
-    for (const h of this.#handlers.get(hook) ?? []) {
-      let result: unknown;
-      try {
-        result = await h.fn(payload as never);
-      } catch (err) {
-        throw wrap(err, h.plugin, `in ${hook}`);
-      }
-      if (result !== undefined) return result as Awaited<ReturnType<HookMap[K]>>;
-    }
-    return undefined;
-  }
-
   /** Runs all handlers concurrently and collects their results and errors; never throws. */
   async parallel<K extends HookName>(
     hook: K,

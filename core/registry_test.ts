@@ -35,57 +35,66 @@ Deno.test("series runs pre, normal, post then registration order; the first erro
     definePlugin({
       name: "one",
       setup(api) {
-        api.on("image:import:before", () => void calls.push("one:post"), { order: "post" });
-        api.on("image:import:before", () => void calls.push("one:normal"));
+        api.on("image:commit:before", () => void calls.push("one:post"), { order: "post" });
+        api.on("image:commit:before", () => void calls.push("one:normal"));
       },
     }),
     definePlugin({
       name: "two",
       setup(api) {
-        api.on("image:import:before", () => void calls.push("two:pre"), { order: "pre" });
-        api.on("image:import:before", () => void calls.push("two:normal"));
+        api.on("image:commit:before", () => void calls.push("two:pre"), { order: "pre" });
+        api.on("image:commit:before", () => void calls.push("two:normal"));
       },
     }),
   ]);
-  const payload = { reference: "a:latest", path: "-", source: "tarball", options: {} };
-  await registry.series("image:import:before", payload);
+  const payload = {
+    verb: "import" as const,
+    input: "-",
+    tags: ["a:latest"],
+    config: {
+      env: [],
+      cmd: [],
+      entrypoint: [],
+      working_dir: "/",
+      user: "",
+      exposed_ports: {},
+      labels: {},
+    },
+  };
+  await registry.series("image:commit:before", payload);
   assert.deepEqual(calls, ["two:pre", "one:normal", "two:normal", "one:post"]);
 
   const vetoing = await Registry.create([
     definePlugin({
       name: "policy",
       setup(api) {
-        api.on("image:import:before", () => {
+        api.on("image:commit:before", () => {
           throw new ServinError("vetoed", "imports from stdin are not allowed");
         });
-        api.on("image:import:before", () => void calls.push("never"), { order: "post" });
+        api.on("image:commit:before", () => void calls.push("never"), { order: "post" });
       },
     }),
   ]);
-  await assert.rejects(() => vetoing.series("image:import:before", payload), (err: unknown) => {
+  await assert.rejects(() => vetoing.series("image:commit:before", payload), (err: unknown) => {
     assert.ok(err instanceof ServinError);
     assert.equal(err.code, "vetoed");
     assert.equal(
       err.message,
-      'plugin "policy": imports from stdin are not allowed (in image:import:before)',
+      'plugin "policy": imports from stdin are not allowed (in image:commit:before)',
     );
     return true;
   });
   assert.ok(!calls.includes("never"));
 });
 
-Deno.test("first returns the first defined result; parallel collects results and errors", async () => {
+Deno.test("get picks a kind's implementation by name or the first; parallel collects results and errors", async () => {
+  const sink = (name: string) => ({ name, write: () => Promise.resolve() });
   const registry = await Registry.create([
     definePlugin({
       name: "p",
       setup(api) {
-        api.platform({
-          name: "plan9",
-          os: "plan9",
-          architecture: "amd64",
-          canChown: false,
-          defaultRoot: () => "/x",
-        });
+        api.provide("sink", sink("tar"));
+        api.provide("sink", sink("zip"));
         api.on("command:after", () => {
           throw new Error("boom");
         });
@@ -93,8 +102,21 @@ Deno.test("first returns the first defined result; parallel collects results and
       },
     }),
   ]);
-  assert.equal((await registry.first("platform:detect", { os: "plan9" }))?.name, "plan9");
-  assert.equal(await registry.first("platform:detect", { os: "beos" }), undefined);
+  assert.equal(registry.get("sink").name, "tar");
+  assert.equal(registry.get("sink", "zip").name, "zip");
+  assert.deepEqual(registry.all("sink").map((s) => s.name), ["tar", "zip"]);
+  assert.throws(() => registry.get("sink", "rar"), {
+    message: 'Unknown sink "rar" (known: tar, zip)',
+  });
+  assert.throws(() => registry.get("runtime"), { message: "No runtime plugin is loaded" });
+  await assert.rejects(
+    () =>
+      Registry.create([
+        definePlugin({ name: "q", setup: (api) => api.provide("sink", sink("tar")) }),
+        definePlugin({ name: "r", setup: (api) => api.provide("sink", sink("tar")) }),
+      ]),
+    { message: 'plugin "r": sink "tar" is already registered (while setting up)' },
+  );
   const { results, errors } = await registry.parallel("command:after", {
     command: "x",
     exitCode: 0,

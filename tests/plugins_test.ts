@@ -74,7 +74,7 @@ Deno.test("the http source plugin streams a tarball from a URL into an import", 
     assert.equal(missing.code, 1);
     assert.equal(
       missing.stderr,
-      `servin: plugin "http-source": cannot fetch ${base}/nope.tar: HTTP 404 (in input:open)\n`,
+      `servin: cannot fetch ${base}/nope.tar: HTTP 404\n`,
     );
     assert.equal(served, 2);
   } finally {
@@ -94,7 +94,7 @@ Deno.test("the policy plugin labels imports and refuses root images, leaving the
     assert.equal(refused.code, 1);
     assert.equal(
       refused.stderr,
-      'servin: plugin "policy": images must not run as root: give --user, or set SERVIN_ALLOW_ROOT=1 (in image:import:before)\n',
+      'servin: plugin "policy": images must not run as root: give --user, or set SERVIN_ALLOW_ROOT=1 (in image:commit:before)\n',
     );
     assert.deepEqual(await listTree(root), tree);
     await ok(root, ["--plugin", POLICY, "image", "import", "--user", "1000", tarball, "app:1"]);

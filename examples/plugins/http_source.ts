@@ -13,24 +13,27 @@ import type { Plugin } from "../../plugin.ts";
 export default {
   name: "http-source",
   setup(api) {
-    api.on("input:open", async ({ path }) => {
-      if (!/^https?:\/\//.test(path)) return undefined;
-      let response: Response;
-      try {
-        response = await fetch(path);
-      } catch (err) {
-        throw api.error("not-found", `cannot fetch ${path}: ${(err as Error).message}`);
-      }
-      if (!response.ok || !response.body) {
-        await response.body?.cancel();
-        throw api.error("not-found", `cannot fetch ${path}: HTTP ${response.status}`);
-      }
-      const length = Number(response.headers.get("content-length"));
-      return {
-        path,
-        stream: response.body,
-        size: Number.isFinite(length) && length > 0 ? length : undefined,
-      };
+    api.provide("input", {
+      name: "http",
+      async open(path) {
+        if (!/^https?:\/\//.test(path)) return undefined;
+        let response: Response;
+        try {
+          response = await fetch(path);
+        } catch (err) {
+          throw api.error("not-found", `cannot fetch ${path}: ${(err as Error).message}`);
+        }
+        if (!response.ok || !response.body) {
+          await response.body?.cancel();
+          throw api.error("not-found", `cannot fetch ${path}: HTTP ${response.status}`);
+        }
+        const length = Number(response.headers.get("content-length"));
+        return {
+          path,
+          stream: response.body,
+          size: Number.isFinite(length) && length > 0 ? length : undefined,
+        };
+      },
     });
   },
 } satisfies Plugin;
