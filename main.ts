@@ -19,7 +19,9 @@ if (import.meta.main) {
   Deno.exit(
     await runCli(Deno.args, {
       plugins: builtinPlugins({
-        registry: { timeout: seconds && seconds > 0 && Number.isFinite(seconds) ? seconds : undefined },
+        registry: {
+          timeout: seconds && seconds > 0 && Number.isFinite(seconds) ? seconds : undefined,
+        },
       }),
       version: deno.version,
       thirdParty: true,

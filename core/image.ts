@@ -226,7 +226,8 @@ export function matchesFilter(img: ImageRecord, filter: ImageFilter): boolean {
 function matchReference(tag: string, pattern: string): boolean {
   const glob = new RegExp(
     "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")
-      .replace(/\?/g, "[^/]") + "$",
+      .replace(/\?/g, "[^/]") +
+      "$",
   );
   const colon = tag.lastIndexOf(":");
   return glob.test(tag) || glob.test(tag.slice(0, colon));

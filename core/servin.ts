@@ -273,14 +273,17 @@ export class ServinHandle implements Servin {
     let images: LoadedImage[];
     if (src.transport === "servin") {
       const image = await this.getImage(src.name);
-      images = [{ image, tags: image.repo_tags.filter((t) => t === tryNormalizeReference(src.name)) }];
+      images = [{
+        image,
+        tags: image.repo_tags.filter((t) => t === tryNormalizeReference(src.name)),
+      }];
     } else if (src.transport === "docker") {
       images = [{ image: await this.pullImage(src.name, options), tags: [] }];
     } else images = await this.loadImages(src.name, options);
     const dst = splitLocation(to);
     const ids = images.map((i) => i.image.id);
     if (dst.transport === "servin") {
-      if (dst.name) for (const id of ids) await this.tagImage(id, dst.name);
+      if (dst.name) { for (const id of ids) await this.tagImage(id, dst.name); }
     } else if (dst.transport === "docker") {
       for (const id of ids) await this.pushImage(id, dst.name, options);
     } else {
@@ -327,7 +330,10 @@ export class ServinHandle implements Servin {
   ): Promise<LoadedImage[]> {
     const opened = typeof input !== "string" ? input : await this.#open(input, verb);
     if (opened.directory && verb === "import") {
-      throw new ServinError("invalid-argument", `Cannot import "${opened.path}": it is a directory`);
+      throw new ServinError(
+        "invalid-argument",
+        `Cannot import "${opened.path}": it is a directory`,
+      );
     }
     const stream = countBytes(opened.stream, opened.size, options.onProgress);
     const [head, whole] = await peek(stream, 4096);
@@ -432,7 +438,14 @@ export class ServinHandle implements Servin {
   }
 
   #sinkContext(images: SinkImage[], write: (chunk: Uint8Array) => Promise<void>) {
-    return { images, store: this.store, platform: this.platform, write, registry: {}, root: this.root };
+    return {
+      images,
+      store: this.store,
+      platform: this.platform,
+      write,
+      registry: {},
+      root: this.root,
+    };
   }
 
   /**
@@ -471,7 +484,10 @@ export class ServinHandle implements Servin {
     try {
       oci = JSON.parse(text);
     } catch {
-      throw new ServinError("invalid-archive", `The config of image ${shortId(image.id)} is not JSON`);
+      throw new ServinError(
+        "invalid-archive",
+        `The config of image ${shortId(image.id)} is not JSON`,
+      );
     }
     const steps = Array.isArray(oci.history) ? oci.history as Record<string, unknown>[] : [];
     let layer = 0;
@@ -661,7 +677,8 @@ function hostPlatform(kinds: KindLookup, os: string): Platform {
 
 /** The containers API when no container plugin is loaded. */
 function noContainers(): Containers {
-  const fail = () => Promise.reject(new ServinError("unsupported", "No container plugin is loaded"));
+  const fail = () =>
+    Promise.reject(new ServinError("unsupported", "No container plugin is loaded"));
   return {
     create: fail,
     start: fail,

@@ -115,7 +115,9 @@ class Ingest {
 
   /** Errors say which input failed: `Cannot load "x.tar": …`. */
   #named(err: unknown): unknown {
-    if (!(err instanceof ServinError) || err.code === "vetoed" || err.message.startsWith("Cannot")) {
+    if (
+      !(err instanceof ServinError) || err.code === "vetoed" || err.message.startsWith("Cannot")
+    ) {
       return err;
     }
     if (err.message.startsWith("plugin ")) return err;
@@ -277,7 +279,9 @@ class Ingest {
       );
     }
     if (expected && done.diffId !== expected) {
-      throw invalid(`${label} has diff_id sha256:${done.diffId}, but the config says sha256:${expected}`);
+      throw invalid(
+        `${label} has diff_id sha256:${done.diffId}, but the config says sha256:${expected}`,
+      );
     }
     return {
       diffId: done.diffId,
@@ -337,9 +341,10 @@ class Ingest {
   }
 
   #record(img: ReadyImage, rootfsPath: string): ImageRecord {
-    const created = typeof img.oci.created === "string" && !Number.isNaN(Date.parse(img.oci.created))
-      ? new Date(img.oci.created).toISOString()
-      : new Date().toISOString();
+    const created =
+      typeof img.oci.created === "string" && !Number.isNaN(Date.parse(img.oci.created))
+        ? new Date(img.oci.created).toISOString()
+        : new Date().toISOString();
     const comment = this.#req.history?.comment;
     return {
       id: img.id,

@@ -53,7 +53,10 @@ async function tarBlob(ctx: SinkContext, stored: Blob, cleanup: (() => Promise<v
 async function stored(ctx: SinkContext, digest: string): Promise<Blob> {
   const info = await ctx.store.content.info(digest);
   if (!info) throw new ServinError("not-found", `blob sha256:${digest} is missing from the store`);
-  return { ...info, open: () => Promise.resolve(readVerified(ctx.store.content, digest, info.size)) };
+  return {
+    ...info,
+    open: () => Promise.resolve(readVerified(ctx.store.content, digest, info.size)),
+  };
 }
 
 interface Planned {

@@ -320,7 +320,11 @@ export function archiveSource(): Plugin {
               await ctx.input.cancel();
               throw new ServinError("unsupported", `${compression} compression is not supported`);
             }
-            members = await TarMembers.read(decompress(ctx.input, compression), ctx.store, ctx.limits);
+            members = await TarMembers.read(
+              decompress(ctx.input, compression),
+              ctx.store,
+              ctx.limits,
+            );
           }
           try {
             let images: SourceImage[];

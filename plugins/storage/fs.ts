@@ -45,7 +45,11 @@ export async function doom(path: string, tmpDir: string): Promise<void> {
 }
 
 /** Writes `bytes` to `target` through a synced temporary file in `tmpDir` and a rename. */
-export async function atomicWrite(target: string, bytes: Uint8Array, tmpDir: string): Promise<void> {
+export async function atomicWrite(
+  target: string,
+  bytes: Uint8Array,
+  tmpDir: string,
+): Promise<void> {
   const tmp = await Deno.makeTempFile({ dir: tmpDir, prefix: "write-" });
   try {
     const file = await Deno.open(tmp, { write: true, truncate: true });

@@ -164,7 +164,9 @@ class LocalStore implements Store {
           if (expected.size !== undefined && size > expected.size) {
             throw new ServinError(
               "limit-exceeded",
-              `blob ${expected.digest ? `sha256:${expected.digest} ` : ""}is larger than ${expected.size} bytes`,
+              `blob ${
+                expected.digest ? `sha256:${expected.digest} ` : ""
+              }is larger than ${expected.size} bytes`,
             );
           }
           hash.update(chunk);

@@ -80,7 +80,10 @@ interface MemoryLayer extends LayerInfo {
 /** What a staged handle stands for; `state` says whether it may still be committed. */
 type Payload =
   & { state: "staged" | "committed" | "discarded" }
-  & ({ kind: "blob"; digest: string; bytes: Uint8Array<ArrayBuffer> } | { kind: "layer"; layer: MemoryLayer });
+  & ({ kind: "blob"; digest: string; bytes: Uint8Array<ArrayBuffer> } | {
+    kind: "layer";
+    layer: MemoryLayer;
+  });
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -145,7 +148,9 @@ class MemoryStore implements Store {
 
   #read(digest: string): Promise<ReadableStream<Uint8Array>> {
     const bytes = this.#blobs.get(digest);
-    if (!bytes) return Promise.reject(new ServinError("not-found", `No such blob: sha256:${digest}`));
+    if (!bytes) {
+      return Promise.reject(new ServinError("not-found", `No such blob: sha256:${digest}`));
+    }
     // Stored bytes are never changed in place, so readers can share them.
     return Promise.resolve(new Blob([bytes]).stream());
   }
@@ -160,7 +165,9 @@ class MemoryStore implements Store {
   }
 
   async *#walkLayers(): AsyncIterable<LayerInfo> {
-    for (const layer of [...this.#layers.values()]) yield { diffId: layer.diffId, size: layer.size };
+    for (const layer of [...this.#layers.values()]) {
+      yield { diffId: layer.diffId, size: layer.size };
+    }
   }
 
   async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
@@ -297,7 +304,9 @@ class MemoryStore implements Store {
       commit: (staged) => {
         const payload = this.#payloads.get(staged);
         if (!open) return Promise.reject(internal("commit called after its transaction ended"));
-        if (!payload) return Promise.reject(internal("commit of something this store did not stage"));
+        if (!payload) {
+          return Promise.reject(internal("commit of something this store did not stage"));
+        }
         if (payload.state === "discarded") {
           return Promise.reject(internal(`commit of a discarded ${payload.kind}`));
         }
@@ -344,7 +353,9 @@ class MemoryStore implements Store {
       for (const l of img.layers) layers.add(l);
     }
     for (const lease of Object.values(this.#leases)) for (const l of lease.layers) layers.add(l);
-    for (const digest of [...this.#blobs.keys()]) if (!blobs.has(digest)) this.#blobs.delete(digest);
+    for (const digest of [...this.#blobs.keys()]) {
+      if (!blobs.has(digest)) this.#blobs.delete(digest);
+    }
     for (const id of [...this.#layers.keys()]) if (!layers.has(id)) this.#layers.delete(id);
   }
 
