@@ -1,7 +1,8 @@
 /**
  * The storage contracts, as one table of cases run against every backend:
  * `local` (on a temporary root) and `memory`. A case sees only the `Store`
- * contract, so what passes here holds whichever backend a user picks.
+ * contract, so what passes here holds whichever backend a user picks. The
+ * last test opens the memory backend the way a library user would.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import { isServinError } from "../core/errors.ts";
 import { type ImageRecord, sha256Hex } from "../core/image.ts";
 import { DEFAULT_LIMITS, type StagedBlob, type Store } from "../core/kinds.ts";
 import { Registry } from "../core/registry.ts";
+import { openServin } from "../mod.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { localStorage } from "../plugins/storage/local.ts";
 import { memoryStorage } from "../plugins/storage/memory.ts";
@@ -254,7 +256,7 @@ const CASES: Record<string, Case> = {
     const two = await storeImage(store, "two");
     assert.equal(one.layer.diffId, two.layer.diffId);
     await store.index.transaction((tx) => {
-      tx.images = tx.images.filter((img) => img.id !== one.image.id);
+      tx.images.splice(tx.images.findIndex((img) => img.id === one.image.id), 1);
     });
     assert.equal(await store.content.info(one.blob.digest), undefined);
     assert.equal((await store.content.info(two.blob.digest))?.size, 3);
@@ -427,3 +429,31 @@ for (const backend of ["local", "memory"]) {
     });
   }
 }
+
+Deno.test("openServin with the memory backend imports, saves, loads and removes, and writes no root", async () => {
+  const root = `${await Deno.makeTempDir({ prefix: "servin-memory-" })}/never-created`;
+  const servin = await openServin({ plugins: [memoryStorage()], storage: "memory", root });
+  try {
+    const tar = buildTar([{ name: "etc/", type: "5" }, { name: "etc/hello", body: "hi" }]);
+    const image = await servin.importImage({ path: "rootfs.tar", stream: streamOf(tar) }, "mem:1");
+    assert.equal(image.layers[0], sha256Hex(tar));
+    assert.equal(image.size, 2);
+    const saved: Uint8Array[] = [];
+    await servin.saveImages(["mem:1"], new WritableStream({ write: (c) => void saved.push(c) }));
+    await rejectsWith(servin.exportImage("mem:1", new WritableStream()), "unsupported");
+    await servin.removeImage("mem:1");
+    assert.deepEqual(await servin.listImages(), []);
+    const [loaded] = await servin.loadImages({
+      path: "saved.tar",
+      stream: ReadableStream.from(saved),
+    });
+    assert.equal(loaded?.image.id, image.id);
+    await servin.removeImage("mem:1");
+    assert.deepEqual(await collect(servin.store.content.walk()), []);
+    assert.deepEqual(await collect(servin.store.layers.walk()), []);
+  } finally {
+    await servin.close();
+  }
+  await assert.rejects(Deno.lstat(root), Deno.errors.NotFound);
+  await Deno.remove(root.slice(0, -"/never-created".length));
+});
