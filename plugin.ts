@@ -12,7 +12,7 @@
  * const audit = {
  *   name: "audit",
  *   setup(api) {
- *     api.on("image:import:after", ({ image }) => console.error(`imported ${image.id}`));
+ *     api.on("image:commit:after", ({ image }) => console.error(`stored ${image.id}`));
  *   },
  * } satisfies Plugin;
  * console.assert(audit.name === "audit");

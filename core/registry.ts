@@ -57,7 +57,7 @@ export interface PluginApi {
  * const audit = definePlugin({
  *   name: "audit",
  *   setup(api) {
- *     api.on("image:import:after", ({ image }) => console.log("imported", image.id));
+ *     api.on("image:commit:after", ({ image }) => console.log("stored", image.id));
  *   },
  * });
  * console.assert(audit.name === "audit");
@@ -82,7 +82,7 @@ export interface PluginDescription {
   name: string;
   /** `builtin`, or the path or URL it was loaded from. */
   source: string;
-  /** What it registered (`command image ls`, `hook image:import:before`, …). */
+  /** What it registered (`command image ls`, `hook image:commit:before`, …). */
   provides: string[];
 }
 

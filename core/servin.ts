@@ -595,7 +595,7 @@ export class ServinHandle implements Servin {
       force,
     });
     let result: RemoveResult = { untagged: [] };
-    await this.store.index.transaction((tx) => {
+    await this.store.index.transaction(async (tx) => {
       const image = resolveImage(tx.images, seen.id);
       if (untagOnly && image.repo_tags.length > 1) {
         image.repo_tags = image.repo_tags.filter((t) => t !== tag);
@@ -612,10 +612,13 @@ export class ServinHandle implements Servin {
       }
       const users = Object.entries(tx.leases).filter(([, l]) => l.image === image.id);
       if (users.length && !force) {
+        const names = new Map(
+          (await this.containers.list()).map((c) => [`container:${c.id}`, c.name]),
+        );
         throw new ServinError(
           "conflict",
-          `Cannot remove image ${shortId(image.id)}: in use by ${
-            users.map(([owner]) => owner).join(", ")
+          `Cannot remove image ${shortId(image.id)}: containers use it: ${
+            users.map(([owner]) => names.get(owner) ?? owner).join(", ")
           } (use -f to remove it anyway; they keep its layers)`,
         );
       }

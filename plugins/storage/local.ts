@@ -83,6 +83,7 @@ class LocalStore implements Store {
   #blobs: string;
   #layers: string;
   #staged = new Set<Staging>();
+  #committed = new WeakSet<Staging>();
   #swept = false;
 
   private constructor(ctx: StorageContext, options: LocalStorageOptions) {
@@ -235,10 +236,16 @@ class LocalStore implements Store {
     const known = options.knownDiffId;
     // Read through a reader of our own, so that a failure can cancel the stream.
     const reader = tar.getReader();
+    const max = options.maxBytes ?? Infinity;
+    let seen = 0;
     async function* hashed() {
       while (true) {
         const { done, value } = await reader.read();
         if (done) return;
+        seen += value.length;
+        if (seen > max) {
+          throw new ServinError("limit-exceeded", `${options.label} is larger than ${max} bytes`);
+        }
         if (!known) hash.update(value);
         yield value;
       }
@@ -367,7 +374,18 @@ class LocalStore implements Store {
       const images = await this.#list();
       const leases = await this.#leases();
       const before = [JSON.stringify(images), JSON.stringify(leases)];
-      const result = await fn({ images, leases, commit: (staged) => this.#commit(staged) });
+      // Commits take effect only when `fn` succeeds: a failed transaction changes nothing.
+      const commits: (StagedBlob | StagedLayer)[] = [];
+      const result = await fn({
+        images,
+        leases,
+        commit: (staged) => {
+          this.#checkCommittable(staged);
+          commits.push(staged);
+          return Promise.resolve();
+        },
+      });
+      for (const staged of commits) await this.#commit(staged);
       const imagesChanged = JSON.stringify(images) !== before[0];
       const leasesChanged = JSON.stringify(leases) !== before[1];
       if (imagesChanged) {
@@ -387,9 +405,20 @@ class LocalStore implements Store {
     await atomicWrite(path, new TextEncoder().encode(text + "\n"), this.#tmp);
   }
 
-  async #commit(staged: StagedBlob | StagedLayer): Promise<void> {
+  #checkCommittable(staged: StagedBlob | StagedLayer): void {
     const staging = (staged as unknown as { [STAGING]?: Staging })[STAGING];
-    if (!staging || !this.#staged.has(staging)) return; // committed already, or not ours
+    if (!staging || (!this.#staged.has(staging) && !this.#committed.has(staging))) {
+      throw new ServinError(
+        "internal",
+        "commit of something this store did not stage, or discarded",
+      );
+    }
+  }
+
+  async #commit(staged: StagedBlob | StagedLayer): Promise<void> {
+    const staging = (staged as unknown as { [STAGING]?: Staging })[STAGING]!;
+    if (this.#committed.has(staging)) return;
+    this.#committed.add(staging);
     if (staged.kind === "blob") {
       const target = join(this.#blobs, staged.digest);
       if (!(await this.#blobInfo(staged.digest))) {
