@@ -40,12 +40,12 @@ export function isSupported(name: string): name is Compression {
  */
 const INPUT_BATCH = 1024 * 1024;
 /** Batches sent to the worker and not yet inflated: enough to keep it busy. */
-const INPUT_IN_FLIGHT = 3;
+const INPUT_IN_FLIGHT = 8;
 /**
  * Decompressed chunks (up to 1 MiB each, the chunk size of the worker's zlib)
  * the worker may send ahead of the reader.
  */
-const OUTPUT_CREDIT = 4;
+const OUTPUT_CREDIT = 8;
 
 /**
  * `chunk` with a buffer of its own, to transfer: itself when it is all of its
