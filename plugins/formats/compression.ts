@@ -61,7 +61,8 @@ function owned(chunk: Uint8Array): Uint8Array<ArrayBuffer> {
 /**
  * Decompresses `input` in a worker, so that inflating runs beside whatever
  * consumes the output (tar parsing, hashing, writing) instead of before it.
- * Corrupt or truncated data fails the stream with an `invalid-archive` error;
+ * Corrupt data, and truncated gzip, fail the stream with an `invalid-archive`
+ * error (Deno's `node:zlib` does not notice a truncated zstd frame);
  * cancelling the output terminates the worker and cancels `input`. The chunks
  * read from `input` are handed over: their buffers may be transferred to the worker.
  *
