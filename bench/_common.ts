@@ -411,6 +411,8 @@ export interface Tool {
   command(dir: string): { cmd: string; args: string[]; env?: Record<string, string> };
   /** Untimed clean-up of `dir` before it is removed. */
   cleanup?(dir: string): Promise<void>;
+  /** Where its fresh directories are made (e.g. a tmpfs); the system's temporary directory without it. */
+  parent?: string;
 }
 
 /**
@@ -423,7 +425,7 @@ async function inFreshDir<T>(
   body: (dir: string) => Promise<T>,
   cleanup?: Cleanup,
 ): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "servin-bench-" });
+  const dir = await Deno.makeTempDir({ dir: tool.parent, prefix: "servin-bench-" });
   const remove = async () => {
     try {
       await tool.cleanup?.(dir);

@@ -11,8 +11,13 @@
  *    and the tool versions. The target is servin median <= 1.0x tar median; this
  *    is a report, so it exits 0 whether or not the target is met (but non-zero
  *    when a command fails).
+ * 4. As root, does the servin / tar comparison again on a tmpfs mounted for the
+ *    purpose (unmounted after), where the disk no longer hides CPU costs; it says
+ *    so, and skips this part, when it cannot mount one.
  *
- * Usage: `deno run -A bench/import.ts [--rounds N]` (or `deno task bench`).
+ * Usage: `deno run -A bench/import.ts [--rounds N]` (or `deno task bench`). With
+ * `SERVIN_BENCH_BASELINE=<checkout>`, the servin of that other checkout (say, the
+ * main branch) runs too, interleaved, for a before / after figure under the same load.
  *
  * @module
  */
@@ -55,6 +60,9 @@ Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
 /** servin's median must be at most this multiple of tar's median. */
 const TARGET_RATIO = 1.0;
 const DEBIAN_MIRROR = "http://deb.debian.org/debian";
+/** The debootstrap minbase tar that `.ci/run` caches, unpacked instead of bootstrapping again. */
+const CI_ROOTFS_TAR = Deno.env.get("SERVIN_DEBOOTSTRAP_TARBALL") ??
+  "/var/cache/servin-ci/debian-bookworm-minbase.tar";
 
 /** The tarball built and imported here (the other benchmarks reuse its tree). */
 const TARBALL = ROOTFS_TARBALL;
@@ -64,6 +72,11 @@ const TARBALL_INFO = `${CACHE}/rootfs.json`;
 async function buildBaseTree(dir: string): Promise<string> {
   const copied = await copyPrebuiltRootfs(dir);
   if (copied) return copied;
+  if (exists(CI_ROOTFS_TAR)) {
+    console.log(`Unpacking ${CI_ROOTFS_TAR} ...`);
+    await run("tar", ["--numeric-owner", "-xpf", CI_ROOTFS_TAR, "-C", dir]);
+    return `debootstrap minbase bookworm (from ${CI_ROOTFS_TAR})`;
+  }
   if (onPath("debootstrap") && Deno.uid() === 0) {
     console.log("Running debootstrap --variant=minbase bookworm (about 2 minutes) ...");
     try {
@@ -99,22 +112,28 @@ async function ensureTarball(): Promise<TreeInfo> {
   }
 }
 
+/** servin's import, from this checkout or, with `repo`, from another one. */
+function servinTool(repo?: string): Tool {
+  const script = repo ? ["--config", `${repo}/deno.json`, `${repo}/main.ts`] : ["main.ts"];
+  return {
+    name: repo ? `servin (${repo})` : "servin",
+    command: (dir) => ({
+      cmd: Deno.execPath(),
+      args: ["run", "-A", ...script, "image", "import", TARBALL, "bench:latest"],
+      env: { SERVIN_ROOT: dir },
+    }),
+  };
+}
+
+const tarTool: Tool = {
+  name: "tar",
+  command: (dir) => ({ cmd: "tar", args: ["-xzf", TARBALL, "-C", dir] }),
+};
+
 /** The benchmarked tools; podman only when installed and with a working storage driver. */
-async function selectTools(): Promise<Tool[]> {
-  const tools: Tool[] = [
-    {
-      name: "servin",
-      command: (dir) => ({
-        cmd: Deno.execPath(),
-        args: ["run", "-A", "main.ts", "image", "import", TARBALL, "bench:latest"],
-        env: { SERVIN_ROOT: dir },
-      }),
-    },
-    {
-      name: "tar",
-      command: (dir) => ({ cmd: "tar", args: ["-xzf", TARBALL, "-C", dir] }),
-    },
-  ];
+async function selectTools(baseline?: string): Promise<Tool[]> {
+  const tools: Tool[] = [servinTool(), tarTool];
+  if (baseline) tools.push(servinTool(baseline));
   if (!onPath("podman")) {
     console.log("Note: podman is not installed; skipping it.");
     return tools;
@@ -128,8 +147,47 @@ async function selectTools(): Promise<Tool[]> {
   }
 }
 
+/** Prints the servin/tar ratio (and servin/baseline) of `times`; returns servin/tar. */
+function printRatios(times: Map<string, number[]>, rounds: number): number {
+  const medians = printResults(times, rounds, { tar: "tar" });
+  const servinMedian = medians.get("servin")!;
+  const ratio = servinMedian / medians.get("tar")!;
+  console.log(`\nservin/tar:    ${ratio.toFixed(2)}x`);
+  for (const [name, value] of medians) {
+    if (name !== "servin" && name !== "tar") {
+      console.log(`servin/${name}: ${(servinMedian / value).toFixed(2)}x`);
+    }
+  }
+  return ratio;
+}
+
+/**
+ * Mounts a fresh tmpfs, passes its mount point to `body`, then unmounts and
+ * removes it; returns why when it cannot mount one (not root, no tmpfs).
+ */
+async function onTmpfs(body: (dir: string) => Promise<void>): Promise<string | undefined> {
+  if (Deno.uid() !== 0) return "not running as root";
+  const dir = await Deno.makeTempDir({ prefix: "servin-bench-tmpfs-" });
+  try {
+    try {
+      await run("mount", ["-t", "tmpfs", "-o", "mode=0755", "servin-bench", dir]);
+    } catch (err) {
+      if (!(err instanceof CommandFailed)) throw err;
+      return err.message.split("\n").slice(0, 3).join(" ");
+    }
+    try {
+      await body(dir);
+    } finally {
+      await run("umount", [dir]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { rounds } = parseOptions({ removeEach: false });
+  const baseline = Deno.env.get("SERVIN_BENCH_BASELINE");
 
   const info = await ensureTarball();
   const compressed = (await Deno.stat(TARBALL)).size;
@@ -144,27 +202,28 @@ async function main(): Promise<void> {
   await printVersions(onPath("podman") ? ["tar", "podman"] : ["tar"]);
   console.log();
 
-  const tools = await selectTools();
+  const tools = await selectTools(baseline);
   const servin = tools[0]!;
 
   // Untimed warm-up: fills deno's module cache and the page cache for the tarball.
   // servin's warm-up doubles as the peak-RSS measurement.
   const { rss } = await peakRss(servin);
-  await runFresh(tools[1]!);
-
-  const times = await timeRounds(tools, rounds);
-  const medians = printResults(times, rounds, { tar: "tar" });
-
-  const tarMedian = medians.get("tar")!;
-  const servinMedian = medians.get(servin.name)!;
-  const ratio = servinMedian / tarMedian;
-  console.log(`\nservin/tar:    ${ratio.toFixed(2)}x`);
-  const podman = tools.find((tool) => tool.name.startsWith("podman"));
-  if (podman) {
-    console.log(`servin/podman: ${(servinMedian / medians.get(podman.name)!).toFixed(2)}x`);
+  for (const tool of tools.slice(1)) {
+    if (!tool.name.startsWith("podman")) await runFresh(tool);
   }
+
+  console.log("On disk:");
+  const ratio = printRatios(await timeRounds(tools, rounds), rounds);
   printPeakRss(rss);
   printTarget(ratio, TARGET_RATIO, "tar");
+
+  console.log("\nOn a tmpfs:");
+  const unmountable = await onTmpfs(async (dir) => {
+    const onTmp = tools.filter((tool) => !tool.name.startsWith("podman"))
+      .map((tool) => ({ ...tool, parent: dir }));
+    printTarget(printRatios(await timeRounds(onTmp, rounds), rounds), TARGET_RATIO, "tar");
+  });
+  if (unmountable) console.log(`Cannot mount a tmpfs (${unmountable}): no tmpfs comparison.`);
 }
 
 if (import.meta.main) await runMain(main);

@@ -29,6 +29,8 @@ Deno.test({
           "--allow-net",
           "--allow-sys",
           "--allow-ffi",
+          "--include",
+          join(repo, "plugins/formats/_decompress_worker.ts"),
           "--output",
           bin,
           join(repo, "main.ts"),

@@ -1,0 +1,75 @@
+/**
+ * The worker behind `decompress()` in `compression.ts`: Deno's `node:zlib`
+ * inflates on the calling thread, so it runs here, beside the main thread that
+ * parses, hashes and writes the tar stream.
+ *
+ * Protocol (see {@linkcode WorkerRequest} and {@linkcode WorkerReply}): the
+ * main thread sends the compression first, then compressed chunks and finally
+ * `end`; each chunk is acknowledged once inflated, which is how the main thread
+ * bounds the input in flight. Decompressed chunks are sent only against credit
+ * that the main thread grants as its reader takes them; without credit the
+ * inflater pauses, stops inflating and so stops acknowledging input.
+ *
+ * Internal to `compression.ts`, hence the leading `_`.
+ *
+ * @module
+ */
+
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+
+import { createGunzip, createZstdDecompress, type Gunzip, type ZstdDecompress } from "node:zlib";
+
+/** A message from the main thread. */
+export type WorkerRequest =
+  | { compression: "gzip" | "zstd" }
+  | { input: Uint8Array[] }
+  | { end: true }
+  | { credit: number };
+
+/** A message to the main thread. */
+export type WorkerReply =
+  | { output: Uint8Array }
+  | { ack: true }
+  | { done: true }
+  | { error: string };
+
+let inflate: Gunzip | ZstdDecompress | undefined;
+let credit = 0;
+
+function reply(message: WorkerReply, transfer: Transferable[] = []): void {
+  self.postMessage(message, transfer);
+}
+
+function start(compression: "gzip" | "zstd"): Gunzip | ZstdDecompress {
+  // Large chunks: every message costs the main thread tens of microseconds.
+  const options = { chunkSize: 1024 * 1024 };
+  const stream = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
+  stream.on("data", (chunk: Uint8Array) => {
+    // A chunk may share its buffer with the next ones: transfer a copy (a
+    // Buffer's slice() would be a view).
+    const copy = new Uint8Array(chunk);
+    reply({ output: copy }, [copy.buffer]);
+    if (--credit <= 0) stream.pause();
+  });
+  stream.on("end", () => reply({ done: true }));
+  stream.on("error", (err: Error) => reply({ error: err.message }));
+  stream.pause();
+  return stream;
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const message = event.data;
+  if ("compression" in message) inflate = start(message.compression);
+  else if ("input" in message) {
+    const last = message.input.length - 1;
+    // One acknowledgement a batch, once its last chunk is inflated.
+    message.input.forEach((chunk, i) => {
+      inflate?.write(chunk, i === last ? () => reply({ ack: true }) : undefined);
+    });
+  } else if ("end" in message) inflate?.end();
+  else if ("credit" in message) {
+    credit += message.credit;
+    if (credit > 0) inflate?.resume();
+  }
+};
