@@ -411,16 +411,8 @@ export interface InputOpener {
 export interface IngestRequest {
   /** What brings the images in. */
   verb: IngestVerb;
-  /** The source that recognised the input. */
-  source: ImageSource;
-  /** The input as named. */
-  name: string;
-  /** The whole input (empty for a directory or a reference). */
-  stream: ReadableStream<Uint8Array>;
-  /** Its first bytes (up to 4 KiB). */
-  head: Uint8Array;
-  /** True when the input is a directory. */
-  directory: boolean;
+  /** The input: a path (`-` for stdin), a reference (pull), or a stream. */
+  input: ImageInput;
   /** Platform wanted from multi-platform indexes. */
   platform: string;
   /** Tags to give every image instead of those the input holds. */
@@ -445,6 +437,8 @@ export interface IngestContext {
   root: string;
   /** Prints a warning. */
   warn: WarnFn;
+  /** The loaded plugins (input openers, sources). */
+  kinds: KindLookup;
   /** Runs the `image:commit:before` hook (throws to veto). */
   beforeCommit(payload: CommitBeforePayload): Promise<void>;
 }

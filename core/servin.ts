@@ -25,7 +25,6 @@ import type {
   SaveOptions,
   Servin,
   ServinInfo,
-  StreamInput,
   WriteTarget,
 } from "./api.ts";
 import { messageOf, ServinError } from "./errors.ts";
@@ -221,8 +220,7 @@ export class ServinHandle implements Servin {
   async pullImage(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseRegistryReference(reference);
     const full = formatRegistryReference(ref);
-    const input = { path: full, stream: ReadableStream.from<Uint8Array>([]) };
-    const [loaded] = await this.#ingest("pull", input, options, { tags: ref.tag ? [full] : [] });
+    const [loaded] = await this.#ingest("pull", full, options, { tags: ref.tag ? [full] : [] });
     return loaded!.image;
   }
 
@@ -321,42 +319,16 @@ export class ServinHandle implements Servin {
     return await this.registry.get("registry").logout(this.root, registry);
   }
 
-  /** Opens the input, finds the source that understands it, and hands both to the ingest pipeline. */
+  /** Hands the input to the ingest pipeline, then tells the plugins what was stored. */
   async #ingest(
     verb: IngestVerb,
     input: ImageInput,
     options: ImportOptions & PullOptions,
     spec: Pick<IngestRequest, "tags" | "config" | "history">,
   ): Promise<LoadedImage[]> {
-    const opened = typeof input !== "string" ? input : await this.#open(input, verb);
-    if (opened.directory && verb === "import") {
-      throw new ServinError(
-        "invalid-argument",
-        `Cannot import "${opened.path}": it is a directory`,
-      );
-    }
-    const stream = countBytes(opened.stream, opened.size, options.onProgress);
-    const [head, whole] = await peek(stream, 4096);
-    const probe = { name: opened.path, head, directory: opened.directory };
-    const source = this.registry.all("source").find((s) =>
-      s.verbs.includes(verb as "import") && s.detect(probe)
-    );
-    if (!source) {
-      await whole.cancel().catch(() => {});
-      throw new ServinError(
-        verb === "pull" ? "unsupported" : "invalid-archive",
-        verb === "pull"
-          ? `Cannot pull "${opened.path}": no registry source is installed`
-          : `Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`,
-      );
-    }
     const loaded = await this.registry.get("ingest").ingest({
       verb,
-      source,
-      name: opened.path,
-      stream: whole,
-      head,
-      directory: opened.directory ?? false,
+      input,
       platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
       ...spec,
       options,
@@ -366,38 +338,14 @@ export class ServinHandle implements Servin {
       platform: this.platform,
       root: this.root,
       warn: this.#warn,
+      kinds: this.registry,
       beforeCommit: (payload) => this.registry.series("image:commit:before", payload),
-    }).catch(async (err) => {
-      await whole.cancel().catch(() => {});
-      throw err;
     });
     for (const { image } of loaded) {
       const after = await this.registry.parallel("image:commit:after", { verb, image });
       for (const e of after.errors) this.#warn(e.message);
     }
     return loaded;
-  }
-
-  /** An input opener's stream, else the file or directory, or standard input for `-`. */
-  async #open(path: string, verb: string): Promise<StreamInput> {
-    for (const opener of this.registry.all("input")) {
-      const opened = await opener.open(path);
-      if (opened) return opened;
-    }
-    if (path === "-") return { path, stream: Deno.stdin.readable };
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(path);
-    } catch (err) {
-      const why = err instanceof Deno.errors.NotFound ? "no such file" : messageOf(err);
-      throw new ServinError("not-found", `Cannot ${verb} "${path}": ${why}`);
-    }
-    if (stat.isDirectory) return { path, stream: ReadableStream.from([]), directory: true };
-    if (!stat.isFile) {
-      throw new ServinError("invalid-argument", `Cannot ${verb} "${path}": not a regular file`);
-    }
-    const file = await Deno.open(path, { read: true });
-    return { path, stream: file.readable, size: stat.size };
   }
 
   /**
@@ -741,60 +689,4 @@ async function writeOutput(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-}
-
-function countBytes(
-  stream: ReadableStream<Uint8Array>,
-  total: number | undefined,
-  onProgress: ImportOptions["onProgress"],
-): ReadableStream<Uint8Array> {
-  if (!onProgress) return stream;
-  let read = 0;
-  return stream.pipeThrough(
-    new TransformStream({
-      transform(chunk, controller) {
-        read += chunk.byteLength;
-        onProgress(read, total);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-}
-
-/** Reads up to `n` bytes from the front of `stream` and returns them with a stream of the whole input. */
-async function peek(
-  stream: ReadableStream<Uint8Array>,
-  n: number,
-): Promise<[Uint8Array, ReadableStream<Uint8Array>]> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let have = 0;
-  while (have < n) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    have += value.byteLength;
-  }
-  const head = new Uint8Array(Math.min(have, n));
-  let off = 0;
-  for (const c of chunks) {
-    if (off >= head.length) break;
-    const part = c.subarray(0, head.length - off);
-    head.set(part, off);
-    off += part.length;
-  }
-  const whole = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const c of chunks) controller.enqueue(c);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return [head, whole];
 }

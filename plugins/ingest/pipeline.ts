@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { IngestContext, IngestRequest, LoadedImage } from "../../core/api.ts";
+import type { IngestContext, IngestRequest, LoadedImage, StreamInput } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import {
   configSummary,
@@ -23,6 +23,7 @@ import {
 } from "../../core/image.ts";
 import type {
   BlobInfo,
+  ProgressFn,
   SourceBlob,
   SourceImage,
   Staged,
@@ -72,6 +73,8 @@ class Ingest {
   #ctx: IngestContext;
   #parallel: number;
   #staged: Staged[] = [];
+  /** The input's name, once opened. */
+  #name = "";
 
   constructor(req: IngestRequest, ctx: IngestContext, parallel: number) {
     this.#req = req;
@@ -81,10 +84,32 @@ class Ingest {
 
   async run(): Promise<LoadedImage[]> {
     const pending: Promise<ReadyImage>[] = [];
+    const { verb, platform, options } = this.#req;
+    const opened = await this.#open();
+    this.#name = opened.path;
+    const [head, stream] = await peek(countBytes(opened, options.onProgress), 4096);
     try {
-      const { source, name, stream, head, directory, platform, options } = this.#req;
+      const directory = opened.directory ?? false;
+      if (directory && verb === "import") {
+        throw new ServinError(
+          "invalid-argument",
+          `Cannot import "${opened.path}": it is a directory`,
+        );
+      }
+      const probe = { name: opened.path, head, directory };
+      const source = this.#ctx.kinds.all("source").find((s) =>
+        s.verbs.includes(verb as "import") && s.detect(probe)
+      );
+      if (!source) {
+        throw verb === "pull"
+          ? new ServinError(
+            "unsupported",
+            `Cannot pull "${opened.path}": no registry source is installed`,
+          )
+          : invalid(`Cannot ${verb} "${opened.path}": not a tar archive (plain, gzip or zstd)`);
+      }
       const read = source.read({
-        name,
+        name: opened.path,
         input: stream,
         head,
         directory,
@@ -94,7 +119,7 @@ class Ingest {
         registry: options,
         root: this.#ctx.root,
         warn: this.#ctx.warn,
-        progress: this.#req.verb === "pull" ? options.onProgress : undefined,
+        progress: verb === "pull" ? options.onProgress : undefined,
         emit: (image) => {
           const ready = this.#prepare(image);
           pending.push(ready);
@@ -103,14 +128,39 @@ class Ingest {
       });
       await settle([read]);
       const images = await settle(pending);
-      if (images.length === 0) throw invalid(`"${name}" holds no image`);
+      if (images.length === 0) throw invalid(`"${opened.path}" holds no image`);
       return await this.#commit(images);
     } catch (err) {
+      await stream.cancel(err).catch(() => {});
       await settle(pending).catch(() => {});
       throw this.#named(err);
     } finally {
       for (const s of this.#staged.splice(0)) await s.discard().catch(() => {});
     }
+  }
+
+  /** An input opener's stream, else the file or directory, or stdin for `-`; a pull's reference as is. */
+  async #open(): Promise<StreamInput> {
+    const { verb, input } = this.#req;
+    if (typeof input !== "string") return input;
+    if (verb === "pull") return { path: input, stream: ReadableStream.from([]) };
+    for (const opener of this.#ctx.kinds.all("input")) {
+      const opened = await opener.open(input);
+      if (opened) return opened;
+    }
+    if (input === "-") return { path: input, stream: Deno.stdin.readable };
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(input);
+    } catch (err) {
+      const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
+      throw new ServinError("not-found", `Cannot ${verb} "${input}": ${why}`);
+    }
+    if (stat.isDirectory) return { path: input, stream: ReadableStream.from([]), directory: true };
+    if (!stat.isFile) {
+      throw new ServinError("invalid-argument", `Cannot ${verb} "${input}": not a regular file`);
+    }
+    return { path: input, stream: (await Deno.open(input)).readable, size: stat.size };
   }
 
   /** Errors say which input failed: `Cannot load "x.tar": …`. */
@@ -123,7 +173,7 @@ class Ingest {
     if (err.message.startsWith("plugin ")) return err;
     return new ServinError(
       err.code,
-      `Cannot ${this.#req.verb} "${this.#req.name}": ${err.message}`,
+      `Cannot ${this.#req.verb} "${this.#name}": ${err.message}`,
       { cause: err },
     );
   }
@@ -139,7 +189,8 @@ class Ingest {
 
   /** Checks the config against the manifest, lets the policy hook see it, then fetches the layers. */
   async #prepare(image: SourceImage): Promise<ReadyImage> {
-    const { verb, name } = this.#req;
+    const { verb } = this.#req;
+    const name = this.#name;
     const tags = (this.#req.tags ?? image.tags).map(normalizeReference);
     let manifestDoc: { config?: Descriptor; layers?: Descriptor[] } | undefined;
     if (image.manifest) {
@@ -358,7 +409,7 @@ class Ingest {
       config: img.summary,
       metadata: {
         ...img.source.metadata,
-        original_path: this.#req.name,
+        original_path: this.#name,
         ...(comment ? { comment } : {}),
       },
       manifest: img.manifest.digest,
@@ -445,6 +496,21 @@ async function hashStream(stream: ReadableStream<Uint8Array>): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of stream) hash.update(chunk);
   return hash.digest("hex");
+}
+
+/** Reports input bytes as they are read, against the input's size when known. */
+function countBytes(input: StreamInput, onProgress?: ProgressFn): ReadableStream<Uint8Array> {
+  if (!onProgress) return input.stream;
+  let read = 0;
+  return input.stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        read += chunk.byteLength;
+        onProgress(read, input.size);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 /** Runs one ingest. */
