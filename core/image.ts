@@ -9,7 +9,6 @@
 import { createHash } from "node:crypto";
 import { ServinError } from "./errors.ts";
 import {
-  DEFAULT_TAG,
   formatRegistryReference,
   parseRegistryReference,
   tryNormalizeReference,
@@ -187,14 +186,6 @@ function fullTagOf(name: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Splits `repository:tag` for display; `<none>` for an untagged image. */
-export function splitTag(tag: string): { repository: string; tag: string } {
-  const slash = tag.lastIndexOf("/");
-  const colon = tag.lastIndexOf(":");
-  if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
-  return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
 }
 
 /** Filters of a listing, as `docker image ls --filter` takes them. */

@@ -7,7 +7,8 @@
 
 import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import { type ImageRecord, shortId, splitTag } from "../../core/image.ts";
+import { type ImageRecord, shortId } from "../../core/image.ts";
+import { DEFAULT_TAG } from "../../core/reference.ts";
 import { formatFlag, inspectEach, strings } from "./_each.ts";
 import { humanAgo, humanSize, table } from "./_format.ts";
 
@@ -108,4 +109,12 @@ export async function imageHistory(ctx: CommandContext): Promise<void> {
       cut(h.comment, 30),
     ]),
   ));
+}
+
+/** Splits `repository:tag` for display; `<none>` for an untagged image. */
+export function splitTag(tag: string): { repository: string; tag: string } {
+  const slash = tag.lastIndexOf("/");
+  const colon = tag.lastIndexOf(":");
+  if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
+  return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
 }
