@@ -283,7 +283,7 @@ export function sortPlugins(plugins: readonly Plugin[]): Plugin[] {
 function describeCycle(stuck: Plugin[]): string {
   const byName = new Map(stuck.map((p) => [p.name, p]));
   const path: string[] = [];
-  let current = stuck[0];
+  let current: Plugin | undefined = stuck[0];
   while (current && !path.includes(current.name)) {
     path.push(current.name);
     current = (current.dependencies ?? []).map((d) => byName.get(d)).find((p) => p);

@@ -15,9 +15,6 @@
  * @module
  */
 
-/// <reference no-default-lib="true" />
-/// <reference lib="deno.worker" />
-
 import { createGunzip, createZstdDecompress, type Gunzip, type ZstdDecompress } from "node:zlib";
 
 /** A message from the main thread. */
@@ -34,11 +31,17 @@ export type WorkerReply =
   | { done: true }
   | { error: string };
 
+/** The worker's global scope, typed without a `lib` directive (which a published module may not carry). */
+const scope = globalThis as unknown as {
+  postMessage(message: WorkerReply, transfer: Transferable[]): void;
+  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
+};
+
 let inflate: Gunzip | ZstdDecompress | undefined;
 let credit = 0;
 
 function reply(message: WorkerReply, transfer: Transferable[] = []): void {
-  self.postMessage(message, transfer);
+  scope.postMessage(message, transfer);
 }
 
 function start(compression: "gzip" | "zstd"): Gunzip | ZstdDecompress {
@@ -58,7 +61,7 @@ function start(compression: "gzip" | "zstd"): Gunzip | ZstdDecompress {
   return stream;
 }
 
-self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const message = event.data;
   if ("compression" in message) inflate = start(message.compression);
   else if ("input" in message) {
