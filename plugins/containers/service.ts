@@ -21,8 +21,7 @@ import { isServinError, ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, mergeEnv, shortId } from "../../core/image.ts";
 import type { ContainerRuntime, Platform, RunStdio, Snapshotter, Store } from "../../core/kinds.ts";
 import { resolveUser } from "../runtime/user.ts";
-import { IndexFile } from "./_index_file.ts";
-import { isStaged, removeTree, stage, sweepStaging } from "./_staging.ts";
+import { IndexFile, isStaged, removeTree, stage, sweepStaging } from "../storage/fs.ts";
 import {
   checkContainerName,
   checkContainerRecord,
@@ -65,7 +64,7 @@ export class ContainerService implements Containers {
       // The bundle is where the ID says, whatever the record claims.
       record.bundle = join(dir, record.id);
       return record;
-    });
+    }, { notice: context.warn });
   }
 
   // The facade may still be opening when this service is made: ask it late.

@@ -1,13 +1,17 @@
 /**
- * File-system helpers of the plugins that keep state under the root:
- * atomic writes (temporary file, fsync, rename, fsync of the directory),
- * crash-safe deletion (rename out of place first), and exclusive locks that
- * say who holds them.
+ * File-system helpers of the plugins that keep state under the root (the
+ * local store, the container service): atomic writes (a synced temporary
+ * file beside the target, renamed over it, then the directory synced),
+ * crash-safe deletion (rename out of place first), exclusive locks that say
+ * who holds them, JSON index files changed only under such a lock, and
+ * staging directories in `<root>/tmp/` guarded by a locked `<dir>.lock`, so
+ * that a sweep in another process clears what a dead process left and never
+ * touches live work.
  *
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 
 /** Removes a tree, making read-only directories writable when that is what stops it. */
@@ -29,12 +33,14 @@ async function makeWritable(dir: string): Promise<void> {
   }
 }
 
+const DOOMED = "doomed-";
+
 /**
  * Deletes `path` so that no reader ever sees half of it: it is renamed into
  * `tmpDir` first (where the next sweep finishes the job after a crash).
  */
 export async function doom(path: string, tmpDir: string): Promise<void> {
-  const grave = join(tmpDir, `doomed-${crypto.randomUUID()}`);
+  const grave = join(tmpDir, `${DOOMED}${crypto.randomUUID()}`);
   try {
     await Deno.rename(path, grave);
   } catch (err) {
@@ -44,13 +50,15 @@ export async function doom(path: string, tmpDir: string): Promise<void> {
   await removeTree(grave);
 }
 
-/** Writes `bytes` to `target` through a synced temporary file in `tmpDir` and a rename. */
-export async function atomicWrite(
-  target: string,
-  bytes: Uint8Array,
-  tmpDir: string,
-): Promise<void> {
-  const tmp = await Deno.makeTempFile({ dir: tmpDir, prefix: "write-" });
+const TEMP_PREFIX = ".write-";
+
+/**
+ * Writes `bytes` to `target` through a synced temporary file beside it
+ * (`.write-<name>-*`, cleared by the owner's sweep after a crash) and a rename.
+ */
+export async function atomicWrite(target: string, bytes: Uint8Array): Promise<void> {
+  const dir = dirname(target);
+  const tmp = await Deno.makeTempFile({ dir, prefix: `${TEMP_PREFIX}${basename(target)}-` });
   try {
     const file = await Deno.open(tmp, { write: true, truncate: true });
     try {
@@ -65,7 +73,16 @@ export async function atomicWrite(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dirname(target));
+  await syncDir(dir);
+}
+
+/** Removes the temporary files of atomic writes into `dir` that a dead writer left. */
+export async function sweepWrites(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && e.name.startsWith(TEMP_PREFIX)) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
+  }
 }
 
 /** Writes all of `bytes`. */
@@ -160,5 +177,153 @@ export async function lockExclusive(path: string, options: LockOptions = {}): Pr
   } catch (err) {
     file.close();
     throw err;
+  }
+}
+
+/** Checks one record read from an index file; throws a clear error when it is not one. */
+export type RecordCheck<T> = (value: unknown, where: string) => T;
+
+/** A JSON array of records in one file: `read` without the lock, `transaction` under it. */
+export class IndexFile<T> {
+  #path: string;
+  #lockPath: string;
+  #check: RecordCheck<T>;
+  #lock: LockOptions;
+
+  /** The index at `path`, locked through `lockPath`; every record read goes through `check`. */
+  constructor(path: string, lockPath: string, check: RecordCheck<T>, lock: LockOptions = {}) {
+    this.#path = path;
+    this.#lockPath = lockPath;
+    this.#check = check;
+    this.#lock = lock;
+  }
+
+  /** The records (none when the file does not exist yet). */
+  async read(): Promise<T[]> {
+    return (await readJsonArray(this.#path)).map((r) => this.#check(r, this.#path));
+  }
+
+  /**
+   * Runs `fn` on the records under the exclusive lock; when it returns and
+   * the records changed, they are written atomically. When `fn` throws,
+   * nothing is written.
+   */
+  async transaction<R>(fn: (records: T[]) => R | Promise<R>): Promise<R> {
+    const lock = await lockExclusive(this.#lockPath, this.#lock);
+    try {
+      await sweepWrites(dirname(this.#path));
+      const records = await this.read();
+      const before = JSON.stringify(records);
+      const result = await fn(records);
+      if (JSON.stringify(records) !== before) {
+        await atomicWrite(
+          this.#path,
+          new TextEncoder().encode(JSON.stringify(records, null, 2) + "\n"),
+        );
+      }
+      return result;
+    } finally {
+      lock.close();
+    }
+  }
+}
+
+/** A directory staged in `<root>/tmp/`. */
+export interface Staging {
+  /** The directory. */
+  readonly path: string;
+  /** Deletes the directory (whatever is left at its path) and drops the lock. */
+  release(): Promise<void>;
+  /** Drops the lock of a directory that was renamed away (nothing is left to sweep). */
+  detach(): Promise<void>;
+}
+
+/** Makes `<tmp>/<name>` (mode 0700) under a lock; `name` must be fresh (it carries a random ID). */
+export async function stage(tmp: string, name: string): Promise<Staging> {
+  const path = join(tmp, name);
+  const lockPath = `${path}.lock`;
+  const lock = await lockNew(lockPath);
+  try {
+    await Deno.mkdir(path, { mode: 0o700 });
+    // A setgid parent would hand its group down to what is made here.
+    await Deno.chmod(path, 0o700);
+  } catch (err) {
+    lock.close();
+    await Deno.remove(lockPath).catch(() => {});
+    throw err;
+  }
+  let open = true;
+  const drop = async () => {
+    if (!open) return;
+    open = false;
+    lock.close();
+    await Deno.remove(lockPath).catch(() => {});
+  };
+  return {
+    path,
+    async release() {
+      if (!open) return;
+      await removeTree(path);
+      await drop();
+    },
+    detach: drop,
+  };
+}
+
+/** Creates and locks `lockPath`, which must not exist. */
+async function lockNew(lockPath: string): Promise<Deno.FsFile> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const file = await Deno.open(lockPath, { write: true, createNew: true });
+    await file.lock(true);
+    // A sweeper that found the file before we locked it deletes it: the lock
+    // would then guard nothing, so make it again.
+    if (await isSameFile(file, lockPath)) return file;
+    file.close();
+  }
+  throw new Deno.errors.AlreadyExists(`Cannot lock "${lockPath}": it keeps being swept`);
+}
+
+/**
+ * Clears what dead processes left in `tmp`: staged directories whose lock is
+ * free (all, or those whose names start with one of `prefixes`), and
+ * directories doomed by a deletion that was cut short.
+ */
+export async function sweepStaging(tmp: string, prefixes?: readonly string[]): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(tmp));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw err;
+  }
+  for (const e of entries) {
+    const path = join(tmp, e.name);
+    if (e.name.startsWith(DOOMED)) {
+      await removeTree(path).catch(() => {});
+      continue;
+    }
+    if (!e.name.endsWith(".lock") || (prefixes && !prefixes.some((p) => e.name.startsWith(p)))) {
+      continue;
+    }
+    const file = await Deno.open(path, { write: true }).catch(() => undefined);
+    if (!file) continue;
+    try {
+      if (!(await file.tryLock(true)) || !(await isSameFile(file, path))) continue;
+      await removeTree(path.slice(0, -".lock".length));
+      await Deno.remove(path).catch(() => {});
+    } finally {
+      file.close();
+    }
+  }
+}
+
+/** True while some process holds the lock of `<tmp>/<name>` (its work is going on). */
+export async function isStaged(tmp: string, name: string): Promise<boolean> {
+  const file = await Deno.open(join(tmp, `${name}.lock`), { write: true }).catch(() => undefined);
+  if (!file) return false;
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    file.close();
   }
 }

@@ -36,11 +36,14 @@ import { definePlugin, type Plugin } from "../../core/registry.ts";
 import {
   atomicWrite,
   doom,
-  isSameFile,
   lockExclusive,
   readJson,
   readJsonArray,
   removeTree,
+  stage,
+  type Staging,
+  sweepStaging,
+  sweepWrites,
   writeAll,
 } from "./fs.ts";
 
@@ -63,13 +66,6 @@ export function localStorage(options: LocalStorageOptions = {}): Plugin {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-
-/** A private staging directory guarded by a locked `<dir>.lock`. */
-interface Staging {
-  dir: string;
-  lock: Deno.FsFile;
-  lockPath: string;
-}
 
 class LocalStore implements Store {
   readonly content: ContentStore;
@@ -154,7 +150,7 @@ class LocalStore implements Store {
 
   async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
     const staging = await this.#stagingDir("blob-");
-    const path = join(staging.dir, "blob");
+    const path = join(staging.path, "blob");
     const hash = createHash("sha256");
     let size = 0;
     try {
@@ -266,7 +262,7 @@ class LocalStore implements Store {
           yield entry;
         }
       };
-      const stats = await unpack(entries(), staging.dir, {
+      const stats = await unpack(entries(), staging.path, {
         platform: this.#ctx.platform,
         warn: this.#ctx.warn,
       });
@@ -299,54 +295,19 @@ class LocalStore implements Store {
   /** A staging directory whose lock keeps other processes' sweeps away while this one lives. */
   async #stagingDir(prefix: string): Promise<Staging> {
     if (!this.#swept) {
+      // Once per process, not per staging: an archive of many members stages many blobs.
       this.#swept = true;
-      await this.#sweepStaging();
+      await sweepStaging(this.#tmp);
     }
-    while (true) {
-      const dir = join(this.#tmp, `${prefix}${crypto.randomUUID()}`);
-      const lockPath = `${dir}.lock`;
-      const lock = await Deno.open(lockPath, { write: true, createNew: true });
-      await lock.lock(true);
-      // A sweeper may have taken the lock file between its creation and our lock.
-      if (!(await isSameFile(lock, lockPath))) {
-        lock.close();
-        continue;
-      }
-      await Deno.mkdir(dir, { mode: 0o700 });
-      // A setgid parent would hand its group down to everything unpacked here.
-      await Deno.chmod(dir, 0o700);
-      const staging = { dir, lock, lockPath };
-      this.#staged.add(staging);
-      return staging;
-    }
+    const staging = await stage(this.#tmp, `${prefix}${crypto.randomUUID()}`);
+    this.#staged.add(staging);
+    return staging;
   }
 
-  async #release(staging: Staging, keepDir = false): Promise<void> {
+  /** Throws away a staged directory, or with `moved` only drops its lock (it was renamed away). */
+  async #release(staging: Staging, moved = false): Promise<void> {
     if (!this.#staged.delete(staging)) return;
-    if (!keepDir) await removeTree(staging.dir);
-    staging.lock.close();
-    await Deno.remove(staging.lockPath).catch(() => {});
-  }
-
-  /** Removes staging left by processes that died (their staging locks are free). */
-  async #sweepStaging(): Promise<void> {
-    for await (const e of Deno.readDir(this.#tmp)) {
-      const path = join(this.#tmp, e.name);
-      if (e.name.startsWith("doomed-")) {
-        await removeTree(path).catch(() => {});
-        continue;
-      }
-      if (!e.name.endsWith(".lock")) continue;
-      const file = await Deno.open(path, { write: true }).catch(() => undefined);
-      if (!file) continue;
-      try {
-        if (!(await file.tryLock(true)) || !(await isSameFile(file, path))) continue;
-        await removeTree(path.slice(0, -".lock".length));
-        await Deno.remove(path).catch(() => {});
-      } finally {
-        file.close();
-      }
-    }
+    await (moved ? staging.detach() : staging.release());
   }
 
   // ------------------------------------------------------------ index
@@ -370,7 +331,7 @@ class LocalStore implements Store {
       timeoutMs: this.#options.lockTimeoutMs,
     });
     try {
-      await this.#sweepWrites();
+      await sweepWrites(join(this.#ctx.root, "images"));
       const images = await this.#list();
       const leases = await this.#leases();
       const before = [JSON.stringify(images), JSON.stringify(leases)];
@@ -402,7 +363,7 @@ class LocalStore implements Store {
   }
 
   async #write(path: string, text: string): Promise<void> {
-    await atomicWrite(path, new TextEncoder().encode(text + "\n"), this.#tmp);
+    await atomicWrite(path, new TextEncoder().encode(text + "\n"));
   }
 
   #checkCommittable(staged: StagedBlob | StagedLayer): void {
@@ -422,7 +383,7 @@ class LocalStore implements Store {
     if (staged.kind === "blob") {
       const target = join(this.#blobs, staged.digest);
       if (!(await this.#blobInfo(staged.digest))) {
-        await Deno.rename(join(staging.dir, "blob"), target);
+        await Deno.rename(join(staging.path, "blob"), target);
       }
       await this.#release(staging);
       return;
@@ -431,10 +392,10 @@ class LocalStore implements Store {
     if (await this.#layerInfo(staged.diffId)) return await this.#release(staging);
     // A directory without its marker is what a crash left: never trusted, replaced.
     await doom(target, this.#tmp);
-    await Deno.rename(staging.dir, target);
+    await Deno.rename(staging.path, target);
     await this.#release(staging, true);
     const marker = JSON.stringify({ size: staged.size, entries: staged.entries });
-    await atomicWrite(this.#marker(staged.diffId), new TextEncoder().encode(marker), this.#tmp);
+    await atomicWrite(this.#marker(staged.diffId), new TextEncoder().encode(marker));
   }
 
   /** Deletes layers and blobs that no image and no lease uses: marker first, then out of place. */
@@ -455,14 +416,6 @@ class LocalStore implements Store {
     }
     for await (const e of Deno.readDir(this.#blobs)) {
       if (!blobs.has(e.name)) await doom(join(this.#blobs, e.name), this.#tmp);
-    }
-  }
-
-  /** Removes what crashed writers left: called under the index lock. */
-  async #sweepWrites(): Promise<void> {
-    for await (const e of Deno.readDir(this.#tmp)) {
-      // Atomic writes happen under the index lock, which we hold: any left is garbage.
-      if (e.name.startsWith("write-")) await Deno.remove(join(this.#tmp, e.name)).catch(() => {});
     }
   }
 

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IndexFile } from "./_index_file.ts";
-import { isStaged, stage, sweepStaging } from "./_staging.ts";
+import { IndexFile, isStaged, stage, sweepStaging } from "./fs.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "servin-containers-" });
