@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
 const EXAMPLES = new URL("../examples/plugins/", import.meta.url).pathname;
@@ -101,6 +102,22 @@ Deno.test("the policy plugin labels imports and refuses root images, leaving the
     const [image] = JSON.parse(await ok(root, ["image", "inspect", "app:1"]));
     assert.ok(image.config.labels["org.servin.imported-by"]);
     assert.equal(image.config.user, "1000");
+
+    // The same hook sees images that load (and pull) brings, before anything is stored.
+    const layout = join(dir, "layout");
+    await writeIndex(layout, [
+      manifestDescriptor(await writeImage(layout, [{ tar: ROOTFS }]), { name: "loaded:1" }),
+    ]);
+    const before = await listTree(root);
+    const vetoed = await run(root, ["--plugin", POLICY, "image", "load", "-i", layout]);
+    assert.equal(vetoed.code, 1);
+    assert.match(vetoed.stderr, /^servin: plugin "policy": images must not run as root/);
+    assert.deepEqual(await listTree(root), before);
+    await ok(root, ["--plugin", POLICY, "image", "load", "-i", layout], {
+      env: { SERVIN_ALLOW_ROOT: "1" },
+    });
+    const [loaded] = JSON.parse(await ok(root, ["image", "inspect", "loaded:1"]));
+    assert.ok(loaded.config.labels["org.servin.imported-by"]);
   } finally {
     await cleanup();
   }
