@@ -39,7 +39,6 @@ import {
   lockExclusive,
   readJson,
   readJsonArray,
-  removeTree,
   stage,
   type Staging,
   sweepStaging,
