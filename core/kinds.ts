@@ -45,6 +45,8 @@ export interface Platform {
   defaultRoot(): string;
   /** True when file ownership from archives can be applied (root on Linux). */
   canChown: boolean;
+  /** True when device nodes can be created (root on Linux); FIFOs need only a working `mknod`. */
+  canMknod: boolean;
   /** Why containers cannot run here, or undefined when they can. */
   cannotRun?: string;
   /** True when layers are stored with overlayfs whiteouts (0:0 devices, opaque xattrs). */

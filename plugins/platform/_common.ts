@@ -65,6 +65,7 @@ export function stubPlatform(name: string, label: string, defaultRoot: () => str
     os: "linux",
     architecture: ociArchitecture(),
     canChown: false,
+    canMknod: false,
     cannotRun: `running containers is not supported on ${label}`,
     overlayWhiteouts: false,
     defaultRoot,

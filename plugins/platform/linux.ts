@@ -22,6 +22,7 @@ export function linuxPlatform(): Platform {
     os: "linux",
     architecture: ociArchitecture(),
     canChown: root,
+    canMknod: root,
     mknod: (path, kind, mode, major, minor) => libc.mknod(path, S_IF[kind] | mode, major, minor),
     mount: libc.mount,
     unmount: libc.unmount,

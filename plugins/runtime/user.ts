@@ -1,13 +1,17 @@
 /**
  * Resolves `-u USER[:GROUP]` against the image's `/etc/passwd` and
  * `/etc/group`, read without ever leaving the image's root (symlinks are
- * followed inside it, as `chroot` would).
+ * followed inside it, as `chroot` would; see `formats/confine.ts`), and only
+ * when they are regular files of at most 1 MiB: a FIFO or a device planted
+ * there is refused, not read.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { ServinError } from "../../core/errors.ts";
+import { readConfinedFile, resolveInRoot } from "../formats/confine.ts";
+import { OPAQUE, WHITEOUT_PREFIX } from "../formats/whiteout.ts";
 
 /** Resolved ids of a user. */
 export interface ResolvedUser {
@@ -19,47 +23,42 @@ export interface ResolvedUser {
   additional_gids: number[];
 }
 
-/** Resolves `path` under `root` following symlinks as if `root` were `/`; undefined when missing. */
-export async function resolveInRoot(root: string, path: string): Promise<string | undefined> {
-  const todo = path.split("/").filter(Boolean);
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length) {
-    const part = todo.shift()!;
-    if (part === ".") continue;
-    if (part === "..") {
-      done.pop();
-      continue;
+/** Most bytes of `/etc/passwd` or `/etc/group` read (a real one is a few KiB). */
+export const MAX_ACCOUNT_FILE = 1024 * 1024;
+
+/**
+ * Reads `path` from the topmost root that has it: only a regular file,
+ * confined in that root, at most {@link MAX_ACCOUNT_FILE} bytes. A whiteout
+ * in a root (a 0:0 device in its place, a `.wh.` file or an opaque marker
+ * beside it) hides it in the roots below.
+ */
+async function readFromRoots(roots: string[], path: string): Promise<string | undefined> {
+  const label = `the image's ${path}`;
+  for (const root of roots) {
+    const real = resolveInRoot(root, path, { label });
+    if (real !== undefined) {
+      const info = Deno.lstatSync(real);
+      if (info.isCharDevice && info.rdev === 0) return undefined;
+      const bytes = await readConfinedFile(root, path, { label, maxBytes: MAX_ACCOUNT_FILE });
+      return new TextDecoder().decode(bytes);
     }
-    const here = join(root, ...done, part);
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(here);
-    } catch {
+    const parent = resolveInRoot(root, posix.dirname(path), { label });
+    if (parent === undefined) continue;
+    const whiteout = WHITEOUT_PREFIX + posix.basename(path);
+    if (existsNoFollow(join(parent, whiteout)) || existsNoFollow(join(parent, OPAQUE))) {
       return undefined;
     }
-    if (!info.isSymlink) {
-      done.push(part);
-      continue;
-    }
-    if (++links > 40) return undefined;
-    const target = await Deno.readLink(here);
-    if (target.startsWith("/")) done.length = 0;
-    todo.unshift(...target.split("/").filter(Boolean));
-  }
-  return join(root, ...done);
-}
-
-/** Reads `path` from the topmost root that has it. */
-async function readFromRoots(roots: string[], path: string): Promise<string | undefined> {
-  for (const root of roots) {
-    const real = await resolveInRoot(root, path);
-    if (!real) continue;
-    try {
-      return await Deno.readTextFile(real);
-    } catch { /* a directory or unreadable: try lower */ }
   }
   return undefined;
+}
+
+function existsNoFollow(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function entries(text: string | undefined): string[][] {

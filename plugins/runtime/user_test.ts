@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { resolveInRoot, resolveUser } from "./user.ts";
+import { ServinError } from "../../core/errors.ts";
+import { resolveInRoot } from "../formats/confine.ts";
+import { MAX_ACCOUNT_FILE, resolveUser } from "./user.ts";
 
 async function image(files: Record<string, string>, links: Record<string, string> = {}) {
   const root = await Deno.makeTempDir();
@@ -66,5 +68,122 @@ Deno.test("the image's /etc/passwd is read inside the image root, even through s
   } finally {
     await Deno.remove(root, { recursive: true });
     await Deno.remove(outside, { recursive: true });
+  }
+});
+
+const isRoot = Deno.uid() === 0;
+
+function refusal(code: string, message: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof ServinError, String(err));
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message, message);
+    return true;
+  };
+}
+
+Deno.test("a symlink out of the image root never reads the host's file", async () => {
+  const outside = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(outside, "passwd"), "alice:x:666:666::/:/bin/sh\n");
+  // The lower layer has no alice either: only the host file has.
+  const lower = await image({ "etc/passwd": "root:x:0:0::/root:/bin/sh\n" });
+  const upper = await image({}, {
+    "etc/passwd": join(outside, "passwd"),
+    "etc/group": `../../../../../../../../${outside}/passwd`,
+  });
+  try {
+    await assert.rejects(() => resolveUser("alice", [upper, lower]), /Cannot find user "alice"/);
+    assert.deepEqual(await resolveUser("root", [upper, lower]), {
+      uid: 0,
+      gid: 0,
+      additional_gids: [],
+    });
+  } finally {
+    for (const dir of [outside, lower, upper]) await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a FIFO at /etc/passwd is refused without hanging", async () => {
+  const root = await image({ "etc/group": "root:x:0:\n" });
+  try {
+    const mk = new Deno.Command("mkfifo", { args: [join(root, "etc/passwd")] }).outputSync();
+    assert.ok(mk.success);
+    await assert.rejects(
+      () => resolveUser("root", [root]),
+      refusal("invalid-argument", /^the image's \/etc\/passwd is a FIFO, not a regular file$/),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "a character device like /dev/zero at /etc/group is refused, not read",
+  ignore: !isRoot, // mknod of a character device needs root
+  fn: async () => {
+    const root = await image({ "etc/passwd": "root:x:0:0::/root:/bin/sh\n" });
+    try {
+      const args = [join(root, "etc/group"), "c", "1", "5"];
+      const mk = new Deno.Command("mknod", { args }).outputSync();
+      assert.ok(mk.success, new TextDecoder().decode(mk.stderr));
+      await assert.rejects(
+        () => resolveUser("root", [root]),
+        refusal("invalid-argument", /^the image's \/etc\/group is a character device/),
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a whiteout (0:0 device) in an upper layer deletes the lower /etc/passwd",
+  ignore: !isRoot, // mknod of a character device needs root
+  fn: async () => {
+    const lower = await image({ "etc/passwd": "alice:x:7:7::/:/bin/sh\n" });
+    const upper = await image({ "etc/group": "" });
+    try {
+      const args = [join(upper, "etc/passwd"), "c", "0", "0"];
+      assert.ok(new Deno.Command("mknod", { args }).outputSync().success);
+      await assert.rejects(() => resolveUser("alice", [upper, lower]), /Cannot find user/);
+      assert.equal((await resolveUser("alice", [lower])).uid, 7);
+    } finally {
+      for (const dir of [lower, upper]) await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("an /etc/passwd over 1 MiB is refused, naming the limit", async () => {
+  const line = "u:x:1:1::/:/bin/sh\n";
+  const root = await image({
+    "etc/passwd": line.repeat(Math.ceil((MAX_ACCOUNT_FILE + 1) / line.length)),
+  });
+  try {
+    await assert.rejects(
+      () => resolveUser("root", [root]),
+      refusal(
+        "limit-exceeded",
+        /^the image's \/etc\/passwd is larger than the limit of 1048576 bytes$/,
+      ),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a .wh. whiteout or an opaque /etc in an upper layer hides the lower /etc/passwd", async () => {
+  const lower = await image({ "etc/passwd": "alice:x:7:7::/:/bin/sh\n" });
+  const whiteout = await image({ "etc/.wh.passwd": "" });
+  const opaque = await image({ "etc/.wh..wh..opq": "" });
+  const unrelated = await image({ "etc/.wh.group": "" });
+  try {
+    for (const upper of [whiteout, opaque]) {
+      await assert.rejects(() => resolveUser("alice", [upper, lower]), /Cannot find user/);
+    }
+    assert.equal((await resolveUser("alice", [unrelated, lower])).uid, 7);
+  } finally {
+    for (const dir of [lower, whiteout, opaque, unrelated]) {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });

@@ -12,8 +12,8 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import { isServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
+import { makeNode } from "../formats/extract.ts";
 import { deviceNumbers, mergedTree } from "../formats/layers.ts";
 
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
@@ -72,7 +72,7 @@ export async function copyLayers(
         if (st.isFile) {
           while (pending.size >= CONCURRENCY) await Promise.race(pending);
           track(Deno.copyFile(source, d).then(() => meta(d, st, true)));
-        } else if (st.isFifo || root) {
+        } else if (st.isFifo || platform.canMknod) {
           const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
           const [major, minor] = deviceNumbers(st);
           if (makeNode(platform, d, kind, st.mode! & 0o777, major, minor)) await meta(d, st, false);
@@ -87,23 +87,5 @@ export async function copyLayers(
   for (const [d, st] of dirs.reverse()) {
     Deno.chmodSync(d, st.mode! & 0o7777);
     Deno.utimeSync(d, st.mtime!, st.mtime!);
-  }
-}
-
-/** Makes a device node or FIFO; false when the platform cannot (the entry is left out, as unpacking does). */
-function makeNode(
-  platform: Platform,
-  path: string,
-  kind: "char" | "block" | "fifo",
-  mode: number,
-  major: number,
-  minor: number,
-): boolean {
-  try {
-    platform.mknod(path, kind, mode, major, minor);
-    return true;
-  } catch (err) {
-    if (isServinError(err, "unsupported")) return false;
-    throw err;
   }
 }

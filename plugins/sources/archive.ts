@@ -8,8 +8,7 @@
  * @module
  */
 
-import { join, posix } from "node:path";
-import { ServinError } from "../../core/errors.ts";
+import { isServinError, ServinError } from "../../core/errors.ts";
 import type { Descriptor } from "../../core/image.ts";
 import type {
   Limits,
@@ -22,6 +21,13 @@ import type {
 import { tryNormalizeReference } from "../../core/reference.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
+import {
+  cleanName,
+  MAX_SYMLINKS,
+  openConfined,
+  resolveInRoot,
+  resolveLexically,
+} from "../formats/confine.ts";
 import { resolveManifest } from "../formats/oci.ts";
 import { isTarHeader, readTar } from "../formats/tar.ts";
 
@@ -29,12 +35,11 @@ function invalid(message: string): ServinError {
   return new ServinError("invalid-archive", message);
 }
 
-/** Archive paths without `./`, refusing absolute paths and `..`. */
+/** Archive paths without `./`, refusing absolute paths and `..` (see confine.ts). */
 function memberName(name: string): string {
-  if (name.startsWith("/")) throw invalid(`archive member "${name}" has an absolute path`);
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw invalid(`archive member "${name}" escapes the archive`);
-  return parts.join("/");
+  return cleanName(name, (why) => invalid(`archive member "${name}" ${why}`), {
+    root: "the archive",
+  });
 }
 
 /** The files of an archive or a layout directory. */
@@ -83,16 +88,20 @@ class TarMembers implements Members {
     return members;
   }
 
+  /** Symlinks resolve inside the archive only, as if it were `/` (see confine.ts). */
   #resolve(name: string, depth: number): StagedBlob | undefined {
-    if (depth > 40) throw invalid(`archive member "${name}" is a symlink loop`);
-    const m = this.#members.get(memberName(name));
-    if (!m) return undefined;
-    if (m.kind === "file") return m.blob;
-    if (m.kind === "link") return this.#resolve(m.target, depth + 1);
-    // Symlinks resolve inside the archive only.
-    const base = posix.dirname(memberName(name));
-    const target = m.target.startsWith("/") ? m.target.slice(1) : posix.join(base, m.target);
-    return this.#resolve(target, depth + 1);
+    const loop = () => invalid(`archive member "${name}" is a symlink loop`);
+    if (depth > MAX_SYMLINKS) throw loop();
+    const path = resolveLexically(memberName(name), (rel) => {
+      const m = this.#members.get(rel);
+      // Directories are not recorded: whatever is not a member may be one.
+      if (!m) return { type: "dir" };
+      return m.kind === "symlink" ? { type: "symlink", target: m.target } : { type: "other" };
+    }, { loop });
+    const m = path === undefined ? undefined : this.#members.get(path);
+    if (m?.kind === "file") return m.blob;
+    if (m?.kind === "link") return this.#resolve(m.target, depth + 1);
+    return undefined;
   }
 
   has(name: string): Promise<boolean> {
@@ -115,7 +124,8 @@ class TarMembers implements Members {
 
 /**
  * The files of an OCI layout directory, opened only when they are regular
- * files reached without a symlink: a layout can name nothing outside itself.
+ * files reached without a symlink (see confine.ts): a layout can name nothing
+ * outside itself, and a FIFO or a device in it is refused, not read.
  */
 class DirMembers implements Members {
   #dir: string;
@@ -124,45 +134,36 @@ class DirMembers implements Members {
     this.#dir = dir;
   }
 
-  async #path(name: string): Promise<string | undefined> {
-    let path = this.#dir;
-    const parts = memberName(name).split("/");
-    for (const [i, part] of parts.entries()) {
-      path = join(path, part);
-      let stat: Deno.FileInfo;
-      try {
-        stat = await Deno.lstat(path);
-      } catch {
-        return undefined;
-      }
-      if (stat.isSymlink) throw invalid(`"${name}" in the layout is a symlink`);
-      const last = i === parts.length - 1;
-      if (last ? !stat.isFile : !stat.isDirectory) {
-        if (last) throw invalid(`"${name}" in the layout is not a regular file`);
-        return undefined;
-      }
-    }
-    return path;
+  /** How confine.ts looks a file up: never through a symlink, named as the layout's. */
+  #options(name: string) {
+    return {
+      symlinks: "refuse",
+      label: `the layout's "${name}"`,
+      code: "invalid-archive",
+    } as const;
   }
 
-  async has(name: string): Promise<boolean> {
-    return (await this.#path(name).catch(() => undefined)) !== undefined;
+  has(name: string): Promise<boolean> {
+    // Present in any form: `blob` refuses, by name, what is not a regular file.
+    return Promise.resolve(
+      resolveInRoot(this.#dir, memberName(name), this.#options(name)) !== undefined,
+    );
   }
 
   async blob(name: string) {
-    const path = await this.#path(name);
-    if (!path) throw invalid(`the layout has no "${name}"`);
-    return {
-      open: async () => {
-        // Opened without following a symlink planted since the check.
-        const file = await Deno.open(path, { read: true });
-        if (!(await file.stat()).isFile) {
-          file.close();
-          throw invalid(`"${name}" in the layout is not a regular file`);
-        }
-        return file.readable;
-      },
-    };
+    // Checked now, so that a bad file is named before anything is read, and
+    // again when opened: it must still be a regular file reached without a symlink.
+    await (await this.#open(name)).close();
+    return { open: async () => (await this.#open(name)).readable };
+  }
+
+  async #open(name: string) {
+    try {
+      return await openConfined(this.#dir, memberName(name), this.#options(name));
+    } catch (err) {
+      if (isServinError(err, "not-found")) throw invalid(`the layout has no "${name}"`);
+      throw err;
+    }
   }
 
   discard(): Promise<void> {

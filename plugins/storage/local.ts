@@ -39,7 +39,6 @@ import {
   lockExclusive,
   readJson,
   readJsonArray,
-  removeTree,
   stage,
   type Staging,
   sweepStaging,
@@ -248,7 +247,7 @@ class LocalStore implements Store {
     }
     try {
       const [{ unpack }, { readTar }] = await Promise.all([
-        import("./unpack.ts"),
+        import("../formats/extract.ts"),
         import("../formats/tar.ts"),
       ]);
       const topLevel = new Set<string>();

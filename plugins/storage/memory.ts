@@ -46,7 +46,7 @@ import type {
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { readTar, type TarHeader } from "../formats/tar.ts";
 import { classify } from "../formats/whiteout.ts";
-import { confine } from "./unpack.ts";
+import { confine } from "../formats/extract.ts";
 
 /**
  * The memory storage plugin: registers the `memory` backend. Each store it
