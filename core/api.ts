@@ -254,6 +254,8 @@ export interface ContainerRecord {
   detached: boolean;
   /** True when the image was not found and a basic rootfs was built instead. */
   fallback: boolean;
+  /** `--security-opt` values as given (`seccomp=unconfined`); absent: the defaults. */
+  security_opt?: string[];
 }
 
 /** Options of {@link Containers.create}. */
@@ -284,6 +286,8 @@ export interface CreateOptions {
   network?: "none" | "host";
   /** Fail instead of building a basic rootfs when the image is missing. */
   noFallback?: boolean;
+  /** Docker's `--security-opt` values (`seccomp=unconfined|PROFILE.json`), read by the runtime. */
+  securityOpt?: string[];
 }
 
 /** Options of {@link Containers.start}. */

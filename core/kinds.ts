@@ -442,6 +442,8 @@ export interface RuntimeContainer {
   process: ProcessSpec;
   /** `host` shares the host's network namespace. */
   network: "none" | "host";
+  /** Docker's `--security-opt` values (`seccomp=unconfined`); absent: the defaults. */
+  security_opt?: string[];
 }
 
 /** An OCI runtime (runc, crun). */

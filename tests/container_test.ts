@@ -30,9 +30,8 @@ async function busyboxImage(dir: string, root: string): Promise<void> {
     await Deno.mkdir(join(tree, d), { recursive: true });
   }
   await Deno.copyFile(await Deno.realPath(pathOf("busybox")), join(tree, "bin", "busybox"));
-  for (
-    const applet of ["sh", "echo", "cat", "ls", "id", "pwd", "sleep", "hostname", "env", "test"]
-  ) {
+  const applets = ["sh", "echo", "cat", "ls", "id", "pwd", "sleep", "hostname", "env", "test"];
+  for (const applet of [...applets, "grep", "mkdir", "mount", "unshare"]) {
     await Deno.symlink("busybox", join(tree, "bin", applet));
   }
   await Deno.writeTextFile(
@@ -393,4 +392,107 @@ Deno.test("create leases the image's layers after checking them; rm and prune dr
     await servin.close();
     await cleanup();
   }
+});
+
+Deno.test({
+  name:
+    "seccomp: Docker's default profile refuses namespaces and mounts; unconfined and profile files",
+  ignore,
+  async fn() {
+    await withImage(async (root, dir) => {
+      const status = ["grep", "Seccomp:", "/proc/self/status"];
+      const confined = await run(root, ["run", "--rm", "busybox:test", ...status]);
+      assert.equal(confined.stdout, "Seccomp:\t2\n", confined.stderr);
+      const unconfined = ["--security-opt", "seccomp=unconfined"];
+      const free = await run(root, ["run", "--rm", ...unconfined, "busybox:test", ...status]);
+      assert.equal(free.stdout, "Seccomp:\t0\n", free.stderr);
+
+      // The container's root, without CAP_SYS_ADMIN, gets no namespace of its own and
+      // mounts nothing; a fork (clone without CLONE_NEW* flags) still works.
+      const escape = ["unshare", "-r", "-m", "sh", "-c", "mount -t tmpfs t /tmp && echo mounted"];
+      const refused: string[][] = [
+        ["unshare", "-U", "true"],
+        ["unshare", "-m", "true"],
+        ["mount", "-t", "tmpfs", "t", "/tmp"],
+        escape,
+      ];
+      for (const argv of refused) {
+        const r = await run(root, ["run", "--rm", "busybox:test", ...argv]);
+        assert.equal(r.code, 1, `${argv.join(" ")}: ${r.stdout}${r.stderr}`);
+        // busybox mount words EPERM as "permission denied (are you root?)".
+        assert.match(
+          r.stderr,
+          /Operation not permitted|mount: permission denied/,
+          `${argv.join(" ")}: ${r.stderr}`,
+        );
+      }
+      const pipe = await run(root, ["run", "--rm", "busybox:test", "sh", "-c", "echo x | cat"]);
+      assert.equal(pipe.stdout, "x\n", pipe.stderr);
+      const userns = await run(root, [
+        "run",
+        "--rm",
+        ...unconfined,
+        "busybox:test",
+        "unshare",
+        "-U",
+        "true",
+      ]);
+      assert.equal(userns.code, 0, userns.stderr);
+      const mounted = await run(root, ["run", "--rm", ...unconfined, "busybox:test", ...escape]);
+      assert.equal(mounted.stdout, "mounted\n", mounted.stderr);
+
+      const profile = join(dir, "no-mkdir.json");
+      await Deno.writeTextFile(
+        profile,
+        JSON.stringify({
+          defaultAction: "SCMP_ACT_ALLOW",
+          syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+        }),
+      );
+      const custom = ["--security-opt", `seccomp=${profile}`];
+      const mkdir = await run(root, ["run", "--rm", ...custom, "busybox:test", "mkdir", "/tmp/x"]);
+      assert.equal(mkdir.code, 1);
+      assert.match(mkdir.stderr, /can't create directory '\/tmp\/x': Operation not permitted/);
+      const allowed = await run(root, ["run", "--rm", "busybox:test", "mkdir", "/tmp/x"]);
+      assert.equal(allowed.code, 0, allowed.stderr);
+
+      // The choice is made at create and recorded; start runs with it.
+      await ok(root, ["create", "--name", "free", ...unconfined, "busybox:test", ...status]);
+      await ok(root, ["create", "--name", "custom", ...custom, "busybox:test", "mkdir", "/x"]);
+      const [c] = JSON.parse(await ok(root, ["container", "inspect", "free"]));
+      assert.deepEqual(c.security_opt, ["seccomp=unconfined"]);
+      const startedFree = await run(root, ["start", "-a", "free"]);
+      assert.equal(startedFree.stdout, "Seccomp:\t0\n", startedFree.stderr);
+      const startedCustom = await run(root, ["start", "-a", "custom"]);
+      assert.equal(startedCustom.code, 1);
+      assert.match(startedCustom.stderr, /Operation not permitted/);
+      await ok(root, ["rm", "free", "custom"]);
+
+      await Deno.writeTextFile(join(dir, "broken.json"), "{");
+      await Deno.writeTextFile(join(dir, "notify.json"), '{"defaultAction": "SCMP_ACT_NOTIFY"}');
+      const bad: [string, RegExp][] = [
+        ["apparmor=unconfined", /^servin: Invalid --security-opt "apparmor=unconfined": /],
+        ["seccomp=", /^servin: Invalid --security-opt "seccomp=": /],
+        [`seccomp=${dir}/missing.json`, /^servin: Cannot read seccomp profile ".*missing.json"/],
+        [`seccomp=${dir}/broken.json`, /^servin: Invalid seccomp profile ".*broken.json": /],
+        [`seccomp=${dir}/notify.json`, /^servin: Invalid seccomp profile .*seccomp agent/],
+      ];
+      for (const [opt, message] of bad) {
+        for (const verb of ["run", "create"]) {
+          const r = await run(root, [verb, "--security-opt", opt, "busybox:test", "true"]);
+          assert.equal(r.code, 1, `${verb} ${opt}: ${r.stderr}`);
+          assert.match(r.stderr, message);
+          assert.equal(r.stderr.split("\n").length, 2, r.stderr);
+        }
+      }
+      assert.equal(await ok(root, ["ps", "-aq"]), "", "a refused option leaves no container");
+      assert.deepEqual(
+        await Array.fromAsync(Deno.readDir(join(root, "containers"))).then((e) =>
+          e.map((x) => x.name).filter((n) => /^[0-9a-f]{64}$/.test(n))
+        ),
+        [],
+        "nor a bundle",
+      );
+    });
+  },
 });

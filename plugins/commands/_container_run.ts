@@ -5,9 +5,18 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import type { CommandContext, CreateOptions, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { strings } from "./_each.ts";
+
+/** `--security-opt` values with a profile path made absolute: the record must name the same file. */
+function securityOpts(values: string[]): string[] {
+  return values.map((v) => {
+    const m = /^seccomp=(.+)$/.exec(v);
+    return m && m[1] !== "unconfined" ? `seccomp=${resolve(m[1]!)}` : v;
+  });
+}
 
 function createOptions(ctx: CommandContext, detached: boolean): CreateOptions {
   const f = ctx.flags;
@@ -34,6 +43,7 @@ function createOptions(ctx: CommandContext, detached: boolean): CreateOptions {
     detached,
     network,
     noFallback: Boolean(f["no-fallback"]),
+    securityOpt: securityOpts(strings(f["security-opt"])),
   };
 }
 

@@ -43,6 +43,12 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
     type: "boolean",
     description: "Fail instead of using a basic rootfs when the image is missing",
   },
+  "security-opt": {
+    type: "string",
+    multiple: true,
+    description: "seccomp=unconfined, or seccomp=PROFILE.json (Docker's format; default: Docker's)",
+    value: "OPT",
+  },
 };
 
 const force = (description: string): FlagSpec => ({ type: "boolean", short: "f", description });

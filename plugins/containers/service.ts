@@ -528,6 +528,7 @@ function makeRecord(
     auto_remove: options.autoRemove ?? false,
     detached: options.detached ?? false,
     fallback: !image,
+    security_opt: [...options.securityOpt ?? []],
   };
 }
 

@@ -33,8 +33,13 @@ export function ociRuntime(name: string): ContainerRuntime {
     name,
     find: bin,
     async writeBundle(c) {
-      const { runtimeSpec } = await import("./spec.ts");
-      const text = JSON.stringify(runtimeSpec(c), null, 2);
+      const [{ CAPABILITIES, runtimeSpec }, { seccompFor }] = await Promise.all([
+        import("./spec.ts"),
+        import("./seccomp.ts"),
+      ]);
+      // Written once, at create: the filter is the profile as it was then, as in Docker.
+      const seccomp = await seccompFor(c.security_opt ?? [], CAPABILITIES);
+      const text = JSON.stringify(runtimeSpec(c, undefined, seccomp), null, 2);
       await Deno.writeTextFile(`${c.bundle}/config.json`, text);
     },
     async run(c: RuntimeContainer, stdio: RunStdio): Promise<number> {

@@ -1,15 +1,17 @@
 /**
  * The OCI runtime-spec `config.json` of a container: process (args, env,
  * cwd, user, terminal, rlimits within the caller's hard limits, Docker's
- * default capabilities), the usual mounts, namespaces, masked paths. No
- * cgroup resources: none are asked for.
+ * default capabilities), the usual mounts, namespaces, masked paths, and the
+ * seccomp filter `seccomp.ts` chose. No cgroup resources: none are asked for.
  *
  * @module
  */
 
 import type { RuntimeContainer } from "../../core/kinds.ts";
+import type { LinuxSeccomp } from "./seccomp.ts";
 
-const CAPABILITIES = [
+/** Docker's default capabilities: every set of the container's process holds these. */
+export const CAPABILITIES: readonly string[] = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
   "CAP_FSETID",
@@ -86,8 +88,12 @@ export function nofileHardLimit(): number {
   return 1024;
 }
 
-/** The runtime spec for `c`. */
-export function runtimeSpec(c: RuntimeContainer, nofileHard = nofileHardLimit()): unknown {
+/** The runtime spec for `c`, with `seccomp` as its filter (none when absent: unconfined). */
+export function runtimeSpec(
+  c: RuntimeContainer,
+  nofileHard = nofileHardLimit(),
+  seccomp?: LinuxSeccomp,
+): unknown {
   const nofile = Math.min(1_048_576, nofileHard);
   const namespaces = ["pid", "ipc", "uts", "mount"];
   if (c.network !== "host") namespaces.push("network");
@@ -118,6 +124,7 @@ export function runtimeSpec(c: RuntimeContainer, nofileHard = nofileHardLimit())
       namespaces: namespaces.map((type) => ({ type })),
       maskedPaths: MASKED,
       readonlyPaths: READONLY,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }
