@@ -85,6 +85,7 @@ class LocalStore implements Store {
   #staged = new Set<Staging>();
   #committed = new WeakSet<Staging>();
   #swept = false;
+  #closed = false;
 
   private constructor(ctx: StorageContext, options: LocalStorageOptions) {
     this.#ctx = ctx;
@@ -317,6 +318,11 @@ class LocalStore implements Store {
       await Deno.chmod(dir, 0o700);
       const staging = { dir, lock, lockPath };
       this.#staged.add(staging);
+      // Closed meanwhile (a signal interrupts the command): nothing new is staged after close.
+      if (this.#closed) {
+        await this.#release(staging);
+        throw new ServinError("conflict", "the store was closed while this command ran");
+      }
       return staging;
     }
   }
@@ -467,7 +473,13 @@ class LocalStore implements Store {
   }
 
   async close(): Promise<void> {
-    for (const staging of [...this.#staged]) await this.#release(staging);
+    this.#closed = true;
+    for (const staging of [...this.#staged]) {
+      // Work may still be writing into it (a signal closes the store mid-import): moved out of
+      // its place first, nothing new can appear in the tree being removed.
+      await doom(staging.dir, this.#tmp);
+      await this.#release(staging);
+    }
   }
 }
 
