@@ -22,7 +22,7 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { posix } from "node:path";
-import { ServinError } from "../../core/errors.ts";
+import { messageOf, osError, ServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
 import type { TarEntry, TarHeader } from "../formats/tar.ts";
 import { classify, OPAQUE_XATTR } from "../formats/whiteout.ts";
@@ -353,8 +353,12 @@ export async function unpack(
 
 function describe(err: unknown, name: string): ServinError {
   if (err instanceof ServinError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new ServinError("invalid-archive", `entry "${name}" could not be written: ${why}`, {
-    cause: err,
-  });
+  // A full or read-only file system is not the archive's fault.
+  const os = osError(err);
+  const why = os?.message ?? messageOf(err);
+  return new ServinError(
+    os ? "os-error" : "invalid-archive",
+    `entry "${name}" could not be written: ${why}`,
+    { cause: err },
+  );
 }
