@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { sh } from "./_layout.ts";
 import {
   type Layout,
   manifestDescriptor,
@@ -39,13 +40,6 @@ function canMount(): boolean {
 // A read-only or full file system can only be made by mounting one, which needs root.
 const MOUNTS = canMount();
 if (!MOUNTS) console.warn("os_errors_test: not root or cannot mount a tmpfs: mount tests ignored");
-
-async function sh(cmd: string, ...args: string[]): Promise<void> {
-  const r = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
-  }
-}
 
 /** Runs `fn` with a fresh tmpfs of `size` mounted at `<dir>/root`. */
 async function withTmpfsRoot(size: string, fn: (dir: string, root: string) => Promise<void>) {
