@@ -20,6 +20,7 @@ export type ErrorCode =
   | "unreachable"
   | "plugin"
   | "vetoed"
+  | "os-error"
   | "internal";
 
 /** Options of a {@link ServinError}. */
@@ -48,6 +49,37 @@ export class ServinError extends Error {
     this.name = "ServinError";
     this.code = code;
   }
+}
+
+/**
+ * The {@link ServinError} (code `os-error`) for a failure the operating
+ * system reported — a read-only or full file system, a permission refused,
+ * a missing file — or undefined for anything else. The message is the
+ * system's, in lower case, with what was being done:
+ * `Read-only file system (os error 30): mkdir '/x'` becomes
+ * `read-only file system: mkdir '/x'`.
+ *
+ * @example
+ * ```ts
+ * import { osError } from "./errors.ts";
+ * const err = osError(new Error("No space left on device (os error 28): write '/x'"));
+ * console.assert(err?.message === "no space left on device: write '/x'");
+ * ```
+ */
+export function osError(err: unknown): ServinError | undefined {
+  if (!(err instanceof Error) || err instanceof ServinError) return undefined;
+  const line = messageOf(err);
+  const os = /^(.+?) \(os error \d+\)(?::\s*(.*))?$/.exec(line);
+  if (os) {
+    const what = os[1]!.charAt(0).toLowerCase() + os[1]!.slice(1);
+    return new ServinError("os-error", os[2] ? `${what}: ${os[2]}` : what, { cause: err });
+  }
+  // node:fs and friends: `ENOSPC: no space left on device, write`.
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code) && line.startsWith(`${code}: `)) {
+    return new ServinError("os-error", line.slice(code.length + 2), { cause: err });
+  }
+  return undefined;
 }
 
 /** Exit code for a failure the user can fix (bad input, unknown image, refused archive). */

@@ -85,6 +85,8 @@ export class ServinHandle implements Servin {
   #owns: boolean;
   #warn: WarnFn;
   #limits: Limits;
+  /** Temporary files of saves and exports under way, removed by {@link ServinHandle.close}. */
+  #partial = new Set<string>();
 
   private constructor(
     registry: Registry,
@@ -382,7 +384,11 @@ export class ServinHandle implements Servin {
         `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
       );
     }
-    await writeOutput(output, (write) => sink.write(this.#sinkContext(images, write)));
+    await writeOutput(
+      output,
+      (write) => sink.write(this.#sinkContext(images, write)),
+      this.#partial,
+    );
   }
 
   #sinkContext(images: SinkImage[], write: (chunk: Uint8Array) => Promise<void>) {
@@ -414,6 +420,7 @@ export class ServinHandle implements Servin {
     await writeOutput(
       output,
       (write) => sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], write)),
+      this.#partial,
     );
   }
 
@@ -607,9 +614,15 @@ export class ServinHandle implements Servin {
     await this.close();
   }
 
-  /** Releases the store and disposes the plugins. */
+  /**
+   * Releases the store (throwing away what is staged), removes the
+   * temporary file of a save or export under way, and disposes the plugins.
+   * The CLI calls it when a signal interrupts a command.
+   */
   async close(): Promise<void> {
     try {
+      for (const tmp of this.#partial) await Deno.remove(tmp).catch(() => {});
+      this.#partial.clear();
       await this.store.close();
     } finally {
       if (this.#owns) await this.registry.dispose();
@@ -660,6 +673,7 @@ function splitLocation(location: string): { transport: typeof TRANSPORTS[number]
 async function writeOutput(
   output: WriteTarget,
   fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<unknown>,
+  partial: Set<string>,
 ): Promise<void> {
   if (typeof output !== "string") {
     const writer = output.getWriter();
@@ -675,6 +689,7 @@ async function writeOutput(
   const tmp = await Deno.makeTempFile({ dir, prefix: ".servin-" }).catch((err) => {
     throw new ServinError("invalid-argument", `Cannot write "${output}": ${messageOf(err)}`);
   });
+  partial.add(tmp);
   const file = await Deno.open(tmp, { write: true, truncate: true });
   try {
     const writer = file.writable.getWriter();
@@ -688,5 +703,7 @@ async function writeOutput(
     } catch { /* closed */ }
     await Deno.remove(tmp).catch(() => {});
     throw err;
+  } finally {
+    partial.delete(tmp);
   }
 }

@@ -7,6 +7,7 @@
 
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
+import { interruptible } from "./_interrupt.ts";
 import { withProgress } from "./_progress.ts";
 
 /** `servin image load [-i FILE]`. */
@@ -16,12 +17,16 @@ export async function loadImages(ctx: CommandContext): Promise<void> {
     throw new ServinError("invalid-argument", "Nothing to load: give -i FILE or redirect stdin");
   }
   const servin = await ctx.servin();
-  const images = await withProgress(
-    ctx,
-    "Loading",
-    (onProgress) =>
-      servin.loadImages(input, { platform: ctx.flags.platform as string | undefined, onProgress }),
-  );
+  const images = await interruptible(ctx, () =>
+    withProgress(
+      ctx,
+      "Loading",
+      (onProgress) =>
+        servin.loadImages(input, {
+          platform: ctx.flags.platform as string | undefined,
+          onProgress,
+        }),
+    ));
   for (const { image, tags } of images) {
     if (tags.length === 0) ctx.out(`Loaded image ID: sha256:${image.id}`);
     for (const tag of tags) ctx.out(`Loaded image: ${tag}`);
@@ -43,15 +48,19 @@ function outputOf(ctx: CommandContext, what: string): string | WritableStream<Ui
 /** `servin image save [-o FILE] IMAGE...`. */
 export async function saveImages(ctx: CommandContext): Promise<void> {
   const output = outputOf(ctx, "an archive");
-  await (await ctx.servin()).saveImages(ctx.args, output, {
-    format: ctx.flags.format as string | undefined,
-  });
+  const servin = await ctx.servin();
+  await interruptible(
+    ctx,
+    () => servin.saveImages(ctx.args, output, { format: ctx.flags.format as string | undefined }),
+  );
 }
 
 /** `servin image export [-o FILE] IMAGE` (gzip when FILE ends in `.gz` or `.tgz`). */
 export async function exportImage(ctx: CommandContext): Promise<void> {
   const output = outputOf(ctx, "a tarball");
-  await (await ctx.servin()).exportImage(ctx.args[0]!, output, {
-    gzip: typeof output === "string" && /\.t?gz$/.test(output),
-  });
+  const servin = await ctx.servin();
+  await interruptible(ctx, () =>
+    servin.exportImage(ctx.args[0]!, output, {
+      gzip: typeof output === "string" && /\.t?gz$/.test(output),
+    }));
 }

@@ -9,6 +9,7 @@ import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import type { ImageConfig } from "../../core/image.ts";
 import { strings } from "./_each.ts";
+import { interruptible } from "./_interrupt.ts";
 import { withProgress } from "./_progress.ts";
 
 /** Splits a command line into words: a JSON array, or words with shell-style quotes. */
@@ -97,15 +98,16 @@ export async function importImage(ctx: CommandContext): Promise<void> {
   const [input, reference] = ctx.args as [string, string];
   const config = configFromFlags(ctx.flags);
   const servin = await ctx.servin();
-  const image = await withProgress(
-    ctx,
-    "Importing",
-    (onProgress) =>
-      servin.importImage(input, reference, {
-        config,
-        message: ctx.flags.message as string | undefined,
-        onProgress,
-      }),
-  );
+  const image = await interruptible(ctx, () =>
+    withProgress(
+      ctx,
+      "Importing",
+      (onProgress) =>
+        servin.importImage(input, reference, {
+          config,
+          message: ctx.flags.message as string | undefined,
+          onProgress,
+        }),
+    ));
   ctx.out(`sha256:${image.id}`);
 }

@@ -8,6 +8,7 @@
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import type { RegistryOptions } from "../../core/kinds.ts";
+import { interruptible } from "./_interrupt.ts";
 import { withProgress } from "./_progress.ts";
 
 function registryOptions(ctx: CommandContext): RegistryOptions {
@@ -28,12 +29,16 @@ function registryOptions(ctx: CommandContext): RegistryOptions {
 export async function pullImage(ctx: CommandContext): Promise<void> {
   const options = registryOptions(ctx);
   const servin = await ctx.servin();
-  const image = await withProgress(ctx, "Pulling", (onProgress) =>
-    servin.pullImage(ctx.args[0]!, {
-      ...options,
-      platform: ctx.flags.platform as string | undefined,
-      onProgress,
-    }));
+  const image = await interruptible(
+    ctx,
+    () =>
+      withProgress(ctx, "Pulling", (onProgress) =>
+        servin.pullImage(ctx.args[0]!, {
+          ...options,
+          platform: ctx.flags.platform as string | undefined,
+          onProgress,
+        })),
+  );
   ctx.out(
     ctx.flags.quiet
       ? `sha256:${image.id}`
@@ -45,11 +50,12 @@ export async function pullImage(ctx: CommandContext): Promise<void> {
 export async function pushImage(ctx: CommandContext): Promise<void> {
   const options = registryOptions(ctx);
   const servin = await ctx.servin();
-  const digest = await withProgress(
-    ctx,
-    "Pushing",
-    (onProgress) => servin.pushImage(ctx.args[0]!, ctx.args[1], { ...options, onProgress }),
-  );
+  const digest = await interruptible(ctx, () =>
+    withProgress(
+      ctx,
+      "Pushing",
+      (onProgress) => servin.pushImage(ctx.args[0]!, ctx.args[1], { ...options, onProgress }),
+    ));
   ctx.out(`digest: ${digest}`);
 }
 

@@ -21,6 +21,7 @@ import {
   EXIT_USER_ERROR,
   isServinError,
   messageOf,
+  osError,
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
@@ -131,13 +132,15 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       servin: () => opening ??= openServin(kinds, open),
     };
     exitCode = (await def.run(ctx)) ?? 0;
-  } catch (err) {
+  } catch (caught) {
+    // The one place where an OS error (read-only or full file system…) becomes a user error.
+    const err = osError(caught) ?? caught;
     failure = err;
     exitCode = isServinError(err) && err.code !== "internal"
       ? EXIT_USER_ERROR
       : EXIT_INTERNAL_ERROR;
     io.err(`servin: ${messageOf(err)}`);
-    if (debug && err instanceof Error && err.stack) io.err(err.stack);
+    if (debug && caught instanceof Error && caught.stack) io.err(caught.stack);
     if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
   } finally {
     const warn = (err: unknown) => io.err(`servin: warning: ${messageOf(err)}`);

@@ -25,7 +25,7 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { posix } from "node:path";
-import { isServinError, ServinError } from "../../core/errors.ts";
+import { isServinError, messageOf, osError, ServinError } from "../../core/errors.ts";
 import type { Limits, Platform, SpecialFileKind } from "../../core/kinds.ts";
 import { cleanName } from "./confine.ts";
 import type { TarEntry, TarHeader } from "./tar.ts";
@@ -450,8 +450,12 @@ export async function unpack(
 
 function describe(err: unknown, name: string): ServinError {
   if (err instanceof ServinError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new ServinError("invalid-archive", `entry "${name}" could not be written: ${why}`, {
-    cause: err,
-  });
+  // A full or read-only file system is not the archive's fault.
+  const os = osError(err);
+  const why = os?.message ?? messageOf(err);
+  return new ServinError(
+    os ? "os-error" : "invalid-archive",
+    `entry "${name}" could not be written: ${why}`,
+    { cause: err },
+  );
 }

@@ -10,8 +10,13 @@
  * @module
  */
 
+<<<<<<< HEAD
 import type { IngestContext, IngestRequest, LoadedImage, StreamInput } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
+=======
+import type { IngestContext, IngestRequest, LoadedImage } from "../../core/api.ts";
+import { osError, ServinError } from "../../core/errors.ts";
+>>>>>>> wt/signals
 import {
   configSummary,
   type Descriptor,
@@ -194,7 +199,11 @@ class Ingest {
     const tags = (this.#req.tags ?? image.tags).map(normalizeReference);
     let manifestDoc: { config?: Descriptor; layers?: Descriptor[] } | undefined;
     if (image.manifest) {
-      manifestDoc = parseJson(image.manifest, "the manifest", this.#ctx.limits.maxDocumentBytes);
+      manifestDoc = parseJson(
+        image.manifest,
+        `the manifest sha256:${sha256Hex(image.manifest)}`,
+        this.#ctx.limits.maxDocumentBytes,
+      );
       checkBlob(manifestDoc?.config, image.config, "the config");
       if (!Array.isArray(manifestDoc?.layers)) throw invalid("the manifest has no layers");
     }
@@ -202,7 +211,11 @@ class Ingest {
     let diffIds: string[] | undefined;
     let summary: ImageConfig;
     if (image.config) {
-      oci = parseJson(image.config, "the config", this.#ctx.limits.maxDocumentBytes);
+      oci = parseJson(
+        image.config,
+        `the config sha256:${sha256Hex(image.config)}`,
+        this.#ctx.limits.maxDocumentBytes,
+      );
       diffIds = diffIdsOf(oci!);
       if (diffIds.length !== image.layers.length) {
         throw invalid(
@@ -310,15 +323,19 @@ class Ingest {
         size: layer.size,
         layer: this.#keep(layer),
       }));
-    // When one side fails, the other is stopped too; the first ServinError says why.
+    // When one side fails, the other is stopped too. An OS error (a full disk) is never the
+    // other side's doing, so it says why; else the first ServinError does.
     const sides = [unpacked, blobDone ?? Promise.resolve(blob.staged!)] as const;
     for (const side of sides) side.catch((err) => abort(err));
     const [u, b] = await Promise.allSettled(sides);
     if (u.status === "rejected" || b.status === "rejected") {
       if (b.status === "fulfilled" && blobDone) await b.value.discard();
       if (u.status === "fulfilled") await u.value.layer?.discard();
-      const errors = [u, b].flatMap((r) => r.status === "rejected" ? [r.reason] : []);
-      throw errors.find((e) => e instanceof ServinError) ?? errors[0];
+      const errors = [u, b].flatMap((r) =>
+        r.status === "rejected" ? [osError(r.reason) ?? r.reason] : []
+      );
+      throw errors.find((e) => e instanceof ServinError && e.code === "os-error") ??
+        errors.find((e) => e instanceof ServinError) ?? errors[0];
     }
     const done = u.value;
     const staged = b.value;

@@ -191,6 +191,13 @@ async function readSmall(members: Members, name: string, limits: Limits): Promis
   return out;
 }
 
+/** A JSON member, checked to be JSON here, where its name is known. */
+async function readDocument(members: Members, name: string, limits: Limits): Promise<Uint8Array> {
+  const bytes = await readSmall(members, name, limits);
+  parse(bytes, name);
+  return bytes;
+}
+
 function parse(bytes: Uint8Array, name: string): unknown {
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -238,7 +245,7 @@ async function readDocker(members: Members, ctx: SourceContext): Promise<SourceI
       layers.push(await layerBlob(members, path, { mediaType: "" }));
     }
     images.push({
-      config: await readSmall(members, entry.Config, ctx.limits),
+      config: await readDocument(members, entry.Config, ctx.limits),
       layers,
       tags: tagsOf(Array.isArray(entry.RepoTags) ? entry.RepoTags : [], ctx.warn),
       metadata: { source: "docker-archive" },
@@ -259,6 +266,7 @@ async function readOci(members: Members, ctx: SourceContext): Promise<SourceImag
     manifests?: Descriptor[];
   };
   if (!Array.isArray(index?.manifests)) throw invalid("index.json has no manifests");
+  if (await members.has("oci-layout")) await readDocument(members, "oci-layout", ctx.limits);
   const source = ctx.directory ? "oci-layout" : "oci-archive";
   const seen = new Map<string, SourceImage>();
   for (const top of index.manifests) {
@@ -269,6 +277,7 @@ async function readOci(members: Members, ctx: SourceContext): Promise<SourceImag
       if (`sha256:${sha256Hex(bytes)}` !== desc.digest) {
         throw invalid(`blob "${name}" does not have digest ${desc.digest}`);
       }
+      parse(bytes, name);
       return bytes;
     });
     const name = top.annotations?.["io.containerd.image.name"] ??
@@ -293,7 +302,11 @@ async function readOci(members: Members, ctx: SourceContext): Promise<SourceImag
     }
     seen.set(found.descriptor.digest, {
       manifest: found.bytes,
-      config: await readSmall(members, blobName(manifest.config.digest, "the config"), ctx.limits),
+      config: await readDocument(
+        members,
+        blobName(manifest.config.digest, "the config"),
+        ctx.limits,
+      ),
       layers,
       tags,
       metadata: { source },

@@ -1,0 +1,223 @@
+/**
+ * Exit codes of failures that are not bugs: a read-only or full file system
+ * under the store (a small tmpfs mounted as the root, so these need root)
+ * and malformed JSON in an archive are exit 1 with one clear line, and the
+ * store is left as it was. Exit 2 stays for bugs.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { sh } from "./_layout.ts";
+import {
+  type Layout,
+  manifestDescriptor,
+  tarDir,
+  writeDockerManifest,
+  writeImage,
+  writeIndex,
+} from "./_oci.ts";
+import { buildTar, gzip } from "./_tar.ts";
+
+/** Whether this process can mount a tmpfs: root, and a kernel and sandbox that let it. */
+function canMount(): boolean {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+  const dir = Deno.makeTempDirSync({ prefix: "servin-mount-probe-" });
+  try {
+    const r = new Deno.Command("mount", { args: ["-t", "tmpfs", "tmpfs", dir], stderr: "null" })
+      .outputSync();
+    if (r.code !== 0) return false;
+    new Deno.Command("umount", { args: [dir] }).outputSync();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+// A read-only or full file system can only be made by mounting one, which needs root.
+const MOUNTS = canMount();
+if (!MOUNTS) console.warn("os_errors_test: not root or cannot mount a tmpfs: mount tests ignored");
+
+/** Runs `fn` with a fresh tmpfs of `size` mounted at `<dir>/root`. */
+async function withTmpfsRoot(size: string, fn: (dir: string, root: string) => Promise<void>) {
+  const [dir, cleanup] = await tempDir();
+  const root = join(dir, "root");
+  await Deno.mkdir(root);
+  await sh("mount", "-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", root);
+  try {
+    await fn(dir, root);
+  } finally {
+    await sh("umount", root);
+    await cleanup();
+  }
+}
+
+const SMALL = buildTar([{ name: "etc/", type: "5" }, { name: "etc/hello", body: "hi\n" }]);
+
+function random(n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  return bytes;
+}
+
+Deno.test({
+  name: 'a read-only store is exit 1 with "read-only file system", and it still lists',
+  ignore: !MOUNTS,
+  async fn() {
+    await withTmpfsRoot("8m", async (dir, root) => {
+      const small = await writeFixture(dir, "small.tar", SMALL);
+      await ok(root, ["image", "import", small, "kept"]);
+      const before = await listTree(root);
+      await sh("mount", "-o", "remount,ro", root);
+      for (const args of [["image", "import", small, "more"], ["image", "rm", "kept"]]) {
+        const r = await run(root, args);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /^servin: [^\n]*read-only file system: \S+ '\/[^\n]*'\n$/);
+      }
+      assert.match(await ok(root, ["images"]), /kept/);
+      assert.deepEqual(await listTree(root), before);
+    });
+  },
+});
+
+Deno.test({
+  name: 'a full store is exit 1 with "no space left on device", and nothing changes',
+  ignore: !MOUNTS,
+  async fn() {
+    await withTmpfsRoot("1m", async (dir, root) => {
+      const small = await writeFixture(dir, "small.tar", SMALL);
+      await ok(root, ["image", "import", small, "kept"]);
+      const index = await Deno.readTextFile(join(root, "images", "index.json"));
+      const before = await listTree(root);
+      const tar = buildTar([{ name: "big", body: random(3 * 1024 * 1024) }]);
+      const plain = await writeFixture(dir, "big.tar", tar);
+      const gzipped = await writeFixture(dir, "big.tar.gz", await gzip(tar));
+      const layoutDir = join(dir, "layout");
+      const layout: Layout = await writeImage(layoutDir, [{ tar }]);
+      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "big:1" })]);
+      const archive = join(dir, "big-oci.tar");
+      await tarDir(layoutDir, archive);
+      for (
+        const args of [
+          ["image", "import", plain, "big"],
+          ["image", "import", gzipped, "big"],
+          ["image", "load", "-i", archive],
+          ["image", "load", "-i", layoutDir],
+        ]
+      ) {
+        const r = await run(root, args);
+        assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, /^servin: [^\n]*no space left on device[^\n]*\n$/, args.join(" "));
+        assert.deepEqual(await listTree(root), before, args.join(" "));
+        assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
+      }
+    });
+  },
+});
+
+const enc = new TextEncoder();
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** Puts `bytes` in the layout's blobs and returns its member name. */
+async function putBlob(dir: string, bytes: Uint8Array): Promise<string> {
+  const name = `blobs/sha256/${sha256(bytes)}`;
+  await Deno.writeFile(join(dir, name), bytes);
+  return name;
+}
+
+function manifestOf(config: Uint8Array, layout: Layout, layerSize: number): Uint8Array {
+  return enc.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: `sha256:${sha256(config)}`,
+      size: config.length,
+    },
+    layers: [{
+      mediaType: "application/vnd.oci.image.layer.v1.tar",
+      digest: `sha256:${layout.blobs[0]}`,
+      size: layerSize,
+    }],
+  }));
+}
+
+function descriptorOf(manifest: Uint8Array) {
+  return {
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    digest: `sha256:${sha256(manifest)}`,
+    size: manifest.length,
+  };
+}
+
+Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and loads nothing", async () => {
+  const [dir, cleanup] = await tempDir();
+  try {
+    const bad = enc.encode("{not json");
+    /** Each case breaks one file of a good layout (OCI, plus docker's manifest.json). */
+    const cases: Record<string, (d: string, l: Layout) => Promise<string>> = {
+      "manifest.json": async (d) => {
+        await Deno.writeFile(join(d, "manifest.json"), bad);
+        return "manifest.json";
+      },
+      "docker config": async (d, l) => {
+        const config = await putBlob(d, bad);
+        await Deno.writeTextFile(
+          join(d, "manifest.json"),
+          JSON.stringify([{
+            Config: config,
+            RepoTags: ["x:1"],
+            Layers: [`blobs/sha256/${l.blobs[0]}`],
+          }]),
+        );
+        return config;
+      },
+      "index.json": async (d) => {
+        await Deno.remove(join(d, "manifest.json"));
+        await Deno.writeFile(join(d, "index.json"), bad);
+        return "index.json";
+      },
+      "oci-layout": async (d) => {
+        await Deno.remove(join(d, "manifest.json"));
+        await Deno.writeFile(join(d, "oci-layout"), bad);
+        return "oci-layout";
+      },
+      "OCI manifest": async (d) => {
+        await Deno.remove(join(d, "manifest.json"));
+        const manifest = await putBlob(d, bad);
+        await writeIndex(d, [descriptorOf(bad)]);
+        return manifest;
+      },
+      "OCI config": async (d, l) => {
+        await Deno.remove(join(d, "manifest.json"));
+        const config = await putBlob(d, bad);
+        const manifest = manifestOf(bad, l, SMALL.length);
+        await putBlob(d, manifest);
+        await writeIndex(d, [descriptorOf(manifest)]);
+        return config;
+      },
+    };
+    for (const [what, breakIt] of Object.entries(cases)) {
+      const layoutDir = join(dir, what.replace(/\W/g, "_"));
+      const layout = await writeImage(layoutDir, [{ tar: SMALL }]);
+      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "x:1" })]);
+      await writeDockerManifest(layoutDir, layout, ["x:1"]);
+      const file = await breakIt(layoutDir, layout);
+      const archive = `${layoutDir}.tar`;
+      await tarDir(layoutDir, archive);
+      for (const input of [archive, layoutDir]) {
+        const root = join(dir, "root");
+        const r = await run(root, ["image", "load", "-i", input]);
+        assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+        assert.ok(r.stderr.includes(`"${file}" is not valid JSON`), `${what}: ${r.stderr}`);
+        assert.equal(r.stderr.split("\n").length, 2, r.stderr);
+        assert.equal(await ok(root, ["images", "-q"]), "");
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+});
