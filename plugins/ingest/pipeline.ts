@@ -10,13 +10,8 @@
  * @module
  */
 
-<<<<<<< HEAD
 import type { IngestContext, IngestRequest, LoadedImage, StreamInput } from "../../core/api.ts";
-import { ServinError } from "../../core/errors.ts";
-=======
-import type { IngestContext, IngestRequest, LoadedImage } from "../../core/api.ts";
 import { osError, ServinError } from "../../core/errors.ts";
->>>>>>> wt/signals
 import {
   configSummary,
   type Descriptor,

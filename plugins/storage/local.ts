@@ -297,36 +297,15 @@ class LocalStore implements Store {
     if (!this.#swept) {
       // Once per process, not per staging: an archive of many members stages many blobs.
       this.#swept = true;
-<<<<<<< HEAD
       await sweepStaging(this.#tmp);
-=======
-      await this.#sweepStaging();
-    }
-    while (true) {
-      const dir = join(this.#tmp, `${prefix}${crypto.randomUUID()}`);
-      const lockPath = `${dir}.lock`;
-      const lock = await Deno.open(lockPath, { write: true, createNew: true });
-      await lock.lock(true);
-      // A sweeper may have taken the lock file between its creation and our lock.
-      if (!(await isSameFile(lock, lockPath))) {
-        lock.close();
-        continue;
-      }
-      await Deno.mkdir(dir, { mode: 0o700 });
-      // A setgid parent would hand its group down to everything unpacked here.
-      await Deno.chmod(dir, 0o700);
-      const staging = { dir, lock, lockPath };
-      this.#staged.add(staging);
-      // Closed meanwhile (a signal interrupts the command): nothing new is staged after close.
-      if (this.#closed) {
-        await this.#release(staging);
-        throw new ServinError("conflict", "the store was closed while this command ran");
-      }
-      return staging;
->>>>>>> wt/signals
     }
     const staging = await stage(this.#tmp, `${prefix}${crypto.randomUUID()}`);
     this.#staged.add(staging);
+    // Closed meanwhile (a signal interrupts the command): nothing new is staged after close.
+    if (this.#closed) {
+      await this.#release(staging);
+      throw new ServinError("conflict", "the store was closed while this command ran");
+    }
     return staging;
   }
 
@@ -450,7 +429,7 @@ class LocalStore implements Store {
     for (const staging of [...this.#staged]) {
       // Work may still be writing into it (a signal closes the store mid-import): moved out of
       // its place first, nothing new can appear in the tree being removed.
-      await doom(staging.dir, this.#tmp);
+      await doom(staging.path, this.#tmp);
       await this.#release(staging);
     }
   }
