@@ -37,7 +37,8 @@ function workerThreads(): number {
       const name = Deno.readTextFileSync(`/proc/self/task/${task.name}/comm`).trim();
       if (name.startsWith("worker-")) count++;
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err; // the thread has just ended
+      // The thread has just ended: its entry is gone (ENOENT) or no longer answers (ESRCH).
+      if (!(err instanceof Deno.errors.NotFound) && !/os error 3\b/.test(String(err))) throw err;
     }
   }
   return count;
