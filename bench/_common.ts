@@ -557,6 +557,16 @@ export function formatTable(rows: string[][]): string {
     .join("\n");
 }
 
+/** How {@linkcode printResults} heads its table and writes the times. */
+export interface TableUnits {
+  /** The first column's heading: "tool" by default. */
+  first?: string;
+  /** The unit of the times: "s" (seconds) by default. */
+  unit?: string;
+  /** Digits after the point: 3 by default. */
+  digits?: number;
+}
+
 /**
  * Prints the table of median / min / max wall times of {@linkcode timeRounds},
  * with a column `x label` of each tool's median over the median of the tool
@@ -566,18 +576,26 @@ export function printResults(
   times: Map<string, number[]>,
   rounds: number,
   against: Record<string, string>,
+  table: TableUnits = {},
 ): Map<string, number> {
+  const { first = "tool", unit = "s", digits = 3 } = table;
   const medians = new Map([...times].map(([name, values]) => [name, median(values)]));
   const bases = Object.entries(against).map(([label, name]) =>
     [label, medians.get(name)!] as const
   );
-  const rows = [["tool", "median s", "min s", "max s", ...bases.map(([label]) => `x ${label}`)]];
+  const rows = [[
+    first,
+    `median ${unit}`,
+    `min ${unit}`,
+    `max ${unit}`,
+    ...bases.map(([label]) => `x ${label}`),
+  ]];
   for (const [name, values] of times) {
     rows.push([
       name,
-      medians.get(name)!.toFixed(3),
-      Math.min(...values).toFixed(3),
-      Math.max(...values).toFixed(3),
+      medians.get(name)!.toFixed(digits),
+      Math.min(...values).toFixed(digits),
+      Math.max(...values).toFixed(digits),
       ...bases.map(([, base]) => (medians.get(name)! / base).toFixed(2)),
     ]);
   }
@@ -661,6 +679,9 @@ export function parseOptions(
 
 /** Runs a benchmark's `main`; a `CommandFailed` aborts it with its message and exit code 1. */
 export async function runMain(main: () => Promise<void>): Promise<void> {
+  // Deno's update check would look up dl.deno.land: keep all traffic on this machine
+  // (the servin and deno commands a benchmark spawns inherit this).
+  Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
   try {
     await main();
   } catch (err) {

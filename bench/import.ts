@@ -54,9 +54,6 @@ import {
   writeJson,
 } from "./_common.ts";
 
-// Deno's update check would look up dl.deno.land: keep all traffic on this machine.
-Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
-
 /** servin's median must be at most this multiple of tar's median. */
 const TARGET_RATIO = 1.0;
 const DEBIAN_MIRROR = "http://deb.debian.org/debian";

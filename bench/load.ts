@@ -64,9 +64,6 @@ import {
   writeJson,
 } from "./_common.ts";
 
-// Deno's update check would look up dl.deno.land: keep all traffic on this machine.
-Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
-
 /** servin's median must be at most this multiple of podman's median. */
 const TARGET_RATIO = 0.5;
 

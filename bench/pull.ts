@@ -27,7 +27,7 @@
  *
  * Usage: `deno run -A bench/pull.ts [--rounds N] [--remove-each]` (N = 5 by default).
  * The servin pulls run with `DENO_NO_UPDATE_CHECK=1`, so that deno does not look up
- * dl.deno.land while timed; set it for this script too to keep every run off the network.
+ * dl.deno.land while timed (`runMain` sets it for this script too).
  *
  * @module
  */

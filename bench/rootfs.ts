@@ -68,9 +68,6 @@ import {
   writeJson,
 } from "./_common.ts";
 
-// Deno's update check would look up dl.deno.land: keep all traffic on this machine.
-Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
-
 /** Default number of timed rounds. */
 const DEFAULT_ROUNDS = 7;
 /** Overlay create median must be at most this many milliseconds. */

@@ -19,9 +19,8 @@
 
 import {
   CommandFailed,
-  formatTable,
-  median,
   parseOptions,
+  printResults,
   printTarget,
   printVersions,
   REPO,
@@ -64,21 +63,12 @@ async function main(): Promise<void> {
         times.get(c.name)!.push(ran.ms);
       }
     }
-    const medians = new Map([...times].map(([name, values]) => [name, median(values)]));
-    const base = medians.get("deno eval 1")!;
-    const rows = [["command", "median ms", "min ms", "max ms", "x deno eval 1"]];
-    for (const [name, values] of times) {
-      rows.push([
-        name,
-        medians.get(name)!.toFixed(1),
-        Math.min(...values).toFixed(1),
-        Math.max(...values).toFixed(1),
-        (medians.get(name)! / base).toFixed(2),
-      ]);
-    }
-    console.log(`Results over ${rounds} rounds (wall time of the spawned process):\n`);
-    console.log(formatTable(rows));
-    printTarget(medians.get(servin.name)! / base, TARGET, "deno eval 1");
+    const medians = printResults(times, rounds, { "deno eval 1": "deno eval 1" }, {
+      first: "command",
+      unit: "ms",
+      digits: 1,
+    });
+    printTarget(medians.get(servin.name)! / medians.get("deno eval 1")!, TARGET, "deno eval 1");
     const load = Deno.loadavg().map((n) => n.toFixed(2)).join(", ");
     console.log(`Load average while measuring: ${load}`);
     await printVersions([]);

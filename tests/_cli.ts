@@ -1,12 +1,20 @@
 /**
- * Runs the real CLI (`main.ts`) in a subprocess against a throwaway root.
+ * Runs the real CLI (`main.ts`) in a subprocess against a throwaway root, and
+ * the helpers end-to-end tests share (temporary directories, captured output).
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
+import type { Output } from "../core/api.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** The sha256 of `data`, hex: computed by node:crypto, apart from the code under test. */
+export function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
 
 /** What a CLI run printed and returned. */
 export interface RunResult {
@@ -73,6 +81,33 @@ export async function tempDir(prefix = "servin-test-"): Promise<[string, () => P
   return [dir, () => Deno.remove(dir, { recursive: true }).catch(() => {})];
 }
 
+/** The places {@link withTempDir} gives a test. */
+export interface TempPlaces {
+  /** A fresh temporary directory. */
+  dir: string;
+  /** `dir/root`, a store root that does not exist yet. */
+  root: string;
+  /** The test's context, for steps. */
+  t: Deno.TestContext;
+}
+
+/**
+ * A test function that runs `fn` in a fresh temporary directory and removes
+ * the directory afterwards, whether `fn` passed or threw.
+ */
+export function withTempDir(
+  fn: (places: TempPlaces) => Promise<void>,
+): (t: Deno.TestContext) => Promise<void> {
+  return async (t) => {
+    const [dir, cleanup] = await tempDir();
+    try {
+      await fn({ dir, root: join(dir, "root"), t });
+    } finally {
+      await cleanup();
+    }
+  };
+}
+
 /** Writes `data` to a file in `dir` and returns its path. */
 export async function writeFixture(dir: string, name: string, data: Uint8Array): Promise<string> {
   const path = join(dir, name);
@@ -98,4 +133,18 @@ export async function listTree(root: string): Promise<string[]> {
   }
   await walk(root, "");
   return out;
+}
+
+/** An {@link Output} for in-process `runCli` calls that keeps what was printed, line by line. */
+export function capture(): Output & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (t) => void stdout.push(t),
+    err: (t) => void stderr.push(t),
+    errRaw: () => {},
+    errIsTerminal: false,
+  };
 }

@@ -8,17 +8,29 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { run } from "./_cli.ts";
+import { run, writeFixture } from "./_cli.ts";
 import { buildTar } from "./_tar.ts";
 
-export function have(tool: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((d) => {
+/** Where `tool` is on PATH, or undefined when it is not there. */
+function findTool(tool: string): string | undefined {
+  for (const d of (Deno.env.get("PATH") ?? "").split(":")) {
     try {
-      return Deno.statSync(join(d, tool)).isFile;
-    } catch {
-      return false;
-    }
-  });
+      if (Deno.statSync(join(d, tool)).isFile) return join(d, tool);
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/** Whether `tool` is on PATH. */
+export function have(tool: string): boolean {
+  return findTool(tool) !== undefined;
+}
+
+/** Where `tool` is on PATH; throws when it is not there. */
+export function pathOf(tool: string): string {
+  const path = findTool(tool);
+  if (path === undefined) throw new Error(`${tool} not found`);
+  return path;
 }
 
 export async function sh(cmd: string, ...args: string[]): Promise<string> {
@@ -47,9 +59,8 @@ export async function buildLayout(dir: string): Promise<string> {
   await Deno.writeTextFile(join(base, "data", "a"), "layer1\n");
   const layer1 = join(dir, "layer1.tar");
   await sh("tar", "--numeric-owner", "-C", base, "-cf", layer1, ".");
-  const layer2 = join(dir, "layer2.tar");
-  await Deno.writeFile(
-    layer2,
+  // Layer 2 deletes a file, makes a directory opaque and replaces one by a symlink; layer 3 links.
+  const upper = [
     buildTar([
       { name: "etc/", type: "5" },
       { name: "etc/.wh.deleteme", body: "" },
@@ -59,21 +70,21 @@ export async function buildLayout(dir: string): Promise<string> {
       { name: ".wh.swap", body: "" },
       { name: "swap", type: "2", linkname: "etc" },
     ]),
-  );
-  const layer3 = join(dir, "layer3.tar");
-  await Deno.writeFile(
-    layer3,
     buildTar([
       { name: "data/", type: "5" },
       { name: "data/a", body: "layer3\n" },
       { name: "data/h1", body: "linked\n" },
       { name: "data/h2", type: "1", linkname: "data/h1" },
     ]),
-  );
+  ];
+  const layers = [layer1];
+  for (const [i, tar] of upper.entries()) {
+    layers.push(await writeFixture(dir, `layer${i + 2}.tar`, tar));
+  }
   const layout = join(dir, "layout");
   await sh("umoci", "init", "--layout", layout);
   await sh("umoci", "new", "--image", `${layout}:v1`);
-  for (const l of [layer1, layer2, layer3]) {
+  for (const l of layers) {
     await sh("umoci", "raw", "add-layer", "--image", `${layout}:v1`, l);
   }
   await sh(
@@ -87,15 +98,6 @@ export async function buildLayout(dir: string): Promise<string> {
     "/bin/sh",
   );
   return layout;
-}
-
-function pathOf(tool: string): string {
-  for (const d of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(join(d, tool)).isFile) return join(d, tool);
-    } catch { /* next */ }
-  }
-  throw new Error(`${tool} not found`);
 }
 
 const CHECK = "test ! -e /etc/deleteme && cat /etc/keep && ls /opq && readlink /swap && " +

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { DEFAULT_CONFIG } from "../plugins/ingest/config.ts";
+import { listTree, ok, run, sha256, withTempDir, writeFixture } from "./_cli.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
 const ROOTFS: FixtureEntry[] = [
@@ -13,12 +13,15 @@ const ROOTFS: FixtureEntry[] = [
   { name: "./etc/os-release", body: "NAME=fixture\n" },
 ];
 
-const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
-
 async function fixture(dir: string, entries = ROOTFS, name = "rootfs.tar.gz") {
   const tar = buildTar(entries);
   const path = await writeFixture(dir, name, gzipSync(tar));
   return { path, tar, diffId: sha256(tar) };
+}
+
+/** `servin image import ARGS…`, which must succeed; returns the new image's ID, hex. */
+async function importId(root: string, ...args: string[]): Promise<string> {
+  return (await ok(root, ["image", "import", ...args])).trim().slice(7);
 }
 
 function oneLineError(stderr: string, ...fragments: string[]) {
@@ -28,10 +31,9 @@ function oneLineError(stderr: string, ...fragments: string[]) {
   for (const f of fragments) assert.ok(lines[0]!.includes(f), `"${f}" not in: ${lines[0]}`);
 }
 
-Deno.test("import stores a content-addressed image that ls and inspect show", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import stores a content-addressed image that ls and inspect show",
+  withTempDir(async ({ dir, root }) => {
     const { path, diffId } = await fixture(dir);
     const r = await run(root, ["image", "import", path, "fixture:1.0"]);
     assert.equal(r.code, 0, r.stderr);
@@ -47,15 +49,7 @@ Deno.test("import stores a content-addressed image that ls and inspect show", as
     assert.equal(image.size, "#!/bin/sh\necho hello\n".length + "NAME=fixture\n".length);
     assert.equal(image.rootfs_type, "tarball");
     assert.equal(image.rootfs_path, join(root, "images", "layers", diffId));
-    assert.deepEqual(image.config, {
-      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-      cmd: ["/bin/sh"],
-      entrypoint: [],
-      working_dir: "/",
-      user: "root",
-      exposed_ports: {},
-      labels: {},
-    });
+    assert.deepEqual(image.config, DEFAULT_CONFIG, "an import without flags gets the defaults");
     assert.equal(image.metadata.source, "tarball");
     assert.equal(image.metadata.original_path, path);
     assert.equal(
@@ -81,15 +75,12 @@ Deno.test("import stores a content-addressed image that ls and inspect show", as
       lines[1]!,
       new RegExp(`^fixture\\s+1\\.0\\s+${id.slice(0, 12)}\\s+.+ ago\\s+34B$`),
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("two imports of one tarball get different IDs but share their layer", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "two imports of one tarball get different IDs but share their layer",
+  withTempDir(async ({ dir, root }) => {
     const { path, diffId } = await fixture(dir);
     const a = (await ok(root, ["image", "import", path, "a"])).trim();
     await new Promise((r) => setTimeout(r, 5));
@@ -111,15 +102,12 @@ Deno.test("two imports of one tarball get different IDs but share their layer", 
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
     assert.deepEqual(await listTree(join(root, "images", "blobs", "sha256")), []);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import reads stdin, zstd, plain tar and multi-member gzip alike", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import reads stdin, zstd, plain tar and multi-member gzip alike",
+  withTempDir(async ({ dir, root }) => {
     const { tar, diffId } = await fixture(dir);
     const plain = await writeFixture(dir, "rootfs.gz", tar); // the name lies: content decides
     const zst = join(dir, "rootfs.tar.zst");
@@ -154,19 +142,15 @@ Deno.test("import reads stdin, zstd, plain tar and multi-member gzip alike", asy
       "plain:1": "none",
       "multi:1": "gzip",
     });
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import flags set the image config and its history", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import flags set the image config and its history",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
-    const id = (await ok(root, [
-      "image",
-      "import",
+    const id = await importId(
+      root,
       "--cmd",
       '["/bin/echo", "hi there"]',
       "--entrypoint",
@@ -185,7 +169,7 @@ Deno.test("import flags set the image config and its history", async () => {
       "first cut",
       path,
       "flags",
-    ])).trim().slice(7);
+    );
     const [image] = JSON.parse(await ok(root, ["image", "inspect", id.slice(0, 6)]));
     assert.deepEqual(image.config.cmd, ["/bin/echo", "hi there"]);
     assert.deepEqual(image.config.entrypoint, ["/bin/sh", "-c"]);
@@ -206,21 +190,16 @@ Deno.test("import flags set the image config and its history", async () => {
     const rel = await run(root, ["image", "import", "--workdir", "srv", path, "x"]);
     assert.equal(rel.code, 1);
     oneLineError(rel.stderr, "--workdir");
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("ls lists newest first and supports -q, --no-trunc, json and filters", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "ls lists newest first and supports -q, --no-trunc, json and filters",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
-    const old = (await ok(root, ["image", "import", "--label", "tier=base", path, "alpha:1"]))
-      .trim().slice(7);
+    const old = await importId(root, "--label", "tier=base", path, "alpha:1");
     await new Promise((r) => setTimeout(r, 10));
-    const neu = (await ok(root, ["image", "import", path, "localhost:5000/team/app:2"])).trim()
-      .slice(7);
+    const neu = await importId(root, path, "localhost:5000/team/app:2");
     await ok(root, ["image", "tag", "alpha:1", "alpha:stable"]);
 
     const lines = (await ok(root, ["images"])).trimEnd().split("\n").slice(1);
@@ -255,19 +234,16 @@ Deno.test("ls lists newest first and supports -q, --no-trunc, json and filters",
     const fmt = await run(root, ["image", "ls", "--format", "yaml"]);
     assert.equal(fmt.code, 1);
     oneLineError(fmt.stderr, "yaml");
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("tag implies :latest and moving a tag leaves the other image untagged", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "tag implies :latest and moving a tag leaves the other image untagged",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
-    const a = (await ok(root, ["image", "import", path, "app:1"])).trim().slice(7);
+    const a = await importId(root, path, "app:1");
     await new Promise((r) => setTimeout(r, 5));
-    const b = (await ok(root, ["image", "import", path, "other:1"])).trim().slice(7);
+    const b = await importId(root, path, "other:1");
     await ok(root, ["image", "tag", "app:1", "app"]);
     await ok(root, ["tag", b.slice(0, 8), "app:1"]); // moves app:1 from a to b
     const tags = async () => {
@@ -288,17 +264,14 @@ Deno.test("tag implies :latest and moving a tag leaves the other image untagged"
     const invalid = await run(root, ["tag", a, "Bad:Name"]);
     assert.equal(invalid.code, 1);
     oneLineError(invalid.stderr, "Bad:Name");
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("rm untags, deletes by ID with -f, and goes on after a failure", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "rm untags, deletes by ID with -f, and goes on after a failure",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
-    const id = (await ok(root, ["image", "import", path, "app:1"])).trim().slice(7);
+    const id = await importId(root, path, "app:1");
     await ok(root, ["tag", "app:1", "app:2"]);
     assert.equal(await ok(root, ["rmi", "app:2"]), "Untagged: app:2\n");
     await ok(root, ["tag", "app:1", "app:3"]);
@@ -313,15 +286,12 @@ Deno.test("rm untags, deletes by ID with -f, and goes on after a failure", async
     assert.equal(mixed.stdout, `Untagged: app:1\nUntagged: app:3\nDeleted: sha256:${id}\n`);
     assert.equal(await ok(root, ["images", "-q"]), "");
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("an ambiguous ID prefix is an error that lists the candidates", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "an ambiguous ID prefix is an error that lists the candidates",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
     await ok(root, ["image", "import", path, "seed"]);
     const indexPath = join(root, "images", "index.json");
@@ -338,14 +308,12 @@ Deno.test("an ambiguous ID prefix is an error that lists the candidates", async 
     const short = await run(root, ["image", "inspect", "abc"]);
     assert.equal(short.code, 1);
     assert.match(short.stderr, /No such image: abc/);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("help, version, pull and usage errors", async () => {
-  const [root, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "help, version, pull and usage errors",
+  withTempDir(async ({ dir: root }) => {
     const version = JSON.parse(
       await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
     ).version;
@@ -384,15 +352,12 @@ Deno.test("help, version, pull and usage errors", async () => {
     const debug = await run(root, ["--debug", "image", "tag", "nope", "x"]);
     assert.equal(debug.code, 1);
     assert.match(debug.stderr, /at .*servin\.ts/);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import shows progress on a terminal and nothing otherwise", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import shows progress on a terminal and nothing otherwise",
+  withTempDir(async ({ dir, root }) => {
     const { path } = await fixture(dir);
     const main = new URL("../main.ts", import.meta.url).pathname;
     // util-linux `script` gives the command a pseudo-terminal.
@@ -406,7 +371,5 @@ Deno.test("import shows progress on a terminal and nothing otherwise", async () 
     assert.equal(out.code, 0, text);
     assert.match(text, /Importing \d+(\.\d+)?[kMG]?B \/ \d+(\.\d+)?[kMG]?B \(100%\)/);
     assert.match(text, /sha256:[0-9a-f]{64}/);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

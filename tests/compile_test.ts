@@ -7,54 +7,49 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "./_cli.ts";
+import { withTempDir } from "./_cli.ts";
 
 const denort = Deno.env.get("DENORT_BIN");
 
 Deno.test({
   name: "the compiled servin binary passes the CLI and plugin end-to-end tests (needs DENORT_BIN)",
   ignore: !denort,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    try {
-      const bin = join(dir, "servin");
-      const repo = new URL("..", import.meta.url).pathname;
-      const compiled = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "compile",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-run",
-          "--allow-net",
-          "--allow-sys",
-          "--allow-ffi",
-          "--include",
-          join(repo, "plugins/formats/_decompress_worker.ts"),
-          "--output",
-          bin,
-          join(repo, "main.ts"),
-        ],
-        stderr: "piped",
-      }).output();
-      assert.equal(compiled.code, 0, new TextDecoder().decode(compiled.stderr));
-      const tests = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "test",
-          "-A",
-          "tests/cli_test.ts",
-          "tests/plugins_test.ts",
-          "tests/import_security_test.ts",
-        ],
-        cwd: repo,
-        env: { SERVIN_BIN: bin },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const out = new TextDecoder().decode(tests.stdout) + new TextDecoder().decode(tests.stderr);
-      assert.equal(tests.code, 0, out);
-    } finally {
-      await cleanup();
-    }
-  },
+  fn: withTempDir(async ({ dir }) => {
+    const bin = join(dir, "servin");
+    const repo = new URL("..", import.meta.url).pathname;
+    const compiled = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "compile",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        "--allow-net",
+        "--allow-sys",
+        "--allow-ffi",
+        "--include",
+        join(repo, "plugins/formats/_decompress_worker.ts"),
+        "--output",
+        bin,
+        join(repo, "main.ts"),
+      ],
+      stderr: "piped",
+    }).output();
+    assert.equal(compiled.code, 0, new TextDecoder().decode(compiled.stderr));
+    const tests = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "test",
+        "-A",
+        "tests/cli_test.ts",
+        "tests/plugins_test.ts",
+        "tests/import_security_test.ts",
+      ],
+      cwd: repo,
+      env: { SERVIN_BIN: bin },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(tests.stdout) + new TextDecoder().decode(tests.stderr);
+    assert.equal(tests.code, 0, out);
+  }),
 });

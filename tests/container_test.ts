@@ -7,18 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { listTree, ok, run, tempDir } from "./_cli.ts";
+import { listTree, ok, run, withTempDir } from "./_cli.ts";
+import { have, pathOf } from "./_layout.ts";
 import { buildTar } from "./_tar.ts";
-
-function have(tool: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((d) => {
-    try {
-      return Deno.statSync(join(d, tool)).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -63,300 +54,277 @@ async function busyboxImage(dir: string, root: string): Promise<void> {
   ]);
 }
 
-function pathOf(tool: string): string {
-  for (const d of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(join(d, tool)).isFile) return join(d, tool);
-    } catch { /* next */ }
-  }
-  throw new Error(`${tool} not found`);
-}
-
 function mountsUnder(root: string): string[] {
   return Deno.readTextFileSync("/proc/self/mounts").split("\n").filter((l) => l.includes(root));
 }
 
-async function withImage(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const [dir, cleanup] = await tempDir();
-  const root = join(dir, "root");
-  try {
-    await busyboxImage(dir, root);
-    await fn(root, dir);
-  } finally {
-    await run(root, ["container", "prune", "-f"]);
-    await cleanup();
-  }
+/** A test function: `fn` runs with the busybox images in a fresh root, whose containers go after. */
+function withImage(
+  fn: (root: string, dir: string) => Promise<void>,
+): (t: Deno.TestContext) => Promise<void> {
+  return withTempDir(async ({ dir, root }) => {
+    try {
+      await busyboxImage(dir, root);
+      await fn(root, dir);
+    } finally {
+      await run(root, ["container", "prune", "-f"]);
+    }
+  });
 }
 
 for (const snapshotter of ["overlay", "copy"]) {
   Deno.test({
     name: `run (${snapshotter}): exit codes, image config, flags, and isolation between containers`,
     ignore,
-    async fn() {
-      await withImage(async (root) => {
-        const s = ["--snapshotter", snapshotter];
-        const exit3 = await run(root, ["run", "--rm", ...s, "busybox:test", "sh", "-c", "exit 3"]);
-        assert.equal(exit3.code, 3, exit3.stderr);
+    fn: withImage(async (root) => {
+      const s = ["--snapshotter", snapshotter];
+      const exit3 = await run(root, ["run", "--rm", ...s, "busybox:test", "sh", "-c", "exit 3"]);
+      assert.equal(exit3.code, 3, exit3.stderr);
 
-        const fromImage = await run(root, ["run", "--rm", ...s, "configured:test"]);
-        assert.equal(fromImage.code, 0, fromImage.stderr);
-        assert.equal(
-          fromImage.stdout,
-          "hello from the image\n/srv\nuid=1000(alice) gid=1000(alice) groups=50(staff)\n",
-        );
+      const fromImage = await run(root, ["run", "--rm", ...s, "configured:test"]);
+      assert.equal(fromImage.code, 0, fromImage.stderr);
+      assert.equal(
+        fromImage.stdout,
+        "hello from the image\n/srv\nuid=1000(alice) gid=1000(alice) groups=50(staff)\n",
+      );
 
-        const fromFlags = await run(root, [
-          "run",
-          "--rm",
-          ...s,
-          "-e",
-          "GREETING=from a flag",
-          "-w",
-          "/tmp",
-          "-u",
-          "0:50",
-          "--name",
-          "flagged",
-          "configured:test",
-          "sh",
-          "-c",
-          "echo $GREETING; pwd; id; hostname",
-        ]);
-        assert.equal(fromFlags.code, 0, fromFlags.stderr);
-        assert.equal(fromFlags.stdout, "from a flag\n/tmp\nuid=0(root) gid=50(staff)\nflagged\n");
+      const fromFlags = await run(root, [
+        "run",
+        "--rm",
+        ...s,
+        "-e",
+        "GREETING=from a flag",
+        "-w",
+        "/tmp",
+        "-u",
+        "0:50",
+        "--name",
+        "flagged",
+        "configured:test",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd; id; hostname",
+      ]);
+      assert.equal(fromFlags.code, 0, fromFlags.stderr);
+      assert.equal(fromFlags.stdout, "from a flag\n/tmp\nuid=0(root) gid=50(staff)\nflagged\n");
 
-        const writer = await run(root, [
-          "run",
-          ...s,
-          "--name",
-          "writer",
-          "busybox:test",
-          "sh",
-          "-c",
-          "echo changed > /etc/image-file && echo new > /etc/new-file && cat /etc/image-file",
-        ]);
-        assert.equal(writer.stdout, "changed\n", writer.stderr);
-        const reader = await run(root, [
-          "run",
-          "--rm",
-          ...s,
-          "busybox:test",
-          "sh",
-          "-c",
-          "cat /etc/image-file; test -e /etc/new-file && echo leaked || echo clean",
-        ]);
-        assert.equal(reader.stdout, "from the image\nclean\n", reader.stderr);
-        const [image] = JSON.parse(await ok(root, ["image", "inspect", "busybox:test"]));
-        assert.equal(
-          await Deno.readTextFile(join(image.rootfs_path, "etc", "image-file")),
-          "from the image\n",
-        );
-        const [c] = JSON.parse(await ok(root, ["container", "inspect", "writer"]));
-        assert.equal(c.snapshotter, snapshotter);
-        assert.equal(c.status, "exited");
-        assert.equal(c.exit_code, 0);
-        assert.deepEqual(mountsUnder(root), [], "no mount outlives a run");
-        await ok(root, ["rm", "writer"]);
-        // Only the index and its lock stay: no bundle outlives its container.
-        assert.deepEqual(await listTree(join(root, "containers")), ["index.json", "index.lock"]);
-        assert.equal(await ok(root, ["ps", "-aq"]), "");
-      });
-    },
+      const writer = await run(root, [
+        "run",
+        ...s,
+        "--name",
+        "writer",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo changed > /etc/image-file && echo new > /etc/new-file && cat /etc/image-file",
+      ]);
+      assert.equal(writer.stdout, "changed\n", writer.stderr);
+      const reader = await run(root, [
+        "run",
+        "--rm",
+        ...s,
+        "busybox:test",
+        "sh",
+        "-c",
+        "cat /etc/image-file; test -e /etc/new-file && echo leaked || echo clean",
+      ]);
+      assert.equal(reader.stdout, "from the image\nclean\n", reader.stderr);
+      const [image] = JSON.parse(await ok(root, ["image", "inspect", "busybox:test"]));
+      assert.equal(
+        await Deno.readTextFile(join(image.rootfs_path, "etc", "image-file")),
+        "from the image\n",
+      );
+      const [c] = JSON.parse(await ok(root, ["container", "inspect", "writer"]));
+      assert.equal(c.snapshotter, snapshotter);
+      assert.equal(c.status, "exited");
+      assert.equal(c.exit_code, 0);
+      assert.deepEqual(mountsUnder(root), [], "no mount outlives a run");
+      await ok(root, ["rm", "writer"]);
+      // Only the index and its lock stay: no bundle outlives its container.
+      assert.deepEqual(await listTree(join(root, "containers")), ["index.json", "index.lock"]);
+      assert.equal(await ok(root, ["ps", "-aq"]), "");
+    }),
   });
 }
 
 Deno.test({
   name: "run -d writes a log, ps shows it running, rm needs -f while it runs",
   ignore,
-  async fn() {
-    await withImage(async (root) => {
-      const id = (await ok(root, [
-        "run",
-        "-d",
-        "--name",
-        "daemon",
-        "busybox:test",
-        "sh",
-        "-c",
-        "echo started; echo to stderr >&2; sleep 30",
-      ])).trim();
-      assert.match(id, /^[0-9a-f]{64}$/);
-      assert.match(await ok(root, ["ps"]), new RegExp(`${id.slice(0, 12)}.*Up .*daemon`));
-      for (let i = 0; i < 100 && !(await ok(root, ["logs", "daemon"])).includes("stderr"); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      // stdout and stderr are two pipes: their lines interleave in either order.
-      const lines = (await ok(root, ["logs", "daemon"])).split("\n").filter(Boolean).sort();
-      assert.deepEqual(lines, ["started", "to stderr"]);
-      const refused = await run(root, ["rm", "daemon"]);
-      assert.equal(refused.code, 1);
-      assert.match(
-        refused.stderr,
-        /^servin: Cannot remove running container daemon: stop it first or use -f\n$/,
-      );
-      assert.equal(await ok(root, ["rm", "-f", "daemon"]), "daemon\n");
-      assert.equal(await ok(root, ["ps", "-aq"]), "");
-      assert.deepEqual(mountsUnder(root), []);
-    });
-  },
+  fn: withImage(async (root) => {
+    const id = (await ok(root, [
+      "run",
+      "-d",
+      "--name",
+      "daemon",
+      "busybox:test",
+      "sh",
+      "-c",
+      "echo started; echo to stderr >&2; sleep 30",
+    ])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match(await ok(root, ["ps"]), new RegExp(`${id.slice(0, 12)}.*Up .*daemon`));
+    for (let i = 0; i < 100 && !(await ok(root, ["logs", "daemon"])).includes("stderr"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // stdout and stderr are two pipes: their lines interleave in either order.
+    const lines = (await ok(root, ["logs", "daemon"])).split("\n").filter(Boolean).sort();
+    assert.deepEqual(lines, ["started", "to stderr"]);
+    const refused = await run(root, ["rm", "daemon"]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^servin: Cannot remove running container daemon: stop it first or use -f\n$/,
+    );
+    assert.equal(await ok(root, ["rm", "-f", "daemon"]), "daemon\n");
+    assert.equal(await ok(root, ["ps", "-aq"]), "");
+    assert.deepEqual(mountsUnder(root), []);
+  }),
 });
 
 Deno.test({
   name: "create then start, unique names, and image rm refusing an image in use",
   ignore,
-  async fn() {
-    await withImage(async (root) => {
-      const id =
-        (await ok(root, ["create", "--name", "later", "busybox:test", "sh", "-c", "exit 4"]))
-          .trim();
-      assert.match(await ok(root, ["ps", "-a"]), /Created\s+later/);
-      const dup = await run(root, ["create", "--name", "later", "busybox:test"]);
-      assert.equal(dup.code, 1);
-      assert.match(dup.stderr, /name "later" is already in use/);
-      const started = await run(root, ["start", "-a", "later"]);
-      assert.equal(started.code, 4);
-      assert.match(await ok(root, ["ps", "-a"]), /Exited \(4\) .* later/);
+  fn: withImage(async (root) => {
+    const id = (await ok(root, ["create", "--name", "later", "busybox:test", "sh", "-c", "exit 4"]))
+      .trim();
+    assert.match(await ok(root, ["ps", "-a"]), /Created\s+later/);
+    const dup = await run(root, ["create", "--name", "later", "busybox:test"]);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /name "later" is already in use/);
+    const started = await run(root, ["start", "-a", "later"]);
+    assert.equal(started.code, 4);
+    assert.match(await ok(root, ["ps", "-a"]), /Exited \(4\) .* later/);
 
-      const refused = await run(root, ["image", "rm", "busybox:test"]);
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /containers use it: later/);
-      await ok(root, ["image", "rm", "-f", "busybox:test"]);
-      // The container keeps the layers it runs on.
-      const again = await run(root, ["start", "-a", id.slice(0, 8)]);
-      assert.equal(again.code, 4, again.stderr);
-      // Removing it drops its lease: the other image goes without -f, and the layers with it.
-      await ok(root, ["rm", "later"]);
-      await ok(root, ["image", "rm", "configured:test"]);
-      assert.deepEqual(await listTree(join(root, "images", "layers")), []);
-    });
-  },
+    const refused = await run(root, ["image", "rm", "busybox:test"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /containers use it: later/);
+    await ok(root, ["image", "rm", "-f", "busybox:test"]);
+    // The container keeps the layers it runs on.
+    const again = await run(root, ["start", "-a", id.slice(0, 8)]);
+    assert.equal(again.code, 4, again.stderr);
+    // Removing it drops its lease: the other image goes without -f, and the layers with it.
+    await ok(root, ["rm", "later"]);
+    await ok(root, ["image", "rm", "configured:test"]);
+    assert.deepEqual(await listTree(join(root, "images", "layers")), []);
+  }),
 });
 
 Deno.test({
   name: "stdin with -i, SIGTERM reaches the container, and a missing runtime is a clear error",
   ignore,
-  async fn() {
-    await withImage(async (root) => {
-      const echo = await run(root, ["run", "--rm", "-i", "busybox:test", "cat"], {
-        stdin: new TextEncoder().encode("piped in\n"),
-      });
-      assert.equal(echo.stdout, "piped in\n", echo.stderr);
-
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          MAIN,
-          "run",
-          "--rm",
-          "busybox:test",
-          "sh",
-          "-c",
-          'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done',
-        ],
-        env: { SERVIN_ROOT: root },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const reader = child.stdout.getReader();
-      const first = await reader.read();
-      assert.equal(new TextDecoder().decode(first.value), "ready\n");
-      child.kill("SIGTERM");
-      let rest = "";
-      for (let r = await reader.read(); !r.done; r = await reader.read()) {
-        rest += new TextDecoder().decode(r.value);
-      }
-      const status = await child.status;
-      await child.stderr.cancel();
-      assert.equal(rest, "got TERM\n");
-      assert.equal(status.code, 7);
-
-      const created = await run(root, [
-        "create",
-        "--runtime",
-        "crun",
-        "--name",
-        "nocrun",
-        "busybox:test",
-      ]);
-      assert.equal(created.code, 0, created.stderr);
-      const noRuntime = await run(root, ["start", "-a", "nocrun"], {
-        env: { PATH: "/nonexistent" },
-      });
-      assert.equal(noRuntime.code, 1);
-      assert.equal(
-        noRuntime.stderr,
-        'servin: No OCI runtime found: install runc or crun (looked for "crun" on PATH)\n',
-      );
+  fn: withImage(async (root) => {
+    const echo = await run(root, ["run", "--rm", "-i", "busybox:test", "cat"], {
+      stdin: new TextEncoder().encode("piped in\n"),
     });
-  },
+    assert.equal(echo.stdout, "piped in\n", echo.stderr);
+
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "run",
+        "--rm",
+        "busybox:test",
+        "sh",
+        "-c",
+        'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done',
+      ],
+      env: { SERVIN_ROOT: root },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), "ready\n");
+    child.kill("SIGTERM");
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      rest += new TextDecoder().decode(r.value);
+    }
+    const status = await child.status;
+    await child.stderr.cancel();
+    assert.equal(rest, "got TERM\n");
+    assert.equal(status.code, 7);
+
+    const created = await run(root, [
+      "create",
+      "--runtime",
+      "crun",
+      "--name",
+      "nocrun",
+      "busybox:test",
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const noRuntime = await run(root, ["start", "-a", "nocrun"], {
+      env: { PATH: "/nonexistent" },
+    });
+    assert.equal(noRuntime.code, 1);
+    assert.equal(
+      noRuntime.stderr,
+      'servin: No OCI runtime found: install runc or crun (looked for "crun" on PATH)\n',
+    );
+  }),
 });
 
 Deno.test({
   name: "a missing image falls back to a basic rootfs with a warning, or fails with --no-fallback",
   ignore,
-  async fn() {
-    const [root, cleanup] = await tempDir();
-    try {
-      const r = await run(root, [
-        "run",
-        "--rm",
-        "missing:1",
-        "sh",
-        "-c",
-        "cat /etc/passwd; echo ok",
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^root:x:0:0:/);
-      assert.match(r.stdout, /ok\n$/);
-      assert.equal(
-        r.stderr,
-        'servin: warning: image "missing:1" not found locally: using a basic root filesystem\n',
-      );
-      const strict = await run(root, ["run", "--no-fallback", "missing:1", "sh"]);
-      assert.equal(strict.code, 1);
-      assert.equal(strict.stderr, "servin: No such image: missing:1\n");
-      assert.equal(await ok(root, ["ps", "-aq"]), "");
-    } finally {
-      await cleanup();
-    }
-  },
+  fn: withTempDir(async ({ dir: root }) => {
+    const r = await run(root, [
+      "run",
+      "--rm",
+      "missing:1",
+      "sh",
+      "-c",
+      "cat /etc/passwd; echo ok",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^root:x:0:0:/);
+    assert.match(r.stdout, /ok\n$/);
+    assert.equal(
+      r.stderr,
+      'servin: warning: image "missing:1" not found locally: using a basic root filesystem\n',
+    );
+    const strict = await run(root, ["run", "--no-fallback", "missing:1", "sh"]);
+    assert.equal(strict.code, 1);
+    assert.equal(strict.stderr, "servin: No such image: missing:1\n");
+    assert.equal(await ok(root, ["ps", "-aq"]), "");
+  }),
 });
 
 Deno.test({
   name: "a container whose monitor was killed shows as Dead and prune removes it",
   ignore,
-  async fn() {
-    await withImage(async (root) => {
-      const id = (await ok(root, ["run", "-d", "--name", "victim", "busybox:test", "sleep", "30"]))
-        .trim();
-      const monitor = new Deno.Command("pgrep", {
-        args: ["-f", `container monitor ${id}`],
-        stdout: "piped",
-      })
-        .outputSync();
-      const pid = Number(new TextDecoder().decode(monitor.stdout).trim().split("\n")[0]);
-      assert.ok(pid > 0, "found the monitor process");
-      Deno.kill(pid, "SIGKILL");
-      await new Deno.Command("runc", { args: ["kill", id, "KILL"] }).output();
-      for (let i = 0; i < 100 && !(await ok(root, ["ps", "-a"])).includes("Dead"); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(await ok(root, ["ps", "-a"]), /Dead\s+victim/);
-      assert.equal(await ok(root, ["ps", "-q"]), "", "a dead container is not listed as running");
-      assert.match(await ok(root, ["container", "prune", "-f"]), new RegExp(id));
-      assert.equal(await ok(root, ["ps", "-aq"]), "");
-      assert.deepEqual(mountsUnder(root), []);
-    });
-  },
+  fn: withImage(async (root) => {
+    const id = (await ok(root, ["run", "-d", "--name", "victim", "busybox:test", "sleep", "30"]))
+      .trim();
+    const monitor = new Deno.Command("pgrep", {
+      args: ["-f", `container monitor ${id}`],
+      stdout: "piped",
+    })
+      .outputSync();
+    const pid = Number(new TextDecoder().decode(monitor.stdout).trim().split("\n")[0]);
+    assert.ok(pid > 0, "found the monitor process");
+    Deno.kill(pid, "SIGKILL");
+    await new Deno.Command("runc", { args: ["kill", id, "KILL"] }).output();
+    for (let i = 0; i < 100 && !(await ok(root, ["ps", "-a"])).includes("Dead"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(await ok(root, ["ps", "-a"]), /Dead\s+victim/);
+    assert.equal(await ok(root, ["ps", "-q"]), "", "a dead container is not listed as running");
+    assert.match(await ok(root, ["container", "prune", "-f"]), new RegExp(id));
+    assert.equal(await ok(root, ["ps", "-aq"]), "");
+    assert.deepEqual(mountsUnder(root), []);
+  }),
 });
 
-Deno.test("create leases the image's layers after checking them; rm and prune drop leases", async () => {
-  const [root, cleanup] = await tempDir();
-  const servin = await openServin({ root });
-  const leases = () => servin.store.index.transaction((tx) => structuredClone(tx.leases));
-  const tar = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hi\n" }]);
-  try {
+Deno.test(
+  "create leases the image's layers after checking them; rm and prune drop leases",
+  withTempDir(async ({ dir: root }) => {
+    await using servin = await openServin({ root });
+    const leases = () => servin.store.index.transaction((tx) => structuredClone(tx.leases));
+    const tar = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hi\n" }]);
     await servin.importImage({ path: "a", stream: new Blob([tar]).stream() }, "leased:1");
     const image = await servin.getImage("leased:1");
     const options = { snapshotter: "copy", command: ["/bin/true"] };
@@ -388,11 +356,8 @@ Deno.test("create leases the image's layers after checking them; rm and prune dr
     assert.deepEqual(await servin.containers.list(), []);
     assert.deepEqual(await listTree(join(root, "containers")), ["index.json", "index.lock"]);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
-  } finally {
-    await servin.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test({
   name:

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { chownSync, lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
-import { ok, run, tempDir } from "./_cli.ts";
+import { ok, run, tempDir, withTempDir } from "./_cli.ts";
 import { manifest } from "./_tree.ts";
 
 const OLD = 1_000_000_000; // 2001-09-09
@@ -71,50 +71,44 @@ for (const format of ["posix", "gnu", "ustar"]) {
   Deno.test({
     name: `import keeps every file attribute of a GNU tar --format=${format} archive`,
     ignore: Deno.uid() !== 0, // ownership and device nodes need root
-    async fn() {
-      const [dir, cleanup] = await tempDir();
-      try {
-        const src = join(dir, "src");
-        await buildTree(src);
-        const expected = await manifest(src);
-        const archive = join(dir, "rootfs.tar");
-        // ustar cannot hold names over 255 bytes: leave the long one out there.
-        const exclude = format === "ustar" ? ["--exclude", "./a*"] : [];
-        sh("tar", [
-          `--format=${format}`,
-          "--numeric-owner",
-          ...exclude,
-          "-C",
-          src,
-          "-cf",
-          archive,
-          ".",
-        ]);
-        const root = join(dir, "root");
-        await ok(root, ["image", "import", archive, `fidelity:${format}`]);
-        const [image] = JSON.parse(await ok(root, ["image", "inspect", `fidelity:${format}`]));
-        const actual = await manifest(image.rootfs_path);
-        const wanted = format === "ustar"
-          ? expected.filter((r) => !r.path.startsWith("a"))
-          : expected;
-        assert.deepEqual(actual, wanted);
-        // Sanity: the manifest really covers what the test is about.
-        const types = new Set(actual.map((r) => r.type));
-        for (const t of ["file", "dir", "symlink", "char", "block", "fifo"]) {
-          assert.ok(types.has(t), t);
-        }
-        assert.ok(actual.some((r) => r.mode === "4755"));
-        assert.ok(actual.some((r) => r.uid === 1234 && r.type === "symlink"));
-        assert.ok(
-          actual.some((r) => r.linkGroup === "data/hardlink" || r.linkGroup === "data/original"),
-        );
-        const files = actual.filter((r) => r.type === "file");
-        const unique = new Map(files.map((r) => [r.linkGroup ?? r.path, r.size ?? 0]));
-        assert.equal(image.size, [...unique.values()].reduce((a, b) => a + b, 0));
-      } finally {
-        await cleanup();
+    fn: withTempDir(async ({ dir, root }) => {
+      const src = join(dir, "src");
+      await buildTree(src);
+      const expected = await manifest(src);
+      const archive = join(dir, "rootfs.tar");
+      // ustar cannot hold names over 255 bytes: leave the long one out there.
+      const exclude = format === "ustar" ? ["--exclude", "./a*"] : [];
+      sh("tar", [
+        `--format=${format}`,
+        "--numeric-owner",
+        ...exclude,
+        "-C",
+        src,
+        "-cf",
+        archive,
+        ".",
+      ]);
+      await ok(root, ["image", "import", archive, `fidelity:${format}`]);
+      const [image] = JSON.parse(await ok(root, ["image", "inspect", `fidelity:${format}`]));
+      const actual = await manifest(image.rootfs_path);
+      const wanted = format === "ustar"
+        ? expected.filter((r) => !r.path.startsWith("a"))
+        : expected;
+      assert.deepEqual(actual, wanted);
+      // Sanity: the manifest really covers what the test is about.
+      const types = new Set(actual.map((r) => r.type));
+      for (const t of ["file", "dir", "symlink", "char", "block", "fifo"]) {
+        assert.ok(types.has(t), t);
       }
-    },
+      assert.ok(actual.some((r) => r.mode === "4755"));
+      assert.ok(actual.some((r) => r.uid === 1234 && r.type === "symlink"));
+      assert.ok(
+        actual.some((r) => r.linkGroup === "data/hardlink" || r.linkGroup === "data/original"),
+      );
+      const files = actual.filter((r) => r.type === "file");
+      const unique = new Map(files.map((r) => [r.linkGroup ?? r.path, r.size ?? 0]));
+      assert.equal(image.size, [...unique.values()].reduce((a, b) => a + b, 0));
+    }),
   });
 }
 
@@ -142,35 +136,30 @@ Deno.test({
   name:
     "as a non-root user, import keeps content and modes, and warns once that owners and devices are not kept",
   ignore: Deno.uid() !== 0, // root is needed to build the fixture and to switch to nobody
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    try {
-      const nobody = 65534;
-      await Deno.chmod(dir, 0o755);
-      const src = join(dir, "src");
-      await buildTree(src);
-      const archive = join(dir, "rootfs.tar");
-      sh("tar", ["--format=posix", "--numeric-owner", "-C", src, "-cf", archive, "."]);
-      const home = join(dir, "home");
-      await Deno.mkdir(home);
-      chownSync(home, nobody, nobody);
-      const r = await run(join(home, "root"), ["image", "import", archive, "rootless"], {
-        as: nobody,
-        env: { HOME: home, DENO_DIR: join(home, ".deno"), XDG_DATA_HOME: join(home, ".local") },
-      });
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(r.stderr.trimEnd().split("\n").sort(), [
-        "servin: warning: device nodes from archives are skipped: not running as root",
-        "servin: warning: file ownership from archives is not kept: not running as root",
-      ]);
-      const id = r.stdout.trim().slice(7);
-      const [image] = JSON.parse(await ok(join(home, "root"), ["image", "inspect", id]));
-      const expected = (await manifest(src))
-        .filter((e) => e.type !== "char" && e.type !== "block")
-        .map((e) => ({ ...e, uid: nobody, gid: nobody }));
-      assert.deepEqual(await manifest(image.rootfs_path), expected);
-    } finally {
-      await cleanup();
-    }
-  },
+  fn: withTempDir(async ({ dir }) => {
+    const nobody = 65534;
+    await Deno.chmod(dir, 0o755);
+    const src = join(dir, "src");
+    await buildTree(src);
+    const archive = join(dir, "rootfs.tar");
+    sh("tar", ["--format=posix", "--numeric-owner", "-C", src, "-cf", archive, "."]);
+    const home = join(dir, "home");
+    await Deno.mkdir(home);
+    chownSync(home, nobody, nobody);
+    const r = await run(join(home, "root"), ["image", "import", archive, "rootless"], {
+      as: nobody,
+      env: { HOME: home, DENO_DIR: join(home, ".deno"), XDG_DATA_HOME: join(home, ".local") },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stderr.trimEnd().split("\n").sort(), [
+      "servin: warning: device nodes from archives are skipped: not running as root",
+      "servin: warning: file ownership from archives is not kept: not running as root",
+    ]);
+    const id = r.stdout.trim().slice(7);
+    const [image] = JSON.parse(await ok(join(home, "root"), ["image", "inspect", id]));
+    const expected = (await manifest(src))
+      .filter((e) => e.type !== "char" && e.type !== "block")
+      .map((e) => ({ ...e, uid: nobody, gid: nobody }));
+    assert.deepEqual(await manifest(image.rootfs_path), expected);
+  }),
 });

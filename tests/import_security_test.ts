@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { openServin, ServinError } from "../mod.ts";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, withTempDir, writeFixture } from "./_cli.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
 interface Case {
@@ -187,10 +187,9 @@ const CASES: Case[] = [
   },
 ];
 
-Deno.test("import refuses hostile and broken archives and leaves the store as it was", async (t) => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import refuses hostile and broken archives and leaves the store as it was",
+  withTempDir(async ({ dir, root, t }) => {
     const outside = join(dir, "outside");
     await Deno.mkdir(outside);
     await Deno.writeTextFile(join(outside, "canary"), "canary");
@@ -214,15 +213,13 @@ Deno.test("import refuses hostile and broken archives and leaves the store as it
         assert.equal(await Deno.readTextFile(join(outside, "canary")), "canary");
       });
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import caps the number of entries", async () => {
-  const [dir, cleanup] = await tempDir();
-  const servin = await openServin({ root: join(dir, "root"), limits: { maxEntries: 10 } });
-  try {
+Deno.test(
+  "import caps the number of entries",
+  withTempDir(async ({ dir, root }) => {
+    await using servin = await openServin({ root, limits: { maxEntries: 10 } });
     const entries = Array.from({ length: 11 }, (_, i) => file(`f${i}`));
     const path = await writeFixture(dir, "many.tar", buildTar(entries));
     await assert.rejects(
@@ -234,9 +231,6 @@ Deno.test("import caps the number of entries", async () => {
     const ten = await writeFixture(dir, "ten.tar", buildTar(entries.slice(0, 10)));
     assert.equal((await servin.importImage(ten, "ten")).repo_tags[0], "ten:latest");
     assert.equal((await servin.listImages()).length, 1);
-    assert.deepEqual(await listTree(join(dir, "root", "tmp")), []);
-  } finally {
-    await servin.close();
-    await cleanup();
-  }
-});
+    assert.deepEqual(await listTree(join(root, "tmp")), []);
+  }),
+);

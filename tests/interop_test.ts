@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, tempDir } from "./_cli.ts";
+import { ok, withTempDir } from "./_cli.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
 
@@ -21,8 +21,7 @@ Deno.test({
     "umoci, skopeo and podman archives load, run with whiteouts applied, and save back for podman",
   ignore,
   sanitizeResources: false,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
+  fn: withTempDir(async ({ dir, root }) => {
     const podmanRoot = join(dir, "podman");
     const podman = (...args: string[]) =>
       sh(
@@ -36,7 +35,6 @@ Deno.test({
         ...args,
       );
     try {
-      const root = join(dir, "root");
       const layout = await buildLayout(dir);
       const ociTar = join(dir, "umoci.tar");
       await sh("tar", "-C", layout, "-cf", ociTar, ".");
@@ -129,19 +127,7 @@ Deno.test({
         await podman("image", "unmount", "interop/app:oci");
       }
     } finally {
-      await sh(
-        "podman",
-        "--root",
-        join(podmanRoot, "root"),
-        "--runroot",
-        join(podmanRoot, "run"),
-        "--storage-driver",
-        "vfs",
-        "system",
-        "reset",
-        "-f",
-      ).catch(() => {});
-      await cleanup();
+      await podman("system", "reset", "-f").catch(() => {});
     }
-  },
+  }),
 });

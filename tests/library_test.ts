@@ -6,36 +6,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "../plugins/commands/cli.ts";
-import {
-  builtinPlugins,
-  definePlugin,
-  type ImageRecord,
-  openServin,
-  type Output,
-  ServinError,
-} from "../mod.ts";
-import { listTree, tempDir } from "./_cli.ts";
+import { builtinPlugins, definePlugin, type ImageRecord, openServin, ServinError } from "../mod.ts";
+import { capture, listTree, tempDir, withTempDir } from "./_cli.ts";
 import { buildTar } from "./_tar.ts";
 
 const TAR = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hi\n" }]);
 
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (t) => void stdout.push(t),
-    err: (t) => void stderr.push(t),
-    errRaw: () => {},
-    errIsTerminal: false,
-  };
-}
-
-Deno.test("a Deno script imports from a stream, lists, tags and removes", async () => {
-  const [root, cleanup] = await tempDir();
-  const servin = await openServin({ root });
-  try {
+Deno.test(
+  "a Deno script imports from a stream, lists, tags and removes",
+  withTempDir(async ({ dir: root }) => {
+    await using servin = await openServin({ root });
     const image = await servin.importImage(
       { path: "in-memory", stream: new Blob([TAR]).stream() },
       "lib:1",
@@ -50,30 +30,30 @@ Deno.test("a Deno script imports from a stream, lists, tags and removes", async 
       "lib:2",
     ]);
     assert.deepEqual(await servin.removeImage("lib:1"), { untagged: ["lib:1"] });
-    assert.deepEqual(await servin.removeImage("lib:2"), { untagged: ["lib:2"], deleted: image.id });
+    assert.deepEqual(await servin.removeImage("lib:2"), {
+      untagged: ["lib:2"],
+      deleted: image.id,
+    });
     assert.deepEqual(await servin.listImages(), []);
     await assert.rejects(
       () => servin.getImage("lib:1"),
       (e: unknown) => e instanceof ServinError && e.code === "not-found",
     );
-  } finally {
-    await servin.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a plugin can veto an import and the store stays as it was", async () => {
-  const [root, cleanup] = await tempDir();
-  const policy = definePlugin({
-    name: "policy",
-    setup(api) {
-      api.on("image:commit:before", ({ tags }) => {
-        if (tags[0]?.startsWith("forbidden")) throw new Error("forbidden images are not allowed");
-      });
-    },
-  });
-  const servin = await openServin({ root, plugins: [policy] });
-  try {
+Deno.test(
+  "a plugin can veto an import and the store stays as it was",
+  withTempDir(async ({ dir: root }) => {
+    const policy = definePlugin({
+      name: "policy",
+      setup(api) {
+        api.on("image:commit:before", ({ tags }) => {
+          if (tags[0]?.startsWith("forbidden")) throw new Error("forbidden images are not allowed");
+        });
+      },
+    });
+    await using servin = await openServin({ root, plugins: [policy] });
     await servin.importImage({ path: "a", stream: new Blob([TAR]).stream() }, "allowed");
     const before = await listTree(root);
     await assert.rejects(
@@ -81,31 +61,28 @@ Deno.test("a plugin can veto an import and the store stays as it was", async () 
       { message: 'plugin "policy": forbidden images are not allowed (in image:commit:before)' },
     );
     assert.deepEqual(await listTree(root), before);
-  } finally {
-    await servin.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("plugins see imports and removals after they happen, and can veto a removal", async () => {
-  const [root, cleanup] = await tempDir();
-  const seen: string[] = [];
-  const audit = definePlugin({
-    name: "audit",
-    setup(api) {
-      api.on("image:commit:after", ({ image }) => void seen.push(`imported ${image.repo_tags}`));
-      api.on("image:remove:before", ({ image, tag }) => {
-        if (image.config.labels.protected) throw new Error("image is protected");
-        seen.push(`removing ${tag ?? image.id.slice(0, 4)}`);
-      });
-      api.on(
-        "image:remove:after",
-        ({ untagged, deleted }) => void seen.push(`removed ${untagged} ${deleted}`),
-      );
-    },
-  });
-  const servin = await openServin({ root, plugins: [audit] });
-  try {
+Deno.test(
+  "plugins see imports and removals after they happen, and can veto a removal",
+  withTempDir(async ({ dir: root }) => {
+    const seen: string[] = [];
+    const audit = definePlugin({
+      name: "audit",
+      setup(api) {
+        api.on("image:commit:after", ({ image }) => void seen.push(`imported ${image.repo_tags}`));
+        api.on("image:remove:before", ({ image, tag }) => {
+          if (image.config.labels.protected) throw new Error("image is protected");
+          seen.push(`removing ${tag ?? image.id.slice(0, 4)}`);
+        });
+        api.on(
+          "image:remove:after",
+          ({ untagged, deleted }) => void seen.push(`removed ${untagged} ${deleted}`),
+        );
+      },
+    });
+    await using servin = await openServin({ root, plugins: [audit] });
     const image: ImageRecord = await servin.importImage(
       { path: "a", stream: new Blob([TAR]).stream() },
       "x:1",
@@ -124,15 +101,12 @@ Deno.test("plugins see imports and removals after they happen, and can veto a re
       `removing ${image.id.slice(0, 4)}`,
       "removed x:1 true",
     ]);
-  } finally {
-    await servin.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a third-party command runs through the CLI with command hooks around it", async () => {
-  const [root, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "a third-party command runs through the CLI with command hooks around it",
+  withTempDir(async ({ dir: root }) => {
     const events: string[] = [];
     const hello = definePlugin({
       name: "hello",
@@ -192,14 +166,12 @@ Deno.test("a third-party command runs through the CLI with command hooks around 
     assert.deepEqual(broken.stderr, [
       'servin: plugin "needs-x": depends on "x", which is not registered',
     ]);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("the default root follows --root, then SERVIN_ROOT, then the platform", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "the default root follows --root, then SERVIN_ROOT, then the platform",
+  withTempDir(async ({ dir }) => {
     const servin = await openServin({ root: join(dir, "explicit") });
     assert.equal(servin.root, join(dir, "explicit"));
     await servin.close();
@@ -210,15 +182,13 @@ Deno.test("the default root follows --root, then SERVIN_ROOT, then the platform"
       const xdg = Deno.env.get("XDG_DATA_HOME") || join(Deno.env.get("HOME")!, ".local", "share");
       assert.equal(platform.defaultRoot(), join(xdg, "servin"));
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("the handle is AsyncDisposable: leaving the scope runs the plugins' disposers", async () => {
-  const [root, cleanup] = await tempDir();
-  const events: string[] = [];
-  try {
+Deno.test(
+  "the handle is AsyncDisposable: leaving the scope runs the plugins' disposers",
+  withTempDir(async ({ dir: root }) => {
+    const events: string[] = [];
     {
       await using servin = await openServin({
         root,
@@ -233,10 +203,8 @@ Deno.test("the handle is AsyncDisposable: leaving the scope runs the plugins' di
       assert.deepEqual(events, []);
     }
     assert.deepEqual(events, ["disposed"]);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test("on macOS and Windows, create works with the copy snapshotter and run says it is not supported", async () => {
   const { darwinPlatform } = await import("../plugins/platform/darwin.ts");

@@ -5,9 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, sha256, withTempDir, writeFixture } from "./_cli.ts";
 import {
   type Layout,
   manifestDescriptor,
@@ -35,8 +34,6 @@ const MIDDLE = buildTar([
 ]);
 const TOP = buildTar([{ name: "app/config", body: "debug=false\n" }]);
 
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
 async function exportedNames(root: string, image: string, dir: string): Promise<string[]> {
   const out = join(dir, `export-${sha256(new TextEncoder().encode(image)).slice(0, 8)}.tar`);
   await ok(root, ["image", "export", image, "-o", out]);
@@ -44,10 +41,9 @@ async function exportedNames(root: string, image: string, dir: string): Promise<
   return new TextDecoder().decode(list.stdout).trim().split("\n").sort();
 }
 
-Deno.test("load takes plain, gzip and zstd layers, applies whiteouts, and keeps the archive's digests", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "load takes plain, gzip and zstd layers, applies whiteouts, and keeps the archive's digests",
+  withTempDir(async ({ dir, root }) => {
     const layoutDir = join(dir, "layout");
     const layout = await writeImage(layoutDir, [
       { tar: BASE, compression: "none" },
@@ -94,15 +90,12 @@ Deno.test("load takes plain, gzip and zstd layers, applies whiteouts, and keeps 
       await ok(root, ["image", "history", "example.com/app:1"]),
       /step 2[\s\S]*step 1[\s\S]*step 0/,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("load from a docker-archive on stdin; save as docker-archive reproduces its layer digests", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "load from a docker-archive on stdin; save as docker-archive reproduces its layer digests",
+  withTempDir(async ({ dir, root }) => {
     const d = join(dir, "docker");
     const layout = await writeImage(d, [{ tar: BASE }, { tar: MIDDLE }]);
     await writeDockerManifest(d, layout, ["app:1", "app:latest"]);
@@ -123,15 +116,12 @@ Deno.test("load from a docker-archive on stdin; save as docker-archive reproduce
     assert.deepEqual(manifest[0].RepoTags, ["app:1", "app:latest"], "saved by ID: all its tags");
     assert.deepEqual(manifest[0].Layers, layout.blobs.map((b) => `blobs/sha256/${b}`));
     assert.equal(manifest[0].Config, `blobs/sha256/${layout.config}`);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a multi-platform index loads the host's platform, or the one --platform names", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "a multi-platform index loads the host's platform, or the one --platform names",
+  withTempDir(async ({ dir, root }) => {
     const d = join(dir, "multi");
     const amd = await writeImage(d, [{ tar: BASE }], { cmd: ["amd64"] });
     const arm = await writeImage(d, [{ tar: TOP }], { cmd: ["arm64"] });
@@ -150,15 +140,12 @@ Deno.test("a multi-platform index loads the host's platform, or the one --platfo
       none.stderr,
       /no image for platform linux\/s390x .*linux\/arm64\/v8, linux\/amd64/,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a corrupt blob, a wrong diff_id or the wrong kind of input loads nothing", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "a corrupt blob, a wrong diff_id or the wrong kind of input loads nothing",
+  withTempDir(async ({ dir, root }) => {
     const good = join(dir, "good.tar");
     await writeFixture(dir, "good.tar", buildTar([{ name: "f", body: "f" }]));
     await ok(root, ["image", "import", good, "kept:1"]);
@@ -205,15 +192,12 @@ Deno.test("a corrupt blob, a wrong diff_id or the wrong kind of input loads noth
       /it is an image archive, not a root filesystem: use "servin image load"/,
     );
     assert.deepEqual(await listTree(root), before);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("layers are shared between images; df shows shared and unique bytes; prune removes dangling then unused", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "layers are shared between images; df shows shared and unique bytes; prune removes dangling then unused",
+  withTempDir(async ({ dir, root }) => {
     const d = join(dir, "two");
     const one = await writeImage(d, [{ tar: BASE }, { tar: MIDDLE }], { cmd: ["one"] });
     const two = await writeImage(d, [{ tar: BASE }, { tar: TOP }], { cmd: ["two"] });
@@ -255,7 +239,5 @@ Deno.test("layers are shared between images; df shows shared and unique bytes; p
     assert.equal(await ok(root, ["images", "-q"]), "");
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
     assert.deepEqual(await listTree(join(root, "images", "blobs", "sha256")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, tempDir, withTempDir, writeFixture } from "./_cli.ts";
 import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -18,9 +18,9 @@ const POLICY = join(EXAMPLES, "policy.ts");
 
 const ROOTFS = buildTar([{ name: "etc/", type: "5" }, { name: "etc/motd", body: "hello\n" }]);
 
-Deno.test("a command plugin, named by --plugin, SERVIN_PLUGINS or <root>/config.json", async () => {
-  const [root, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "a command plugin, named by --plugin, SERVIN_PLUGINS or <root>/config.json",
+  withTempDir(async ({ dir: root }) => {
     assert.equal(
       await ok(root, ["--plugin", HELLO, "hello", "--shout", "deno"]),
       "HELLO, DENO! THIS STORE HOLDS 0 IMAGES.\n",
@@ -41,53 +41,53 @@ Deno.test("a command plugin, named by --plugin, SERVIN_PLUGINS or <root>/config.
     );
     assert.match(listed, /^storage-local\s+builtin\s+storage local$/m);
     assert.match(await ok(root, ["help"]), /hello\s+Say hello and count the images/);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("the http source plugin streams a tarball from a URL into an import", async () => {
-  const [root, cleanup] = await tempDir();
-  const body = new Uint8Array(gzipSync(ROOTFS));
-  let served = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    served++;
-    if (new URL(req.url).pathname !== "/rootfs.tar.gz") return new Response("no", { status: 404 });
-    return new Response(body, { headers: { "content-type": "application/gzip" } });
-  });
-  try {
-    const base = `http://127.0.0.1:${server.addr.port}`;
-    const id =
-      (await ok(root, ["--plugin", HTTP, "image", "import", `${base}/rootfs.tar.gz`, "web:1"]))
-        .trim();
-    assert.match(id, /^sha256:[0-9a-f]{64}$/);
-    const [image] = JSON.parse(await ok(root, ["image", "inspect", "web:1"]));
-    assert.equal(image.metadata.original_path, `${base}/rootfs.tar.gz`);
-    assert.equal(await Deno.readTextFile(join(image.rootfs_path, "etc/motd")), "hello\n");
-    const missing = await run(root, [
-      "--plugin",
-      HTTP,
-      "image",
-      "import",
-      `${base}/nope.tar`,
-      "web:2",
-    ]);
-    assert.equal(missing.code, 1);
-    assert.equal(
-      missing.stderr,
-      `servin: cannot fetch ${base}/nope.tar: HTTP 404\n`,
-    );
-    assert.equal(served, 2);
-  } finally {
-    await server.shutdown();
-    await cleanup();
-  }
-});
+Deno.test(
+  "the http source plugin streams a tarball from a URL into an import",
+  withTempDir(async ({ dir: root }) => {
+    const body = new Uint8Array(gzipSync(ROOTFS));
+    let served = 0;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      served++;
+      if (new URL(req.url).pathname !== "/rootfs.tar.gz") {
+        return new Response("no", { status: 404 });
+      }
+      return new Response(body, { headers: { "content-type": "application/gzip" } });
+    });
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const id =
+        (await ok(root, ["--plugin", HTTP, "image", "import", `${base}/rootfs.tar.gz`, "web:1"]))
+          .trim();
+      assert.match(id, /^sha256:[0-9a-f]{64}$/);
+      const [image] = JSON.parse(await ok(root, ["image", "inspect", "web:1"]));
+      assert.equal(image.metadata.original_path, `${base}/rootfs.tar.gz`);
+      assert.equal(await Deno.readTextFile(join(image.rootfs_path, "etc/motd")), "hello\n");
+      const missing = await run(root, [
+        "--plugin",
+        HTTP,
+        "image",
+        "import",
+        `${base}/nope.tar`,
+        "web:2",
+      ]);
+      assert.equal(missing.code, 1);
+      assert.equal(
+        missing.stderr,
+        `servin: cannot fetch ${base}/nope.tar: HTTP 404\n`,
+      );
+      assert.equal(served, 2);
+    } finally {
+      await server.shutdown();
+    }
+  }),
+);
 
-Deno.test("the policy plugin labels imports and refuses root images, leaving the store as it was", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "the policy plugin labels imports and refuses root images, leaving the store as it was",
+  withTempDir(async ({ dir, root }) => {
     const tarball = await writeFixture(dir, "rootfs.tar", ROOTFS);
     await ok(root, ["image", "import", tarball, "before"]);
     const tree = await listTree(root);
@@ -118,10 +118,8 @@ Deno.test("the policy plugin labels imports and refuses root images, leaving the
     });
     const [loaded] = JSON.parse(await ok(root, ["image", "inspect", "loaded:1"]));
     assert.ok(loaded.config.labels["org.servin.imported-by"]);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test({
   name:
@@ -160,10 +158,9 @@ Deno.test({
   },
 });
 
-Deno.test("a plugin that fails to load or to set up is named in one line, and nothing runs", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "a plugin that fails to load or to set up is named in one line, and nothing runs",
+  withTempDir(async ({ dir, root }) => {
     const broken = join(dir, "broken.ts");
     await Deno.writeTextFile(
       broken,
@@ -187,10 +184,8 @@ Deno.test("a plugin that fails to load or to set up is named in one line, and no
       assert.equal(r.stdout, "");
     }
     assert.deepEqual(await listTree(root), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test("docs/plugins.md documents exactly the hooks and kinds the code declares", async () => {
   const doc = await Deno.readTextFile(new URL("../docs/plugins.md", import.meta.url));

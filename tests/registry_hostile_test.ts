@@ -6,9 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type RunResult, tempDir } from "./_cli.ts";
+import { type RunResult, sha256, withTempDir } from "./_cli.ts";
 import { buildTar, gzip } from "./_tar.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -17,10 +16,6 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const BOUND_MS = 60_000;
 
 const enc = new TextEncoder();
-
-function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 /** Runs `servin ARGS…` like `_cli.ts`'s `run`, but killed after {@link BOUND_MS}. */
 async function servin(
@@ -63,6 +58,11 @@ async function servin(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** `servin login -u bob --password-stdin HOST`, with bob's password on stdin. */
+function loginBob(root: string, host: string): Promise<RunResult> {
+  return servin(root, ["login", "-u", "bob", "--password-stdin", host], {}, "hunter2");
 }
 
 /** Asserts a one-line `servin:` error and exit code 1. */
@@ -113,11 +113,13 @@ async function tinyImage(): Promise<TinyImage> {
   };
 }
 
-/** What a test server saw: one line per request, `METHOD path auth=… range=…`. */
-interface Server {
+/**
+ * What a test server saw: one line per request, `METHOD path auth=… range=…`.
+ * `await using` closes it.
+ */
+interface Server extends AsyncDisposable {
   host: string;
   seen: string[];
-  close(): Promise<void>;
 }
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response> | undefined;
@@ -157,7 +159,7 @@ function serve(
     host: `${hostname}:${server.addr.port}`,
     seen,
     release: released,
-    async close() {
+    async [Symbol.asyncDispose]() {
       release();
       await server.shutdown();
     },
@@ -181,245 +183,210 @@ function stalling(head: Uint8Array, until: Promise<void>): ReadableStream<Uint8A
   });
 }
 
-Deno.test("a token realm that is not https (or http on loopback) is never fetched", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  for (const realm of ["file:///etc/passwd", 'data:application/json,{"token":"stolen"}']) {
-    const registry = serve(
-      "127.0.0.1",
-      (req) =>
-        req.headers.get("authorization") === "Bearer stolen" ? undefined : new Response(null, {
-          status: 401,
-          headers: { "www-authenticate": `Bearer realm="${realm}",service="x"` },
-        }),
-      image,
-    );
-    try {
-      const r = await servin(join(dir, "root"), ["pull", `${registry.host}/t/app:1`]);
+Deno.test(
+  "a token realm that is not https (or http on loopback) is never fetched",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    for (const realm of ["file:///etc/passwd", 'data:application/json,{"token":"stolen"}']) {
+      await using registry = serve(
+        "127.0.0.1",
+        (req) =>
+          req.headers.get("authorization") === "Bearer stolen" ? undefined : new Response(null, {
+            status: 401,
+            headers: { "www-authenticate": `Bearer realm="${realm}",service="x"` },
+          }),
+        image,
+      );
+      const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
       assertUserError(r, /refusing the token realm ".*": it must be an https URL/);
       assert.ok(!registry.seen.some((l) => l.includes("Bearer stolen")), registry.seen.join("\n"));
-    } finally {
-      await registry.close();
     }
-  }
-  await cleanup();
-});
+  }),
+);
 
-Deno.test("credentials are not sent to an upload location on another host", async () => {
-  const [dir, cleanup] = await tempDir();
-  const root = join(dir, "root");
-  const auth = basic("bob", "hunter2");
-  const other = serve("127.0.0.2", async (req) => {
-    await req.arrayBuffer();
-    return new Response(null, { status: 201 });
-  });
-  const registry = serve("127.0.0.1", (req, url) => {
-    if (req.headers.get("authorization") !== auth) {
-      return new Response(null, {
-        status: 401,
-        headers: { "www-authenticate": 'Basic realm="test"' },
-      });
-    }
-    if (req.method === "HEAD") return new Response(null, { status: 404 });
-    if (req.method === "POST" && url.pathname === "/v2/t/app/blobs/uploads/") {
-      return new Response(null, {
-        status: 202,
-        headers: { location: `http://${other.host}/upload/${crypto.randomUUID()}` },
-      });
-    }
-    if (req.method === "PUT" && url.pathname.startsWith("/v2/t/app/manifests/")) {
-      return new Response(null, {
-        status: 201,
-        headers: { "docker-content-digest": `sha256:${"0".repeat(64)}` },
-      });
-    }
-    return undefined;
-  });
-  try {
+Deno.test(
+  "credentials are not sent to an upload location on another host",
+  withTempDir(async ({ dir, root }) => {
+    const auth = basic("bob", "hunter2");
+    await using other = serve("127.0.0.2", async (req) => {
+      await req.arrayBuffer();
+      return new Response(null, { status: 201 });
+    });
+    await using registry = serve("127.0.0.1", (req, url) => {
+      if (req.headers.get("authorization") !== auth) {
+        return new Response(null, {
+          status: 401,
+          headers: { "www-authenticate": 'Basic realm="test"' },
+        });
+      }
+      if (req.method === "HEAD") return new Response(null, { status: 404 });
+      if (req.method === "POST" && url.pathname === "/v2/t/app/blobs/uploads/") {
+        return new Response(null, {
+          status: 202,
+          headers: { location: `http://${other.host}/upload/${crypto.randomUUID()}` },
+        });
+      }
+      if (req.method === "PUT" && url.pathname.startsWith("/v2/t/app/manifests/")) {
+        return new Response(null, {
+          status: 201,
+          headers: { "docker-content-digest": `sha256:${"0".repeat(64)}` },
+        });
+      }
+      return undefined;
+    });
     const tarball = join(dir, "rootfs.tar");
     await Deno.writeFile(tarball, buildTar([{ name: "etc/hello", body: "hi\n" }]));
     const ref = `${registry.host}/t/app:1`;
     assert.equal((await servin(root, ["image", "import", tarball, ref])).code, 0);
-    const login = await servin(
-      root,
-      ["login", "-u", "bob", "--password-stdin", registry.host],
-      {},
-      "hunter2",
-    );
+    const login = await loginBob(root, registry.host);
     assert.equal(login.code, 0, login.stderr);
     const pushed = await servin(root, ["push", ref]);
     assert.equal(pushed.code, 0, pushed.stderr);
     const uploads = other.seen.filter((l) => l.startsWith("PUT /upload/"));
     assert.equal(uploads.length, 2, other.seen.join("\n"));
     assert.ok(uploads.every((l) => l.includes("auth= ")), uploads.join("\n"));
-  } finally {
-    await registry.close();
-    await other.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a blob redirect to another host gets no Authorization header", async () => {
-  // Deno's fetch already drops Authorization on a cross-origin redirect (the
-  // Fetch standard); this holds the client to it.
-  const [dir, cleanup] = await tempDir();
-  const root = join(dir, "root");
-  const image = await tinyImage();
-  const auth = basic("bob", "hunter2");
-  const other = serve("127.0.0.2", (_req, url) => {
-    const blob = image.blobs.get(url.pathname.slice(1));
-    return blob ? new Response(blob as Uint8Array<ArrayBuffer>) : undefined;
-  });
-  const registry = serve("127.0.0.1", (req, url) => {
-    if (req.headers.get("authorization") !== auth) {
-      return new Response(null, {
-        status: 401,
-        headers: { "www-authenticate": 'Basic realm="test"' },
-      });
-    }
-    const digest = url.pathname.replace("/v2/t/app/blobs/", "");
-    if (image.blobs.has(digest)) {
-      return Response.redirect(`http://${other.host}/${digest}`, 307);
-    }
-    return undefined;
-  }, image);
-  try {
-    const login = await servin(
-      root,
-      ["login", "-u", "bob", "--password-stdin", registry.host],
-      {},
-      "hunter2",
-    );
+Deno.test(
+  "a blob redirect to another host gets no Authorization header",
+  withTempDir(async ({ root }) => {
+    // Deno's fetch already drops Authorization on a cross-origin redirect (the
+    // Fetch standard); this holds the client to it.
+    const image = await tinyImage();
+    const auth = basic("bob", "hunter2");
+    await using other = serve("127.0.0.2", (_req, url) => {
+      const blob = image.blobs.get(url.pathname.slice(1));
+      return blob ? new Response(blob as Uint8Array<ArrayBuffer>) : undefined;
+    });
+    await using registry = serve("127.0.0.1", (req, url) => {
+      if (req.headers.get("authorization") !== auth) {
+        return new Response(null, {
+          status: 401,
+          headers: { "www-authenticate": 'Basic realm="test"' },
+        });
+      }
+      const digest = url.pathname.replace("/v2/t/app/blobs/", "");
+      if (image.blobs.has(digest)) {
+        return Response.redirect(`http://${other.host}/${digest}`, 307);
+      }
+      return undefined;
+    }, image);
+    const login = await loginBob(root, registry.host);
     assert.equal(login.code, 0, login.stderr);
     const pulled = await servin(root, ["pull", `${registry.host}/t/app:1`]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal(other.seen.length, 2, other.seen.join("\n"));
     assert.ok(other.seen.every((l) => l.includes("auth= ")), other.seen.join("\n"));
-  } finally {
-    await registry.close();
-    await other.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a token realm on another host gets no password over plain http", async () => {
-  const [dir, cleanup] = await tempDir();
-  const root = join(dir, "root");
-  const image = await tinyImage();
-  const tokens = serve("127.0.0.2", () => Response.json({ token: "anonymous-token" }));
-  const registry = serve(
-    "127.0.0.1",
-    (req) =>
-      req.headers.get("authorization") === "Bearer anonymous-token"
-        ? undefined
-        : new Response(null, {
-          status: 401,
-          headers: {
-            "www-authenticate": `Bearer realm="http://${tokens.host}/token",service="test"`,
-          },
-        }),
-    image,
-  );
-  try {
-    const login = await servin(
-      root,
-      ["login", "-u", "bob", "--password-stdin", registry.host],
-      {},
-      "hunter2",
+Deno.test(
+  "a token realm on another host gets no password over plain http",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    await using tokens = serve("127.0.0.2", () => Response.json({ token: "anonymous-token" }));
+    await using registry = serve(
+      "127.0.0.1",
+      (req) =>
+        req.headers.get("authorization") === "Bearer anonymous-token"
+          ? undefined
+          : new Response(null, {
+            status: 401,
+            headers: {
+              "www-authenticate": `Bearer realm="http://${tokens.host}/token",service="test"`,
+            },
+          }),
+      image,
     );
+    const login = await loginBob(root, registry.host);
     assert.equal(login.code, 0, login.stderr);
     const pulled = await servin(root, ["pull", `${registry.host}/t/app:1`]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.ok(tokens.seen.length >= 1, "the token was asked for");
     assert.ok(tokens.seen.every((l) => l.includes("auth= ")), tokens.seen.join("\n"));
-  } finally {
-    await registry.close();
-    await tokens.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a registry that accepts connections and never answers fails the pull", async () => {
-  const [dir, cleanup] = await tempDir();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const held: Deno.Conn[] = [];
-  // Ends when the listener is closed.
-  const accepting = (async () => {
+Deno.test(
+  "a registry that accepts connections and never answers fails the pull",
+  withTempDir(async ({ root }) => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const held: Deno.Conn[] = [];
+    // Ends when the listener is closed.
+    const accepting = (async () => {
+      try {
+        for await (const conn of listener) held.push(conn);
+      } catch { /* closed */ }
+    })();
     try {
-      for await (const conn of listener) held.push(conn);
-    } catch { /* closed */ }
-  })();
-  try {
-    const r = await servin(join(dir, "root"), ["pull", `127.0.0.1:${port}/t/app:1`], {
-      SERVIN_TIMEOUT: "2",
-    });
-    assertUserError(r, /no data for 2 s/);
-    const bad = await servin(join(dir, "root"), ["pull", `127.0.0.1:${port}/t/app:1`], {
-      SERVIN_TIMEOUT: "soon",
-    });
-    assertUserError(bad, /SERVIN_TIMEOUT must be a positive number of seconds/);
-    console.log(
-      `silent registry, 2 s timeout: failed after ${
-        (r.ms / 1000).toFixed(1)
-      } s, ${held.length} connections`,
-    );
-  } finally {
-    listener.close();
-    await accepting;
-    for (const c of held) c.close();
-    await cleanup();
-  }
-});
-
-Deno.test("a layer that stalls mid-stream is resumed where it stopped", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  const half = Math.floor(image.layer.length / 2);
-  let layerGets = 0;
-  let release: Promise<void> = Promise.resolve();
-  const registry = serve("127.0.0.1", (req, url) => {
-    if (url.pathname !== `/v2/t/app/blobs/${image.layerDigest}`) return undefined;
-    if (++layerGets === 1) {
-      return new Response(stalling(image.layer.slice(0, half), release), {
-        headers: { "content-length": String(image.layer.length) },
+      const r = await servin(root, ["pull", `127.0.0.1:${port}/t/app:1`], {
+        SERVIN_TIMEOUT: "2",
       });
+      assertUserError(r, /no data for 2 s/);
+      const bad = await servin(root, ["pull", `127.0.0.1:${port}/t/app:1`], {
+        SERVIN_TIMEOUT: "soon",
+      });
+      assertUserError(bad, /SERVIN_TIMEOUT must be a positive number of seconds/);
+      console.log(
+        `silent registry, 2 s timeout: failed after ${
+          (r.ms / 1000).toFixed(1)
+        } s, ${held.length} connections`,
+      );
+    } finally {
+      listener.close();
+      await accepting;
+      for (const c of held) c.close();
     }
-    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "")?.[1] ?? 0);
-    return new Response(image.layer.slice(from) as Uint8Array<ArrayBuffer>, {
-      status: from ? 206 : 200,
-      headers: from
-        ? { "content-range": `bytes ${from}-${image.layer.length - 1}/${image.layer.length}` }
-        : {},
-    });
-  }, image);
-  release = registry.release;
-  try {
-    const r = await servin(join(dir, "root"), ["pull", `${registry.host}/t/app:1`], {
+  }),
+);
+
+Deno.test(
+  "a layer that stalls mid-stream is resumed where it stopped",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    const half = Math.floor(image.layer.length / 2);
+    let layerGets = 0;
+    let release: Promise<void> = Promise.resolve();
+    await using registry = serve("127.0.0.1", (req, url) => {
+      if (url.pathname !== `/v2/t/app/blobs/${image.layerDigest}`) return undefined;
+      if (++layerGets === 1) {
+        return new Response(stalling(image.layer.slice(0, half), release), {
+          headers: { "content-length": String(image.layer.length) },
+        });
+      }
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "")?.[1] ?? 0);
+      return new Response(image.layer.slice(from) as Uint8Array<ArrayBuffer>, {
+        status: from ? 206 : 200,
+        headers: from
+          ? { "content-range": `bytes ${from}-${image.layer.length - 1}/${image.layer.length}` }
+          : {},
+      });
+    }, image);
+    release = registry.release;
+    const r = await servin(root, ["pull", `${registry.host}/t/app:1`], {
       SERVIN_TIMEOUT: "1",
     });
     assert.equal(r.code, 0, r.stderr);
     const gets = registry.seen.filter((l) => l.includes(image.layerDigest));
     assert.equal(gets.length, 2, gets.join("\n"));
     assert.match(gets[1]!, new RegExp(`range=bytes=${half}-$`));
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("429 is retried after Retry-After, and when it persists is a user error naming TOOMANYREQUESTS", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  let refusals = 0;
-  const registry = serve("127.0.0.1", (_req, url) => {
-    if (!url.pathname.includes("/manifests/") || refusals-- <= 0) return undefined;
-    return Response.json(
-      { errors: [{ code: "TOOMANYREQUESTS", message: "too many requests" }] },
-      { status: 429, headers: { "retry-after": "1" } },
-    );
-  }, image);
-  try {
+Deno.test(
+  "429 is retried after Retry-After, and when it persists is a user error naming TOOMANYREQUESTS",
+  withTempDir(async ({ dir }) => {
+    const image = await tinyImage();
+    let refusals = 0;
+    await using registry = serve("127.0.0.1", (_req, url) => {
+      if (!url.pathname.includes("/manifests/") || refusals-- <= 0) return undefined;
+      return Response.json(
+        { errors: [{ code: "TOOMANYREQUESTS", message: "too many requests" }] },
+        { status: 429, headers: { "retry-after": "1" } },
+      );
+    }, image);
     const manifestGets = () => registry.seen.filter((l) => l.includes("/manifests/")).length;
     refusals = 1;
     const once = await servin(join(dir, "a"), ["pull", `${registry.host}/t/app:1`]);
@@ -430,91 +397,99 @@ Deno.test("429 is retried after Retry-After, and when it persists is a user erro
     const always = await servin(join(dir, "b"), ["pull", `${registry.host}/t/app:1`]);
     assertUserError(always, /TOOMANYREQUESTS: too many requests/);
     assert.equal(manifestGets(), 2 + 4, "four attempts, one retry loop");
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("5xx that persists is a user error (unreachable), after one retry loop", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  const registry = serve(
-    "127.0.0.1",
-    (_req, url) =>
-      url.pathname.includes("/blobs/")
-        ? Response.json({ errors: [{ code: "UNAVAILABLE", message: "down" }] }, { status: 503 })
-        : undefined,
-    image,
-  );
-  try {
-    const r = await servin(join(dir, "root"), ["pull", `${registry.host}/t/app:1`]);
+Deno.test(
+  "5xx that persists is a user error (unreachable), after one retry loop",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    await using registry = serve(
+      "127.0.0.1",
+      (_req, url) =>
+        url.pathname.includes("/blobs/")
+          ? Response.json({ errors: [{ code: "UNAVAILABLE", message: "down" }] }, { status: 503 })
+          : undefined,
+      image,
+    );
+    const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
     assertUserError(r, /UNAVAILABLE: down/);
     const blobGets = registry.seen.filter((l) => l.includes("/blobs/")).length;
     assert.equal(blobGets, 4, registry.seen.join("\n"));
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+  }),
+);
 
-/** A body of `head` followed by up to `max` zero bytes; `sent` counts what was pulled. */
-function endless(head: Uint8Array, fill: number, max: number, sent: { bytes: number }) {
+/** How much an endless body sends at most; a client that reads half of it read too far. */
+const ENDLESS_MAX = 64 * 1024 * 1024;
+
+/**
+ * A registry serving `image` that answers the requests `matches` picks with
+ * `head` followed by `fill` bytes, up to {@link ENDLESS_MAX}; `sent` counts
+ * what the client pulled.
+ */
+function serveEndless(
+  image: TinyImage,
+  matches: (url: URL) => boolean,
+  head: Uint8Array,
+  fill: number,
+  headers: HeadersInit = {},
+): Server & { sent: { bytes: number } } {
+  const sent = { bytes: 0 };
   const chunk = new Uint8Array(64 * 1024).fill(fill);
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(head);
-      sent.bytes += head.length;
-    },
-    pull(c) {
-      if (sent.bytes >= max) return c.close();
-      c.enqueue(chunk);
-      sent.bytes += chunk.length;
-    },
-  });
+  const body = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(head);
+        sent.bytes += head.length;
+      },
+      pull(c) {
+        if (sent.bytes >= ENDLESS_MAX) return c.close();
+        c.enqueue(chunk);
+        sent.bytes += chunk.length;
+      },
+    });
+  const server = serve(
+    "127.0.0.1",
+    (_req, url) => matches(url) ? new Response(body(), { headers }) : undefined,
+    image,
+  );
+  return Object.assign(server, { sent });
 }
 
-Deno.test("a manifest past 4 MiB is refused while it streams", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  const sent = { bytes: 0 };
-  const max = 64 * 1024 * 1024;
-  // Valid JSON however long: the manifest followed by spaces.
-  const registry = serve(
-    "127.0.0.1",
-    (_req, url) =>
-      url.pathname.includes("/manifests/")
-        ? new Response(endless(image.manifest, 0x20, max, sent), {
-          headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
-        })
-        : undefined,
-    image,
-  );
-  try {
-    const r = await servin(join(dir, "root"), ["pull", `${registry.host}/t/app:1`]);
-    assertUserError(r, /the manifest( 1)? is larger than 4194304 bytes/);
-    assert.ok(sent.bytes < max / 2, `the server was read no further (${sent.bytes} bytes)`);
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+/** Asserts that the client stopped reading an endless body well before its end. */
+function assertReadNoFurther(sent: number): void {
+  assert.ok(sent < ENDLESS_MAX / 2, `the server was read no further (${sent} bytes)`);
+}
 
-Deno.test("a blob never streams past its descriptor's size", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  const sent = { bytes: 0 };
-  const max = 64 * 1024 * 1024;
-  const registry = serve(
-    "127.0.0.1",
-    (_req, url) =>
-      url.pathname === `/v2/t/app/blobs/${image.layerDigest}`
-        ? new Response(endless(image.layer, 0, max, sent))
-        : undefined,
-    image,
-  );
-  try {
-    const r = await servin(join(dir, "root"), ["pull", `${registry.host}/t/app:1`]);
+Deno.test(
+  "a manifest past 4 MiB is refused while it streams",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    // Valid JSON however long: the manifest followed by spaces.
+    await using registry = serveEndless(
+      image,
+      (url) => url.pathname.includes("/manifests/"),
+      image.manifest,
+      0x20,
+      { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    );
+    const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
+    assertUserError(r, /the manifest( 1)? is larger than 4194304 bytes/);
+    assertReadNoFurther(registry.sent.bytes);
+  }),
+);
+
+Deno.test(
+  "a blob never streams past its descriptor's size",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    await using registry = serveEndless(
+      image,
+      (url) => url.pathname === `/v2/t/app/blobs/${image.layerDigest}`,
+      image.layer,
+      0,
+    );
+    const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
     assertUserError(
       r,
       new RegExp(
@@ -524,34 +499,22 @@ Deno.test("a blob never streams past its descriptor's size", async () => {
     );
     const gets = registry.seen.filter((l) => l.includes(image.layerDigest));
     assert.equal(gets.length, 1, "not retried");
-    assert.ok(sent.bytes < max / 2, `the server was read no further (${sent.bytes} bytes)`);
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+    assertReadNoFurther(registry.sent.bytes);
+  }),
+);
 
-Deno.test("a corrupt auth.json is an error naming the file, and login leaves it alone", async () => {
-  const [dir, cleanup] = await tempDir();
-  const image = await tinyImage();
-  const registry = serve("127.0.0.1", () => undefined, image);
-  const root = join(dir, "root");
-  const file = join(root, "auth.json");
-  try {
+Deno.test(
+  "a corrupt auth.json is an error naming the file, and login leaves it alone",
+  withTempDir(async ({ root }) => {
+    const image = await tinyImage();
+    await using registry = serve("127.0.0.1", () => undefined, image);
+    const file = join(root, "auth.json");
     await Deno.mkdir(root);
     await Deno.writeTextFile(file, '{"auths": {');
     const pulled = await servin(root, ["pull", `${registry.host}/t/app:1`]);
     assertUserError(pulled, new RegExp(`Cannot read credentials from "${file}": not valid JSON`));
-    const login = await servin(
-      root,
-      ["login", "-u", "bob", "--password-stdin", registry.host],
-      {},
-      "hunter2",
-    );
+    const login = await loginBob(root, registry.host);
     assertUserError(login, /Cannot read credentials from/);
     assert.equal(await Deno.readTextFile(file), '{"auths": {');
-  } finally {
-    await registry.close();
-    await cleanup();
-  }
-});
+  }),
+);

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir } from "./_cli.ts";
+import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
 
 const ignore = Deno.uid() !== 0 ||
@@ -22,10 +22,12 @@ function freePort(): number {
   return port;
 }
 
-interface Registry {
+/** A running docker-registry; `await using` stops it. */
+interface Registry extends AsyncDisposable {
   port: number;
   host: string;
   log: string;
+  /** Stops it (again: nothing). */
   stop(): Promise<void>;
 }
 
@@ -79,19 +81,44 @@ ${extra}`,
     }
   }
   client?.close();
-  return {
-    port,
-    host: `127.0.0.1:${port}`,
-    log,
-    async stop() {
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
       try {
         child.kill("SIGTERM");
       } catch { /* gone */ }
       await child.status;
       await copy.catch(() => {});
       out.close();
-    },
+    })();
+  return {
+    port,
+    host: `127.0.0.1:${port}`,
+    log,
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Copies `_layout.ts`'s test image into `registry` as `test/app:1` with skopeo. */
+async function pushTestImage(
+  dir: string,
+  registry: Registry,
+): Promise<{ layout: string; ref: string }> {
+  const layout = await buildLayout(dir);
+  const ref = `${registry.host}/test/app:1`;
+  await sh("skopeo", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${ref}`);
+  return { layout, ref };
+}
+
+/** Imports a root filesystem of one file (`etc/hello`), archived by tar, as `ref`. */
+async function importHello(dir: string, root: string, ref: string): Promise<void> {
+  const base = join(dir, "b");
+  await Deno.mkdir(join(base, "etc"), { recursive: true });
+  await Deno.writeTextFile(join(base, "etc", "hello"), "hi\n");
+  const tarball = join(dir, "rootfs.tar");
+  await sh("tar", "-C", base, "-cf", tarball, ".");
+  await ok(root, ["image", "import", tarball, ref]);
 }
 
 async function blobGets(log: string): Promise<number> {
@@ -104,143 +131,145 @@ Deno.test({
     "pull what skopeo pushed (whiteouts and all), again without downloads, by digest, and push back",
   ignore,
   sanitizeResources: false,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    const registry = await startRegistry(dir);
-    try {
-      const root = join(dir, "root");
-      const layout = await buildLayout(dir);
-      const ref = `${registry.host}/test/app:1`;
-      await sh("skopeo", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${ref}`);
+  fn: withTempDir(async ({ dir, root }) => {
+    await using registry = await startRegistry(dir);
+    const { layout, ref } = await pushTestImage(dir, registry);
 
-      const pulled = await ok(root, ["image", "pull", ref]);
-      assert.match(pulled, new RegExp(`^Pulled ${ref}: sha256:[0-9a-f]{64}\\n$`));
-      for (const s of ["overlay", "copy"]) await check(root, ref, s);
-      const gets = await blobGets(registry.log);
-      assert.ok(gets >= 4, `downloaded config and layers (${gets})`);
-      assert.equal(await ok(root, ["pull", ref]), pulled);
-      assert.equal(await blobGets(registry.log), gets, "a second pull downloads no blob");
+    const pulled = await ok(root, ["image", "pull", ref]);
+    assert.match(pulled, new RegExp(`^Pulled ${ref}: sha256:[0-9a-f]{64}\\n$`));
+    for (const s of ["overlay", "copy"]) await check(root, ref, s);
+    const gets = await blobGets(registry.log);
+    assert.ok(gets >= 4, `downloaded config and layers (${gets})`);
+    assert.equal(await ok(root, ["pull", ref]), pulled);
+    assert.equal(await blobGets(registry.log), gets, "a second pull downloads no blob");
 
-      const manifestDigest = JSON.parse(
-        await sh("skopeo", "inspect", "--tls-verify=false", `docker://${ref}`),
-      ).Digest;
-      const byDigest = await ok(root, ["pull", `${registry.host}/test/app@${manifestDigest}`]);
-      assert.equal(byDigest.trim().split(": ").at(-1), pulled.trim().split(": ").at(-1));
+    const manifestDigest = JSON.parse(
+      await sh("skopeo", "inspect", "--tls-verify=false", `docker://${ref}`),
+    ).Digest;
+    const byDigest = await ok(root, ["pull", `${registry.host}/test/app@${manifestDigest}`]);
+    assert.equal(byDigest.trim().split(": ").at(-1), pulled.trim().split(": ").at(-1));
 
-      // push under a new name; skopeo sees the same manifest digest and copies it back intact.
-      const pushed = await ok(root, ["push", ref, `${registry.host}/other/copy:2`]);
-      const digest = pushed.match(/^digest: (sha256:[0-9a-f]{64})\n$/)?.[1];
-      assert.ok(digest, pushed);
-      assert.equal(digest, manifestDigest, "the stored manifest goes up unchanged");
-      // The pulled image's blobs come from test/app on the same registry: mounted, not uploaded.
-      const log = await Deno.readTextFile(registry.log);
-      assert.match(
-        log,
-        /"POST \/v2\/other\/copy\/blobs\/uploads\/\?mount=sha256:[0-9a-f]{64}&from=test%2Fapp HTTP\/1.1" 201/,
-      );
-      assert.doesNotMatch(log, /"PUT \/v2\/other\/copy\/blobs\/uploads\//);
-      const inspect = JSON.parse(
-        await sh(
-          "skopeo",
-          "inspect",
-          "--tls-verify=false",
-          `docker://${registry.host}/other/copy:2`,
-        ),
-      );
-      assert.equal(inspect.Digest, digest);
-      const back = join(dir, "back");
+    // push under a new name; skopeo sees the same manifest digest and copies it back intact.
+    const pushed = await ok(root, ["push", ref, `${registry.host}/other/copy:2`]);
+    const digest = pushed.match(/^digest: (sha256:[0-9a-f]{64})\n$/)?.[1];
+    assert.ok(digest, pushed);
+    assert.equal(digest, manifestDigest, "the stored manifest goes up unchanged");
+    // The pulled image's blobs come from test/app on the same registry: mounted, not uploaded.
+    const log = await Deno.readTextFile(registry.log);
+    assert.match(
+      log,
+      /"POST \/v2\/other\/copy\/blobs\/uploads\/\?mount=sha256:[0-9a-f]{64}&from=test%2Fapp HTTP\/1.1" 201/,
+    );
+    assert.doesNotMatch(log, /"PUT \/v2\/other\/copy\/blobs\/uploads\//);
+    const inspect = JSON.parse(
       await sh(
         "skopeo",
-        "copy",
-        "--src-tls-verify=false",
+        "inspect",
+        "--tls-verify=false",
         `docker://${registry.host}/other/copy:2`,
-        `oci:${back}:x`,
-      );
-      const original =
-        JSON.parse(await Deno.readTextFile(join(layout, "index.json"))).manifests[0].digest;
-      assert.equal(
-        JSON.parse(await Deno.readTextFile(join(back, "index.json"))).manifests[0].digest,
-        original,
-      );
+      ),
+    );
+    assert.equal(inspect.Digest, digest);
+    const back = join(dir, "back");
+    await sh(
+      "skopeo",
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${registry.host}/other/copy:2`,
+      `oci:${back}:x`,
+    );
+    const original =
+      JSON.parse(await Deno.readTextFile(join(layout, "index.json"))).manifests[0].digest;
+    assert.equal(
+      JSON.parse(await Deno.readTextFile(join(back, "index.json"))).manifests[0].digest,
+      original,
+    );
 
-      // On a terminal, progress shows the whole and each layer.
-      const main = new URL("../main.ts", import.meta.url).pathname;
-      const tty = await new Deno.Command("script", {
-        args: ["-qec", `${Deno.execPath()} run -A ${main} pull ${ref}`, "/dev/null"],
-        env: { SERVIN_ROOT: join(dir, "tty-root"), DENO_NO_UPDATE_CHECK: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const screen = new TextDecoder().decode(tty.stdout);
-      assert.equal(tty.code, 0, screen);
-      assert.match(screen, /Pulling \S+ \/ \S+ \(100%\) .*[0-9a-f]{12} 100%/);
+    // On a terminal, progress shows the whole and each layer.
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    const tty = await new Deno.Command("script", {
+      args: ["-qec", `${Deno.execPath()} run -A ${main} pull ${ref}`, "/dev/null"],
+      env: { SERVIN_ROOT: join(dir, "tty-root"), DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const screen = new TextDecoder().decode(tty.stdout);
+    assert.equal(tty.code, 0, screen);
+    assert.match(screen, /Pulling \S+ \/ \S+ \(100%\) .*[0-9a-f]{12} 100%/);
 
-      const missing = await run(root, ["pull", `${registry.host}/test/nothing:1`]);
-      assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
-    } finally {
-      await registry.stop();
-      await cleanup();
-    }
-  },
+    const missing = await run(root, ["pull", `${registry.host}/test/nothing:1`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
+  }),
 });
 
 Deno.test({
   name: "a registry that dies mid-pull leaves the store as it was, and the next pull completes",
   ignore,
   sanitizeResources: false,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    let registry = await startRegistry(dir);
-    try {
-      const root = join(dir, "root");
-      const layout = await buildLayout(dir);
-      const ref = `${registry.host}/test/app:1`;
-      await sh("skopeo", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${ref}`);
-      await ok(root, ["image", "ls"]);
-      const before = await listTree(root);
-      // A proxy that passes the manifest and then drops every connection stands in for a crash.
-      const proxyPort = freePort();
-      let served = 0;
-      const proxy = Deno.serve(
-        { hostname: "127.0.0.1", port: proxyPort, onListen() {} },
-        async (req) => {
-          const url = new URL(req.url);
-          if (url.pathname.includes("/blobs/") && ++served > 1) {
-            return new Response(
-              new ReadableStream({
-                start(c) {
-                  c.enqueue(new Uint8Array(100));
-                  c.error(new Error("registry died"));
-                },
-              }),
-            );
-          }
-          const r = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
-            method: req.method,
-            headers: req.headers,
-          });
-          return new Response(r.body, { status: r.status, headers: r.headers });
-        },
-      );
-      const viaProxy = `127.0.0.1:${proxyPort}/test/app:1`;
-      const failed = await run(root, ["pull", viaProxy]);
-      await proxy.shutdown();
-      assert.equal(failed.code, 1, failed.stdout);
-      assert.equal(failed.stderr.trimEnd().split("\n").length, 1, failed.stderr);
-      assert.match(failed.stderr, /connection was lost|error reading a body/);
-      assert.deepEqual(await listTree(root), before, "nothing was committed or left in staging");
-      await registry.stop();
-      registry = await startRegistry(dir, "", "http");
-      const again = await run(root, ["pull", `${registry.host}/test/app:1`]);
-      assert.equal(again.code, 0, again.stderr);
-      await check(root, `${registry.host}/test/app:1`, "overlay");
-    } finally {
-      await registry.stop();
-      await cleanup();
-    }
-  },
+  fn: withTempDir(async ({ dir, root }) => {
+    await using first = await startRegistry(dir);
+    await pushTestImage(dir, first);
+    await ok(root, ["image", "ls"]);
+    const before = await listTree(root);
+    // A proxy that passes the manifest and then drops every connection stands in for a crash.
+    const proxyPort = freePort();
+    let served = 0;
+    const proxy = Deno.serve(
+      { hostname: "127.0.0.1", port: proxyPort, onListen() {} },
+      async (req) => {
+        const url = new URL(req.url);
+        if (url.pathname.includes("/blobs/") && ++served > 1) {
+          return new Response(
+            new ReadableStream({
+              start(c) {
+                c.enqueue(new Uint8Array(100));
+                c.error(new Error("registry died"));
+              },
+            }),
+          );
+        }
+        const r = await fetch(`http://${first.host}${url.pathname}${url.search}`, {
+          method: req.method,
+          headers: req.headers,
+        });
+        return new Response(r.body, { status: r.status, headers: r.headers });
+      },
+    );
+    const viaProxy = `127.0.0.1:${proxyPort}/test/app:1`;
+    const failed = await run(root, ["pull", viaProxy]);
+    await proxy.shutdown();
+    assert.equal(failed.code, 1, failed.stdout);
+    assert.equal(failed.stderr.trimEnd().split("\n").length, 1, failed.stderr);
+    assert.match(failed.stderr, /connection was lost|error reading a body/);
+    assert.deepEqual(await listTree(root), before, "nothing was committed or left in staging");
+    await first.stop();
+    await using registry = await startRegistry(dir, "", "http");
+    const again = await run(root, ["pull", `${registry.host}/test/app:1`]);
+    assert.equal(again.code, 0, again.stderr);
+    await check(root, `${registry.host}/test/app:1`, "overlay");
+  }),
 });
+
+/** Makes an RSA key and a self-signed certificate for it, valid two days, with openssl. */
+async function selfSigned(keyFile: string, certFile: string, commonName: string): Promise<void> {
+  await sh(
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${commonName}`,
+  );
+}
 
 /** A CA and a server certificate for 127.0.0.1, made with openssl. */
 async function certificates(
@@ -252,22 +281,7 @@ async function certificates(
   const csr = join(dir, "server.csr");
   const cert = join(dir, "server.crt");
   const ext = join(dir, "san.ext");
-  await sh(
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    caKey,
-    "-out",
-    ca,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=servin test CA",
-  );
+  await selfSigned(caKey, ca, "servin test CA");
   await sh(
     "openssl",
     "req",
@@ -311,12 +325,11 @@ Deno.test({
     "htpasswd Basic auth over TLS with a private CA: login, pull, push; a wrong password stores nothing",
   ignore: ignore || !have("htpasswd"),
   sanitizeResources: false,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
+  fn: withTempDir(async ({ dir, root }) => {
     const tls = await certificates(dir);
     const htpasswd = join(dir, "htpasswd");
     await sh("htpasswd", "-Bbc", htpasswd, "alice", "s3cret");
-    const registry = await startRegistry(
+    await using registry = await startRegistry(
       dir,
       `  tls:
     certificate: ${tls.cert}
@@ -329,25 +342,18 @@ auth:
       "https",
       tls.ca,
     );
-    try {
-      const root = join(dir, "root");
-      const tarball = join(dir, "rootfs.tar");
-      await sh("tar", "-C", join(dir), "-cf", tarball, "--files-from=/dev/null");
-      const base = join(dir, "b");
-      await Deno.mkdir(join(base, "etc"), { recursive: true });
-      await Deno.writeTextFile(join(base, "etc", "hello"), "hi\n");
-      await sh("tar", "-C", base, "-cf", tarball, ".");
-      const ref = `${registry.host}/secure/app:1`;
-      await ok(root, ["image", "import", tarball, ref]);
+    const ref = `${registry.host}/secure/app:1`;
+    await importHello(dir, root, ref);
 
-      const anonymous = await run(root, ["push", "--cert-dir", tls.certDir, ref]);
-      assert.equal(anonymous.code, 1);
-      assert.match(anonymous.stderr, /unauthorized/);
-      const noCa = await run(root, ["pull", ref]);
-      assert.equal(noCa.code, 1);
-      assert.match(noCa.stderr, /TLS|certificate/i);
+    const anonymous = await run(root, ["push", "--cert-dir", tls.certDir, ref]);
+    assert.equal(anonymous.code, 1);
+    assert.match(anonymous.stderr, /unauthorized/);
+    const noCa = await run(root, ["pull", ref]);
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, /TLS|certificate/i);
 
-      const wrong = await run(root, [
+    const loginAlice = (password: string) =>
+      run(root, [
         "login",
         "--cert-dir",
         tls.certDir,
@@ -356,49 +362,36 @@ auth:
         "--password-stdin",
         registry.host,
       ], {
-        stdin: new TextEncoder().encode("wrong\n"),
+        stdin: new TextEncoder().encode(password),
       });
-      assert.equal(wrong.code, 1);
-      assert.doesNotMatch(wrong.stderr + wrong.stdout, /wrong|s3cret/);
-      assert.equal(wrong.stderr.trimEnd().split("\n").length, 1, wrong.stderr);
-      await assert.rejects(() => Deno.stat(join(root, "auth.json")));
+    const wrong = await loginAlice("wrong\n");
+    assert.equal(wrong.code, 1);
+    assert.doesNotMatch(wrong.stderr + wrong.stdout, /wrong|s3cret/);
+    assert.equal(wrong.stderr.trimEnd().split("\n").length, 1, wrong.stderr);
+    await assert.rejects(() => Deno.stat(join(root, "auth.json")));
 
-      const login = await run(root, [
-        "login",
-        "--cert-dir",
-        tls.certDir,
-        "-u",
-        "alice",
-        "--password-stdin",
-        registry.host,
-      ], {
-        stdin: new TextEncoder().encode("s3cret\n"),
-      });
-      assert.equal(login.code, 0, login.stderr);
-      assert.equal(login.stdout, "Login Succeeded!\n");
-      assert.doesNotMatch(login.stdout + login.stderr, /s3cret/);
-      const auth = await Deno.stat(join(root, "auth.json"));
-      assert.equal(auth.mode! & 0o777, 0o600);
-      const stored = JSON.parse(await Deno.readTextFile(join(root, "auth.json")));
-      assert.equal(
-        Buffer.from(stored.auths[registry.host].auth, "base64").toString(),
-        "alice:s3cret",
-      );
+    const login = await loginAlice("s3cret\n");
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(login.stdout, "Login Succeeded!\n");
+    assert.doesNotMatch(login.stdout + login.stderr, /s3cret/);
+    const auth = await Deno.stat(join(root, "auth.json"));
+    assert.equal(auth.mode! & 0o777, 0o600);
+    const stored = JSON.parse(await Deno.readTextFile(join(root, "auth.json")));
+    assert.equal(
+      Buffer.from(stored.auths[registry.host].auth, "base64").toString(),
+      "alice:s3cret",
+    );
 
-      assert.match(await ok(root, ["push", "--cert-dir", tls.certDir, ref]), /^digest: sha256:/);
-      await ok(root, ["rmi", ref]);
-      assert.match(await ok(root, ["pull", "--cert-dir", tls.certDir, ref]), /^Pulled /);
-      assert.equal(
-        await ok(root, ["logout", registry.host]),
-        `Removed login credentials for ${registry.host}\n`,
-      );
-      const after = await run(root, ["pull", "--cert-dir", tls.certDir, ref]);
-      assert.equal(after.code, 1);
-    } finally {
-      await registry.stop();
-      await cleanup();
-    }
-  },
+    assert.match(await ok(root, ["push", "--cert-dir", tls.certDir, ref]), /^digest: sha256:/);
+    await ok(root, ["rmi", ref]);
+    assert.match(await ok(root, ["pull", "--cert-dir", tls.certDir, ref]), /^Pulled /);
+    assert.equal(
+      await ok(root, ["logout", registry.host]),
+      `Removed login credentials for ${registry.host}\n`,
+    );
+    const after = await run(root, ["pull", "--cert-dir", tls.certDir, ref]);
+    assert.equal(after.code, 1);
+  }),
 });
 
 function base64url(bytes: Uint8Array | string): string {
@@ -410,26 +403,10 @@ Deno.test({
     "token (Bearer) auth: a token server of the test's own signs tokens the real registry checks",
   ignore,
   sanitizeResources: false,
-  async fn() {
-    const [dir, cleanup] = await tempDir();
+  fn: withTempDir(async ({ dir, root }) => {
     const keyFile = join(dir, "token.key");
     const certFile = join(dir, "token.crt");
-    await sh(
-      "openssl",
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=token issuer",
-    );
+    await selfSigned(keyFile, certFile, "token issuer");
     const pem = await Deno.readTextFile(keyFile);
     const der = Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
     const key = await crypto.subtle.importKey(
@@ -445,7 +422,7 @@ Deno.test({
     );
     const issued: string[] = [];
     const tokenPort = freePort();
-    const tokens = Deno.serve(
+    await using _tokens = Deno.serve(
       { hostname: "127.0.0.1", port: tokenPort, onListen() {} },
       async (req) => {
         const url = new URL(req.url);
@@ -482,7 +459,7 @@ Deno.test({
         });
       },
     );
-    const registry = await startRegistry(
+    await using registry = await startRegistry(
       dir,
       `auth:
   token:
@@ -492,77 +469,58 @@ Deno.test({
     rootcertbundle: ${certFile}
 `,
     );
-    try {
-      const root = join(dir, "root");
-      const base = join(dir, "b");
-      await Deno.mkdir(join(base, "etc"), { recursive: true });
-      await Deno.writeTextFile(join(base, "etc", "hello"), "hi\n");
-      const tarball = join(dir, "rootfs.tar");
-      await sh("tar", "-C", base, "-cf", tarball, ".");
-      const ref = `${registry.host}/tokens/app:1`;
-      await ok(root, ["image", "import", tarball, ref]);
-      const anonymous = await run(root, ["push", ref]);
-      assert.equal(anonymous.code, 1);
-      assert.match(anonymous.stderr, /authentication failed|unauthorized/);
+    const ref = `${registry.host}/tokens/app:1`;
+    await importHello(dir, root, ref);
+    const anonymous = await run(root, ["push", ref]);
+    assert.equal(anonymous.code, 1);
+    assert.match(anonymous.stderr, /authentication failed|unauthorized/);
 
-      await ok(root, ["login", "-u", "bob", "--password-stdin", registry.host], {
-        stdin: new TextEncoder().encode("hunter2"),
-      });
-      assert.match(await ok(root, ["push", ref]), /^digest: sha256:/);
-      await ok(root, ["rmi", ref]);
-      assert.match(await ok(root, ["pull", ref]), /^Pulled /);
-      assert.ok(issued.includes("repository:tokens/app:pull,push"), issued.join(" "));
-      assert.ok(issued.includes("repository:tokens/app:pull"), issued.join(" "));
-    } finally {
-      await registry.stop();
-      await tokens.shutdown();
-      await cleanup();
-    }
-  },
+    await ok(root, ["login", "-u", "bob", "--password-stdin", registry.host], {
+      stdin: new TextEncoder().encode("hunter2"),
+    });
+    assert.match(await ok(root, ["push", ref]), /^digest: sha256:/);
+    await ok(root, ["rmi", ref]);
+    assert.match(await ok(root, ["pull", ref]), /^Pulled /);
+    assert.ok(issued.includes("repository:tokens/app:pull,push"), issued.join(" "));
+    assert.ok(issued.includes("repository:tokens/app:pull"), issued.join(" "));
+  }),
 });
 
 Deno.test({
   name: "pull of a multi-platform index takes the host's entry, or the one --platform names",
   ignore,
   sanitizeResources: false,
-  async fn() {
+  fn: withTempDir(async ({ dir, root }) => {
     const { writeImage, writeMultiPlatformLayout } = await import("./_oci.ts");
     const { buildTar } = await import("./_tar.ts");
-    const [dir, cleanup] = await tempDir();
-    const registry = await startRegistry(dir);
-    try {
-      const layout = join(dir, "multi");
-      const amd = await writeImage(layout, [{
-        tar: buildTar([{ name: "amd", body: "x86\n" }]),
-        compression: "gzip",
-      }]);
-      const arm = await writeImage(layout, [{
-        tar: buildTar([{ name: "arm", body: "arm\n" }]),
-        compression: "gzip",
-      }]);
-      await writeMultiPlatformLayout(layout, arm, amd, "multi");
-      const ref = `${registry.host}/test/multi:1`;
-      await sh(
-        "skopeo",
-        "copy",
-        "--all",
-        "--dest-tls-verify=false",
-        `oci:${layout}:multi`,
-        `docker://${ref}`,
-      );
-      const root = join(dir, "root");
-      const host = Deno.build.arch === "aarch64" ? arm : amd;
-      assert.match(await ok(root, ["pull", ref]), new RegExp(`sha256:${host.config}`));
-      assert.match(
-        await ok(root, ["pull", "--platform", "linux/arm64/v8", ref]),
-        new RegExp(`sha256:${arm.config}`),
-      );
-      const none = await run(root, ["pull", "--platform", "linux/riscv64", ref]);
-      assert.equal(none.code, 1);
-      assert.match(none.stderr, /no image for platform linux\/riscv64/);
-    } finally {
-      await registry.stop();
-      await cleanup();
-    }
-  },
+    await using registry = await startRegistry(dir);
+    const layout = join(dir, "multi");
+    const amd = await writeImage(layout, [{
+      tar: buildTar([{ name: "amd", body: "x86\n" }]),
+      compression: "gzip",
+    }]);
+    const arm = await writeImage(layout, [{
+      tar: buildTar([{ name: "arm", body: "arm\n" }]),
+      compression: "gzip",
+    }]);
+    await writeMultiPlatformLayout(layout, arm, amd, "multi");
+    const ref = `${registry.host}/test/multi:1`;
+    await sh(
+      "skopeo",
+      "copy",
+      "--all",
+      "--dest-tls-verify=false",
+      `oci:${layout}:multi`,
+      `docker://${ref}`,
+    );
+    const host = Deno.build.arch === "aarch64" ? arm : amd;
+    assert.match(await ok(root, ["pull", ref]), new RegExp(`sha256:${host.config}`));
+    assert.match(
+      await ok(root, ["pull", "--platform", "linux/arm64/v8", ref]),
+      new RegExp(`sha256:${arm.config}`),
+    );
+    const none = await run(root, ["pull", "--platform", "linux/riscv64", ref]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no image for platform linux\/riscv64/);
+  }),
 });

@@ -13,6 +13,7 @@ import { Registry } from "../core/registry.ts";
 import { openServin } from "../mod.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { localStorage } from "../plugins/storage/local.ts";
+import { DEFAULT_CONFIG } from "../plugins/ingest/config.ts";
 import { memoryStorage } from "../plugins/storage/memory.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -67,15 +68,7 @@ function record(
     blobs: parts.blobs ?? [],
     rootfs_type: "layers",
     rootfs_path: "",
-    config: {
-      env: [],
-      cmd: ["/bin/sh"],
-      entrypoint: [],
-      working_dir: "/",
-      user: "root",
-      exposed_ports: {},
-      labels: {},
-    },
+    config: { ...structuredClone(DEFAULT_CONFIG), env: [] },
     metadata: {},
   };
 }

@@ -5,15 +5,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, withTempDir, writeFixture } from "./_cli.ts";
 import { buildTar } from "./_tar.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-Deno.test("concurrent imports, tags and removals in separate processes lose nothing", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "concurrent imports, tags and removals in separate processes lose nothing",
+  withTempDir(async ({ dir, root }) => {
     const shared = await writeFixture(
       dir,
       "shared.tar",
@@ -51,15 +50,12 @@ Deno.test("concurrent imports, tags and removals in separate processes lose noth
       }
     }
     assert.deepEqual(await listTree(join(root, "tmp")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a killed import leaves no image, and the next command sweeps its staging", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "a killed import leaves no image, and the next command sweeps its staging",
+  withTempDir(async ({ dir, root }) => {
     const small = await writeFixture(dir, "small.tar", buildTar([{ name: "a", body: "a" }]));
     await ok(root, ["image", "import", small, "kept"]);
     const index = await Deno.readTextFile(join(root, "images", "index.json"));
@@ -91,7 +87,5 @@ Deno.test("a killed import leaves no image, and the next command sweeps its stag
     assert.equal(list.split("\n").filter(Boolean).length, 1);
     await ok(root, ["image", "import", small, "next"]);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

@@ -1,23 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { CommandDef, Output } from "../../core/api.ts";
+import type { CommandDef } from "../../core/api.ts";
 import type { Platform } from "../../core/kinds.ts";
 import { ServinError } from "../../core/errors.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { parseCommandArgs, runCli } from "./cli.ts";
-
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (t) => void stdout.push(t),
-    err: (t) => void stderr.push(t),
-    errRaw: () => {},
-    errIsTerminal: false,
-  };
-}
+import { capture } from "../../tests/_cli.ts";
 
 const copy: CommandDef = {
   name: "copy",

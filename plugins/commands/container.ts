@@ -7,27 +7,17 @@
  */
 
 import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { all, commandGroup, env, force, format, noTrunc, quiet, user, workdir } from "./_define.ts";
 
 const CREATE_FLAGS: Record<string, FlagSpec> = {
   name: { type: "string", description: "Container name (unique)", value: "NAME" },
   rm: { type: "boolean", description: "Remove the container when it exits" },
   interactive: { type: "boolean", short: "i", description: "Keep stdin open" },
   tty: { type: "boolean", short: "t", description: "Allocate a terminal" },
-  env: {
-    type: "string",
-    short: "e",
-    multiple: true,
-    description: "Environment variable",
-    value: "K=V",
-  },
-  workdir: { type: "string", short: "w", description: "Working directory", value: "DIR" },
-  user: {
-    type: "string",
-    short: "u",
-    description: "User: name, uid, name:group or uid:gid",
-    value: "USER",
-  },
+  env,
+  workdir,
+  user: user("User: name, uid, name:group or uid:gid"),
   snapshotter: {
     type: "string",
     description: "overlay or copy (default: SERVIN_SNAPSHOTTER, then overlay where it works)",
@@ -50,8 +40,6 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
     value: "OPT",
   },
 };
-
-const force = (description: string): FlagSpec => ({ type: "boolean", short: "f", description });
 
 const run: CommandDef = {
   name: "run",
@@ -111,10 +99,10 @@ const ps: CommandDef = {
   usage: "[OPTIONS]",
   args: { max: 0 },
   flags: {
-    all: { type: "boolean", short: "a", description: "Show all containers" },
-    quiet: { type: "boolean", short: "q", description: "Only show IDs" },
-    "no-trunc": { type: "boolean", description: "Do not truncate IDs and commands" },
-    format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+    all: all("Show all containers"),
+    quiet: quiet("Only show IDs"),
+    "no-trunc": noTrunc("Do not truncate IDs and commands"),
+    format: format("table or json"),
   },
   run: async (ctx) => await (await import("./_container_list.ts")).listContainers(ctx),
 };
@@ -170,10 +158,5 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
 
 /** The built-in container commands. */
 export function containerCommands(): Plugin {
-  return definePlugin({
-    name: "commands-container",
-    setup(api) {
-      for (const def of CONTAINER_COMMANDS) api.provide("command", def);
-    },
-  });
+  return commandGroup("commands-container", CONTAINER_COMMANDS);
 }

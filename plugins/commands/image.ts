@@ -7,9 +7,19 @@
  */
 
 import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-
-const quiet = (description: string): FlagSpec => ({ type: "boolean", short: "q", description });
+import type { Plugin } from "../../core/registry.ts";
+import {
+  all,
+  commandGroup,
+  env,
+  force,
+  format,
+  noTrunc,
+  output,
+  quiet,
+  user,
+  workdir,
+} from "./_define.ts";
 
 const platform: FlagSpec = {
   type: "string",
@@ -35,15 +45,9 @@ const imageImport: CommandDef = {
   flags: {
     cmd: { type: "string", description: "Default command (JSON array or words)", value: "CMD" },
     entrypoint: { type: "string", description: "Entrypoint (JSON array or words)", value: "CMD" },
-    env: {
-      type: "string",
-      short: "e",
-      multiple: true,
-      description: "Environment variable",
-      value: "K=V",
-    },
-    workdir: { type: "string", short: "w", description: "Working directory", value: "DIR" },
-    user: { type: "string", short: "u", description: "User", value: "USER" },
+    env,
+    workdir,
+    user: user("User"),
     label: { type: "string", short: "l", multiple: true, description: "Label", value: "K=V" },
     message: { type: "string", short: "m", description: "Commit message", value: "TEXT" },
     quiet: quiet("Print only the image ID"),
@@ -58,14 +62,10 @@ const imageLs: CommandDef = {
   usage: "[OPTIONS]",
   args: { max: 0 },
   flags: {
-    all: {
-      type: "boolean",
-      short: "a",
-      description: "Show all images (no intermediate images exist)",
-    },
+    all: all("Show all images (no intermediate images exist)"),
     quiet: quiet("Only show image IDs"),
-    "no-trunc": { type: "boolean", description: "Show full image IDs" },
-    format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+    "no-trunc": noTrunc("Show full image IDs"),
+    format: format("table or json"),
     filter: {
       type: "string",
       short: "f",
@@ -92,8 +92,8 @@ const imageHistory: CommandDef = {
   usage: "[OPTIONS] IMAGE",
   args: { min: 1, max: 1 },
   flags: {
-    "no-trunc": { type: "boolean", description: "Do not truncate output" },
-    format: { type: "string", description: "Output format: table or json", value: "FORMAT" },
+    "no-trunc": noTrunc("Do not truncate output"),
+    format: format("table or json"),
   },
   run: async (ctx) => await (await import("./_image_list.ts")).imageHistory(ctx),
 };
@@ -105,7 +105,7 @@ const imageRm: CommandDef = {
   usage: "[OPTIONS] IMAGE...",
   args: { min: 1 },
   flags: {
-    force: { type: "boolean", short: "f", description: "Remove an image with several tags by ID" },
+    force: force("Remove an image with several tags by ID"),
   },
   run: async (ctx) => await (await import("./_image_manage.ts")).removeImages(ctx),
 };
@@ -125,8 +125,8 @@ const imagePrune: CommandDef = {
   usage: "[OPTIONS]",
   args: { max: 0 },
   flags: {
-    all: { type: "boolean", short: "a", description: "Remove all images no container uses" },
-    force: { type: "boolean", short: "f", description: "Do not ask (Servin never asks)" },
+    all: all("Remove all images no container uses"),
+    force: force("Do not ask (Servin never asks)"),
   },
   run: async (ctx) => await (await import("./_image_manage.ts")).pruneImages(ctx),
 };
@@ -157,12 +157,7 @@ const imageSave: CommandDef = {
   usage: "[OPTIONS] IMAGE...",
   args: { min: 1 },
   flags: {
-    output: {
-      type: "string",
-      short: "o",
-      description: "Write to FILE instead of stdout",
-      value: "FILE",
-    },
+    output: output("Write to FILE instead of stdout"),
     format: {
       type: "string",
       description: "docker+oci (default), docker-archive or oci-archive",
@@ -178,12 +173,7 @@ const imageExport: CommandDef = {
   usage: "[OPTIONS] IMAGE",
   args: { min: 1, max: 1 },
   flags: {
-    output: {
-      type: "string",
-      short: "o",
-      description: "Write to FILE (FILE.gz is gzipped) instead of stdout",
-      value: "FILE",
-    },
+    output: output("Write to FILE (FILE.gz is gzipped) instead of stdout"),
   },
   run: async (ctx) => await (await import("./_image_archive.ts")).exportImage(ctx),
 };
@@ -215,7 +205,7 @@ const login: CommandDef = {
   args: { min: 1, max: 1 },
   flags: {
     ...registryFlags,
-    username: { type: "string", short: "u", description: "User name", value: "USER" },
+    username: user("User name"),
     "password-stdin": { type: "boolean", description: "Read the password from stdin" },
   },
   run: async (ctx) => await (await import("./_image_registry.ts")).login(ctx),
@@ -249,10 +239,5 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
 
 /** The built-in `image` command group (with `login` and `logout`). */
 export function imageCommands(): Plugin {
-  return definePlugin({
-    name: "commands-image",
-    setup(api) {
-      for (const def of IMAGE_COMMANDS) api.provide("command", def);
-    },
-  });
+  return commandGroup("commands-image", IMAGE_COMMANDS);
 }

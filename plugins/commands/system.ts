@@ -5,14 +5,9 @@
  * @module
  */
 
-import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-
-const format = (formats: string): FlagSpec => ({
-  type: "string",
-  description: `Output format: ${formats}`,
-  value: "FORMAT",
-});
+import type { CommandDef } from "../../core/api.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { commandGroup, format } from "./_define.ts";
 
 const info: CommandDef = {
   name: "system info",
@@ -51,10 +46,5 @@ export const SYSTEM_COMMANDS: readonly CommandDef[] = [info, pluginLs, df];
 
 /** The built-in `system` command group. */
 export function systemCommands(): Plugin {
-  return definePlugin({
-    name: "commands-system",
-    setup(api) {
-      for (const def of SYSTEM_COMMANDS) api.provide("command", def);
-    },
-  });
+  return commandGroup("commands-system", SYSTEM_COMMANDS);
 }
