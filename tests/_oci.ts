@@ -18,6 +18,8 @@ export interface LayerSpec {
   tar: Uint8Array;
   /** Compression of the stored blob. */
   compression?: "none" | "gzip" | "zstd";
+  /** The stored blob as it is (not compressed here; its media type still says `compression`). */
+  blob?: Uint8Array;
 }
 
 /** What {@link writeLayout} wrote. */
@@ -57,7 +59,8 @@ export async function writeImage(
   const descriptors = [];
   for (const l of layers) {
     const c = l.compression ?? "none";
-    const bytes = c === "gzip" ? gzipSync(l.tar) : c === "zstd" ? zstdCompressSync(l.tar) : l.tar;
+    const bytes = l.blob ??
+      (c === "gzip" ? gzipSync(l.tar) : c === "zstd" ? zstdCompressSync(l.tar) : l.tar);
     const digest = await putBlob(dir, bytes);
     blobs.push(digest);
     descriptors.push({ mediaType: MEDIA[c], digest: `sha256:${digest}`, size: bytes.length });

@@ -15,7 +15,7 @@ import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { localStorage } from "../plugins/storage/local.ts";
 import { DEFAULT_CONFIG } from "../plugins/ingest/config.ts";
 import { memoryStorage } from "../plugins/storage/memory.ts";
-import { buildTar } from "./_tar.ts";
+import { buildTar, type FixtureEntry } from "./_tar.ts";
 
 const enc = new TextEncoder();
 
@@ -81,6 +81,48 @@ const LAYER = buildTar([
   { name: "dir/link", type: "1", linkname: "dir/a" },
   { name: "sym", type: "2", linkname: "dir/a" },
 ]);
+
+/** Hostile layer entries, and the refusal every backend gives them, word for word. */
+const REFUSALS: [FixtureEntry[], string][] = [
+  [
+    [{ name: "l", type: "2", linkname: "/etc" }, { name: "l/passwd", body: "x" }],
+    'entry "l/passwd" has a parent "l" that is a symlink',
+  ],
+  [
+    [{ name: "s", type: "2", linkname: "/" }, { name: "h", type: "1", linkname: "s/etc/passwd" }],
+    'entry "h" has a parent "s" that is a symlink',
+  ],
+  [
+    [{ name: "h", type: "1", linkname: "../../etc/passwd" }],
+    'entry "h" is a hardlink to "../../etc/passwd", which escapes the image root (".." component)',
+  ],
+  [
+    [{ name: "h", type: "1", linkname: "/etc/passwd" }],
+    'entry "h" is a hardlink to "/etc/passwd", which has an absolute path',
+  ],
+  [
+    [{ name: "h", type: "1", linkname: "nope" }],
+    'entry "h" is a hardlink to "nope", which is not in the archive',
+  ],
+  [
+    [{ name: "d/", type: "5" }, { name: "h", type: "1", linkname: "d" }],
+    'entry "h" is a hardlink to a directory ("d")',
+  ],
+  [[{ name: "./", type: "2", linkname: "/" }], 'entry "./" would replace the image root'],
+  [
+    [{ name: "f", body: "x" }, { name: "f/g", body: "y" }],
+    'entry "f/g" has a parent "f" that is not a directory',
+  ],
+  [
+    [{ name: "etc/.wh..wh.x", body: "" }],
+    'entry "etc/.wh..wh.x" is a malformed whiteout ".wh..wh.x"',
+  ],
+  [
+    [{ name: "etc/.wh.passwd", type: "5" }],
+    'entry "etc/.wh.passwd" is a whiteout but not a regular file',
+  ],
+  [[{ name: "s", type: "2", linkname: "" }], 'entry "s" is a symlink with an empty target'],
+];
 
 /** Stores an image with a config blob and the small layer; returns its parts. */
 async function storeImage(store: Store, config: string) {
@@ -307,6 +349,21 @@ const CASES: Record<string, Case> = {
     }
     const link = buildTar([{ name: "l", type: "1", linkname: "/etc/passwd" }]);
     await rejectsWith(store.layers.apply(streamOf(link), { label: "link" }), "unsafe-archive");
+    await store.index.transaction(() => {});
+    assert.deepEqual(await collect(store.layers.walk()), []);
+  },
+
+  "apply refuses hostile layers with the extractor's words, and stages nothing": async (
+    store,
+  ) => {
+    for (const [entries, message] of REFUSALS) {
+      const tar = buildTar([{ name: "ok", body: "fine" }, ...entries]);
+      await assert.rejects(store.layers.apply(streamOf(tar, 512), { label: "hostile" }), (err) => {
+        assert.ok(isServinError(err, "unsafe-archive"), String(err));
+        assert.equal(err.message, message);
+        return true;
+      });
+    }
     await store.index.transaction(() => {});
     assert.deepEqual(await collect(store.layers.walk()), []);
   },

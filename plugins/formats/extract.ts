@@ -1,7 +1,8 @@
 /**
  * The extractor: applies tar entries, one at a time ({@link Extractor}), to a
- * fresh private directory. Every file Servin writes from an archive goes
- * through here, so the security rules live in one place:
+ * fresh private directory. Every layer Servin stores goes through the rules
+ * here ({@link LayerRules}: the on-disk extractor and the memory store's
+ * layers both obey them), so the security rules live in one place:
  *
  * - names are checked lexically by `confine.ts` (no absolute path, no `..`),
  *   and every parent against the symlinks this extraction created, so nothing
@@ -47,7 +48,8 @@ export interface UnpackOptions {
   warn(message: string): void;
 }
 
-type Kind = "dir" | "file" | "symlink" | "other";
+/** What an entry made at a path of the layer being applied. */
+export type EntryKind = "dir" | "file" | "symlink" | "other";
 
 function unsafe(name: string, why: string): ServinError {
   return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
@@ -61,6 +63,168 @@ function unsafe(name: string, why: string): ServinError {
  */
 export function confine(name: string): string {
   return cleanName(name, (why) => unsafe(name, why));
+}
+
+/** What {@link LayerRules.check} found in one entry it let through. */
+export interface CheckedEntry {
+  /** The confined path, relative to the root (`""` is the root itself). */
+  rel: string;
+  /**
+   * Parents that did not exist yet, outermost first: already recorded as
+   * directories, the caller creates them before the entry.
+   */
+  parents: string[];
+  /**
+   * The whiteout this entry is: `opaque` makes `dir` opaque, `file` deletes
+   * `target` (both relative to the root); `none` when it is an ordinary entry.
+   */
+  whiteout: { kind: "none" } | { kind: "opaque"; dir: string } | { kind: "file"; target: string };
+  /** A hardlink's confined target and what is there; only for hardlinks. */
+  link?: { target: string; kind: EntryKind };
+}
+
+/**
+ * The rules every layer entry obeys, wherever the layer is written (a
+ * directory, or the memory store's maps): it tracks what this layer made at
+ * each path and refuses an entry that is absolute or climbs out with `..`,
+ * replaces the root with a non-directory, has a parent that is a symlink or
+ * not a directory, is a malformed whiteout or a whiteout that is not a
+ * regular file, is a hardlink to anything but an earlier non-directory entry
+ * of the same layer, or a symlink without a target. It never touches a
+ * filesystem: the caller applies what it lets through and reports what it
+ * made with {@link LayerRules.replace}.
+ *
+ * @example
+ * ```ts
+ * import { LayerRules } from "./extract.ts";
+ * const rules = new LayerRules();
+ * const header = {
+ *   name: "link", type: "symlink" as const, mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0,
+ *   linkname: "/etc", devmajor: 0, devminor: 0,
+ * };
+ * rules.replace(rules.check(header).rel, "symlink");
+ * let refusal = "";
+ * try {
+ *   rules.check({ ...header, name: "link/passwd", type: "file", linkname: "" });
+ * } catch (err) {
+ *   refusal = (err as Error).message;
+ * }
+ * console.assert(refusal === 'entry "link/passwd" has a parent "link" that is a symlink');
+ * ```
+ */
+export class LayerRules {
+  readonly #maxEntries: number;
+  /** What this layer made at each path (`""` is the root): the parent checks use it. */
+  readonly #kinds = new Map<string, EntryKind>([["", "dir"]]);
+  #entries = 0;
+
+  /** Rules for one layer; more than `maxEntries` entries are refused. */
+  constructor(options: { maxEntries?: number } = {}) {
+    this.#maxEntries = options.maxEntries ?? Infinity;
+  }
+
+  /**
+   * Checks one entry against the rules and what the layer made so far;
+   * throws `unsafe-archive` (or `limit-exceeded`) naming it when it breaks one.
+   */
+  check(h: TarHeader): CheckedEntry {
+    const rel = confine(h.name);
+    if (++this.#entries > this.#maxEntries) {
+      throw new ServinError(
+        "limit-exceeded",
+        `the archive has more than ${this.#maxEntries} entries`,
+      );
+    }
+    if (rel === "") {
+      if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
+      return { rel, parents: [], whiteout: { kind: "none" } };
+    }
+    const parents = this.#parents(h.name, rel, true);
+    const slash = rel.lastIndexOf("/");
+    const dir = slash < 0 ? "" : rel.slice(0, slash);
+    let wh;
+    try {
+      wh = classify(rel.slice(slash + 1));
+    } catch (err) {
+      throw unsafe(h.name, `is a ${(err as Error).message}`);
+    }
+    if (wh.kind !== "none" && h.type !== "file") {
+      throw unsafe(h.name, "is a whiteout but not a regular file");
+    }
+    const whiteout: CheckedEntry["whiteout"] = wh.kind === "none"
+      ? wh
+      : wh.kind === "opaque"
+      ? { kind: "opaque", dir }
+      : { kind: "file", target: dir === "" ? wh.target : `${dir}/${wh.target}` };
+    if (h.type === "symlink" && h.linkname === "") {
+      throw unsafe(h.name, "is a symlink with an empty target");
+    }
+    if (h.type !== "link") return { rel, parents, whiteout };
+    const target = cleanName(
+      h.linkname,
+      (why) => unsafe(h.name, `is a hardlink to "${h.linkname}", which ${why}`),
+    );
+    this.#parents(h.name, target, false);
+    const kind = this.#kinds.get(target);
+    if (target === "" || kind === "dir") {
+      throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
+    }
+    if (kind === undefined) {
+      throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
+    }
+    return { rel, parents, whiteout, link: { target, kind } };
+  }
+
+  /** What the layer made at `rel`, if anything. */
+  kind(rel: string): EntryKind | undefined {
+    return this.#kinds.get(rel);
+  }
+
+  /**
+   * Records that `rel` now holds `kind`, and returns what was there: the
+   * caller removes it first (for a directory, with everything under it,
+   * which the rules forget too).
+   */
+  replace(rel: string, kind: EntryKind): EntryKind | undefined {
+    const old = this.forget(rel);
+    this.#kinds.set(rel, kind);
+    return old;
+  }
+
+  /** Forgets `rel` (and, for a directory, everything under it); returns what it was. */
+  forget(rel: string): EntryKind | undefined {
+    const old = this.#kinds.get(rel);
+    if (old === "dir") {
+      for (const key of [...this.#kinds.keys()]) {
+        if (key.startsWith(`${rel}/`)) this.#kinds.delete(key);
+      }
+    }
+    this.#kinds.delete(rel);
+    return old;
+  }
+
+  /**
+   * Checks the parents of `rel` (never a symlink, only directories), and
+   * records the missing ones as directories when `create` is set; returns
+   * those, outermost first.
+   */
+  #parents(name: string, rel: string, create: boolean): string[] {
+    const created: string[] = [];
+    const parts = rel.split("/");
+    let path = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
+      const kind = this.#kinds.get(path);
+      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
+      if (kind === undefined && create) {
+        this.#kinds.set(path, "dir");
+        created.push(path);
+      } else if (kind !== "dir" && kind !== undefined) {
+        throw unsafe(name, `has a parent "${path}" that is not a directory`);
+      }
+    }
+    return created;
+  }
 }
 
 function writeAll(file: Deno.FsFile, chunk: Uint8Array): void {
@@ -151,9 +315,8 @@ export class Extractor {
   readonly #dest: string;
   readonly #platform: Platform;
   readonly #warn: (message: string) => void;
-  readonly #maxEntries: number;
-  /** What this extraction created at each path (`""` is the root): the parent checks use it. */
-  readonly #kinds = new Map<string, Kind>([["", "dir"]]);
+  /** What this extraction created at each path, and the rules its entries obey. */
+  readonly #rules: LayerRules;
   /** Directory headers, applied by `finish`. */
   readonly #dirs = new Map<string, TarHeader>();
   readonly #writes = new Writes();
@@ -170,22 +333,17 @@ export class Extractor {
     this.#dest = dest;
     this.#platform = options.platform;
     this.#warn = options.warn;
-    this.#maxEntries = options.limits?.maxEntries ?? Infinity;
+    this.#rules = new LayerRules({ maxEntries: options.limits?.maxEntries });
   }
 
   /** Applies one entry (reading its body), or throws a `ServinError` naming it. */
   async apply(entry: TarEntry): Promise<void> {
     if (this.#finished) throw new ServinError("internal", "the extraction is already finished");
     const { header: h, body } = entry;
-    const rel = confine(h.name);
-    if (++this.#stats.entries > this.#maxEntries) {
-      throw new ServinError(
-        "limit-exceeded",
-        `the archive has more than ${this.#maxEntries} entries`,
-      );
-    }
+    const checked = this.#rules.check(h);
+    this.#stats.entries++;
     try {
-      await this.#apply(h, rel, body);
+      await this.#apply(h, checked, body);
       this.#writes.check();
     } catch (err) {
       await this.#writes.all().catch(() => {});
@@ -215,30 +373,27 @@ export class Extractor {
     return { ...this.#stats };
   }
 
-  async #apply(h: TarHeader, rel: string, body: AsyncIterable<Uint8Array>): Promise<void> {
-    const kinds = this.#kinds;
+  async #apply(h: TarHeader, c: CheckedEntry, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const rel = c.rel;
     if (rel === "") {
-      if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
       this.#dirs.set("", h);
       return;
     }
-    this.#ensureParents(h.name, rel);
-    if (await this.#whiteout(h, rel)) return;
+    for (const parent of c.parents) Deno.mkdirSync(this.#abs(parent), { mode: 0o755 });
+    if (await this.#whiteout(c.whiteout)) return;
     const path = this.#abs(rel);
     switch (h.type) {
       case "dir": {
-        if (kinds.get(rel) !== "dir") {
-          await this.#clear(rel);
+        if (this.#rules.kind(rel) !== "dir") {
+          await this.#replace(rel, "dir");
           Deno.mkdirSync(path, { mode: 0o700 });
-          kinds.set(rel, "dir");
         }
         if (this.#needsChown(h)) Deno.chownSync(path, h.uid, h.gid);
         this.#dirs.set(rel, h);
         return;
       }
       case "file": {
-        await this.#clear(rel);
-        kinds.set(rel, "file");
+        await this.#replace(rel, "file");
         this.#stats.size += h.size;
         if (h.size <= SMALL_FILE) {
           const data = await collect(body, h.size);
@@ -259,30 +414,16 @@ export class Extractor {
         return;
       }
       case "link": {
-        const target = cleanName(
-          h.linkname,
-          (why) => unsafe(h.name, `is a hardlink to "${h.linkname}", which ${why}`),
-        );
-        this.#ensureParents(h.name, target, false);
-        const targetKind = kinds.get(target);
-        if (target === "" || targetKind === "dir") {
-          throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
-        }
-        if (targetKind === undefined) {
-          throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
-        }
+        const { target, kind } = c.link!;
         if (target === rel) return;
-        await this.#clear(rel);
+        await this.#replace(rel, kind);
         await this.#writes.settle(target);
         Deno.linkSync(this.#abs(target), path);
-        kinds.set(rel, targetKind);
         return;
       }
       case "symlink": {
-        if (h.linkname === "") throw unsafe(h.name, "is a symlink with an empty target");
-        await this.#clear(rel);
+        await this.#replace(rel, "symlink");
         Deno.symlinkSync(h.linkname, path);
-        kinds.set(rel, "symlink");
         if (this.#needsChown(h)) lchownSync(path, h.uid, h.gid);
         lutimesSync(path, h.mtime, h.mtime);
         return;
@@ -295,12 +436,12 @@ export class Extractor {
           this.#warn("device nodes from archives are skipped: not running as root");
           return;
         }
-        await this.#clear(rel);
+        await this.#replace(rel, "other");
         if (!makeNode(platform, path, h.type, h.mode & 0o777, h.devmajor, h.devminor)) {
+          this.#rules.forget(rel);
           this.#warn(`FIFOs from archives are skipped on ${platform.name}`);
           return;
         }
-        kinds.set(rel, "other");
         this.#finishFile(path, h);
         return;
       }
@@ -312,42 +453,20 @@ export class Extractor {
   }
 
   /**
-   * Checks the parents of `rel` against what this extraction created (never
-   * through a symlink, only through directories), creating missing ones when
-   * `create` is set.
+   * Records `kind` at `rel` and removes what an earlier entry made there, so
+   * nothing is written through it.
    */
-  #ensureParents(name: string, rel: string, create = true): void {
-    const parts = rel.split("/");
-    let path = "";
-    for (let i = 0; i < parts.length - 1; i++) {
-      path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
-      const kind = this.#kinds.get(path);
-      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
-      if (kind === undefined && create) {
-        Deno.mkdirSync(this.#abs(path), { mode: 0o755 });
-        this.#kinds.set(path, "dir");
-      } else if (kind !== "dir" && kind !== undefined) {
-        throw unsafe(name, `has a parent "${path}" that is not a directory`);
-      }
-    }
-  }
-
-  /** Removes what an earlier entry created at `rel`, so nothing is written through it. */
-  async #clear(rel: string): Promise<void> {
-    const kind = this.#kinds.get(rel);
-    if (kind === undefined) return;
-    if (kind === "dir") await this.#writes.all();
-    else await this.#writes.settle(rel);
-    Deno.removeSync(this.#abs(rel), { recursive: kind === "dir" });
-    if (kind === "dir") {
-      for (const key of [...this.#kinds.keys()]) {
-        if (key.startsWith(`${rel}/`)) this.#kinds.delete(key);
-      }
+  async #replace(rel: string, kind: EntryKind): Promise<void> {
+    const old = this.#rules.kind(rel);
+    if (old === "dir") await this.#writes.all();
+    else if (old !== undefined) await this.#writes.settle(rel);
+    if (old !== undefined) Deno.removeSync(this.#abs(rel), { recursive: old === "dir" });
+    if (old === "dir") {
       for (const key of [...this.#dirs.keys()]) {
         if (key === rel || key.startsWith(`${rel}/`)) this.#dirs.delete(key);
       }
     }
-    this.#kinds.delete(rel);
+    this.#rules.replace(rel, kind);
   }
 
   /** True when `h`'s owner must be applied (and says when it cannot be). */
@@ -384,31 +503,19 @@ export class Extractor {
   }
 
   /**
-   * Checks a whiteout and, as root on Linux, writes it in overlayfs form (0:0
-   * device, opaque xattr); false when the entry is to be written as it is
-   * (not a whiteout, or a platform that keeps the `.wh.` files).
+   * As root on Linux, writes a whiteout in overlayfs form (0:0 device, opaque
+   * xattr); false when the entry is to be written as it is (not a whiteout,
+   * or a platform that keeps the `.wh.` files).
    */
-  async #whiteout(h: TarHeader, rel: string): Promise<boolean> {
-    const slash = rel.lastIndexOf("/");
-    const parent = slash < 0 ? "" : rel.slice(0, slash);
-    let wh;
-    try {
-      wh = classify(rel.slice(slash + 1));
-    } catch (err) {
-      throw unsafe(h.name, `is a ${(err as Error).message}`);
-    }
-    if (wh.kind === "none") return false;
-    if (h.type !== "file") throw unsafe(h.name, "is a whiteout but not a regular file");
+  async #whiteout(wh: CheckedEntry["whiteout"]): Promise<boolean> {
     const platform = this.#platform;
-    if (!platform.overlayWhiteouts) return false;
+    if (wh.kind === "none" || !platform.overlayWhiteouts) return false;
     if (wh.kind === "opaque") {
-      platform.setxattr(this.#abs(parent), OPAQUE_XATTR, "y");
+      platform.setxattr(this.#abs(wh.dir), OPAQUE_XATTR, "y");
       return true;
     }
-    const target = parent === "" ? wh.target : `${parent}/${wh.target}`;
-    await this.#clear(target);
-    platform.mknod(this.#abs(target), "char", 0, 0, 0);
-    this.#kinds.set(target, "other");
+    await this.#replace(wh.target, "other");
+    platform.mknod(this.#abs(wh.target), "char", 0, 0, 0);
     return true;
   }
 }

@@ -489,8 +489,10 @@ function diffIdsOf(config: Record<string, unknown>): string[] {
 
 /** The compression of a layer's first bytes, `not-tar` when it is neither compressed nor a tar. */
 function sniff(head: Uint8Array): string {
+  // An empty blob is no tar (import says so of an empty file too), not a truncated one.
+  if (head.length === 0) return "not-tar";
   const compression = detectCompression(head);
-  if (compression !== "none" || head.length === 0) return compression;
+  if (compression !== "none") return compression;
   return isTarHeader(head) || head.every((b) => b === 0) ? "none" : "not-tar";
 }
 

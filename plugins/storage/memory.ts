@@ -5,8 +5,10 @@
  * until a transaction commits it, serialised transactions, collection of
  * what nothing references), so library users can test code of their own
  * against a store without a directory, and the contracts are proved free of
- * paths. Layers are parsed with the same tar reader and refused for the same
- * hostile entries as on disk; having no directories, they cannot be mounted.
+ * paths. Layers are parsed with the same tar reader and checked by the same
+ * rules as on disk (the extractor's `LayerRules`), so they are refused for
+ * the same hostile entries with the same words; having no directories, they
+ * cannot be mounted.
  *
  * @example
  * ```ts
@@ -44,9 +46,8 @@ import type {
   Store,
 } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { type EntryKind, LayerRules } from "../formats/extract.ts";
 import { readTar, type TarHeader } from "../formats/tar.ts";
-import { classify } from "../formats/whiteout.ts";
-import { confine } from "../formats/extract.ts";
 
 /**
  * The memory storage plugin: registers the `memory` backend. Each store it
@@ -369,115 +370,51 @@ function describe(expected: Expected): string {
   return expected.digest === undefined ? "" : ` sha256:${expected.digest}`;
 }
 
-function unsafe(name: string, why: string): ServinError {
-  return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
-}
-
-type EntryKind = "dir" | "file" | "symlink" | "other";
-
 /**
- * Applies tar entries to a map, with the refusals of the on-disk extractor
- * that do not depend on a filesystem: confined names (absolute and `..`
- * refused), no parent that is a symlink or not a directory, hardlinks only
- * to earlier non-directory entries, no non-directory root, well-formed
- * whiteouts that are regular files, and no symlink without a target.
+ * Applies tar entries to a map under the extractor's {@link LayerRules}, so
+ * that a layer the disk would refuse is refused here, with the same words.
+ * Whiteouts are kept as their `.wh.` files, as on a platform without
+ * overlayfs.
  */
 async function unpackInMemory(
   entries: AsyncIterable<{ header: TarHeader; body: AsyncIterable<Uint8Array> }>,
 ): Promise<{ files: Map<string, LayerFile>; size: number; entries: number }> {
   const files = new Map<string, LayerFile>();
-  const kinds = new Map<string, EntryKind>([["", "dir"]]);
+  const rules = new LayerRules();
   let size = 0;
   let count = 0;
 
-  const checkParents = (name: string, rel: string, create: boolean) => {
-    const parts = rel.split("/");
-    let path = "";
-    for (let i = 0; i < parts.length - 1; i++) {
-      path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
-      const kind = kinds.get(path);
-      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
-      if (kind === undefined && create) kinds.set(path, "dir");
-      else if (kind !== "dir" && kind !== undefined) {
-        throw unsafe(name, `has a parent "${path}" that is not a directory`);
-      }
-    }
-  };
-
-  /** Removes `rel` and, when it is a directory, everything under it. */
-  const clear = (rel: string) => {
-    if (kinds.get(rel) === "dir") {
-      for (const key of [...kinds.keys()]) if (key.startsWith(`${rel}/`)) kinds.delete(key);
+  /** Records `kind` at `rel`, dropping what was there (a directory with everything under it). */
+  const replace = (rel: string, kind: EntryKind) => {
+    if (rules.replace(rel, kind) === "dir") {
       for (const key of [...files.keys()]) if (key.startsWith(`${rel}/`)) files.delete(key);
     }
-    kinds.delete(rel);
     files.delete(rel);
   };
 
   for await (const { header: h, body } of entries) {
-    const rel = confine(h.name);
+    const { rel, link } = rules.check(h);
     count++;
-    if (rel === "") {
-      if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
-      files.set("", { header: h });
-      continue;
-    }
-    checkParents(h.name, rel, true);
-    const slash = rel.lastIndexOf("/");
-    let whiteout;
-    try {
-      whiteout = classify(rel.slice(slash + 1));
-    } catch (err) {
-      throw unsafe(h.name, `is a ${(err as Error).message}`);
-    }
-    if (whiteout.kind !== "none" && h.type !== "file") {
-      throw unsafe(h.name, "is a whiteout but not a regular file");
-    }
     switch (h.type) {
       case "dir":
-        if (kinds.get(rel) !== "dir") clear(rel);
-        kinds.set(rel, "dir");
+        if (rules.kind(rel) !== "dir") replace(rel, "dir");
         files.set(rel, { header: h });
         break;
       case "file": {
-        clear(rel);
+        replace(rel, "file");
         const chunks: Uint8Array[] = [];
         for await (const chunk of body) chunks.push(chunk.slice());
         size += h.size;
-        kinds.set(rel, "file");
         files.set(rel, { header: h, data: concat(chunks, h.size) });
         break;
       }
-      case "link": {
-        let target: string;
-        try {
-          target = confine(h.linkname);
-        } catch {
-          throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is outside the archive`);
-        }
-        checkParents(h.name, target, false);
-        const kind = kinds.get(target);
-        if (target === "" || kind === "dir") {
-          throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
-        }
-        if (kind === undefined) {
-          throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
-        }
-        if (target === rel) break;
-        clear(rel);
-        kinds.set(rel, kind);
-        files.set(rel, { header: { ...h, linkname: target } });
-        break;
-      }
-      case "symlink":
-        if (h.linkname === "") throw unsafe(h.name, "is a symlink with an empty target");
-        clear(rel);
-        kinds.set(rel, "symlink");
-        files.set(rel, { header: h });
+      case "link":
+        if (link!.target === rel) break;
+        replace(rel, link!.kind);
+        files.set(rel, { header: { ...h, linkname: link!.target } });
         break;
       default:
-        clear(rel);
-        kinds.set(rel, "other");
+        replace(rel, h.type === "symlink" ? "symlink" : "other");
         files.set(rel, { header: h });
     }
   }
