@@ -24,7 +24,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { ServinError } from "../../core/errors.ts";
 import { checkRecord, type ImageRecord } from "../../core/image.ts";
 import type {
@@ -44,9 +43,8 @@ import type {
   Store,
 } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { readTar, type TarHeader } from "../formats/tar.ts";
+import type { TarHeader } from "../formats/tar.ts";
 import { classify } from "../formats/whiteout.ts";
-import { confine } from "../formats/extract.ts";
 
 /**
  * The memory storage plugin: registers the `memory` backend. Each store it
@@ -174,7 +172,7 @@ class MemoryStore implements Store {
     if (expected.digest !== undefined && !HEX64.test(expected.digest)) {
       throw new ServinError("invalid-argument", `Invalid sha256 digest "${expected.digest}"`);
     }
-    const hash = createHash("sha256");
+    const hash = await sha256();
     const chunks: Uint8Array[] = [];
     let size = 0;
     const reader = stream.getReader();
@@ -228,7 +226,7 @@ class MemoryStore implements Store {
   }
 
   async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
-    const hash = options.knownDiffId === undefined ? createHash("sha256") : undefined;
+    const hash = options.knownDiffId === undefined ? await sha256() : undefined;
     const max = options.maxBytes;
     let bytes = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
@@ -247,7 +245,12 @@ class MemoryStore implements Store {
     const source = counted();
     let layer: MemoryLayer;
     try {
-      const files = await unpackInMemory(readTar(source, this.#limits));
+      // The tar reader and the extractor's rules are imported when a layer arrives.
+      const [{ readTar }, { confine }] = await Promise.all([
+        import("../formats/tar.ts"),
+        import("../formats/extract.ts"),
+      ]);
+      const files = await unpackInMemory(readTar(source, this.#limits), confine);
       layer = { diffId: options.knownDiffId ?? hash!.digest("hex"), ...files };
     } catch (err) {
       // Ends the loop over `tar`, which cancels it: nothing more is read.
@@ -369,6 +372,11 @@ function describe(expected: Expected): string {
   return expected.digest === undefined ? "" : ` sha256:${expected.digest}`;
 }
 
+/** An incremental sha256, imported when bytes arrive (as the local backend does). */
+async function sha256() {
+  return (await import("../formats/digest.ts")).sha256Hasher();
+}
+
 function unsafe(name: string, why: string): ServinError {
   return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
 }
@@ -384,6 +392,7 @@ type EntryKind = "dir" | "file" | "symlink" | "other";
  */
 async function unpackInMemory(
   entries: AsyncIterable<{ header: TarHeader; body: AsyncIterable<Uint8Array> }>,
+  confine: (name: string) => string,
 ): Promise<{ files: Map<string, LayerFile>; size: number; entries: number }> {
   const files = new Map<string, LayerFile>();
   const kinds = new Map<string, EntryKind>([["", "dir"]]);
