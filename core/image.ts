@@ -6,7 +6,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { ServinError } from "./errors.ts";
 import {
   formatRegistryReference,
@@ -79,11 +78,6 @@ export function mergeEnv(base: readonly string[], extra: readonly string[]): str
 export const SHORT_ID_LENGTH = 12;
 /** Shortest ID prefix accepted where an image is named. */
 export const MIN_PREFIX_LENGTH = 4;
-
-/** Lowercase hex sha256 of `bytes`. */
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 /** The first 12 characters of an ID. */
 export function shortId(id: string): string {

@@ -157,8 +157,9 @@ export class ServinHandle implements Servin {
    */
   async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
     const images = await this.store.index.list();
+    // RFC 3339 times compare as strings; localeCompare would set up ICU's collator (~8 ms).
     return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
-      b.created.localeCompare(a.created)
+      a.created < b.created ? 1 : a.created > b.created ? -1 : 0
     );
   }
 

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { isServinError } from "../core/errors.ts";
-import { type ImageRecord, sha256Hex } from "../core/image.ts";
+import type { ImageRecord } from "../core/image.ts";
+import { sha256Hex } from "../plugins/formats/digest.ts";
 import { DEFAULT_LIMITS, type StagedBlob, type Store } from "../core/kinds.ts";
 import { Registry } from "../core/registry.ts";
 import { openServin } from "../mod.ts";

@@ -373,7 +373,8 @@ export class ContainerService implements Containers {
   async list(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
     for (const c of await this.#index.read()) out.push(await this.#view(c));
-    return out.sort((a, b) => b.created.localeCompare(a.created));
+    // RFC 3339 times compare as strings; localeCompare would set up ICU's collator.
+    return out.sort((a, b) => a.created < b.created ? 1 : a.created > b.created ? -1 : 0);
   }
 
   /** The container `name` (name, ID or unique ID prefix) with its live status. */

@@ -1,6 +1,6 @@
 /**
- * Compression detected by magic bytes, never by file name, and streaming
- * decompression. gzip and zstd go through `node:zlib`: Deno's
+ * Compression detected by magic bytes (in `sniff.ts`), never by file name,
+ * and streaming decompression. gzip and zstd go through `node:zlib`: Deno's
  * `DecompressionStream` rejects multi-member gzip files (`cat a.gz b.gz`),
  * which gzip itself and GNU tar accept. Deno's `node:zlib` inflates on the
  * calling thread, so it runs in a worker (`_decompress_worker.ts`).
@@ -11,23 +11,10 @@
 import { messageOf, ServinError } from "../../core/errors.ts";
 import type { WorkerReply, WorkerRequest } from "./_decompress_worker.ts";
 
+export { detectCompression } from "./sniff.ts";
+
 /** Compressions Servin can read. */
 export type Compression = "gzip" | "zstd" | "none";
-
-const MAGIC: [Uint8Array, string][] = [
-  [new Uint8Array([0x1f, 0x8b]), "gzip"],
-  [new Uint8Array([0x28, 0xb5, 0x2f, 0xfd]), "zstd"],
-  [new Uint8Array([0x42, 0x5a, 0x68]), "bzip2"],
-  [new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), "xz"],
-];
-
-/** Names the compression of a stream from its first bytes (`none` when no known magic). */
-export function detectCompression(head: Uint8Array): string {
-  for (const [magic, name] of MAGIC) {
-    if (magic.every((b, i) => head[i] === b)) return name;
-  }
-  return "none";
-}
 
 /** True when Servin can decompress `name`. */
 export function isSupported(name: string): name is Compression {

@@ -12,6 +12,9 @@
 
 import { ServinError } from "../../core/errors.ts";
 import type { Limits } from "../../core/kinds.ts";
+import { headerSums, TAR_BLOCK as BLOCK } from "./sniff.ts";
+
+export { isTarHeader } from "./sniff.ts";
 
 type ExtractLimits = Pick<Limits, "maxEntries" | "maxHeaderBytes">;
 
@@ -50,7 +53,6 @@ export interface TarEntry {
   body: AsyncIterable<Uint8Array>;
 }
 
-const BLOCK = 512;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const latin = new TextDecoder("latin1");
 
@@ -154,24 +156,8 @@ function numeric(block: Uint8Array, offset: number, size: number, what: string):
 
 function checksumOk(block: Uint8Array): boolean {
   const stored = numeric(block, 148, 8, "checksum");
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 32 : block[i] ?? 0;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
+  const [unsigned, signed] = headerSums(block);
   return stored === unsigned || stored === signed;
-}
-
-/** True when `block` looks like a tar header (valid checksum). */
-export function isTarHeader(block: Uint8Array): boolean {
-  if (block.length < BLOCK || isZero(block.subarray(0, BLOCK))) return false;
-  try {
-    return checksumOk(block.subarray(0, BLOCK));
-  } catch {
-    return false;
-  }
 }
 
 const TYPES: Record<string, EntryType> = {

@@ -19,7 +19,6 @@ import {
   type ImageRecord,
   MEDIA_TYPES,
   mergeEnv,
-  sha256Hex,
 } from "../../core/image.ts";
 import type {
   BlobInfo,
@@ -37,6 +36,7 @@ import {
   isSupported,
   layerMediaType,
 } from "../formats/compression.ts";
+import { sha256Hex } from "../formats/digest.ts";
 import { isTarHeader } from "../formats/tar.ts";
 import { buildOciConfig, buildOciManifest, DEFAULT_CONFIG } from "./config.ts";
 import { bounded, limitBytes, peek, tap } from "./streams.ts";

@@ -1,27 +1,14 @@
 /**
  * `servin image export`: an image's flattened filesystem (the merged view of
  * its layers, whiteouts applied) as a plain tarball, which `servin image
- * import` and `docker import` take back.
+ * import` and `docker import` take back. This module only registers the
+ * `rootfs` and `rootfs+gzip` formats: the writer (`_rootfs.ts`) is imported
+ * when an export starts.
  *
  * @module
  */
 
-import { createGzip } from "node:zlib";
-import type { SinkContext } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { deviceNumbers, mergedTree } from "../formats/layers.ts";
-import type { TarHeader } from "../formats/tar.ts";
-import { TarWriter } from "../formats/tar_writer.ts";
-
-function typeOf(info: Deno.FileInfo): TarHeader["type"] | undefined {
-  if (info.isFile) return "file";
-  if (info.isDirectory) return "dir";
-  if (info.isSymlink) return "symlink";
-  if (info.isCharDevice) return "char";
-  if (info.isBlockDevice) return "block";
-  if (info.isFifo) return "fifo";
-  return undefined;
-}
 
 /** The built-in `rootfs` format. */
 export function rootfsSink(): Plugin {
@@ -31,67 +18,10 @@ export function rootfsSink(): Plugin {
       for (const name of ["rootfs", "rootfs+gzip"]) {
         api.provide("sink", {
           name,
-          write: (ctx) => name === "rootfs" ? writeRootfs(ctx) : gzipped(ctx, writeRootfs),
+          write: async (ctx) =>
+            await (await import("./_rootfs.ts")).exportRootfs(ctx, name === "rootfs+gzip"),
         });
       }
     },
   });
-}
-
-/** Runs `write` with its output gzip-compressed on the way to `ctx.write`. */
-async function gzipped(
-  ctx: SinkContext,
-  write: (ctx: SinkContext) => Promise<void>,
-): Promise<void> {
-  const gzip = createGzip();
-  const done = (async () => {
-    for await (const chunk of gzip) await ctx.write(chunk as Uint8Array);
-  })();
-  await write({
-    ...ctx,
-    write: (chunk) =>
-      new Promise<void>((resolve, reject) =>
-        gzip.write(chunk, (err) => err ? reject(err) : resolve())
-      ),
-  });
-  gzip.end();
-  await done;
-}
-
-async function writeRootfs(ctx: SinkContext): Promise<void> {
-  const image = ctx.images[0]!.image;
-  const layers = await ctx.store.layers.mounts(image.layers);
-  const tar = new TarWriter((chunk) => ctx.write(chunk));
-  const links = new Map<string, string>();
-  for (const { rel, source, info } of mergedTree(layers, ctx.platform.getxattr)) {
-    const type = typeOf(info);
-    if (!type) continue;
-    const name = rel === "" ? "./" : `./${rel}${type === "dir" ? "/" : ""}`;
-    const [devmajor, devminor] = deviceNumbers(info);
-    const header: TarHeader = {
-      name,
-      type,
-      mode: (info.mode ?? 0) & 0o7777,
-      uid: info.uid ?? 0,
-      gid: info.gid ?? 0,
-      size: type === "file" ? info.size : 0,
-      mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
-      linkname: type === "symlink" ? await Deno.readLink(source) : "",
-      devmajor,
-      devminor,
-    };
-    if (type === "file" && (info.nlink ?? 1) > 1) {
-      // Hardlinks within a layer stay hardlinks.
-      const key = `${info.dev}:${info.ino}`;
-      const first = links.get(key);
-      if (first) {
-        await tar.add({ ...header, type: "link", size: 0, linkname: first });
-        continue;
-      }
-      links.set(key, name);
-    }
-    if (type === "file") await tar.add(header, (await Deno.open(source)).readable);
-    else await tar.add(header);
-  }
-  await tar.finish();
 }

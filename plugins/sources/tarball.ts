@@ -7,8 +7,7 @@
  */
 
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { detectCompression } from "../formats/compression.ts";
-import { isTarHeader } from "../formats/tar.ts";
+import { detectCompression, isTarHeader } from "../formats/sniff.ts";
 
 /** The built-in tarball source plugin. */
 export function tarballSource(): Plugin {

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
+import { joinPath as join } from "../platform/_common.ts";
 
 /** Removes a tree, making read-only directories writable when that is what stops it. */
 export async function removeTree(path: string): Promise<void> {
@@ -57,8 +57,8 @@ const TEMP_PREFIX = ".write-";
  * (`.write-<name>-*`, cleared by the owner's sweep after a crash) and a rename.
  */
 export async function atomicWrite(target: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(target);
-  const tmp = await Deno.makeTempFile({ dir, prefix: `${TEMP_PREFIX}${basename(target)}-` });
+  const dir = parentDir(target);
+  const tmp = await Deno.makeTempFile({ dir, prefix: `${TEMP_PREFIX}${baseName(target)}-` });
   try {
     const file = await Deno.open(tmp, { write: true, truncate: true });
     try {
@@ -83,6 +83,28 @@ export async function sweepWrites(dir: string): Promise<void> {
       await Deno.remove(join(dir, e.name)).catch(() => {});
     }
   }
+}
+
+/** Where `path` splits into its directory and its last name, after trailing separators. */
+function splitPath(path: string): { trimmed: string; cut: number } {
+  const trimmed = path.replace(/[\\/]+$/, "") || path.slice(0, 1);
+  const cut = Math.max(
+    trimmed.lastIndexOf("/"),
+    Deno.build.os === "windows" ? trimmed.lastIndexOf("\\") : -1,
+  );
+  return { trimmed, cut };
+}
+
+/** `node:path`'s dirname, without starting Node's compatibility layer (as every start would). */
+function parentDir(path: string): string {
+  const { trimmed, cut } = splitPath(path);
+  return cut < 0 ? "." : cut === 0 ? trimmed.slice(0, 1) : trimmed.slice(0, cut);
+}
+
+/** `node:path`'s basename, likewise. */
+function baseName(path: string): string {
+  const { trimmed, cut } = splitPath(path);
+  return trimmed.slice(cut + 1);
 }
 
 /** Writes all of `bytes`. */
@@ -211,7 +233,7 @@ export class IndexFile<T> {
   async transaction<R>(fn: (records: T[]) => R | Promise<R>): Promise<R> {
     const lock = await lockExclusive(this.#lockPath, this.#lock);
     try {
-      await sweepWrites(dirname(this.#path));
+      await sweepWrites(parentDir(this.#path));
       const records = await this.read();
       const before = JSON.stringify(records);
       const result = await fn(records);

@@ -13,8 +13,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import { checkRecord, type ImageRecord } from "../../core/image.ts";
 import type {
@@ -33,6 +31,7 @@ import type {
   Store,
 } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { joinPath as join } from "../platform/_common.ts";
 import {
   atomicWrite,
   doom,
@@ -149,9 +148,9 @@ class LocalStore implements Store {
   }
 
   async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
+    const hash = await sha256();
     const staging = await this.#stagingDir("blob-");
     const path = join(staging.path, "blob");
-    const hash = createHash("sha256");
     let size = 0;
     try {
       const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
@@ -227,8 +226,8 @@ class LocalStore implements Store {
   }
 
   async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
+    const hash = await sha256();
     const staging = await this.#stagingDir("layer-");
-    const hash = createHash("sha256");
     const known = options.knownDiffId;
     // Read through a reader of our own, so that a failure can cancel the stream.
     const reader = tar.getReader();
@@ -436,6 +435,11 @@ class LocalStore implements Store {
 }
 
 const STAGING = Symbol("staging");
+
+/** An incremental sha256, imported when bytes arrive: commands that only read the index skip it. */
+async function sha256() {
+  return (await import("../formats/digest.ts")).sha256Hasher();
+}
 
 function checkHex(hex: string): string {
   if (!HEX64.test(hex)) throw new ServinError("invalid-argument", `Invalid digest "${hex}"`);

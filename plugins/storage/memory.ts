@@ -26,7 +26,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { ServinError } from "../../core/errors.ts";
 import { checkRecord, type ImageRecord } from "../../core/image.ts";
 import type {
@@ -46,8 +45,8 @@ import type {
   Store,
 } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { type EntryKind, LayerRules } from "../formats/extract.ts";
-import { readTar, type TarHeader } from "../formats/tar.ts";
+import type { EntryKind, LayerRules } from "../formats/extract.ts";
+import type { TarHeader } from "../formats/tar.ts";
 
 /**
  * The memory storage plugin: registers the `memory` backend. Each store it
@@ -175,7 +174,7 @@ class MemoryStore implements Store {
     if (expected.digest !== undefined && !HEX64.test(expected.digest)) {
       throw new ServinError("invalid-argument", `Invalid sha256 digest "${expected.digest}"`);
     }
-    const hash = createHash("sha256");
+    const hash = await sha256();
     const chunks: Uint8Array[] = [];
     let size = 0;
     const reader = stream.getReader();
@@ -229,7 +228,7 @@ class MemoryStore implements Store {
   }
 
   async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
-    const hash = options.knownDiffId === undefined ? createHash("sha256") : undefined;
+    const hash = options.knownDiffId === undefined ? await sha256() : undefined;
     const max = options.maxBytes;
     let bytes = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
@@ -248,7 +247,12 @@ class MemoryStore implements Store {
     const source = counted();
     let layer: MemoryLayer;
     try {
-      const files = await unpackInMemory(readTar(source, this.#limits));
+      // The tar reader and the extractor's rules are imported when a layer arrives.
+      const [{ readTar }, { LayerRules }] = await Promise.all([
+        import("../formats/tar.ts"),
+        import("../formats/extract.ts"),
+      ]);
+      const files = await unpackInMemory(readTar(source, this.#limits), new LayerRules());
       layer = { diffId: options.knownDiffId ?? hash!.digest("hex"), ...files };
     } catch (err) {
       // Ends the loop over `tar`, which cancels it: nothing more is read.
@@ -370,6 +374,11 @@ function describe(expected: Expected): string {
   return expected.digest === undefined ? "" : ` sha256:${expected.digest}`;
 }
 
+/** An incremental sha256, imported when bytes arrive (as the local backend does). */
+async function sha256() {
+  return (await import("../formats/digest.ts")).sha256Hasher();
+}
+
 /**
  * Applies tar entries to a map under the extractor's {@link LayerRules}, so
  * that a layer the disk would refuse is refused here, with the same words.
@@ -378,9 +387,9 @@ function describe(expected: Expected): string {
  */
 async function unpackInMemory(
   entries: AsyncIterable<{ header: TarHeader; body: AsyncIterable<Uint8Array> }>,
+  rules: LayerRules,
 ): Promise<{ files: Map<string, LayerFile>; size: number; entries: number }> {
   const files = new Map<string, LayerFile>();
-  const rules = new LayerRules();
   let size = 0;
   let count = 0;
 
