@@ -80,6 +80,7 @@ class LocalStore implements Store {
   #committed = new WeakSet<Staging>();
   #swept = false;
   #closed = false;
+  #inflight = new Set<Promise<unknown>>();
 
   private constructor(ctx: StorageContext, options: LocalStorageOptions) {
     this.#ctx = ctx;
@@ -298,7 +299,7 @@ class LocalStore implements Store {
       this.#swept = true;
       await sweepStaging(this.#tmp);
     }
-    const staging = await stage(this.#tmp, `${prefix}${crypto.randomUUID()}`);
+    const staging = await this.#track(stage(this.#tmp, `${prefix}${crypto.randomUUID()}`));
     this.#staged.add(staging);
     // Closed meanwhile (a signal interrupts the command): nothing new is staged after close.
     if (this.#closed) {
@@ -311,7 +312,18 @@ class LocalStore implements Store {
   /** Throws away a staged directory, or with `moved` only drops its lock (it was renamed away). */
   async #release(staging: Staging, moved = false): Promise<void> {
     if (!this.#staged.delete(staging)) return;
-    await (moved ? staging.detach() : staging.release());
+    await this.#track(moved ? staging.detach() : staging.release());
+  }
+
+  /** Keeps count of staging work under way, so that `close` can wait for it to end. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inflight.add(work);
+    work.finally(() => this.#inflight.delete(work)).catch(() => {});
+    return work;
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
   // ------------------------------------------------------------ index
@@ -425,12 +437,16 @@ class LocalStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // A staging directory being made or thrown away right now is finished first (a signal
+    // closes the store mid-import, and the process exits right after): no lock file is left.
+    await this.#settle();
     for (const staging of [...this.#staged]) {
       // Work may still be writing into it (a signal closes the store mid-import): moved out of
       // its place first, nothing new can appear in the tree being removed.
       await doom(staging.path, this.#tmp);
       await this.#release(staging);
     }
+    await this.#settle();
   }
 }
 
