@@ -298,10 +298,7 @@ class LocalStore implements Store {
 
   /** A staging directory whose lock keeps other processes' sweeps away while this one lives. */
   async #stagingDir(prefix: string): Promise<Staging> {
-    if (!this.#swept) {
-      this.#swept = true;
-      await this.#sweepStaging();
-    }
+    await this.#sweepOnce();
     while (true) {
       const dir = join(this.#tmp, `${prefix}${crypto.randomUUID()}`);
       const lockPath = `${dir}.lock`;
@@ -326,6 +323,13 @@ class LocalStore implements Store {
     if (!keepDir) await removeTree(staging.dir);
     staging.lock.close();
     await Deno.remove(staging.lockPath).catch(() => {});
+  }
+
+  /** Sweeps `tmp/` once per process: at its first staging or its first transaction. */
+  async #sweepOnce(): Promise<void> {
+    if (this.#swept) return;
+    this.#swept = true;
+    await this.#sweepStaging();
   }
 
   /** Removes staging left by processes that died (their staging locks are free). */
@@ -370,6 +374,8 @@ class LocalStore implements Store {
       timeoutMs: this.#options.lockTimeoutMs,
     });
     try {
+      // A removal stages nothing: what a killed one left in tmp/ is swept here.
+      await this.#sweepOnce();
       await this.#sweepWrites();
       const images = await this.#list();
       const leases = await this.#leases();
