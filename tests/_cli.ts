@@ -36,12 +36,8 @@ export interface RunOptions {
   as?: number;
 }
 
-/** Runs `servin ARGS…` with `SERVIN_ROOT=root`. */
-export async function run(
-  root: string,
-  args: string[],
-  options: RunOptions = {},
-): Promise<RunResult> {
+/** Starts `servin ARGS…` with `SERVIN_ROOT=root`; standard output and error are piped. */
+export function spawn(root: string, args: string[], options: RunOptions = {}): Deno.ChildProcess {
   // SERVIN_BIN runs the same cases against a compiled binary (tests/compile_test.ts).
   const bin = Deno.env.get("SERVIN_BIN");
   const deno = bin ? [bin, ...args] : [Deno.execPath(), "run", "-A", MAIN, ...args];
@@ -49,13 +45,22 @@ export async function run(
   const argv = as === undefined
     ? deno
     : ["setpriv", `--reuid=${as}`, `--regid=${as}`, "--clear-groups", ...deno];
-  const child = new Deno.Command(argv[0]!, {
+  return new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     env: { SERVIN_ROOT: root, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Runs `servin ARGS…` with `SERVIN_ROOT=root`. */
+export async function run(
+  root: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const child = spawn(root, args, options);
   if (options.stdin) {
     const writer = child.stdin.getWriter();
     await writer.write(options.stdin);

@@ -294,11 +294,7 @@ class LocalStore implements Store {
 
   /** A staging directory whose lock keeps other processes' sweeps away while this one lives. */
   async #stagingDir(prefix: string): Promise<Staging> {
-    if (!this.#swept) {
-      // Once per process, not per staging: an archive of many members stages many blobs.
-      this.#swept = true;
-      await sweepStaging(this.#tmp);
-    }
+    await this.#sweepOnce();
     const staging = await this.#track(stage(this.#tmp, `${prefix}${crypto.randomUUID()}`));
     this.#staged.add(staging);
     // Closed meanwhile (a signal interrupts the command): nothing new is staged after close.
@@ -326,6 +322,16 @@ class LocalStore implements Store {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
+  /**
+   * Sweeps `tmp/` once per process, at its first staging or its first transaction (a removal
+   * stages nothing): once, not per staging, since an archive of many members stages many blobs.
+   */
+  async #sweepOnce(): Promise<void> {
+    if (this.#swept) return;
+    this.#swept = true;
+    await sweepStaging(this.#tmp);
+  }
+
   // ------------------------------------------------------------ index
 
   async #list(): Promise<ImageRecord[]> {
@@ -347,6 +353,7 @@ class LocalStore implements Store {
       timeoutMs: this.#options.lockTimeoutMs,
     });
     try {
+      await this.#sweepOnce();
       await sweepWrites(join(this.#ctx.root, "images"));
       const images = await this.#list();
       const leases = await this.#leases();
