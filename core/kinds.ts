@@ -339,8 +339,8 @@ export interface SinkContext {
   store: Store;
   /** The host platform. */
   platform: Platform;
-  /** Where to write, for sinks that write a stream (archives, rootfs). */
-  write(chunk: Uint8Array): Promise<void>;
+  /** Where to write, for sinks that write bytes (archives, rootfs): a file path or a stream. */
+  output?: string | WritableStream<Uint8Array>;
   /** The destination, for sinks that write elsewhere (a registry reference). */
   destination?: string;
   /** Registry connection options. */

@@ -27,7 +27,7 @@ import type {
   ServinInfo,
   WriteTarget,
 } from "./api.ts";
-import { messageOf, ServinError } from "./errors.ts";
+import { ServinError } from "./errors.ts";
 import type { IngestVerb } from "./hooks.ts";
 import {
   type ImageConfig,
@@ -85,8 +85,6 @@ export class ServinHandle implements Servin {
   #owns: boolean;
   #warn: WarnFn;
   #limits: Limits;
-  /** Temporary files of saves and exports under way, removed by {@link ServinHandle.close}. */
-  #partial = new Set<string>();
 
   private constructor(
     registry: Registry,
@@ -250,7 +248,6 @@ export class ServinHandle implements Servin {
       images: [{ image, tags: [] }],
       store: this.store,
       platform: this.platform,
-      write: () => Promise.reject(new ServinError("internal", "a registry takes no stream")),
       destination: formatRegistryReference(ref),
       registry: options,
       root: this.root,
@@ -385,19 +382,15 @@ export class ServinHandle implements Servin {
         `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
       );
     }
-    await writeOutput(
-      output,
-      (write) => sink.write(this.#sinkContext(images, write)),
-      this.#partial,
-    );
+    await sink.write(this.#sinkContext(images, output));
   }
 
-  #sinkContext(images: SinkImage[], write: (chunk: Uint8Array) => Promise<void>) {
+  #sinkContext(images: SinkImage[], output: WriteTarget) {
     return {
       images,
       store: this.store,
       platform: this.platform,
-      write,
+      output,
       registry: {},
       root: this.root,
     };
@@ -418,11 +411,7 @@ export class ServinHandle implements Servin {
   ): Promise<void> {
     const image = await this.getImage(name);
     const sink = this.registry.get("sink", options.gzip ? "rootfs+gzip" : "rootfs");
-    await writeOutput(
-      output,
-      (write) => sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], write)),
-      this.#partial,
-    );
+    await sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], output));
   }
 
   /**
@@ -616,14 +605,11 @@ export class ServinHandle implements Servin {
   }
 
   /**
-   * Releases the store (throwing away what is staged), removes the
-   * temporary file of a save or export under way, and disposes the plugins.
-   * The CLI calls it when a signal interrupts a command.
+   * Releases the store (throwing away what is staged) and disposes the
+   * plugins. The CLI calls it when a signal interrupts a command.
    */
   async close(): Promise<void> {
     try {
-      for (const tmp of this.#partial) await Deno.remove(tmp).catch(() => {});
-      this.#partial.clear();
       await this.store.close();
     } finally {
       if (this.#owns) await this.registry.dispose();
@@ -669,42 +655,4 @@ function splitLocation(location: string): { transport: typeof TRANSPORTS[number]
   }
   const name = location.slice(colon + 1);
   return { transport, name: transport === "docker" ? name.replace(/^\/\//, "") : name };
-}
-
-async function writeOutput(
-  output: WriteTarget,
-  fn: (write: (chunk: Uint8Array) => Promise<void>) => Promise<unknown>,
-  partial: Set<string>,
-): Promise<void> {
-  if (typeof output !== "string") {
-    const writer = output.getWriter();
-    try {
-      await fn((chunk) => writer.write(chunk));
-      await writer.close();
-    } finally {
-      writer.releaseLock();
-    }
-    return;
-  }
-  const dir = output.includes("/") ? output.slice(0, output.lastIndexOf("/")) || "/" : ".";
-  const tmp = await Deno.makeTempFile({ dir, prefix: ".servin-" }).catch((err) => {
-    throw new ServinError("invalid-argument", `Cannot write "${output}": ${messageOf(err)}`);
-  });
-  partial.add(tmp);
-  const file = await Deno.open(tmp, { write: true, truncate: true });
-  try {
-    const writer = file.writable.getWriter();
-    await fn((chunk) => writer.write(chunk));
-    await writer.close();
-    await Deno.chmod(tmp, 0o644);
-    await Deno.rename(tmp, output);
-  } catch (err) {
-    try {
-      file.close();
-    } catch { /* closed */ }
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  } finally {
-    partial.delete(tmp);
-  }
 }

@@ -8,7 +8,8 @@
  */
 
 import { type Descriptor, MEDIA_TYPES } from "../../core/image.ts";
-import type { SinkContext, SinkImage } from "../../core/kinds.ts";
+import type { SinkImage } from "../../core/kinds.ts";
+import type { StreamSinkContext as SinkContext } from "./_output.ts";
 import { buildOciManifest } from "../ingest/config.ts";
 import { peek, readAll, readVerified } from "../ingest/streams.ts";
 import { parseDocument } from "../formats/oci.ts";

@@ -7,7 +7,7 @@
  */
 
 import { createGzip } from "node:zlib";
-import type { SinkContext } from "../../core/kinds.ts";
+import type { StreamSinkContext as SinkContext } from "./_output.ts";
 import { deviceNumbers, mergedTree } from "../formats/layers.ts";
 import type { TarHeader } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";

@@ -23,7 +23,13 @@ export function archiveSinks(): Plugin {
       for (const name of ["docker+oci", "docker-archive", "oci-archive"]) {
         api.provide("sink", {
           name,
-          write: async (ctx) => await (await import("./_archive.ts")).writeArchive(ctx, name),
+          async write(ctx) {
+            const [{ writeArchive }, { writeTo }] = await Promise.all([
+              import("./_archive.ts"),
+              import("./_output.ts"),
+            ]);
+            await writeTo(ctx, (out) => writeArchive(out, name));
+          },
         });
       }
     },

@@ -18,8 +18,13 @@ export function rootfsSink(): Plugin {
       for (const name of ["rootfs", "rootfs+gzip"]) {
         api.provide("sink", {
           name,
-          write: async (ctx) =>
-            await (await import("./_rootfs.ts")).exportRootfs(ctx, name === "rootfs+gzip"),
+          async write(ctx) {
+            const [{ exportRootfs }, { writeTo }] = await Promise.all([
+              import("./_rootfs.ts"),
+              import("./_output.ts"),
+            ]);
+            await writeTo(ctx, (out) => exportRootfs(out, name === "rootfs+gzip"));
+          },
         });
       }
     },
