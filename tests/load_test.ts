@@ -229,7 +229,7 @@ Deno.test(
       (await ok(root, ["images", "-q", "-f", "dangling=true"])).trim(),
       one.config.slice(0, 12),
     );
-    const pruned = await ok(root, ["image", "prune"]);
+    const pruned = await ok(root, ["image", "prune", "-f"]);
     assert.match(
       pruned,
       new RegExp(`deleted: sha256:${one.config}\n\nTotal reclaimed space: \\d+B`),

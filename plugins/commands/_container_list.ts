@@ -5,10 +5,12 @@
  * @module
  */
 
-import type { CommandContext, ContainerRecord } from "../../core/api.ts";
-import { shortId } from "../../core/image.ts";
-import { eachArgument, formatFlag, inspectEach } from "./_each.ts";
-import { humanAgo, humanDuration, table } from "./_format.ts";
+import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
+import { ServinError } from "../../core/errors.ts";
+import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
+import { eachArgument, formatFlag, inspectEach, strings } from "./_each.ts";
+import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
+import { confirm } from "./_prompt.ts";
 
 function quoteCommand(args: string[]): string {
   return args.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
@@ -41,22 +43,142 @@ function psRows(list: ContainerRecord[], noTrunc: boolean): string[][] {
   });
 }
 
-/** `servin ps [-a]`. */
+/**
+ * Bytes on disk of what a container holds of its own: the overlay upper
+ * directory, or with another snapshotter (copy) the whole rootfs, which is
+ * the container's own copy. Hardlinked files count once.
+ */
+export async function writableSize(c: ContainerRecord): Promise<number> {
+  const top = `${c.bundle}/${c.snapshotter === "overlay" ? "upper" : "rootfs"}`;
+  const seen = new Set<string>();
+  const dirs = [top];
+  let bytes = 0;
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      continue; // Removed meanwhile, or never made (a container being created).
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) {
+        dirs.push(path);
+        continue;
+      }
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (!info?.isFile) continue;
+      const key = `${info.dev}:${info.ino}`;
+      if ((info.nlink ?? 1) > 1 && seen.has(key)) continue;
+      seen.add(key);
+      bytes += info.size;
+    }
+  }
+  return bytes;
+}
+
+const PS_FILTERS = ["status", "name", "id", "ancestor", "label", "exited"];
+const STATUSES = ["created", "running", "exited", "dead", "paused", "restarting", "removing"];
+
+/** Docker's rule: values of one key are alternatives, different keys must all match. */
+function parsePsFilters(list: string[]): Map<string, string[]> {
+  const filters = new Map<string, string[]>();
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    if (eq < 0 || !PS_FILTERS.includes(key)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid filter "${item}": use ${PS_FILTERS.map((k) => `${k}=…`).join(", ")}`,
+      );
+    }
+    if (key === "status" && !STATUSES.includes(value)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid filter "${item}": status is one of ${STATUSES.join(", ")}`,
+      );
+    }
+    if (key === "exited" && !/^-?\d+$/.test(value)) {
+      throw new ServinError("invalid-argument", `Invalid filter "${item}": exited is a number`);
+    }
+    filters.set(key, [...filters.get(key) ?? [], value]);
+  }
+  return filters;
+}
+
+/** A test of one container against the filters; containers carry their image's labels. */
+function psMatcher(filters: Map<string, string[]>, images: ImageRecord[]) {
+  const byId = new Map(images.map((img) => [img.id, img]));
+  const ancestors = (filters.get("ancestor") ?? []).map((name) => findImage(images, name)?.id);
+  const tests: Record<string, (c: ContainerRecord, value: string, i: number) => boolean> = {
+    status: (c, v) => c.status === v,
+    name: (c, v) => c.name.includes(v),
+    id: (c, v) => c.id.startsWith(v),
+    ancestor: (c, v, i) =>
+      c.image === v || (ancestors[i] !== undefined && c.image_id === ancestors[i]),
+    label: (c, v) => {
+      const labels = byId.get(c.image_id)?.config.labels ?? {};
+      const eq = v.indexOf("=");
+      const key = eq < 0 ? v : v.slice(0, eq);
+      return Object.hasOwn(labels, key) && (eq < 0 || labels[key] === v.slice(eq + 1));
+    },
+    exited: (c, v) => c.status === "exited" && c.exit_code === Number(v),
+  };
+  return (c: ContainerRecord) =>
+    [...filters].every(([key, values]) => values.some((v, i) => tests[key]!(c, v, i)));
+}
+
+/** The containers `ps` shows: running ones, or per `-a`, `-n`, `-l` and `--filter`. */
+async function shownContainers(ctx: CommandContext, servin: Servin): Promise<ContainerRecord[]> {
+  const filters = parsePsFilters(strings(ctx.flags.filter));
+  let last = ctx.flags.latest ? 1 : -1;
+  if (typeof ctx.flags.last === "string") {
+    if (!/^-?\d+$/.test(ctx.flags.last)) {
+      throw new ServinError("invalid-argument", `Invalid --last "${ctx.flags.last}": not a number`);
+    }
+    last = Number(ctx.flags.last);
+  }
+  const all = await servin.containers.list();
+  const images = filters.has("ancestor") || filters.has("label") ? await servin.listImages() : [];
+  const matches = psMatcher(filters, images);
+  // As Docker: -n, -l and a status or exited filter look at every container, not the running ones.
+  const everything = ctx.flags.all || last >= 0 || filters.has("status") || filters.has("exited");
+  const shown = all.filter((c) => (everything || c.status === "running") && matches(c));
+  return last >= 0 ? shown.slice(0, last) : shown;
+}
+
+/** `servin ps [-a] [-n N] [-l] [-s] [--filter …]`. */
 export async function listContainers(ctx: CommandContext): Promise<void> {
   const format = formatFlag(ctx, ["table", "json"]);
-  const all = await (await ctx.servin()).containers.list();
-  const shown = ctx.flags.all ? all : all.filter((c) => c.status === "running");
+  const servin = await ctx.servin();
+  const shown = await shownContainers(ctx, servin);
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
   if (ctx.flags.quiet) {
     for (const c of shown) ctx.out(noTrunc ? c.id : shortId(c.id));
-  } else if (format === "json") {
-    ctx.out(JSON.stringify(shown, null, 2));
-  } else {
-    ctx.out(table(
-      ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
-      psRows(shown, noTrunc),
-    ));
+    return;
   }
+  const sizes = ctx.flags.size ? await Promise.all(shown.map(writableSize)) : [];
+  if (format === "json") {
+    ctx.out(JSON.stringify(
+      ctx.flags.size ? shown.map((c, i) => ({ ...c, size_rw: sizes[i] })) : shown,
+      null,
+      2,
+    ));
+    return;
+  }
+  const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"];
+  let rows = psRows(shown, noTrunc);
+  if (ctx.flags.size) {
+    const images = new Map((await servin.listImages()).map((img) => [img.id, img.size]));
+    header.push("SIZE");
+    rows = rows.map((row, i) => {
+      const own = sizes[i]!;
+      const image = images.get(shown[i]!.image_id) ?? 0;
+      return [...row, `${humanSize(own)} (virtual ${humanSize(own + image)})`];
+    });
+  }
+  ctx.out(table(header, rows));
 }
 
 /** `servin rm [-f] CONTAINER...`: each name in turn, going on after a failure. */
@@ -87,8 +209,9 @@ export async function containerLogs(ctx: CommandContext): Promise<void> {
   await file.readable.pipeTo(Deno.stdout.writable, { preventClose: true });
 }
 
-/** `servin container prune`. */
+/** `servin container prune [-f]`: asks first, as Docker does. */
 export async function pruneContainers(ctx: CommandContext): Promise<void> {
+  if (!await confirm(ctx, "WARNING! This will remove all stopped containers.")) return;
   const removed = await (await ctx.servin()).containers.prune();
   if (removed.length) ctx.out(["Deleted Containers:", ...removed.map((c) => c.id)].join("\n"));
   ctx.out(`Total: ${removed.length} container${removed.length === 1 ? "" : "s"} removed`);

@@ -7,7 +7,8 @@
 
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import type { ImageConfig } from "../../core/image.ts";
+import { mergeEnv } from "../../core/image.ts";
+import type { BuiltConfig } from "../ingest/config.ts";
 import { strings } from "./_each.ts";
 import { interruptible } from "./_interrupt.ts";
 import { withProgress } from "./_progress.ts";
@@ -70,14 +71,132 @@ function keyValues(list: string[], flag: string, requireValue: boolean): [string
   });
 }
 
-function configFromFlags(flags: CommandContext["flags"]): Partial<ImageConfig> {
-  const config: Partial<ImageConfig> = {};
+const CHANGES = [
+  "CMD",
+  "ENTRYPOINT",
+  "ENV",
+  "EXPOSE",
+  "USER",
+  "WORKDIR",
+  "LABEL",
+  "VOLUME",
+  "STOPSIGNAL",
+];
+
+/** A command in Dockerfile syntax: the JSON (exec) form, or the shell form run by `/bin/sh -c`. */
+function dockerfileCommand(text: string, what: string): string[] {
+  if (text.startsWith("[")) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (Array.isArray(parsed) && parsed.every((w) => typeof w === "string")) return parsed;
+    } catch {
+      // Docker runs what is not a JSON array of strings with the shell, and so do we.
+    }
+  }
+  if (!text) throw new ServinError("invalid-argument", `Invalid --change "${what}": no command`);
+  return ["/bin/sh", "-c", text];
+}
+
+/** `K=V K2="v 2"` pairs, or the old one-pair form `K the value`. */
+function pairs(text: string, what: string): [string, string][] {
+  const words = parseCommandLine(text, `--change "${what}"`);
+  if (words.length === 0) {
+    throw new ServinError("invalid-argument", `Invalid --change "${what}": expected KEY=VALUE`);
+  }
+  if (!words[0]!.includes("=")) {
+    const rest = text.trim().slice(text.trim().indexOf(words[0]!) + words[0]!.length).trim();
+    return [[words[0]!, parseCommandLine(rest, `--change "${what}"`).join(" ")]];
+  }
+  return words.map((w) => {
+    const eq = w.indexOf("=");
+    if (eq <= 0) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid --change "${what}": "${w}" is not KEY=VALUE`,
+      );
+    }
+    return [w.slice(0, eq), w.slice(eq + 1)];
+  });
+}
+
+/**
+ * Applies Docker's `import --change` instructions (Dockerfile syntax) to
+ * `config`, in order: CMD, ENTRYPOINT, ENV, EXPOSE, USER, WORKDIR, LABEL,
+ * VOLUME and STOPSIGNAL.
+ */
+export function applyChanges(config: Partial<BuiltConfig>, changes: readonly string[]): void {
+  for (const change of changes) {
+    const match = /^\s*([A-Za-z]+)(?:\s+([\s\S]*))?$/.exec(change);
+    const instruction = match?.[1]?.toUpperCase() ?? "";
+    const arg = (match?.[2] ?? "").trim();
+    if (!CHANGES.includes(instruction)) {
+      throw new ServinError(
+        "invalid-argument",
+        `Invalid --change "${change}": use one of ${CHANGES.join(", ")}`,
+      );
+    }
+    const need = (ok: boolean, what: string) => {
+      if (!ok) throw new ServinError("invalid-argument", `Invalid --change "${change}": ${what}`);
+    };
+    switch (instruction) {
+      case "CMD":
+        config.cmd = dockerfileCommand(arg, change);
+        break;
+      case "ENTRYPOINT":
+        config.entrypoint = dockerfileCommand(arg, change);
+        break;
+      case "ENV":
+        config.env = mergeEnv(config.env ?? [], pairs(arg, change).map(([k, v]) => `${k}=${v}`));
+        break;
+      case "LABEL":
+        config.labels = { ...config.labels, ...Object.fromEntries(pairs(arg, change)) };
+        break;
+      case "EXPOSE": {
+        const ports = parseCommandLine(arg, `--change "${change}"`);
+        need(ports.length > 0, "no port");
+        for (const port of ports) {
+          const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(port);
+          need(!!m && Number(m[1]) > 0 && Number(m[1]) < 65536, `"${port}" is not a port`);
+          const key = `${m![1]}${m![2] ? `-${m![2]}` : ""}/${(m![3] ?? "tcp").toLowerCase()}`;
+          config.exposed_ports = { ...config.exposed_ports, [key]: {} };
+        }
+        break;
+      }
+      case "USER":
+        need(arg.length > 0 && !/\s/.test(arg), "expected one user");
+        config.user = arg;
+        break;
+      case "WORKDIR": {
+        need(arg.length > 0, "no directory");
+        // A relative WORKDIR is taken from the one before, as in a Dockerfile.
+        const base = (config.working_dir ?? "/").replace(/\/+$/, "");
+        config.working_dir = arg.startsWith("/") ? arg : `${base}/${arg}`;
+        break;
+      }
+      case "VOLUME": {
+        // parseCommandLine reads the JSON form as JSON and the other as words.
+        const paths = parseCommandLine(arg, `--change "${change}"`);
+        need(paths.length > 0 && paths.every((p) => p.startsWith("/")), "expected absolute paths");
+        for (const path of paths) config.volumes = { ...config.volumes, [path]: {} };
+        break;
+      }
+      case "STOPSIGNAL":
+        need(/^(SIG)?[A-Z][A-Z0-9+-]*$|^\d+$/i.test(arg), "expected a signal (SIGTERM, 15)");
+        config.stop_signal = arg;
+        break;
+    }
+  }
+}
+
+function configFromFlags(flags: CommandContext["flags"]): Partial<BuiltConfig> {
+  const config: Partial<BuiltConfig> = {};
+  applyChanges(config, strings(flags.change));
   if (typeof flags.cmd === "string") config.cmd = parseCommandLine(flags.cmd, "--cmd");
   if (typeof flags.entrypoint === "string") {
     config.entrypoint = parseCommandLine(flags.entrypoint, "--entrypoint");
   }
   const env = keyValues(strings(flags.env), "--env", true);
-  if (env.length) config.env = env.map(([k, v]) => `${k}=${v}`);
+  if (env.length) config.env = mergeEnv(config.env ?? [], env.map(([k, v]) => `${k}=${v}`));
   if (typeof flags.workdir === "string") {
     if (!flags.workdir.startsWith("/")) {
       throw new ServinError(
@@ -89,7 +208,7 @@ function configFromFlags(flags: CommandContext["flags"]): Partial<ImageConfig> {
   }
   if (typeof flags.user === "string") config.user = flags.user;
   const labels = keyValues(strings(flags.label), "--label", false);
-  if (labels.length) config.labels = Object.fromEntries(labels);
+  if (labels.length) config.labels = { ...config.labels, ...Object.fromEntries(labels) };
   return config;
 }
 

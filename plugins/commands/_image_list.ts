@@ -7,15 +7,21 @@
 
 import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import { type ImageRecord, shortId } from "../../core/image.ts";
+import { type ImageRecord, matchesFilter, resolveImage, shortId } from "../../core/image.ts";
 import { DEFAULT_TAG } from "../../core/reference.ts";
 import { formatFlag, inspectEach, strings } from "./_each.ts";
 import { humanAgo, humanSize, table } from "./_format.ts";
 
-const FILTER_KEYS = new Set(["reference", "dangling", "label"]);
+const FILTER_KEYS = new Set(["reference", "dangling", "label", "since", "before"]);
 
-function parseFilters(list: string[]): ListFilter {
-  const filter: ListFilter = {};
+/** `image ls` filters: the facade's, and `since`/`before`, which name images. */
+interface ImageFilters extends ListFilter {
+  since?: string;
+  before?: string;
+}
+
+function parseFilters(list: string[]): ImageFilters {
+  const filter: ImageFilters = {};
   for (const item of list) {
     const eq = item.indexOf("=");
     const key = item.slice(0, eq);
@@ -23,8 +29,12 @@ function parseFilters(list: string[]): ListFilter {
     if (eq < 0 || !FILTER_KEYS.has(key)) {
       throw new ServinError(
         "invalid-argument",
-        `Invalid filter "${item}": use reference=PATTERN, dangling=true|false or label=KEY[=VALUE]`,
+        `Invalid filter "${item}": use reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE or before=IMAGE`,
       );
+    }
+    if (key === "since" || key === "before") {
+      filter[key] = value;
+      continue;
     }
     if (key === "dangling") {
       if (value !== "true" && value !== "false") {
@@ -41,11 +51,17 @@ function parseFilters(list: string[]): ListFilter {
   return filter;
 }
 
-function rows(images: ImageRecord[], noTrunc: boolean): string[][] {
+/** The manifest digest, as `docker images --digests` shows it; `<none>` without one. */
+function digestOf(img: ImageRecord): string {
+  return img.manifest ? `sha256:${img.manifest}` : "<none>";
+}
+
+function rows(images: ImageRecord[], noTrunc: boolean, digests: boolean): string[][] {
   const now = new Date();
   return images.flatMap((img) => {
     const id = noTrunc ? `sha256:${img.id}` : shortId(img.id);
-    const tail = [id, humanAgo(img.created, now), humanSize(img.size)];
+    const tail = [...(digests ? [digestOf(img)] : []), id, humanAgo(img.created, now)];
+    tail.push(humanSize(img.size));
     if (img.repo_tags.length === 0) return [["<none>", "<none>", ...tail]];
     return img.repo_tags.map((t) => {
       const { repository, tag } = splitTag(t);
@@ -54,12 +70,39 @@ function rows(images: ImageRecord[], noTrunc: boolean): string[][] {
   });
 }
 
-/** `servin image ls`. */
+/**
+ * Applies what the facade's filter does not: `since` and `before` (created
+ * after or before the image they name, which any image may be), and the
+ * `REPOSITORY[:TAG]` argument; a name (argument or `reference=`) also
+ * narrows each image's rows to the tags it matches, as Docker's do.
+ */
+function narrow(all: ImageRecord[], filter: ImageFilters, name?: string): ImageRecord[] {
+  const created = (value: string | undefined) =>
+    value === undefined ? undefined : resolveImage(all, value).created;
+  const since = created(filter.since);
+  const before = created(filter.before);
+  const patterns = [
+    ...(name === undefined ? [] : [[name]]),
+    ...(filter.reference ? [filter.reference] : []),
+  ];
+  const keep = (img: ImageRecord, tag: string) =>
+    patterns.every((reference) => matchesFilter({ ...img, repo_tags: [tag] }, { reference }));
+  return all.filter((img) =>
+    matchesFilter(img, filter) && (since === undefined || img.created > since) &&
+    (before === undefined || img.created < before)
+  ).flatMap((img) => {
+    if (patterns.length === 0) return [img];
+    const tags = img.repo_tags.filter((tag) => keep(img, tag));
+    return tags.length ? [{ ...img, repo_tags: tags }] : [];
+  });
+}
+
+/** `servin image ls [REPOSITORY[:TAG]]`. */
 export async function listImages(ctx: CommandContext): Promise<void> {
   const format = formatFlag(ctx, ["table", "json"]);
   const filter = parseFilters(strings(ctx.flags.filter));
   const servin = await ctx.servin();
-  const images = await servin.listImages(filter);
+  const images = narrow(await servin.listImages(), filter, ctx.args[0]);
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
   if (ctx.flags.quiet) {
     const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
@@ -76,7 +119,9 @@ export async function listImages(ctx: CommandContext): Promise<void> {
       2,
     ));
   } else {
-    ctx.out(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows(images, noTrunc)));
+    const digests = Boolean(ctx.flags.digests);
+    const header = ["REPOSITORY", "TAG", ...(digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED"];
+    ctx.out(table([...header, "SIZE"], rows(images, noTrunc, digests)));
   }
 }
 

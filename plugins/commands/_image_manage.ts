@@ -8,6 +8,14 @@
 import type { CommandContext } from "../../core/api.ts";
 import { eachArgument } from "./_each.ts";
 import { humanSize } from "./_format.ts";
+import { confirm } from "./_prompt.ts";
+
+/** Docker's warning before `image prune` (`-a`: every image no container uses). */
+export function imagePruneWarning(all: boolean): string {
+  return all
+    ? "WARNING! This will remove all images without at least one container associated to them."
+    : "WARNING! This will remove all dangling images.";
+}
 
 /** `servin image rm`: each name in turn, going on after a failure. */
 export async function removeImages(ctx: CommandContext): Promise<number> {
@@ -25,8 +33,9 @@ export async function tagImage(ctx: CommandContext): Promise<void> {
   await (await ctx.servin()).tagImage(source, target);
 }
 
-/** `servin image prune`. */
+/** `servin image prune [-a] [-f]`: asks first, as Docker does. */
 export async function pruneImages(ctx: CommandContext): Promise<void> {
+  if (!await confirm(ctx, imagePruneWarning(Boolean(ctx.flags.all)))) return;
   const servin = await ctx.servin();
   const { deleted, reclaimed } = await servin.pruneImages({ all: Boolean(ctx.flags.all) });
   if (deleted.length) {

@@ -59,17 +59,52 @@ export async function pushImage(ctx: CommandContext): Promise<void> {
   ctx.out(`digest: ${digest}`);
 }
 
-/** `servin login -u USER --password-stdin REGISTRY`. */
+/**
+ * The credentials of `login`, as Docker takes them: `-u` and `-p` (with a
+ * warning), `--password-stdin`, or on a terminal asked for what is missing
+ * (the password without echo).
+ */
+async function credentials(ctx: CommandContext): Promise<{ username: string; password: string }> {
+  const flag = ctx.flags.password as string | undefined;
+  const fromStdin = Boolean(ctx.flags["password-stdin"]);
+  let username = ctx.flags.username as string | undefined;
+  if (flag !== undefined && fromStdin) {
+    throw new ServinError(
+      "invalid-argument",
+      "--password and --password-stdin are mutually exclusive",
+    );
+  }
+  if (flag !== undefined) {
+    ctx.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+  }
+  if (fromStdin) {
+    if (!username) {
+      throw new ServinError("invalid-argument", "Must provide --username with --password-stdin");
+    }
+    const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+    if (!password) throw new ServinError("invalid-argument", "The password on stdin is empty");
+    return { username, password };
+  }
+  const terminal = Deno.stdin.isTerminal();
+  if ((!username || flag === undefined) && !terminal) {
+    throw new ServinError(
+      "invalid-argument",
+      "Cannot ask for credentials without a terminal: give -u USER and --password-stdin",
+    );
+  }
+  const { ask, askSecret } = await import("./_prompt.ts");
+  username ||= await ask("Username: ");
+  if (!username) throw new ServinError("invalid-argument", "The user name is empty");
+  const password = flag ?? await askSecret("Password: ");
+  if (!password) throw new ServinError("invalid-argument", "The password is empty");
+  return { username, password };
+}
+
+/** `servin login [-u USER] [-p PASSWORD | --password-stdin] REGISTRY`. */
 export async function login(ctx: CommandContext): Promise<void> {
   const options = registryOptions(ctx);
-  const username = ctx.flags.username as string | undefined;
-  if (!username) throw new ServinError("invalid-argument", "Give the user name with -u USER");
-  if (!ctx.flags["password-stdin"]) {
-    throw new ServinError("invalid-argument", "Give the password on stdin with --password-stdin");
-  }
-  const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
-  if (!password) throw new ServinError("invalid-argument", "The password on stdin is empty");
-  await (await ctx.servin()).login(ctx.args[0]!, { username, password }, options);
+  const creds = await credentials(ctx);
+  await (await ctx.servin()).login(ctx.args[0]!, creds, options);
   ctx.out("Login Succeeded!");
 }
 

@@ -1,5 +1,5 @@
 /**
- * `system info`, `system df` and `plugin ls`.
+ * `system info`, `system df`, `system prune`, `version` and `plugin ls`.
  *
  * @module
  */
@@ -8,6 +8,9 @@ import type { CommandContext } from "../../core/api.ts";
 import { type PluginDescription, Registry } from "../../core/registry.ts";
 import { formatFlag } from "./_each.ts";
 import { humanSize, table } from "./_format.ts";
+import deno from "../../deno.json" with { type: "json" };
+import { writableSize } from "./_container_list.ts";
+import { confirm } from "./_prompt.ts";
 
 /** `servin system info`: the data root, platform, plugins and image count. */
 export async function systemInfo(ctx: CommandContext): Promise<void> {
@@ -76,4 +79,66 @@ export async function diskUsage(ctx: CommandContext): Promise<void> {
       humanSize(i.unique_size),
     ]),
   ));
+}
+
+/** `servin system prune [-a] [--volumes] [-f]`: stopped containers, then unused images. */
+export async function systemPrune(ctx: CommandContext): Promise<void> {
+  const all = Boolean(ctx.flags.all);
+  const items = [
+    "all stopped containers",
+    ...(ctx.flags.volumes ? ["all anonymous volumes not used by at least one container"] : []),
+    all ? "all images without at least one container associated to them" : "all dangling images",
+  ];
+  const warning = ["WARNING! This will remove:", ...items.map((i) => `  - ${i}`), ""].join("\n");
+  if (!await confirm(ctx, warning)) return;
+  const servin = await ctx.servin();
+  const stopped = (await servin.containers.list()).filter((c) => c.status !== "running");
+  const sizes = new Map(
+    await Promise.all(stopped.map(async (c) => [c.id, await writableSize(c)] as const)),
+  );
+  const removed = await servin.containers.prune();
+  const images = await servin.pruneImages({ all });
+  if (removed.length) ctx.out(["Deleted Containers:", ...removed.map((c) => c.id), ""].join("\n"));
+  if (images.deleted.length) {
+    ctx.out(
+      ["Deleted Images:", ...images.deleted.map((id) => `deleted: sha256:${id}`), ""].join("\n"),
+    );
+  }
+  const containerBytes = removed.reduce((n, c) => n + (sizes.get(c.id) ?? 0), 0);
+  ctx.out(`Total reclaimed space: ${humanSize(containerBytes + images.reclaimed)}`);
+}
+
+/** Docker's names of CPU architectures, from Deno's. */
+const ARCHES: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
+
+/** `servin version`: Servin's, Deno's, the platform's and the runtime found. */
+export function version(ctx: CommandContext): void {
+  const format = formatFlag(ctx, ["text", "json"]);
+  const runtimes = ctx.kinds.all("runtime").flatMap((r) => {
+    const path = r.find();
+    return path ? [{ name: r.name, path }] : [];
+  });
+  const info = {
+    version: deno.version,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    os: Deno.build.os,
+    arch: ARCHES[Deno.build.arch] ?? Deno.build.arch,
+    runtime: runtimes[0] ?? null,
+  };
+  if (format === "json") {
+    ctx.out(JSON.stringify(info, null, 2));
+    return;
+  }
+  const runtime = info.runtime
+    ? `${info.runtime.name} (${info.runtime.path})`
+    : "none found (install runc or crun to run containers)";
+  ctx.out([
+    "Client: Servin",
+    ` Version:     ${info.version}`,
+    ` Deno:        ${info.deno} (V8 ${info.v8}, TypeScript ${info.typescript})`,
+    ` OS/Arch:     ${info.os}/${info.arch}`,
+    ` Runtime:     ${runtime}`,
+  ].join("\n"));
 }

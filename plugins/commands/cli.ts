@@ -47,7 +47,8 @@ export interface CliOptions {
   timeout?: number;
 }
 
-const GLOBAL_FLAGS: Record<string, FlagSpec> = {
+/** Flags every command takes. */
+export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
   root: {
     type: "string",
     description: "Servin data root (default: SERVIN_ROOT, then the platform's)",
@@ -59,10 +60,47 @@ const GLOBAL_FLAGS: Record<string, FlagSpec> = {
 
 const encoder = new TextEncoder();
 
+/** Thrown when a line cannot be written because stdout's reader went away (EPIPE). */
+export class StdoutClosed extends Error {
+  /** Wraps the broken-pipe error. */
+  constructor(cause: unknown) {
+    super("stdout closed", { cause });
+    this.name = "StdoutClosed";
+  }
+}
+
+/** True when `err`, or an error it was caused by, is a broken pipe. */
+export function isBrokenPipe(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof Deno.errors.BrokenPipe || (e as { code?: unknown }).code === "EPIPE") {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The exit code for a command whose stdout was closed under it: 0 when a
+ * line of output could not be written (a listing read by `head`), 1 when a
+ * stream of data was cut short (`export`, `save`); undefined for other errors.
+ */
+function closedStdout(err: unknown): number | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof StdoutClosed) return 0;
+  }
+  return isBrokenPipe(err) ? EXIT_USER_ERROR : undefined;
+}
+
 /** The process's stdout and stderr. */
 export function processOutput(): Output {
   return {
-    out: (text) => writeAllSync(Deno.stdout, `${text}\n`),
+    out: (text) => {
+      try {
+        writeAllSync(Deno.stdout, `${text}\n`);
+      } catch (err) {
+        throw isBrokenPipe(err) ? new StdoutClosed(err) : err;
+      }
+    },
     err: (text) => writeAllSync(Deno.stderr, `${text}\n`),
     errRaw: (text) => writeAllSync(Deno.stderr, text),
     errIsTerminal: Deno.stderr.isTerminal(),
@@ -112,7 +150,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
         io.out(mainHelp(commands, rest));
         return 0;
       }
-      throw usageError(`Unknown command "${rest.join(" ")}" (see "servin help")`);
+      throw unknownCommand(commands, rest);
     }
     const def = found.def;
     command = def;
@@ -133,6 +171,13 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     };
     exitCode = (await def.run(ctx)) ?? 0;
   } catch (caught) {
+    const closed = closedStdout(caught);
+    if (closed !== undefined) {
+      // The reader went away (`| head`): nothing to say to anyone; a listing has done its job.
+      exitCode = closed;
+      failure = caught;
+      return exitCode;
+    }
     // The one place where an OS error (read-only or full file system…) becomes a user error.
     const err = osError(caught) ?? caught;
     failure = err;
@@ -250,8 +295,10 @@ function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
       if (v === undefined) throw usageError('Flag "--plugin" needs a value');
       globals.plugins.push(v);
     } else if (a.startsWith("--plugin=")) globals.plugins.push(a.slice(9));
-    else if (a.startsWith("-")) throw usageError(`Unknown flag "${a}" (see "servin help")`);
-    else break;
+    else if (a.startsWith("-")) {
+      const known = Object.keys(MAIN_FLAGS).map((n) => `--${n}`);
+      throw usageError(`unknown flag "${a}" (see "servin help")${didYouMean(a, known)}`);
+    } else break;
   }
   return { globals, rest: argv.slice(i) };
 }
@@ -312,7 +359,10 @@ export function parseCommandArgs(
       const eq = a.indexOf("=");
       const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
       const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
-      if (!spec) throw usageError(`Unknown flag "--${name}" ${see}`);
+      if (!spec) {
+        const known = Object.keys(specs).map((n) => `--${n}`);
+        throw usageError(`unknown flag "--${name}" ${see}${didYouMean(`--${name}`, known)}`);
+      }
       if (spec.type === "boolean") {
         if (eq >= 0) throw usageError(`Flag "--${name}" takes no value ${see}`);
         set(name, spec, true);
@@ -324,7 +374,7 @@ export function parseCommandArgs(
       for (let j = 1; j < a.length; j++) {
         const name = short.get(a[j]!);
         const spec = name === undefined ? undefined : specs[name];
-        if (!name || !spec) throw usageError(`Unknown flag "-${a[j]}" ${see}`);
+        if (!name || !spec) throw usageError(`unknown flag "-${a[j]}" ${see}`);
         if (spec.type === "boolean") {
           set(name, spec, true);
           continue;
@@ -349,10 +399,79 @@ export function parseCommandArgs(
   return { args, flags };
 }
 
+/** The placeholder help shows for a string flag's value: its `value`, else its name in capitals. */
+export function valueName(name: string, flag: FlagSpec): string {
+  return flag.value ?? name.toUpperCase().replaceAll("-", "_");
+}
+
+/**
+ * Edit distance (optimal string alignment: insertions, deletions,
+ * substitutions and swaps of neighbours each cost 1), for suggestions.
+ */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * `. Did you mean "images"?` when one of `known` is close to `word` (at most
+ * two edits, and no more than half its letters), else nothing: a far-fetched
+ * suggestion is worse than none. Between equally close names, one that
+ * holds every letter typed wins (a dropped letter is the commonest slip).
+ */
+export function didYouMean(word: string, known: readonly string[]): string {
+  const bare = word.replace(/^-+/, "");
+  const limit = Math.min(2, Math.floor(bare.length / 2));
+  const holds = (name: string) => {
+    let i = 0;
+    for (const c of name) if (c === bare[i]) i++;
+    return i === bare.length ? 0 : 1;
+  };
+  let best: { name: string; rank: number } | undefined;
+  for (const name of new Set(known)) {
+    const distance = editDistance(bare, name.replace(/^-+/, ""));
+    const rank = distance * 2 + holds(name.replace(/^-+/, ""));
+    if (distance <= limit && (!best || rank < best.rank)) best = { name, rank };
+  }
+  return best ? `. Did you mean "${best.name}"?` : "";
+}
+
+/**
+ * The error for words that name no command: it names the first unknown
+ * word only (not the arguments after it) and suggests a close command word
+ * at that level.
+ */
+function unknownCommand(commands: CommandDef[], words: string[]): ServinError {
+  const names = commands.filter((c) => !c.hidden).flatMap((c) => [c.name, ...(c.aliases ?? [])])
+    .map((n) => n.split(" "));
+  let depth = 0;
+  const longer = (n: string[]) =>
+    n.length > depth + 1 && words.slice(0, depth + 1).every((w, i) => n[i] === w);
+  while (depth + 1 < words.length && names.some(longer)) depth++;
+  const prefix = words.slice(0, depth);
+  const next = names.filter((n) => n.length > depth && prefix.every((w, i) => n[i] === w))
+    .map((n) => n[depth]!);
+  const see = prefix.length ? `servin help ${prefix.join(" ")}` : "servin help";
+  return usageError(
+    `unknown command "${words[depth]}" (see "${see}")${didYouMean(words[depth]!, next)}`,
+  );
+}
+
 function flagLines(flags: Record<string, FlagSpec>): string[] {
   const rows = Object.entries(flags).map(([name, f]) => {
     const short = f.short ? `-${f.short}, ` : "    ";
-    const value = f.type === "string" ? ` ${f.value ?? "string"}` : "";
+    const value = f.type === "string" ? ` ${valueName(name, f)}` : "";
     return [`  ${short}--${name}${value}`, f.description + (f.multiple ? " (repeatable)" : "")];
   });
   const width = Math.max(0, ...rows.map((r) => r[0]!.length));
@@ -369,6 +488,18 @@ export function commandHelp(def: CommandDef): string {
   return lines.join("\n");
 }
 
+/** Flags given before the command: every command's, `--plugin` and `--version`. */
+export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  ...GLOBAL_FLAGS,
+  plugin: {
+    type: "string",
+    multiple: true,
+    value: "MODULE",
+    description: "Load a plugin module, a path or URL (before the command)",
+  },
+  version: { type: "boolean", short: "v", description: "Print the version" },
+};
+
 function mainHelp(commands: CommandDef[], words: string[]): string {
   const prefix = words.length ? `${words.join(" ")} ` : "";
   const shown = commands.filter((c) => !c.hidden && c.name.startsWith(prefix))
@@ -384,16 +515,7 @@ function mainHelp(commands: CommandDef[], words: string[]): string {
     ...shown.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
     "",
     "Global options:",
-    ...flagLines({
-      ...GLOBAL_FLAGS,
-      plugin: {
-        type: "string",
-        multiple: true,
-        value: "MODULE",
-        description: "Load a plugin module, a path or URL (before the command)",
-      },
-      version: { type: "boolean", short: "v", description: "Print the version" },
-    }),
+    ...flagLines(MAIN_FLAGS),
     "",
     'Run "servin COMMAND --help" for more about a command.',
   ].join("\n");

@@ -39,8 +39,8 @@ Deno.test("flags parse as parseArgs's strict mode does: inline, separate, groupe
 
 Deno.test("a bad flag or argument count is a usage error naming the command", () => {
   const cases: [string[], string][] = [
-    [["--bogus", "a", "b"], 'Unknown flag "--bogus" (see "servin copy --help")'],
-    [["-qz", "a", "b"], 'Unknown flag "-z" (see "servin copy --help")'],
+    [["--bogus", "a", "b"], 'unknown flag "--bogus" (see "servin copy --help")'],
+    [["-qz", "a", "b"], 'unknown flag "-z" (see "servin copy --help")'],
     [["a", "b", "--format"], 'Flag "--format" needs a value (see "servin copy --help")'],
     [["a", "b", "-f"], 'Flag "-f" needs a value (see "servin copy --help")'],
     [["--quiet=yes", "a", "b"], 'Flag "--quiet" takes no value (see "servin copy --help")'],
@@ -88,8 +88,8 @@ Deno.test("exit codes: the command's own, 1 for a ServinError, 2 for a bug", asy
     [["copy", "a", "b"], 7, []],
     [["fail", "user"], 1, ['servin: No such image: "x"']],
     [["fail", "bug"], 2, ["servin: x is undefined", "servin: (run with --debug for details)"]],
-    [["frobnicate"], 1, ['servin: Unknown command "frobnicate" (see "servin help")']],
-    [["--bogus"], 1, ['servin: Unknown flag "--bogus" (see "servin help")']],
+    [["frobnicate"], 1, ['servin: unknown command "frobnicate" (see "servin help")']],
+    [["--bogus"], 1, ['servin: unknown flag "--bogus" (see "servin help")']],
   ];
   for (const [argv, code, stderr] of cases) {
     const io = capture();

@@ -103,6 +103,26 @@ const ps: CommandDef = {
     quiet: quiet("Only show IDs"),
     "no-trunc": noTrunc("Do not truncate IDs and commands"),
     format: format("table or json"),
+    filter: {
+      type: "string",
+      short: "f",
+      multiple: true,
+      description:
+        "Filter: status=STATUS, name=TEXT, id=PREFIX, ancestor=IMAGE, label=KEY[=VALUE], exited=CODE",
+      value: "FILTER",
+    },
+    last: {
+      type: "string",
+      short: "n",
+      description: "Show the N containers created last (in any state)",
+      value: "N",
+    },
+    latest: { type: "boolean", short: "l", description: "Show the container created last" },
+    size: {
+      type: "boolean",
+      short: "s",
+      description: "Show the bytes each container holds of its own (and with its image)",
+    },
   },
   run: async (ctx) => await (await import("./_container_list.ts")).listContainers(ctx),
 };
@@ -139,7 +159,7 @@ const prune: CommandDef = {
   summary: "Remove every container that is not running",
   usage: "[OPTIONS]",
   args: { max: 0 },
-  flags: { force: force("Do not ask (Servin never asks)") },
+  flags: { force: force("Do not ask for confirmation") },
   run: async (ctx) => await (await import("./_container_list.ts")).pruneContainers(ctx),
 };
 

@@ -43,6 +43,14 @@ const imageImport: CommandDef = {
   usage: "[OPTIONS] TARBALL|- NAME[:TAG]",
   args: { min: 2, max: 2 },
   flags: {
+    change: {
+      type: "string",
+      short: "c",
+      multiple: true,
+      description:
+        "Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, USER, WORKDIR, LABEL, VOLUME, STOPSIGNAL",
+      value: "INSTRUCTION",
+    },
     cmd: { type: "string", description: "Default command (JSON array or words)", value: "CMD" },
     entrypoint: { type: "string", description: "Entrypoint (JSON array or words)", value: "CMD" },
     env,
@@ -59,18 +67,20 @@ const imageLs: CommandDef = {
   name: "image ls",
   aliases: ["images", "image list"],
   summary: "List images, newest first",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
+  usage: "[OPTIONS] [REPOSITORY[:TAG]]",
+  args: { max: 1 },
   flags: {
     all: all("Show all images (no intermediate images exist)"),
     quiet: quiet("Only show image IDs"),
     "no-trunc": noTrunc("Show full image IDs"),
+    digests: { type: "boolean", description: "Show the manifest digests" },
     format: format("table or json"),
     filter: {
       type: "string",
       short: "f",
       multiple: true,
-      description: "Filter: reference=PATTERN, dangling=true|false, label=KEY[=VALUE]",
+      description:
+        "Filter: reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE, before=IMAGE",
       value: "FILTER",
     },
   },
@@ -126,7 +136,7 @@ const imagePrune: CommandDef = {
   args: { max: 0 },
   flags: {
     all: all("Remove all images no container uses"),
-    force: force("Do not ask (Servin never asks)"),
+    force: force("Do not ask for confirmation"),
   },
   run: async (ctx) => await (await import("./_image_manage.ts")).pruneImages(ctx),
 };
@@ -205,7 +215,13 @@ const login: CommandDef = {
   args: { min: 1, max: 1 },
   flags: {
     ...registryFlags,
-    username: user("User name"),
+    username: user("User name (asked for on a terminal when missing)"),
+    password: {
+      type: "string",
+      short: "p",
+      description: "Password (insecure: use --password-stdin, or type it when asked)",
+      value: "PASSWORD",
+    },
     "password-stdin": { type: "boolean", description: "Read the password from stdin" },
   },
   run: async (ctx) => await (await import("./_image_registry.ts")).login(ctx),

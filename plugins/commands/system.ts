@@ -1,5 +1,5 @@
 /**
- * The `system` commands and `plugin ls`: names, flags and usage as plain
+ * The `system` commands, `plugin ls`, `version` and `completion`: names, flags and usage as plain
  * data; the work is imported when one of them runs.
  *
  * @module
@@ -7,7 +7,7 @@
 
 import type { CommandDef } from "../../core/api.ts";
 import type { Plugin } from "../../core/registry.ts";
-import { commandGroup, format } from "./_define.ts";
+import { all, commandGroup, force, format } from "./_define.ts";
 
 const info: CommandDef = {
   name: "system info",
@@ -41,8 +41,45 @@ const df: CommandDef = {
   run: async (ctx) => await (await import("./_system.ts")).diskUsage(ctx),
 };
 
+const prune: CommandDef = {
+  name: "system prune",
+  summary: "Remove stopped containers and dangling images (-a: all unused images)",
+  usage: "[OPTIONS]",
+  args: { max: 0 },
+  flags: {
+    all: all("Remove all images no container uses, not only dangling ones"),
+    force: force("Do not ask for confirmation"),
+    volumes: { type: "boolean", description: "Also remove unused volumes (Servin keeps none)" },
+  },
+  run: async (ctx) => await (await import("./_system.ts")).systemPrune(ctx),
+};
+
+const version: CommandDef = {
+  name: "version",
+  summary: "Show the version of Servin, Deno, the platform and the runtime found",
+  usage: "[OPTIONS]",
+  args: { max: 0 },
+  flags: { format: format("text or json") },
+  run: async (ctx) => await (await import("./_system.ts")).version(ctx),
+};
+
+const completion: CommandDef = {
+  name: "completion",
+  summary: "Print a shell completion script for bash, zsh or fish",
+  usage: "bash|zsh|fish",
+  args: { min: 1, max: 1 },
+  run: async (ctx) => (await import("./_completion.ts")).completion(ctx),
+};
+
 /** The system commands, in registration order. */
-export const SYSTEM_COMMANDS: readonly CommandDef[] = [info, pluginLs, df];
+export const SYSTEM_COMMANDS: readonly CommandDef[] = [
+  info,
+  pluginLs,
+  df,
+  prune,
+  version,
+  completion,
+];
 
 /** The built-in `system` command group. */
 export function systemCommands(): Plugin {

@@ -20,10 +20,22 @@ export const DEFAULT_CONFIG: Readonly<ImageConfig> = Object.freeze({
   labels: {},
 });
 
+/**
+ * A runtime configuration with what `index.json`'s seed format has no field
+ * for (`import -c 'VOLUME …'`, `-c 'STOPSIGNAL …'`): those are written to the
+ * OCI config only, where `inspect` reads them back.
+ */
+export interface BuiltConfig extends ImageConfig {
+  /** Volumes, as OCI writes them (`"/data": {}`). */
+  volumes?: Record<string, Record<string, never>>;
+  /** Signal that stops the container (`SIGTERM`, `9`). */
+  stop_signal?: string;
+}
+
 /** Inputs of {@link buildOciConfig}. */
 export interface OciConfigInput {
   /** Runtime configuration. */
-  config: ImageConfig;
+  config: BuiltConfig;
   /** Layer diff_ids, hex, lowest first. */
   diffIds: string[];
   /** Creation time. */
@@ -51,6 +63,8 @@ export function buildOciConfig(input: OciConfigInput): Uint8Array {
   if (c.entrypoint.length > 0) runtime.Entrypoint = c.entrypoint;
   if (Object.keys(c.exposed_ports).length > 0) runtime.ExposedPorts = c.exposed_ports;
   if (Object.keys(c.labels).length > 0) runtime.Labels = c.labels;
+  if (c.volumes && Object.keys(c.volumes).length > 0) runtime.Volumes = c.volumes;
+  if (c.stop_signal) runtime.StopSignal = c.stop_signal;
   const history: Record<string, unknown> = { created, created_by: input.createdBy };
   if (input.comment) history.comment = input.comment;
   const doc = {

@@ -38,7 +38,7 @@ import {
 } from "../formats/compression.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { isTarHeader } from "../formats/tar.ts";
-import { buildOciConfig, buildOciManifest, DEFAULT_CONFIG } from "./config.ts";
+import { buildOciConfig, buildOciManifest, type BuiltConfig, DEFAULT_CONFIG } from "./config.ts";
 import { bounded, limitBytes, peek, tap } from "./streams.ts";
 
 function invalid(message: string): ServinError {
@@ -205,6 +205,7 @@ class Ingest {
     let oci: Record<string, unknown> | undefined;
     let diffIds: string[] | undefined;
     let summary: ImageConfig;
+    let extra: Pick<BuiltConfig, "volumes" | "stop_signal"> = {};
     if (image.config) {
       oci = parseJson(
         image.config,
@@ -219,7 +220,9 @@ class Ingest {
       }
       summary = configSummary(oci);
     } else {
-      const given: Partial<ImageConfig> = this.#req.config ?? {};
+      // Fields the index has no place for go to the OCI config only.
+      const { volumes, stop_signal, ...given }: Partial<BuiltConfig> = this.#req.config ?? {};
+      extra = { volumes, stop_signal };
       summary = {
         ...DEFAULT_CONFIG,
         ...given,
@@ -236,7 +239,7 @@ class Ingest {
     if (!configBytes) {
       const tag = tags[0] ?? "";
       configBytes = buildOciConfig({
-        config: summary,
+        config: { ...summary, ...extra },
         diffIds: layers.map((l) => l.diffId),
         created: new Date(),
         architecture: this.#ctx.platform.architecture,
