@@ -8,7 +8,8 @@
 import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
-import { eachArgument, formatFlag, inspectEach, strings } from "./_each.ts";
+import { CONTAINER_HEADERS, containerRows, printListing } from "./_docker_view.ts";
+import { eachArgument, formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
 import { confirm } from "./_prompt.ts";
 
@@ -148,9 +149,14 @@ async function shownContainers(ctx: CommandContext, servin: Servin): Promise<Con
   return last >= 0 ? shown.slice(0, last) : shown;
 }
 
+/** Docker's SIZE: the container's own bytes, and with its image's. */
+function sizeText(own: number, image: number): string {
+  return `${humanSize(own)} (virtual ${humanSize(own + image)})`;
+}
+
 /** `servin ps [-a] [-n N] [-l] [-s] [--filter …]`. */
 export async function listContainers(ctx: CommandContext): Promise<void> {
-  const format = formatFlag(ctx, ["table", "json"]);
+  const format = formatFlag(ctx, ["table", "json"], true);
   const servin = await ctx.servin();
   const shown = await shownContainers(ctx, servin);
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
@@ -158,7 +164,22 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
     for (const c of shown) ctx.out(noTrunc ? c.id : shortId(c.id));
     return;
   }
-  const sizes = ctx.flags.size ? await Promise.all(shown.map(writableSize)) : [];
+  // As Docker's, a template that shows .Size measures sizes without -s.
+  const sized = Boolean(ctx.flags.size) ||
+    (format === "template" && (ctx.flags.format as string).includes(".Size"));
+  const sizes = sized ? await Promise.all(shown.map(writableSize)) : [];
+  if (format === "template") {
+    const images = sized
+      ? new Map((await servin.listImages()).map((img) => [img.id, img.size]))
+      : new Map<string, number>();
+    const now = new Date();
+    const words = (c: ContainerRecord, i: number) => ({
+      command: quoteCommand(c.process.args),
+      status: statusText(c, now),
+      size: sized ? sizeText(sizes[i]!, images.get(c.image_id) ?? 0) : "N/A",
+    });
+    return printListing(ctx, containerRows(shown, words, noTrunc), CONTAINER_HEADERS);
+  }
   if (format === "json") {
     ctx.out(JSON.stringify(
       ctx.flags.size ? shown.map((c, i) => ({ ...c, size_rw: sizes[i] })) : shown,
@@ -175,7 +196,7 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
     rows = rows.map((row, i) => {
       const own = sizes[i]!;
       const image = images.get(shown[i]!.image_id) ?? 0;
-      return [...row, `${humanSize(own)} (virtual ${humanSize(own + image)})`];
+      return [...row, sizeText(own, image)];
     });
   }
   ctx.out(table(header, rows));
@@ -188,12 +209,6 @@ export async function removeContainers(ctx: CommandContext): Promise<number> {
     await servin.containers.remove(name, { force: Boolean(ctx.flags.force) });
     ctx.out(name);
   });
-}
-
-/** `servin container inspect CONTAINER...`. */
-export async function inspectContainers(ctx: CommandContext): Promise<number> {
-  const servin = await ctx.servin();
-  return await inspectEach(ctx, (name) => servin.containers.get(name));
 }
 
 /** `servin logs CONTAINER`: a detached container's output (nothing before it wrote any). */

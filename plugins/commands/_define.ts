@@ -31,6 +31,12 @@ export const format = (formats: string): FlagSpec => ({
   value: "FORMAT",
 });
 
+/** The inspect commands' `-f`, `--format TEMPLATE`. */
+export const inspectFormat: FlagSpec = {
+  ...flag("string", "f", "Format each object with a Go template (default: a JSON array)"),
+  value: "TEMPLATE",
+};
+
 /** `-o`, `--output FILE`. */
 export const output = (description: string): FlagSpec => ({
   ...flag("string", "o", description),

@@ -1,7 +1,7 @@
 /**
  * What several commands share: going on after a failing argument, the
- * `inspect` commands' JSON array, repeatable flag values as a list, and the
- * `--format` check.
+ * `inspect` commands' JSON array or template, repeatable flag values as a
+ * list, and the `--format` check.
  *
  * @module
  */
@@ -34,17 +34,24 @@ export async function eachArgument(
 
 /**
  * The `inspect` commands: a JSON array of what `get` finds for each
- * argument; names not found are reported on stderr and make the exit code 1.
+ * argument, or with `-f TEMPLATE` the template's output for each, a line
+ * each (as `docker inspect -f`); names not found are reported on stderr and
+ * make the exit code 1. A bad template fails before anything is looked up.
  */
 export async function inspectEach<T>(
   ctx: CommandContext,
   get: (name: string) => Promise<T>,
 ): Promise<number> {
+  const format = ctx.flags.format as string | undefined;
+  const template = format && format !== "json"
+    ? (await import("./_template.ts")).parseTemplate(format)
+    : undefined;
   const found: T[] = [];
   const code = await eachArgument(ctx, async (name) => void found.push(await get(name)), [
     "not-found",
   ]);
-  ctx.out(JSON.stringify(found, null, 2));
+  if (!template) ctx.out(JSON.stringify(found, null, 2));
+  else for (const item of found) ctx.out(template.render(item));
   return code;
 }
 
@@ -53,13 +60,24 @@ export function strings(value: unknown): string[] {
   return Array.isArray(value) ? value : typeof value === "string" ? [value] : [];
 }
 
-/** The `--format` value, one of `allowed` (the first by default). */
-export function formatFlag<T extends string>(ctx: CommandContext, allowed: readonly T[]): T {
+/**
+ * The `--format` value, one of `allowed` (the first by default); with
+ * `templates`, `"template"` for a Go template (text with `{{`, such as
+ * `table {{.ID}}\t{{.Size}}`), which the command renders from the flag.
+ */
+export function formatFlag<T extends string>(
+  ctx: CommandContext,
+  allowed: readonly T[],
+  templates = false,
+): T | "template" {
   const format = (ctx.flags.format as string | undefined) ?? allowed[0]!;
+  if (templates && format.includes("{{")) return "template";
   if (!allowed.includes(format as T)) {
     throw new ServinError(
       "invalid-argument",
-      `Invalid --format "${format}": use ${allowed.join(" or ")}`,
+      `Invalid --format ${JSON.stringify(format)}: use ${allowed.join(" or ")}${
+        templates ? " or a Go template" : ""
+      }`,
     );
   }
   return format as T;

@@ -1,6 +1,6 @@
 /**
- * The read-only image views: `image ls` (Docker's columns and filters),
- * `image inspect` and `image history`.
+ * The read-only image views: `image ls` (Docker's columns and filters) and
+ * `image history`.
  *
  * @module
  */
@@ -8,8 +8,15 @@
 import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, matchesFilter, resolveImage, shortId } from "../../core/image.ts";
-import { DEFAULT_TAG } from "../../core/reference.ts";
-import { formatFlag, inspectEach, strings } from "./_each.ts";
+import {
+  HISTORY_HEADERS,
+  historyRows,
+  IMAGE_HEADERS,
+  imageRows,
+  printListing,
+  splitTag,
+} from "./_docker_view.ts";
+import { formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanSize, table } from "./_format.ts";
 
 const FILTER_KEYS = new Set(["reference", "dangling", "label", "since", "before"]);
@@ -99,7 +106,7 @@ function narrow(all: ImageRecord[], filter: ImageFilters, name?: string): ImageR
 
 /** `servin image ls [REPOSITORY[:TAG]]`. */
 export async function listImages(ctx: CommandContext): Promise<void> {
-  const format = formatFlag(ctx, ["table", "json"]);
+  const format = formatFlag(ctx, ["table", "json"], true);
   const filter = parseFilters(strings(ctx.flags.filter));
   const servin = await ctx.servin();
   const images = narrow(await servin.listImages(), filter, ctx.args[0]);
@@ -107,6 +114,8 @@ export async function listImages(ctx: CommandContext): Promise<void> {
   if (ctx.flags.quiet) {
     const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
     for (const id of new Set(ids)) ctx.out(id);
+  } else if (format === "template") {
+    printListing(ctx, imageRows(images, noTrunc), IMAGE_HEADERS);
   } else if (format === "json") {
     const usage = new Map((await servin.diskUsage()).images.map((u) => [u.id, u]));
     ctx.out(JSON.stringify(
@@ -125,15 +134,9 @@ export async function listImages(ctx: CommandContext): Promise<void> {
   }
 }
 
-/** `servin image inspect`. */
-export async function inspectImages(ctx: CommandContext): Promise<number> {
-  const servin = await ctx.servin();
-  return await inspectEach(ctx, (name) => servin.getImage(name));
-}
-
 /** `servin image history`. */
 export async function imageHistory(ctx: CommandContext): Promise<void> {
-  const format = formatFlag(ctx, ["table", "json"]);
+  const format = formatFlag(ctx, ["table", "json"], true);
   const servin = await ctx.servin();
   const image = await servin.getImage(ctx.args[0]!);
   const steps = await servin.history(ctx.args[0]!);
@@ -142,6 +145,9 @@ export async function imageHistory(ctx: CommandContext): Promise<void> {
     return;
   }
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
+  if (format === "template") {
+    return printListing(ctx, historyRows(image, steps, noTrunc), HISTORY_HEADERS);
+  }
   const cut = (t: string, n: number) => noTrunc || t.length <= n ? t : `${t.slice(0, n - 1)}…`;
   const now = new Date();
   ctx.out(table(
@@ -154,12 +160,4 @@ export async function imageHistory(ctx: CommandContext): Promise<void> {
       cut(h.comment, 30),
     ]),
   ));
-}
-
-/** Splits `repository:tag` for display; `<none>` for an untagged image. */
-export function splitTag(tag: string): { repository: string; tag: string } {
-  const slash = tag.lastIndexOf("/");
-  const colon = tag.lastIndexOf(":");
-  if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
-  return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
 }

@@ -6,6 +6,7 @@
 
 import type { CommandContext } from "../../core/api.ts";
 import { type PluginDescription, Registry } from "../../core/registry.ts";
+import { DF_HEADERS, dfRow, PLUGIN_HEADERS, printListing } from "./_docker_view.ts";
 import { formatFlag } from "./_each.ts";
 import { humanSize, table } from "./_format.ts";
 import deno from "../../deno.json" with { type: "json" };
@@ -14,11 +15,33 @@ import { confirm } from "./_prompt.ts";
 
 /** `servin system info`: the data root, platform, plugins and image count. */
 export async function systemInfo(ctx: CommandContext): Promise<void> {
-  const format = formatFlag(ctx, ["text", "json"]);
+  const format = formatFlag(ctx, ["text", "json"], true);
   const servin = await ctx.servin();
   const info = { ...servin.info(), images: (await servin.listImages()).length };
   if (format === "json") {
     ctx.out(JSON.stringify(info, null, 2));
+    return;
+  }
+  if (format === "template") {
+    const { parseTemplate, struct } = await import("./_template.ts");
+    const template = parseTemplate(ctx.flags.format as string);
+    const containers = await servin.containers.list();
+    const count = (status: string) => containers.filter((c) => c.status === status).length;
+    // Docker's names for what Servin knows, beside the seed-style names `--format json` prints.
+    ctx.out(template.render(struct({
+      ...info,
+      Containers: containers.length,
+      ContainersRunning: count("running"),
+      ContainersPaused: 0,
+      ContainersStopped: containers.length - count("running"),
+      Images: info.images,
+      Driver: "servin",
+      DockerRootDir: info.root,
+      OSType: servin.platform.os,
+      Architecture: servin.platform.architecture,
+      NCPU: navigator.hardwareConcurrency,
+      Plugins: [...info.plugins],
+    }, "system.Info")));
     return;
   }
   ctx.out(`Root:      ${info.root}`);
@@ -29,7 +52,7 @@ export async function systemInfo(ctx: CommandContext): Promise<void> {
 
 /** `servin plugin ls`: each plugin, where it came from and what it registered. */
 export function listPlugins(ctx: CommandContext): void {
-  const format = formatFlag(ctx, ["table", "json"]);
+  const format = formatFlag(ctx, ["table", "json"], true);
   // The CLI hands commands its Registry; another caller's lookup knows only names.
   const plugins: PluginDescription[] = ctx.kinds instanceof Registry
     ? ctx.kinds.describe()
@@ -37,6 +60,15 @@ export function listPlugins(ctx: CommandContext): void {
   if (format === "json") {
     ctx.out(JSON.stringify(plugins, null, 2));
     return;
+  }
+  if (format === "template") {
+    const rows = plugins.map((p) => ({
+      Enabled: true,
+      Name: p.name,
+      Provides: p.provides.join(", "),
+      Source: p.source,
+    }));
+    return printListing(ctx, rows, PLUGIN_HEADERS);
   }
   ctx.out(table(
     ["NAME", "SOURCE", "PROVIDES"],
@@ -46,27 +78,39 @@ export function listPlugins(ctx: CommandContext): void {
 
 /** `servin system df [-v]`: bytes images hold, shared and unique, and what is reclaimable. */
 export async function diskUsage(ctx: CommandContext): Promise<void> {
-  const format = formatFlag(ctx, ["table", "json"]);
+  const format = formatFlag(ctx, ["table", "json"], true);
   const servin = await ctx.servin();
   const usage = await servin.diskUsage();
   if (format === "json") {
     ctx.out(JSON.stringify(usage, null, 2));
     return;
   }
-  const used = new Set((await servin.containers.list()).map((c) => c.image_id));
+  const containers = await servin.containers.list();
+  const used = new Set(containers.map((c) => c.image_id));
   const active = usage.images.filter((i) => used.has(i.id));
   const reclaimable = usage.images.filter((i) => !used.has(i.id))
     .reduce((n, i) => n + i.unique_size, 0);
-  ctx.out(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], [
-    [
+  const rows = [
+    dfRow(
       "Images",
-      `${usage.images.length}`,
-      `${active.length}`,
+      usage.images.length,
+      active.length,
       humanSize(usage.layers),
       humanSize(reclaimable),
-    ],
-    ["Containers", `${usage.containers}`, "", "", ""],
-  ]));
+    ),
+    dfRow(
+      "Containers",
+      usage.containers,
+      containers.filter((c) => c.status === "running").length,
+      "",
+      "",
+    ),
+  ];
+  if (format === "template") return printListing(ctx, rows, DF_HEADERS);
+  ctx.out(table(
+    ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+    rows.map((r) => [r.Type, r.TotalCount, r.Active, r.Size, r.Reclaimable]),
+  ));
   if (!ctx.flags.verbose) return;
   ctx.out("");
   ctx.out(table(

@@ -8,7 +8,18 @@
 
 import type { CommandDef, FlagSpec } from "../../core/api.ts";
 import type { Plugin } from "../../core/registry.ts";
-import { all, commandGroup, env, force, format, noTrunc, quiet, user, workdir } from "./_define.ts";
+import {
+  all,
+  commandGroup,
+  env,
+  force,
+  format,
+  inspectFormat,
+  noTrunc,
+  quiet,
+  user,
+  workdir,
+} from "./_define.ts";
 
 const CREATE_FLAGS: Record<string, FlagSpec> = {
   name: { type: "string", description: "Container name (unique)", value: "NAME" },
@@ -102,7 +113,7 @@ const ps: CommandDef = {
     all: all("Show all containers"),
     quiet: quiet("Only show IDs"),
     "no-trunc": noTrunc("Do not truncate IDs and commands"),
-    format: format("table or json"),
+    format: format("table, json or a Go template"),
     filter: {
       type: "string",
       short: "f",
@@ -139,10 +150,11 @@ const rm: CommandDef = {
 
 const inspect: CommandDef = {
   name: "container inspect",
-  summary: "Show containers' records as a JSON array",
-  usage: "CONTAINER...",
+  summary: "Show containers' records (Docker's fields and Servin's) as a JSON array",
+  usage: "[OPTIONS] CONTAINER...",
   args: { min: 1 },
-  run: async (ctx) => await (await import("./_container_list.ts")).inspectContainers(ctx),
+  flags: { format: inspectFormat },
+  run: async (ctx) => await (await import("./_inspect.ts")).inspectContainers(ctx),
 };
 
 const logs: CommandDef = {

@@ -14,6 +14,7 @@ import {
   env,
   force,
   format,
+  inspectFormat,
   noTrunc,
   output,
   quiet,
@@ -74,7 +75,7 @@ const imageLs: CommandDef = {
     quiet: quiet("Only show image IDs"),
     "no-trunc": noTrunc("Show full image IDs"),
     digests: { type: "boolean", description: "Show the manifest digests" },
-    format: format("table or json"),
+    format: format("table, json or a Go template"),
     filter: {
       type: "string",
       short: "f",
@@ -89,10 +90,11 @@ const imageLs: CommandDef = {
 
 const imageInspect: CommandDef = {
   name: "image inspect",
-  summary: "Show images' records as a JSON array",
-  usage: "IMAGE...",
+  summary: "Show images' records (Docker's fields and Servin's) as a JSON array",
+  usage: "[OPTIONS] IMAGE...",
   args: { min: 1 },
-  run: async (ctx) => await (await import("./_image_list.ts")).inspectImages(ctx),
+  flags: { format: inspectFormat },
+  run: async (ctx) => await (await import("./_inspect.ts")).inspectImages(ctx),
 };
 
 const imageHistory: CommandDef = {
@@ -103,7 +105,7 @@ const imageHistory: CommandDef = {
   args: { min: 1, max: 1 },
   flags: {
     "no-trunc": noTrunc("Do not truncate output"),
-    format: format("table or json"),
+    format: format("table, json or a Go template"),
   },
   run: async (ctx) => await (await import("./_image_list.ts")).imageHistory(ctx),
 };

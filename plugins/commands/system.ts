@@ -7,7 +7,7 @@
 
 import type { CommandDef } from "../../core/api.ts";
 import type { Plugin } from "../../core/registry.ts";
-import { all, commandGroup, force, format } from "./_define.ts";
+import { all, commandGroup, force, format, inspectFormat } from "./_define.ts";
 
 const info: CommandDef = {
   name: "system info",
@@ -15,7 +15,7 @@ const info: CommandDef = {
   summary: "Show the data root, platform, plugins and image count",
   usage: "[OPTIONS]",
   args: { max: 0 },
-  flags: { format: format("text or json") },
+  flags: { format: format("text, json or a Go template") },
   run: async (ctx) => await (await import("./_system.ts")).systemInfo(ctx),
 };
 
@@ -25,7 +25,7 @@ const pluginLs: CommandDef = {
   summary: "List loaded plugins, where they came from and what they registered",
   usage: "[OPTIONS]",
   args: { max: 0 },
-  flags: { format: format("table or json") },
+  flags: { format: format("table, json or a Go template") },
   run: async (ctx) => (await import("./_system.ts")).listPlugins(ctx),
 };
 
@@ -36,7 +36,7 @@ const df: CommandDef = {
   args: { max: 0 },
   flags: {
     verbose: { type: "boolean", short: "v", description: "One row per image" },
-    format: format("table or json"),
+    format: format("table, json or a Go template"),
   },
   run: async (ctx) => await (await import("./_system.ts")).diskUsage(ctx),
 };
@@ -71,6 +71,18 @@ const completion: CommandDef = {
   run: async (ctx) => (await import("./_completion.ts")).completion(ctx),
 };
 
+const inspect: CommandDef = {
+  name: "inspect",
+  summary: "Show containers' or images' records (a container first, as Docker looks)",
+  usage: "[OPTIONS] NAME...",
+  args: { min: 1 },
+  flags: {
+    format: inspectFormat,
+    type: { type: "string", description: "Only look for a container or an image", value: "TYPE" },
+  },
+  run: async (ctx) => await (await import("./_inspect.ts")).inspectAny(ctx),
+};
+
 /** The system commands, in registration order. */
 export const SYSTEM_COMMANDS: readonly CommandDef[] = [
   info,
@@ -79,6 +91,7 @@ export const SYSTEM_COMMANDS: readonly CommandDef[] = [
   prune,
   version,
   completion,
+  inspect,
 ];
 
 /** The built-in `system` command group. */
