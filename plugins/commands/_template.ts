@@ -1081,7 +1081,7 @@ export function tabwrite(text: string, minWidth = 10, padding = 3): string {
  * import { renderListing } from "./_template.ts";
  * const rows = [{ ID: "0123456789ab", Tag: "3.19" }];
  * const out = renderListing("table {{.ID}}\\t{{.Tag}}", rows, { ID: "IMAGE ID", Tag: "TAG" });
- * console.assert(out === "IMAGE ID         TAG\n0123456789ab   3.19\n");
+ * console.assert(out === "IMAGE ID       TAG\n0123456789ab   3.19\n");
  * ```
  */
 export function renderListing(format: string, rows: readonly unknown[], headers: object): string {
