@@ -69,7 +69,10 @@ function imageCases(id: string, diffId: string): [string[], Check][] {
       ["images", "--format", "{{.CreatedAt}}|{{.CreatedSince}}"],
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \S+\|(Less than a second|\d+ seconds?) ago\n/,
     ],
-    [["images", "--format", "{{.Digest}} {{.Containers}}"], /^sha256:[0-9a-f]{64} N\/A\nsha256:[0-9a-f]{64} N\/A\n$/],
+    [
+      ["images", "--format", "{{.Digest}} {{.Containers}}"],
+      /^sha256:[0-9a-f]{64} N\/A\nsha256:[0-9a-f]{64} N\/A\n$/,
+    ],
     [["images", "--format", "{{json .}}"], (out) => {
       const rows = out.trimEnd().split("\n").map((l) => JSON.parse(l));
       assert.equal(rows.length, 2);
@@ -264,6 +267,11 @@ Deno.test({
         assert.deepEqual(Object.keys(row), [...Object.keys(row)].sort());
       }],
       [["ps", "--format", "{{.Names}}"], ""],
+      // A template that shows .Size measures sizes without -s, as Docker's does.
+      [
+        ["ps", "-a", "--format", "{{.Names}} {{.Size}}"],
+        /^web \d+(\.\d+)?[kMG]?B \(virtual \d+(\.\d+)?[kMG]?B\)\n$/,
+      ],
       [[
         "inspect",
         "--format",
