@@ -57,10 +57,12 @@ export interface Platform {
   mount(source: string, target: string, type: string, options: string): void;
   /** Unmounts `target`; quiet when nothing is mounted there. */
   unmount(target: string): void;
-  /** Sets an extended attribute (on a symlink itself, never its target). */
-  setxattr(path: string, name: string, value: string): void;
-  /** Reads an extended attribute; undefined when unset. */
+  /** Sets an extended attribute (on a symlink itself, never its target); text is written as UTF-8. */
+  setxattr(path: string, name: string, value: string | Uint8Array): void;
+  /** Reads an extended attribute as UTF-8 text; undefined when unset. */
   getxattr(path: string, name: string): string | undefined;
+  /** The extended attributes of `path` itself, with their (binary) values; none where unsupported. */
+  listxattr(path: string): Record<string, Uint8Array>;
   /** Builds the fallback root filesystem (a shell and the basics) into `dir`. */
   basicRootfs(dir: string): Promise<void>;
 }

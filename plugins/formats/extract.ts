@@ -13,6 +13,8 @@
  * - chown before chmod (chown clears setuid), symlinks are never chmodded and
  *   get their owner and times with the `l*` calls; directory modes and times
  *   are applied last, deepest first;
+ * - extended attributes (`SCHILY.xattr.*`) after owner and mode: `user.*`
+ *   where the filesystem takes them, others only as root;
  * - anything unexpected is refused with the entry's name, never skipped;
  *   only device nodes and FIFOs the platform cannot make (`canMknod`) are
  *   left out, with a warning.
@@ -30,7 +32,7 @@ import { isServinError, messageOf, osError, ServinError } from "../../core/error
 import type { Limits, Platform, SpecialFileKind } from "../../core/kinds.ts";
 import { cleanName } from "./confine.ts";
 import type { TarEntry, TarHeader } from "./tar.ts";
-import { classify, OPAQUE_XATTR } from "./whiteout.ts";
+import { classify, isHostXattr, OPAQUE_XATTR } from "./whiteout.ts";
 
 /** What {@link unpack} counted. */
 export interface UnpackStats {
@@ -48,8 +50,11 @@ export interface UnpackOptions {
   warn(message: string): void;
 }
 
-/** What an entry made at a path of the layer being applied. */
-export type EntryKind = "dir" | "file" | "symlink" | "other";
+/**
+ * What an entry made at a path of the layer being applied; `whiteout`: the
+ * layer deleted the name from the layers below (and made nothing there).
+ */
+export type EntryKind = "dir" | "file" | "symlink" | "other" | "whiteout";
 
 function unsafe(name: string, why: string): ServinError {
   return new ServinError("unsafe-archive", `entry "${name}" ${why}`);
@@ -76,9 +81,21 @@ export interface CheckedEntry {
   parents: string[];
   /**
    * The whiteout this entry is: `opaque` makes `dir` opaque, `file` deletes
-   * `target` (both relative to the root); `none` when it is an ordinary entry.
+   * `target` (both relative to the root); `none` when it is an ordinary entry;
+   * `void` when it has nothing left to delete (see {@link LayerRules}): the
+   * caller writes nothing for it.
    */
-  whiteout: { kind: "none" } | { kind: "opaque"; dir: string } | { kind: "file"; target: string };
+  whiteout:
+    | { kind: "none" }
+    | { kind: "opaque"; dir: string }
+    | { kind: "file"; target: string }
+    | { kind: "void" };
+  /**
+   * Directories this entry makes (its missing parents, or itself) at a name
+   * this layer whited out: they replace the whiteout and hide the layers
+   * below, as an opaque directory does.
+   */
+  opaque: string[];
   /** A hardlink's confined target and what is there; only for hardlinks. */
   link?: { target: string; kind: EntryKind };
 }
@@ -93,6 +110,14 @@ export interface CheckedEntry {
  * of the same layer, or a symlink without a target. It never touches a
  * filesystem: the caller applies what it lets through and reports what it
  * made with {@link LayerRules.replace}.
+ *
+ * Whiteouts only delete what the layers below have (OCI layer.md), in any
+ * order: one under a path this layer made a non-directory (`todir -> /data`
+ * then `todir/.wh.inner`, as umoci and containerd's differ write) or of a
+ * name this layer made a non-directory is `void`, nothing left to delete; one
+ * of a directory this layer made (or the opaque marker, before or after the
+ * directory's entries) makes that directory opaque and keeps what this layer
+ * put in it; a directory made where this layer whited the name out is opaque.
  *
  * @example
  * ```ts
@@ -137,9 +162,8 @@ export class LayerRules {
     }
     if (rel === "") {
       if (h.type !== "dir") throw unsafe(h.name, "would replace the image root");
-      return { rel, parents: [], whiteout: { kind: "none" } };
+      return { rel, parents: [], whiteout: { kind: "none" }, opaque: [] };
     }
-    const parents = this.#parents(h.name, rel, true);
     const slash = rel.lastIndexOf("/");
     const dir = slash < 0 ? "" : rel.slice(0, slash);
     let wh;
@@ -151,28 +175,47 @@ export class LayerRules {
     if (wh.kind !== "none" && h.type !== "file") {
       throw unsafe(h.name, "is a whiteout but not a regular file");
     }
-    const whiteout: CheckedEntry["whiteout"] = wh.kind === "none"
-      ? wh
-      : wh.kind === "opaque"
-      ? { kind: "opaque", dir }
-      : { kind: "file", target: dir === "" ? wh.target : `${dir}/${wh.target}` };
+    const opaque: string[] = [];
+    if (wh.kind !== "none") {
+      // Under a name this layer made a non-directory, the old children are
+      // gone already: nothing to delete, and nothing is written through it.
+      const parents = this.#parents(h.name, rel, "void", opaque);
+      if (parents === undefined) return { rel, parents: [], whiteout: { kind: "void" }, opaque };
+      if (wh.kind === "opaque") return { rel, parents, whiteout: { kind: "opaque", dir }, opaque };
+      const target = dir === "" ? wh.target : `${dir}/${wh.target}`;
+      const made = this.#kinds.get(target);
+      // This layer's own entries stay: a directory of it becomes opaque.
+      const whiteout: CheckedEntry["whiteout"] = made === "dir"
+        ? { kind: "opaque", dir: target }
+        : made === undefined
+        ? { kind: "file", target }
+        : { kind: "void" };
+      if (made === undefined) this.#kinds.set(target, "whiteout");
+      return { rel, parents, whiteout, opaque };
+    }
+    const parents = this.#parents(h.name, rel, "create", opaque)!;
+    if (h.type === "dir" && this.#kinds.get(rel) === "whiteout") opaque.push(rel);
+    const whiteout = { kind: "none" } as const;
     if (h.type === "symlink" && h.linkname === "") {
       throw unsafe(h.name, "is a symlink with an empty target");
     }
-    if (h.type !== "link") return { rel, parents, whiteout };
+    if (h.type !== "link") return { rel, parents, whiteout, opaque };
     const target = cleanName(
       h.linkname,
       (why) => unsafe(h.name, `is a hardlink to "${h.linkname}", which ${why}`),
     );
-    this.#parents(h.name, target, false);
+    this.#parents(h.name, target, "check", []);
     const kind = this.#kinds.get(target);
     if (target === "" || kind === "dir") {
       throw unsafe(h.name, `is a hardlink to a directory ("${h.linkname}")`);
     }
-    if (kind === undefined) {
+    // A file of a layer below is not ours to link to: layers are stored
+    // apart and shared between images (containerd's differ always writes
+    // the target into the same layer).
+    if (kind === undefined || kind === "whiteout") {
       throw unsafe(h.name, `is a hardlink to "${h.linkname}", which is not in the archive`);
     }
-    return { rel, parents, whiteout, link: { target, kind } };
+    return { rel, parents, whiteout, opaque, link: { target, kind } };
   }
 
   /** What the layer made at `rel`, if anything. */
@@ -204,24 +247,38 @@ export class LayerRules {
   }
 
   /**
-   * Checks the parents of `rel` (never a symlink, only directories), and
-   * records the missing ones as directories when `create` is set; returns
-   * those, outermost first.
+   * Checks the parents of `rel`: only directories, never a symlink or
+   * another non-directory, which `mode` `void` answers with undefined
+   * instead of a refusal. Unless `mode` is `check`, records the missing ones
+   * (and those whited out by this layer, added to `opaque`) as directories
+   * and returns them, outermost first.
    */
-  #parents(name: string, rel: string, create: boolean): string[] {
+  #parents(
+    name: string,
+    rel: string,
+    mode: "create" | "check" | "void",
+    opaque: string[],
+  ): string[] | undefined {
     const created: string[] = [];
     const parts = rel.split("/");
     let path = "";
     for (let i = 0; i < parts.length - 1; i++) {
       path = path === "" ? parts[i]! : `${path}/${parts[i]}`;
       const kind = this.#kinds.get(path);
-      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
-      if (kind === undefined && create) {
+      if (kind === "dir" || ((kind === undefined || kind === "whiteout") && mode === "check")) {
+        continue;
+      }
+      if (kind === undefined || (kind === "whiteout" && mode === "create")) {
+        if (kind === "whiteout") opaque.push(path);
         this.#kinds.set(path, "dir");
         created.push(path);
-      } else if (kind !== "dir" && kind !== undefined) {
-        throw unsafe(name, `has a parent "${path}" that is not a directory`);
+        continue;
       }
+      // A non-directory of this layer: nothing of this layer is below it
+      // (replacing a directory forgets its children), so nothing was created.
+      if (mode === "void") return undefined;
+      if (kind === "symlink") throw unsafe(name, `has a parent "${path}" that is a symlink`);
+      throw unsafe(name, `has a parent "${path}" that is not a directory`);
     }
     return created;
   }
@@ -365,9 +422,18 @@ export class Extractor {
     for (const rel of order) {
       const h = this.#dirs.get(rel)!;
       const path = this.#abs(rel);
-      if (rel === "" && this.#needsChown(h)) Deno.chownSync(path, h.uid, h.gid);
-      Deno.chmodSync(path, h.mode);
-      Deno.utimeSync(path, h.mtime, h.mtime);
+      try {
+        // Compared with the directory itself: a repeated entry may change it back.
+        const st = Deno.lstatSync(path);
+        if ((st.uid !== h.uid || st.gid !== h.gid) && this.#mayChown()) {
+          Deno.chownSync(path, h.uid, h.gid);
+        }
+        Deno.chmodSync(path, h.mode);
+        this.#setXattrs(path, h);
+        Deno.utimeSync(path, h.mtime, h.mtime);
+      } catch (err) {
+        throw describe(err, h.name);
+      }
     }
     if (!this.#dirs.has("")) Deno.chmodSync(this.#dest, 0o755);
     return { ...this.#stats };
@@ -379,16 +445,23 @@ export class Extractor {
       this.#dirs.set("", h);
       return;
     }
-    for (const parent of c.parents) Deno.mkdirSync(this.#abs(parent), { mode: 0o755 });
-    if (await this.#whiteout(c.whiteout)) return;
+    if (c.whiteout.kind === "void") return;
+    for (const parent of c.parents) {
+      if (c.opaque.includes(parent)) this.#unwhiteout(parent);
+      Deno.mkdirSync(this.#abs(parent), { mode: 0o755 });
+      if (c.opaque.includes(parent)) this.#opaque(parent);
+    }
+    if (this.#whiteout(c.whiteout)) return;
     const path = this.#abs(rel);
     switch (h.type) {
       case "dir": {
         if (this.#rules.kind(rel) !== "dir") {
           await this.#replace(rel, "dir");
           Deno.mkdirSync(path, { mode: 0o700 });
+          if (c.opaque.includes(rel)) this.#opaque(rel);
         }
-        if (this.#needsChown(h)) Deno.chownSync(path, h.uid, h.gid);
+        // Owner, mode, xattrs and times come in `finish`, from the last entry
+        // for this directory: a repeated entry's metadata wins.
         this.#dirs.set(rel, h);
         return;
       }
@@ -425,6 +498,7 @@ export class Extractor {
         await this.#replace(rel, "symlink");
         Deno.symlinkSync(h.linkname, path);
         if (this.#needsChown(h)) lchownSync(path, h.uid, h.gid);
+        this.#setXattrs(path, h);
         lutimesSync(path, h.mtime, h.mtime);
         return;
       }
@@ -460,7 +534,8 @@ export class Extractor {
     const old = this.#rules.kind(rel);
     if (old === "dir") await this.#writes.all();
     else if (old !== undefined) await this.#writes.settle(rel);
-    if (old !== undefined) Deno.removeSync(this.#abs(rel), { recursive: old === "dir" });
+    if (old === "whiteout") this.#unwhiteout(rel);
+    else if (old !== undefined) Deno.removeSync(this.#abs(rel), { recursive: old === "dir" });
     if (old === "dir") {
       for (const key of [...this.#dirs.keys()]) {
         if (key === rel || key.startsWith(`${rel}/`)) this.#dirs.delete(key);
@@ -472,6 +547,11 @@ export class Extractor {
   /** True when `h`'s owner must be applied (and says when it cannot be). */
   #needsChown(h: TarHeader): boolean {
     if (h.uid === this.#uid && h.gid === this.#gid) return false;
+    return this.#mayChown();
+  }
+
+  /** True when owners can be applied; says once that they cannot be. */
+  #mayChown(): boolean {
     if (this.#platform.canChown) return true;
     this.#warn("file ownership from archives is not kept: not running as root");
     return false;
@@ -482,11 +562,45 @@ export class Extractor {
     return (h.mode & (this.#umask | 0o7000)) !== 0;
   }
 
-  /** Owner, then mode (chown clears setuid), then times. */
+  /** Owner, then mode (chown clears setuid), then xattrs (it clears capabilities too), then times. */
   #finishFile(path: string, h: TarHeader): void {
     if (this.#needsChown(h)) Deno.chownSync(path, h.uid, h.gid);
     if (this.#needsChmod(h)) Deno.chmodSync(path, h.mode);
+    this.#setXattrs(path, h);
     Deno.utimeSync(path, h.mtime, h.mtime);
+  }
+
+  /**
+   * Applies the entry's extended attributes: `user.*` wherever the
+   * filesystem takes them, the other namespaces (`security.capability`,
+   * `trusted.*`, ACLs) only when privileged; the host's own never. What
+   * cannot be set is left out with a warning; an import fails only when a
+   * privileged attribute is refused for another reason than no support.
+   */
+  #setXattrs(path: string, h: TarHeader): void {
+    if (h.xattrs === undefined) return;
+    for (const [name, value] of Object.entries(h.xattrs)) {
+      if (isHostXattr(name)) {
+        this.#warn(
+          "host attributes (trusted.overlay.*, security.selinux) from archives are not kept",
+        );
+        continue;
+      }
+      const user = name.startsWith("user.");
+      // Root on Linux, as for ownership: the same privilege sets both.
+      if (!user && !this.#platform.canChown) {
+        this.#warn(
+          "extended attributes other than user.* from archives are not kept: not running as root",
+        );
+        continue;
+      }
+      try {
+        this.#platform.setxattr(path, name, value);
+      } catch (err) {
+        if (!user && !unsupported(err)) throw err;
+        this.#warn(`extended attributes from archives are not all kept: ${messageOf(err)}`);
+      }
+    }
   }
 
   async #writeSmall(path: string, data: Uint8Array, h: TarHeader): Promise<void> {
@@ -499,6 +613,7 @@ export class Extractor {
     }
     if (this.#needsChown(h)) await Deno.chown(path, h.uid, h.gid);
     if (this.#needsChmod(h)) await Deno.chmod(path, h.mode);
+    this.#setXattrs(path, h);
     await Deno.utime(path, h.mtime, h.mtime);
   }
 
@@ -507,16 +622,25 @@ export class Extractor {
    * xattr); false when the entry is to be written as it is (not a whiteout,
    * or a platform that keeps the `.wh.` files).
    */
-  async #whiteout(wh: CheckedEntry["whiteout"]): Promise<boolean> {
+  #whiteout(wh: CheckedEntry["whiteout"]): boolean {
     const platform = this.#platform;
-    if (wh.kind === "none" || !platform.overlayWhiteouts) return false;
+    if (wh.kind === "none" || wh.kind === "void" || !platform.overlayWhiteouts) return false;
     if (wh.kind === "opaque") {
-      platform.setxattr(this.#abs(wh.dir), OPAQUE_XATTR, "y");
+      this.#opaque(wh.dir);
       return true;
     }
-    await this.#replace(wh.target, "other");
     platform.mknod(this.#abs(wh.target), "char", 0, 0, 0);
     return true;
+  }
+
+  /** Marks `rel`, a directory this layer made, opaque (overlayfs form only). */
+  #opaque(rel: string): void {
+    if (this.#platform.overlayWhiteouts) this.#platform.setxattr(this.#abs(rel), OPAQUE_XATTR, "y");
+  }
+
+  /** Removes the 0:0 device of a whiteout at `rel` (only the overlayfs form has one). */
+  #unwhiteout(rel: string): void {
+    if (this.#platform.overlayWhiteouts) Deno.removeSync(this.#abs(rel));
   }
 }
 
@@ -553,6 +677,12 @@ export async function unpack(
   const extractor = new Extractor(dest, options);
   for await (const entry of entries) await extractor.apply(entry);
   return await extractor.finish();
+}
+
+/** True when `err` says the filesystem or platform has no such attributes at all. */
+function unsupported(err: unknown): boolean {
+  const errno = (err as { errno?: unknown }).errno;
+  return isServinError(err, "unsupported") || errno === 95; // ENOTSUP
 }
 
 function describe(err: unknown, name: string): ServinError {

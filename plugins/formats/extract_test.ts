@@ -11,6 +11,7 @@ import type { Platform } from "../../core/kinds.ts";
 import { stubPlatform } from "../platform/_common.ts";
 import { linuxPlatform } from "../platform/linux.ts";
 import { Extractor, type ExtractorOptions, unpack } from "./extract.ts";
+import { mergedTree } from "./layers.ts";
 import type { EntryType, TarEntry, TarHeader } from "./tar.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -37,6 +38,7 @@ function entry(name: string, spec: Spec = {}): TarEntry {
     devmajor: spec.devmajor ?? 0,
     devminor: spec.devminor ?? 0,
   };
+  if (spec.xattrs) header.xattrs = spec.xattrs;
   return { header, body: ReadableStream.from(body.length ? [body] : []) };
 }
 
@@ -276,12 +278,11 @@ Deno.test("extract: without overlay whiteouts, a whiteout is kept as its .wh. fi
 });
 
 Deno.test({
-  name: "extract: as root, a whiteout becomes a 0:0 device that replaces an earlier entry",
+  name: "extract: as root, a whiteout becomes a 0:0 device",
   ignore: !isRoot,
   fn: async () => {
     await sandbox(async (s) => {
       const x = s.extractor();
-      await x.apply(entry("etc/passwd", { body: "root" }));
       await x.apply(entry("etc/.wh.passwd"));
       await x.finish();
       const info = Deno.lstatSync(join(s.dest, "etc/passwd"));
@@ -370,4 +371,244 @@ Deno.test("extract: unpack is the extractor over a stream of entries", async () 
     assert.deepEqual(stats, { size: 2, entries: 3 });
     assert.equal(Deno.readTextFileSync(join(s.dest, "a/c")), "xy");
   });
+});
+
+// ------------------------------------------------------------ layer idioms
+// Each idiom is applied over a lower layer in both whiteout forms (`.wh.`
+// files, and as root overlayfs's 0:0 devices and opaque xattr) and checked in
+// the merged view, which is what a container and `image export` see.
+
+/** The whiteout forms this host can write. */
+const FORMS = isRoot ? [false, true] : [false];
+
+/** The merged view of `layers` (lowest first): `dir/`, `link->target`, `file=content`. */
+function view(layers: string[]): string[] {
+  return [...mergedTree(layers, linuxPlatform().getxattr)].filter((e) => e.rel !== "").map((e) =>
+    e.info.isDirectory
+      ? `${e.rel}/`
+      : e.info.isSymlink
+      ? `${e.rel}->${Deno.readLinkSync(e.source)}`
+      : `${e.rel}=${Deno.readTextFileSync(e.source)}`
+  );
+}
+
+/** Extracts `lower`, then `upper()` in each whiteout form; returns the merged views. */
+async function layered(
+  s: Sandbox,
+  lower: () => TarEntry[],
+  upper: () => TarEntry[],
+): Promise<string[][]> {
+  const views: string[][] = [];
+  for (const overlayWhiteouts of FORMS) {
+    const platform: Platform = { ...linuxPlatform(), overlayWhiteouts };
+    const layers: string[] = [];
+    for (const entries of [lower(), upper()]) {
+      await unpack(ReadableStream.from(entries), s.extractor({ platform }) && s.dest, {
+        platform,
+        warn: () => {},
+      });
+      layers.push(s.dest);
+    }
+    views.push(view(layers));
+  }
+  return views;
+}
+
+Deno.test("extract: a whiteout under a name this layer made a symlink or a file does nothing", async () => {
+  await sandbox(async (s) => {
+    // umoci and containerd's differ: `todir -> /data`, then whiteouts of the old children.
+    const views = await layered(
+      s,
+      () => [dir("todir"), entry("todir/inner", { body: "old" }), dir("data")],
+      () => [
+        symlink("todir", "/data"),
+        entry("todir/.wh.inner"),
+        entry("todir/.wh..wh..opq"),
+        symlink("out", s.outside),
+        entry("out/.wh.canary"), // nothing is removed through it
+        entry("f", { body: "f" }),
+        entry("f/.wh.x"),
+        entry(".wh.gone"),
+        entry("gone/.wh.x"), // under a name this layer whited out
+      ],
+    );
+    for (const v of views) {
+      assert.deepEqual(v, ["data/", "f=f", `out->${s.outside}`, "todir->/data"]);
+    }
+    // An ordinary entry there is still refused.
+    await refused(
+      s.extractor(),
+      [symlink("todir", "/data"), entry("todir/.wh.inner"), entry("todir/inner")],
+      "unsafe-archive",
+      /parent "todir" that is a symlink/,
+    );
+  });
+});
+
+Deno.test("extract: an opaque marker after the directory's new entries keeps them", async () => {
+  await sandbox(async (s) => {
+    const views = await layered(
+      s,
+      () => [dir("a"), entry("a/old", { body: "old" })],
+      () => [dir("a"), entry("a/new", { body: "new" }), entry("a/.wh..wh..opq")],
+    );
+    for (const v of views) assert.deepEqual(v, ["a/", "a/new=new"]);
+  });
+});
+
+Deno.test("extract: a whiteout before its directory entry makes the new directory opaque", async () => {
+  await sandbox(async (s) => {
+    const views = await layered(
+      s,
+      () => [dir("d"), entry("d/old", { body: "old" }), dir("e"), entry("e/old", { body: "old" })],
+      // `e` is made only as the parent of its new file.
+      () => [entry(".wh.d"), dir("d"), entry("d/new", { body: "n" }), entry(".wh.e"), entry("e/n")],
+    );
+    for (const v of views) assert.deepEqual(v, ["d/", "d/new=n", "e/", "e/n="]);
+  });
+});
+
+Deno.test("extract: a whiteout after this layer's own entry deletes only the layers below", async () => {
+  await sandbox(async (s) => {
+    const views = await layered(
+      s,
+      () => [entry("f", { body: "lower" }), dir("g"), entry("g/old", { body: "old" })],
+      () => [
+        entry("f", { body: "upper" }),
+        entry(".wh.f"),
+        dir("g"),
+        entry("g/new", { body: "new" }),
+        entry(".wh.g"),
+      ],
+    );
+    for (const v of views) assert.deepEqual(v, ["f=upper", "g/", "g/new=new"]);
+  });
+});
+
+Deno.test("extract: a repeated directory entry: the later one's metadata wins", async () => {
+  await sandbox(async (s) => {
+    const x = s.extractor();
+    const first = {
+      mode: 0o700,
+      mtime: 1_000_000_000,
+      ...(isRoot ? { uid: 1234, gid: 4321 } : {}),
+    };
+    await x.apply(dir("d", { ...first, xattrs: { "user.first": enc.encode("1") } }));
+    await x.apply(entry("d/f", { body: "x" }));
+    await x.apply(
+      dir("d", { mode: 0o751, mtime: 1_100_000_000, xattrs: { "user.second": enc.encode("2") } }),
+    );
+    await x.finish();
+    const info = Deno.lstatSync(join(s.dest, "d"));
+    assert.equal(info.mode! & 0o7777, 0o751);
+    assert.equal(info.mtime!.getTime(), 1_100_000_000_000);
+    assert.deepEqual([info.uid, info.gid], [Deno.uid(), Deno.gid()]);
+    assert.deepEqual(Object.keys(linuxPlatform().listxattr(join(s.dest, "d"))), ["user.second"]);
+    assert.deepEqual(names(join(s.dest, "d")), ["f"]);
+  });
+});
+
+Deno.test("extract: a hardlink to a file of a layer below is refused", async () => {
+  await sandbox(async (s) => {
+    // Layers are stored apart and shared: the target must be in the same layer.
+    await refused(
+      s.extractor(),
+      [dir("bin"), hardlink("bin/sh2", "bin/sh")],
+      "unsafe-archive",
+      /^entry "bin\/sh2" is a hardlink to "bin\/sh", which is not in the archive$/,
+    );
+    await refused(
+      s.extractor(),
+      [entry("a", { body: "a" }), entry(".wh.b"), hardlink("c", "b")],
+      "unsafe-archive",
+      /which is not in the archive/,
+    );
+  });
+});
+
+Deno.test("extract: a whiteout of a name no layer has is accepted and hides nothing", async () => {
+  await sandbox(async (s) => {
+    const views = await layered(
+      s,
+      () => [entry("x", { body: "x" })],
+      () => [entry(".wh.nothing"), entry(".wh.nothing"), entry("a/b/.wh.c")],
+    );
+    for (const v of views) assert.deepEqual(v, ["a/", "a/b/", "x=x"]);
+  });
+});
+
+// ------------------------------------------------------------ extended attributes
+
+/** A platform whose setxattr fails as a filesystem without xattrs does. */
+function noXattrs(errno: number): Platform {
+  return {
+    ...linuxPlatform(),
+    setxattr: () => {
+      throw Object.assign(new Error("setxattr: Operation not supported"), { errno });
+    },
+  };
+}
+
+Deno.test("extract: xattrs: user.* always, others as root, the host's never", async () => {
+  await sandbox(async (s) => {
+    const cap = new Uint8Array([1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const xattrs = {
+      "user.test": enc.encode("hello"),
+      "security.capability": cap,
+      "trusted.overlay.opaque": enc.encode("y"),
+    };
+    const apply = async (platform: Platform) => {
+      const x = s.extractor({ platform });
+      await x.apply(entry("f", { body: "x", xattrs, mode: 0o755 }));
+      await x.apply(dir("d", { xattrs: { "user.dir": enc.encode("d") } }));
+      await x.finish();
+      return linuxPlatform().listxattr(join(s.dest, "f"));
+    };
+    if (isRoot) {
+      const got = await apply(linuxPlatform());
+      assert.deepEqual(got, { "security.capability": cap, "user.test": enc.encode("hello") });
+      assert.deepEqual(linuxPlatform().listxattr(join(s.dest, "d")), {
+        "user.dir": enc.encode("d"),
+      });
+      assert.deepEqual(s.warnings, [
+        "host attributes (trusted.overlay.*, security.selinux) from archives are not kept",
+      ]);
+    }
+    s.warnings.length = 0;
+    const rootless = await apply({ ...linuxPlatform(), canChown: false });
+    assert.deepEqual(rootless, { "user.test": enc.encode("hello") });
+    assert.ok(
+      s.warnings.includes(
+        "extended attributes other than user.* from archives are not kept: not running as root",
+      ),
+      String(s.warnings),
+    );
+    // A filesystem without xattrs: warned, never fatal.
+    s.warnings.length = 0;
+    await apply({ ...noXattrs(95), canChown: false });
+    assert.ok(
+      s.warnings.includes(
+        "extended attributes from archives are not all kept: setxattr: Operation not supported",
+      ),
+      String(s.warnings),
+    );
+  });
+});
+
+Deno.test({
+  name: "extract: as root, a privileged xattr the filesystem refuses fails the entry",
+  ignore: !isRoot,
+  fn: async () => {
+    await sandbox(async (s) => {
+      // Small files are written in the background: the failure comes by `finish`.
+      const x = s.extractor({ platform: noXattrs(22) });
+      await x.apply(entry("f", { xattrs: { "security.capability": new Uint8Array([9]) } }));
+      await assert.rejects(() => x.finish(), (err: unknown) => {
+        assert.ok(err instanceof ServinError, String(err));
+        assert.equal(err.code, "invalid-archive");
+        assert.match(err.message, /^entry "f" could not be written: setxattr/);
+        return true;
+      });
+    });
+  },
 });

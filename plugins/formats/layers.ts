@@ -10,7 +10,7 @@
  */
 
 import { join } from "node:path";
-import { classify, OPAQUE_XATTR } from "./whiteout.ts";
+import { classify, isHostXattr, OPAQUE_XATTR } from "./whiteout.ts";
 
 /** One visible entry of the merged tree. */
 export interface MergedEntry {
@@ -32,6 +32,22 @@ export function deviceNumbers(info: Deno.FileInfo): [number, number] {
 
 /** Reads an xattr; absent on platforms without them. */
 export type GetXattr = ((path: string, name: string) => string | undefined) | undefined;
+
+/**
+ * The extended attributes of a file of a layer, as the file's own: all that
+ * `listxattr` finds but the host's (the opaque mark is the layer's, not
+ * the directory's; SELinux labels are the host's); undefined when there are none.
+ */
+export function fileXattrs(
+  listxattr: (path: string) => Record<string, Uint8Array>,
+  path: string,
+): Record<string, Uint8Array> | undefined {
+  let out: Record<string, Uint8Array> | undefined;
+  for (const [name, value] of Object.entries(listxattr(path))) {
+    if (!isHostXattr(name)) (out ??= {})[name] = value;
+  }
+  return out;
+}
 
 function lstat(path: string): Deno.FileInfo | undefined {
   try {

@@ -43,7 +43,16 @@ export interface TarHeader {
   devmajor: number;
   /** Device minor number. */
   devminor: number;
+  /**
+   * Extended attributes from `SCHILY.xattr.NAME` pax records (what GNU tar
+   * `--xattrs` and Go's archive/tar write), by name; values are raw bytes
+   * (`security.capability` is binary). Absent when the entry has none.
+   */
+  xattrs?: Record<string, Uint8Array>;
 }
+
+/** Prefix of the pax records that carry extended attributes. */
+export const PAX_XATTR = "SCHILY.xattr.";
 
 /** One entry; read `body` fully or leave it, and the reader skips what is left. */
 export interface TarEntry {
@@ -179,6 +188,7 @@ interface Overrides {
   uid?: number;
   gid?: number;
   mtime?: number;
+  xattrs?: Record<string, Uint8Array>;
 }
 
 function parsePax(data: Uint8Array, into: Overrides): void {
@@ -190,12 +200,19 @@ function parsePax(data: Uint8Array, into: Overrides): void {
     if (!(len > 0) || off + len > data.length || data[off + len - 1] !== 10) {
       throw fail("malformed pax header record");
     }
-    const record = text(data.subarray(space + 1, off + len - 1), "pax record");
-    const eq = record.indexOf("=");
-    if (eq <= 0) throw fail("malformed pax header record");
-    const key = record.slice(0, eq);
-    const value = record.slice(eq + 1);
+    const eq = data.subarray(0, off + len - 1).indexOf(61, space + 1); // "="
+    if (eq <= space + 1) throw fail("malformed pax header record");
+    const key = text(data.subarray(space + 1, eq), "pax record");
+    const raw = data.subarray(eq + 1, off + len - 1);
     off += len;
+    if (key.startsWith(PAX_XATTR)) {
+      // Values are bytes, not text: GNU tar writes them as they are.
+      const name = key.slice(PAX_XATTR.length);
+      if (name === "") throw fail("malformed pax xattr record (no name)");
+      (into.xattrs ??= {})[name] = raw.slice();
+      continue;
+    }
+    const value = text(raw, "pax record");
     if (key.startsWith("GNU.sparse.")) {
       throw fail("sparse files (GNU.sparse pax records) are not supported", "unsafe-archive");
     }
@@ -300,7 +317,8 @@ export async function* readTar(
       const prefix = text(field(block, 345, 155), "entry name");
       if (prefix) name = `${prefix}/${name}`;
     }
-    const o = { ...global, ...local };
+    // Extended attributes belong to one file: a global header's are ignored.
+    const o = { ...global, ...local, xattrs: local.xattrs };
     local = {};
     const header: TarHeader = {
       name: o.name ?? name,
@@ -318,6 +336,7 @@ export async function* readTar(
         ? numeric(block, 337, 8, "device minor")
         : 0,
     };
+    if (o.xattrs) header.xattrs = o.xattrs;
     let remaining = header.size;
     const body = {
       async *[Symbol.asyncIterator]() {

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildTar } from "../../tests/_tar.ts";
 import { DEFAULT_LIMITS } from "../../core/kinds.ts";
+import { listxattr, setxattr } from "../platform/_libc.ts";
 import { readTar, type TarHeader } from "./tar.ts";
+import { TarWriter } from "./tar_writer.ts";
+
+const enc = new TextEncoder();
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(parts.flatMap((p) => [...p]));
+}
 
 async function headers(data: Uint8Array): Promise<TarHeader[]> {
   const out: TarHeader[] = [];
@@ -78,4 +86,44 @@ Deno.test("device numbers and body bytes arrive as written, across chunk boundar
   }
   assert.deepEqual([seen[0]?.type, seen[0]?.devmajor, seen[0]?.devminor], ["block", 8, 300]);
   assert.deepEqual(new Uint8Array(got.flatMap((c) => [...c])), body);
+});
+
+Deno.test("SCHILY.xattr pax records come out as binary values; the writer writes them back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "f");
+    await Deno.writeTextFile(file, "data");
+    // A binary value with a NUL, a newline and an "=" in it.
+    const binary = new Uint8Array([1, 0, 10, 61, 255, 0x80]);
+    setxattr(file, "user.bin", binary);
+    setxattr(file, "user.text", "héllo");
+    const gnu = await headers(
+      gnuTar(["--format=posix", "--xattrs", "--xattrs-include=*", "-C", dir, "-cf", "-", "f"]),
+    );
+    assert.deepEqual(gnu[0]?.xattrs, { "user.bin": binary, "user.text": enc.encode("héllo") });
+    const chunks: Uint8Array[] = [];
+    const w = new TarWriter((c) => {
+      chunks.push(c.slice());
+      return Promise.resolve();
+    });
+    await w.add(gnu[0]!, enc.encode("data"));
+    await w.add({ ...gnu[0]!, name: "plain", xattrs: undefined }, enc.encode("data"));
+    await w.finish();
+    const again = await headers(concat(chunks));
+    assert.deepEqual(again.map((h) => h.xattrs), [gnu[0]!.xattrs, undefined]);
+    // And GNU tar reads them back.
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    const tar = new Deno.Command("tar", {
+      args: ["--xattrs", "--xattrs-include=*", "-C", out, "-xf", "-"],
+      stdin: "piped",
+    }).spawn();
+    const writer = tar.stdin.getWriter();
+    await writer.write(concat(chunks));
+    await writer.close();
+    assert.equal((await tar.status).code, 0);
+    assert.deepEqual(listxattr(join(out, "f")), gnu[0]!.xattrs);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

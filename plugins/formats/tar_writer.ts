@@ -1,12 +1,13 @@
 /**
  * A streaming tar writer: POSIX ustar headers, with a pax header only for
- * what ustar cannot hold (long names and link targets, big ids and sizes).
+ * what ustar cannot hold (long names and link targets, big ids and sizes,
+ * extended attributes as `SCHILY.xattr.NAME` records, as GNU tar writes them).
  * Output is deterministic for the same entries.
  *
  * @module
  */
 
-import type { TarHeader } from "./tar.ts";
+import { PAX_XATTR, type TarHeader } from "./tar.ts";
 
 const BLOCK = 512;
 const enc = new TextEncoder();
@@ -28,12 +29,20 @@ function octal(block: Uint8Array, offset: number, size: number, value: number): 
   return true;
 }
 
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bodyLen = enc.encode(body).length;
+/** One pax record, `LEN KEY=VALUE\n`, LEN counting its own digits; the value is bytes. */
+function paxRecord(key: string, value: string | Uint8Array): Uint8Array {
+  const head = enc.encode(` ${key}=`);
+  const data = typeof value === "string" ? enc.encode(value) : value;
+  const bodyLen = head.length + data.length + 1;
   let len = bodyLen + 1;
   while (String(len).length + bodyLen !== len) len++;
-  return `${len}${body}`;
+  const digits = enc.encode(String(len));
+  const out = new Uint8Array(len);
+  out.set(digits, 0);
+  out.set(head, digits.length);
+  out.set(data, digits.length + head.length);
+  out[len - 1] = 10;
+  return out;
 }
 
 /** Splits a path for ustar's prefix and name fields, or returns undefined when it cannot. */
@@ -99,15 +108,21 @@ export class TarWriter {
     if (!split) pax.path = h.name;
     const [prefix, name] = split ?? ["", h.name.slice(0, 100)];
     const block = headerBlock(h, name, prefix, pax);
-    if (Object.keys(pax).length > 0) {
-      const data = enc.encode(Object.entries(pax).map(([k, v]) => paxRecord(k, v)).join(""));
+    const records = Object.entries(pax).map(([k, v]) => paxRecord(k, v));
+    // Sorted, so that the same attributes always give the same bytes.
+    for (const key of Object.keys(h.xattrs ?? {}).sort()) {
+      records.push(paxRecord(`${PAX_XATTR}${key}`, h.xattrs![key]!));
+    }
+    if (records.length > 0) {
+      const size = records.reduce((n, r) => n + r.length, 0);
       const paxName = `PaxHeaders/${h.name.split("/").filter(Boolean).at(-1) ?? "root"}`.slice(
         0,
         99,
       );
-      const paxHeader = { ...h, name: paxName, size: data.length, linkname: "", uid: 0, gid: 0 };
+      const paxHeader = { ...h, name: paxName, size, linkname: "", uid: 0, gid: 0 };
       await this.#write(headerBlock(paxHeader, paxName, "", {}, "x"));
-      await this.#padded(data);
+      for (const r of records) await this.#write(r);
+      await this.#pad(size);
     }
     await this.#write(block);
     if (h.type !== "file" || h.size === 0) return;
@@ -119,13 +134,12 @@ export class TarWriter {
       await this.#write(chunk);
     }
     if (written !== h.size) throw new Error(`"${h.name}" changed size while being archived`);
-    const pad = (BLOCK - (h.size % BLOCK)) % BLOCK;
-    if (pad) await this.#write(new Uint8Array(pad));
+    await this.#pad(h.size);
   }
 
-  async #padded(data: Uint8Array): Promise<void> {
-    await this.#write(data);
-    const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+  /** Zeros up to the end of the block after `size` bytes. */
+  async #pad(size: number): Promise<void> {
+    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
     if (pad) await this.#write(new Uint8Array(pad));
   }
 

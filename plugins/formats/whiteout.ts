@@ -17,6 +17,16 @@ export const OPAQUE = ".wh..wh..opq";
 /** The xattr overlayfs reads for an opaque directory. */
 export const OPAQUE_XATTR = "trusted.overlay.opaque";
 
+/**
+ * True for attributes that belong to the host, not the file: overlayfs's
+ * own (`trusted.overlay.*`: opaque, redirect, metacopy, …, which steer the
+ * mount) and SELinux labels (host policy, as umoci also holds). They are
+ * never taken from an archive, nor copied or exported as a file's own.
+ */
+export function isHostXattr(name: string): boolean {
+  return name.startsWith("trusted.overlay.") || name === "security.selinux";
+}
+
 /** What a base name means: an ordinary entry, a whiteout of `target`, or the opaque marker. */
 export type WhiteoutKind =
   | { kind: "none" }

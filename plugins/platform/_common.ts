@@ -74,6 +74,7 @@ export function stubPlatform(name: string, label: string, defaultRoot: () => str
     unmount: () => {},
     setxattr: refuse("Setting extended attributes"),
     getxattr: () => undefined,
+    listxattr: () => ({}),
     basicRootfs: () => Promise.reject(refuse("Building a basic root filesystem")()),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The few libc calls Deno does not offer (mknod, mount, umount2), through
+ * The few libc calls Deno does not offer (mknod, mount, umount2, xattrs), through
  * FFI, with errno turned into an error message.
  *
  * @module
@@ -11,6 +11,7 @@ const SYMBOLS = {
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -70,21 +71,82 @@ export function unmount(target: string): void {
 }
 
 const ENODATA = 61;
+const ERANGE = 34;
+const ENOTSUP = 95;
 
-/** lsetxattr(2). */
-export function setxattr(path: string, name: string, value: string): void {
-  const bytes = new TextEncoder().encode(value);
+/** lsetxattr(2); a string value is written as UTF-8. */
+export function setxattr(path: string, name: string, value: string | Uint8Array): void {
+  const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
   if (libc().lsetxattr(cstr(path), cstr(name), bytes, BigInt(bytes.length), 0) !== 0) {
     throw new LibcError("setxattr", path);
   }
 }
 
-/** lgetxattr(2); undefined when the attribute is not set. */
+/**
+ * Calls `call` with a buffer until the value fits (the size can grow between
+ * the probe and the read: ERANGE); undefined for `absent` errnos.
+ */
+function sized(
+  what: string,
+  path: string,
+  call: (buf: Uint8Array | null, size: number) => number,
+  absent: number[],
+): Uint8Array | undefined {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const size = call(null, 0);
+    if (size >= 0) {
+      const buf = new Uint8Array(size);
+      const n = size === 0 ? 0 : call(buf, size);
+      if (n >= 0) return buf.subarray(0, n);
+    }
+    const err = new LibcError(what, path);
+    if (absent.includes(err.errno)) return undefined;
+    if (err.errno !== ERANGE) throw err;
+  }
+  throw new Error(`${what} "${path}": the value keeps changing size`);
+}
+
+/** lgetxattr(2), the value's bytes; undefined when the attribute is not set. */
+export function getxattrBytes(path: string, name: string): Uint8Array | undefined {
+  const p = cstr(path);
+  const n = cstr(name);
+  return sized(
+    "getxattr",
+    path,
+    (buf, size) => Number(libc().lgetxattr(p, n, buf, BigInt(size))),
+    [ENODATA, ENOTSUP],
+  );
+}
+
+/** lgetxattr(2) as UTF-8 text; undefined when the attribute is not set. */
 export function getxattr(path: string, name: string): string | undefined {
-  const buf = new Uint8Array(256);
-  const n = Number(libc().lgetxattr(cstr(path), cstr(name), buf, BigInt(buf.length)));
-  if (n >= 0) return new TextDecoder().decode(buf.subarray(0, n));
-  const err = new LibcError("getxattr", path);
-  if (err.errno === ENODATA || err.errno === 95 /* ENOTSUP */) return undefined;
-  throw err;
+  const value = getxattrBytes(path, name);
+  return value === undefined ? undefined : new TextDecoder().decode(value);
+}
+
+/**
+ * llistxattr(2) then lgetxattr(2): the extended attributes of `path` itself
+ * (a symlink's own), with their values; none where the filesystem has none.
+ */
+export function listxattr(path: string): Record<string, Uint8Array> {
+  const p = cstr(path);
+  const list = sized(
+    "listxattr",
+    path,
+    (buf, size) => Number(libc().llistxattr(p, buf, BigInt(size))),
+    [ENOTSUP],
+  );
+  const out: Record<string, Uint8Array> = {};
+  if (list === undefined) return out;
+  const dec = new TextDecoder();
+  let start = 0;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] !== 0) continue;
+    const name = dec.decode(list.subarray(start, i));
+    start = i + 1;
+    // Removed between the list and the read: not there any more.
+    const value = getxattrBytes(path, name);
+    if (name !== "" && value !== undefined) out[name] = value;
+  }
+  return out;
 }

@@ -28,6 +28,7 @@ export function linuxPlatform(): Platform {
     unmount: libc.unmount,
     setxattr: libc.setxattr,
     getxattr: libc.getxattr,
+    listxattr: libc.listxattr,
     // Only root can make 0:0 devices and trusted.* xattrs.
     overlayWhiteouts: root,
     basicRootfs: async (dir) => await (await import("./_basic_rootfs.ts")).basicRootfs(dir),

@@ -1,14 +1,15 @@
 /**
  * Writing `servin image export`'s tarball for the `rootfs` sinks
  * (`rootfs.ts`), imported when an export starts: the merged view of the
- * image's layers, whiteouts applied.
+ * image's layers, whiteouts applied, extended attributes kept (as
+ * `SCHILY.xattr.*` pax records, which GNU tar `--xattrs` reads).
  *
  * @module
  */
 
 import { createGzip } from "node:zlib";
 import type { StreamSinkContext as SinkContext } from "./_output.ts";
-import { deviceNumbers, mergedTree } from "../formats/layers.ts";
+import { deviceNumbers, fileXattrs, mergedTree } from "../formats/layers.ts";
 import type { TarHeader } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
 
@@ -69,12 +70,14 @@ async function writeRootfs(ctx: SinkContext): Promise<void> {
       devmajor,
       devminor,
     };
+    const xattrs = fileXattrs(ctx.platform.listxattr, source);
+    if (xattrs) header.xattrs = xattrs;
     if (type === "file" && (info.nlink ?? 1) > 1) {
       // Hardlinks within a layer stay hardlinks.
       const key = `${info.dev}:${info.ino}`;
       const first = links.get(key);
       if (first) {
-        await tar.add({ ...header, type: "link", size: 0, linkname: first });
+        await tar.add({ ...header, type: "link", size: 0, linkname: first, xattrs: undefined });
         continue;
       }
       links.set(key, name);

@@ -3,8 +3,8 @@
  * copying the merged view of its layers (`formats/layers.ts`: whiteouts
  * applied, in either form). Works everywhere; keeps modes (setuid
  * included), ownership when root, mtimes, symlinks verbatim (never
- * followed), device nodes when root, and hardlinks within the image as
- * hardlinks. `copy.ts` registers it and imports this module when a
+ * followed), device nodes when root, hardlinks within the image as
+ * hardlinks, and extended attributes (file capabilities included). `copy.ts` registers it and imports this module when a
  * container is created.
  *
  * @module
@@ -14,7 +14,7 @@ import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
 import type { Platform } from "../../core/kinds.ts";
 import { makeNode } from "../formats/extract.ts";
-import { deviceNumbers, mergedTree } from "../formats/layers.ts";
+import { deviceNumbers, fileXattrs, mergedTree } from "../formats/layers.ts";
 
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
 const CONCURRENCY = 8;
@@ -38,12 +38,21 @@ export async function copyLayers(
     }).finally(() => pending.delete(t));
     pending.add(t);
   };
+  // Copies `source`'s extended attributes (only user.* without root, as the
+  // extractor does); after chown, which clears file capabilities.
+  const xattrs = (source: string, path: string) => {
+    const found = fileXattrs(platform.listxattr, source);
+    for (const [name, value] of Object.entries(found ?? {})) {
+      if (root || name.startsWith("user.")) platform.setxattr(path, name, value);
+    }
+  };
   // Deno.copyFile already gave the copy its mode; chown clears setuid and
   // setgid, so chmod again only then.
-  const meta = async (path: string, st: Deno.FileInfo, moded: boolean) => {
+  const meta = async (source: string, path: string, st: Deno.FileInfo, moded: boolean) => {
     const chown = root && (st.uid !== myUid || st.gid !== myGid);
     if (chown) await Deno.chown(path, st.uid, st.gid);
     if (!moded || (chown && (st.mode! & 0o6000))) await Deno.chmod(path, st.mode! & 0o7777);
+    xattrs(source, path);
     await Deno.utime(path, st.mtime!, st.mtime!);
   };
 
@@ -54,10 +63,12 @@ export async function copyLayers(
       if (st.isDirectory) {
         if (rel !== "") Deno.mkdirSync(d, { mode: 0o700 });
         if (root) Deno.chownSync(d, st.uid!, st.gid!);
+        xattrs(source, d);
         dirs.push([d, st]);
       } else if (st.isSymlink) {
         Deno.symlinkSync(Deno.readLinkSync(source), d);
         if (root) lchownSync(d, st.uid!, st.gid!);
+        xattrs(source, d);
         lutimesSync(d, st.mtime!, st.mtime!);
       } else {
         // Hardlinks within a layer stay hardlinks.
@@ -71,11 +82,13 @@ export async function copyLayers(
         if ((st.nlink ?? 1) > 1) linked.set(key, d);
         if (st.isFile) {
           while (pending.size >= CONCURRENCY) await Promise.race(pending);
-          track(Deno.copyFile(source, d).then(() => meta(d, st, true)));
+          track(Deno.copyFile(source, d).then(() => meta(source, d, st, true)));
         } else if (st.isFifo || platform.canMknod) {
           const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
           const [major, minor] = deviceNumbers(st);
-          if (makeNode(platform, d, kind, st.mode! & 0o777, major, minor)) await meta(d, st, false);
+          if (makeNode(platform, d, kind, st.mode! & 0o777, major, minor)) {
+            await meta(source, d, st, false);
+          }
         }
       }
     }

@@ -402,8 +402,9 @@ async function unpackInMemory(
   };
 
   for await (const { header: h, body } of entries) {
-    const { rel, link } = rules.check(h);
+    const { rel, link, whiteout } = rules.check(h);
     count++;
+    if (whiteout.kind === "void") continue; // nothing left to delete
     switch (h.type) {
       case "dir":
         if (rules.kind(rel) !== "dir") replace(rel, "dir");

@@ -1,0 +1,153 @@
+/**
+ * Layers as real tools write them: an image umoci built from a directory
+ * replaced by a symlink (`todir -> /data`, then `todir/.wh.inner`) loads and
+ * exports the filesystem `umoci unpack` makes; a GNU tar `--xattrs` rootfs
+ * keeps a file capability and a `user.*` attribute through import, both
+ * snapshotters and export. Needs root, umoci, tar and setcap; reported as
+ * ignored where they are missing.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ok, withTempDir } from "./_cli.ts";
+import { have, sh } from "./_layout.ts";
+import { manifest } from "./_tree.ts";
+import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { overlay } from "../plugins/snapshot/overlay.ts";
+
+const isRoot = Deno.uid() === 0;
+
+/** The extended attributes of every entry of a tree but its root, by path. */
+function xattrsOf(root: string): Record<string, Record<string, string>> {
+  const platform = linuxPlatform();
+  const out: Record<string, Record<string, string>> = {};
+  const walk = (rel: string) => {
+    for (const { name } of Deno.readDirSync(rel ? join(root, rel) : root)) {
+      const path = rel ? `${rel}/${name}` : name;
+      const found = platform.listxattr(join(root, path));
+      const kept = Object.entries(found).filter(([k]) => !k.startsWith("trusted.overlay."));
+      if (kept.length) {
+        out[path] = Object.fromEntries(kept.map(([k, v]) => [k, [...v].join(",")]));
+      }
+      if (Deno.lstatSync(join(root, path)).isDirectory) walk(path);
+    }
+  };
+  walk("");
+  return out;
+}
+
+/** Extracts a tarball as GNU tar does as root, attributes included. */
+async function untar(tarball: string, dest: string): Promise<void> {
+  await Deno.mkdir(dest, { recursive: true });
+  await sh("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", tarball, "-C", dest);
+}
+
+Deno.test({
+  name:
+    "an umoci image with a directory replaced by a symlink loads and exports as umoci unpacks it",
+  ignore: !isRoot || !have("umoci") || !have("tar"),
+  fn: withTempDir(async ({ dir, root }) => {
+    const layout = join(dir, "layout");
+    const bundle = join(dir, "bundle");
+    const rootfs = join(bundle, "rootfs");
+    await sh("umoci", "init", "--layout", layout);
+    await sh("umoci", "new", "--image", `${layout}:v1`);
+    // Layer 1: a directory with children, a target directory, a file with an xattr.
+    await sh("umoci", "unpack", "--image", `${layout}:v1`, bundle);
+    await Deno.mkdir(join(rootfs, "todir/sub"), { recursive: true });
+    await Deno.mkdir(join(rootfs, "data"));
+    await Deno.writeTextFile(join(rootfs, "todir/inner"), "inner\n");
+    await Deno.writeTextFile(join(rootfs, "todir/sub/deep"), "deep\n");
+    await Deno.writeTextFile(join(rootfs, "data/x"), "x\n");
+    await Deno.writeTextFile(join(rootfs, "tagged"), "tagged\n");
+    linuxPlatform().setxattr(join(rootfs, "tagged"), "user.test", "hello");
+    await sh("umoci", "repack", "--image", `${layout}:v1`, bundle);
+    await Deno.remove(bundle, { recursive: true });
+    // Layer 2: the directory becomes a symlink; umoci writes whiteouts under it.
+    await sh("umoci", "unpack", "--image", `${layout}:v1`, bundle);
+    await Deno.remove(join(rootfs, "todir"), { recursive: true });
+    await Deno.symlink("/data", join(rootfs, "todir"));
+    await sh("umoci", "repack", "--image", `${layout}:v1`, bundle);
+    await Deno.remove(bundle, { recursive: true });
+
+    // The idiom is really there: the top layer has the symlink, then whiteouts under it.
+    const index = JSON.parse(await Deno.readTextFile(join(layout, "index.json")));
+    const blob = (d: string) => join(layout, "blobs/sha256", d.slice(7));
+    const m = JSON.parse(await Deno.readTextFile(blob(index.manifests[0].digest)));
+    const top = (await sh("tar", "-tzf", blob(m.layers.at(-1).digest))).split("\n");
+    assert.ok(top.includes("todir") && top.some((n) => n.startsWith("todir/.wh.")), String(top));
+
+    const loaded = await ok(root, ["image", "load", "-i", layout]);
+    const id = loaded.match(/^Loaded image ID: sha256:([0-9a-f]{64})\n$/)?.[1];
+    assert.ok(id, loaded);
+    const exported = join(dir, "export.tar");
+    await ok(root, ["image", "export", id, "-o", exported]);
+    const ours = join(dir, "ours");
+    await untar(exported, ours);
+    await sh("umoci", "unpack", "--image", `${layout}:v1`, bundle);
+    const theirs = (await manifest(rootfs)).filter((r) => r.path !== ".");
+    assert.deepEqual((await manifest(ours)).filter((r) => r.path !== "."), theirs);
+    assert.deepEqual(xattrsOf(ours), xattrsOf(rootfs));
+    assert.ok(theirs.some((r) => r.path === "todir" && r.target === "/data"));
+    assert.ok(!theirs.some((r) => r.path.startsWith("todir/")));
+    assert.deepEqual(xattrsOf(ours).tagged, {
+      "user.test": [..."hello"].map((c) => c.charCodeAt(0)).join(","),
+    });
+  }),
+});
+
+Deno.test({
+  name:
+    "a tar --xattrs rootfs keeps its file capability and user xattr through import, both snapshotters and export",
+  ignore: !isRoot || !have("setcap") || !have("getcap") || !have("tar"),
+  sanitizeResources: false,
+  fn: withTempDir(async ({ dir, root }) => {
+    const platform = linuxPlatform();
+    const src = join(dir, "src");
+    await Deno.mkdir(join(src, "bin"), { recursive: true });
+    await Deno.writeTextFile(join(src, "bin/ping"), "#!/bin/sh\n");
+    await Deno.chmod(join(src, "bin/ping"), 0o755);
+    await sh("setcap", "cap_net_raw+ep", join(src, "bin/ping"));
+    platform.setxattr(join(src, "bin/ping"), "user.test", "pinged");
+    platform.setxattr(join(src, "bin"), "user.dir", "on a directory");
+    const wanted = xattrsOf(src);
+    assert.ok(wanted["bin/ping"]?.["security.capability"], JSON.stringify(wanted));
+    const tarball = join(dir, "rootfs.tar");
+    await sh("tar", "--xattrs", "--xattrs-include=*", "-C", src, "-cf", tarball, ".");
+
+    // Import: the layer directory has them.
+    await ok(root, ["image", "import", tarball, "caps:1"]);
+    const [image] = JSON.parse(await ok(root, ["image", "inspect", "caps:1"]));
+    const layer = image.rootfs_path as string;
+    assert.deepEqual(xattrsOf(layer), wanted);
+    const getcap = async (path: string) => (await sh("getcap", path)).trim();
+    assert.match(await getcap(join(layer, "bin/ping")), /cap_net_raw[=+]ep$/);
+
+    // The copy snapshotter's rootfs.
+    await ok(root, ["container", "create", "--snapshotter", "copy", "--name", "c", "caps:1", "x"]);
+    const [c] = JSON.parse(await ok(root, ["container", "inspect", "c"]));
+    assert.deepEqual(xattrsOf(join(c.bundle, "rootfs")), wanted);
+
+    // The overlay snapshotter sees them through the mount of the layer directories.
+    const ov = join(dir, "ov");
+    await Deno.mkdir(ov);
+    await overlay.prepare(ov, [layer], platform);
+    await overlay.mount(ov, [layer], platform);
+    try {
+      assert.deepEqual(xattrsOf(join(ov, "rootfs")), wanted);
+    } finally {
+      await overlay.unmount(ov, platform);
+    }
+
+    // Export writes them back: GNU tar restores them, and they survive a re-import.
+    const exported = join(dir, "export.tar");
+    await ok(root, ["image", "export", "caps:1", "-o", exported]);
+    const out = join(dir, "out");
+    await untar(exported, out);
+    assert.deepEqual(xattrsOf(out), wanted);
+    assert.match(await getcap(join(out, "bin/ping")), /cap_net_raw[=+]ep$/);
+    await ok(root, ["image", "import", exported, "caps:2"]);
+    const [again] = JSON.parse(await ok(root, ["image", "inspect", "caps:2"]));
+    assert.deepEqual(xattrsOf(again.rootfs_path), wanted);
+  }),
+});
