@@ -134,6 +134,13 @@ export interface Expected {
   digest?: string;
   /** Byte count; a stream longer than this fails at this size + 1. */
   size?: number;
+  /**
+   * The sha256 and size of exactly the stream's bytes, taken by the caller as
+   * they streamed (say, in the worker that decompresses them), settled once
+   * the stream has ended: a store may use it instead of hashing again, and
+   * still refuses a digest other than `digest` and a count other than its own.
+   */
+  knownDigest?: Promise<BlobInfo>;
 }
 
 /** The blobs of images: configs, manifests and layer blobs as received, by digest. */
@@ -163,8 +170,12 @@ export interface LayerInfo {
 export interface ApplyOptions {
   /** Name of the input, for messages. */
   label: string;
-  /** The sha256 of exactly these bytes when the caller computed it already (not hashed again). */
-  knownDiffId?: string;
+  /**
+   * The sha256 of exactly these bytes when the caller computed it already (not
+   * hashed again), or will have once the stream has ended: then with the
+   * size, which the store checks against the bytes it read.
+   */
+  knownDiffId?: string | Promise<BlobInfo>;
   /** Most bytes the tar stream may have. */
   maxBytes?: number;
 }

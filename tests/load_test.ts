@@ -168,10 +168,28 @@ Deno.test(
     });
     await writeIndex(wrongDiff, [manifestDescriptor(w, { name: "bad:2" })]);
 
+    // Compressed layers, whose digests the decompression worker takes: a
+    // blob that inflates to the right tar but is not the bytes described,
+    // and a right blob whose tar is not the diff_id the config says.
+    const regzipped = join(dir, "regzipped");
+    const r = await writeImage(regzipped, [{ tar: BASE, compression: "gzip" }]);
+    await writeIndex(regzipped, [manifestDescriptor(r, { name: "bad:3" })]);
+    const blob0 = join(regzipped, "blobs", "sha256", r.blobs[0]!);
+    const other = await Deno.readFile(blob0);
+    other[9] = other[9]! ^ 1; // the gzip header's OS byte: inflates the same, same size
+    await Deno.writeFile(blob0, other);
+    const wrongGzDiff = join(dir, "wronggzdiff");
+    const g = await writeImage(wrongGzDiff, [{ tar: BASE, compression: "gzip" }], {
+      diffIds: [sha256(MIDDLE)],
+    });
+    await writeIndex(wrongGzDiff, [manifestDescriptor(g, { name: "bad:4" })]);
+
     const cases: [string, RegExp][] = [
       // Streamed: whichever check meets the damage first refuses it.
       [corrupt, /has digest sha256:[0-9a-f]{64}, expected sha256:|invalid tar header/],
       [wrongDiff, /has diff_id sha256:[0-9a-f]{64}, but the config says sha256:/],
+      [regzipped, /has digest sha256:[0-9a-f]{64}, expected sha256:/],
+      [wrongGzDiff, /has diff_id sha256:[0-9a-f]{64}, but the config says sha256:/],
       [good, /not an image archive .*use "servin image import"/],
     ];
     for (const [input, message] of cases) {

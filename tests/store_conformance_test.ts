@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { isServinError } from "../core/errors.ts";
+import { isServinError, ServinError } from "../core/errors.ts";
 import type { ImageRecord } from "../core/image.ts";
 import { sha256Hex } from "../plugins/formats/digest.ts";
 import { DEFAULT_LIMITS, type StagedBlob, type Store } from "../core/kinds.ts";
@@ -343,6 +343,32 @@ const CASES: Record<string, Case> = {
     await layer.discard();
   },
 
+  "apply takes a diffId known once the stream has ended, with its size": async (store) => {
+    const known = Promise.resolve({ digest: sha256Hex(LAYER), size: LAYER.length });
+    const layer = await store.layers.apply(streamOf(LAYER), { label: "x", knownDiffId: known });
+    assert.equal(layer.diffId, sha256Hex(LAYER));
+    await layer.discard();
+  },
+
+  "ingest with a known digest still refuses bytes that are not the expected ones": async (
+    store,
+  ) => {
+    const bytes = enc.encode("tampered bytes");
+    const knownDigest = Promise.resolve({ digest: sha256Hex(bytes), size: bytes.length });
+    const expected = { digest: sha256Hex("the bytes described"), knownDigest };
+    await rejectsWith(store.content.ingest(streamOf(bytes), expected), "invalid-archive");
+    const sized = { digest: sha256Hex(bytes), size: bytes.length - 1, knownDigest };
+    await rejectsWith(store.content.ingest(streamOf(bytes), sized), "limit-exceeded");
+    const failed = Promise.reject(new ServinError("invalid-archive", "corrupt gzip data"));
+    failed.catch(() => {});
+    await rejectsWith(
+      store.content.ingest(streamOf(bytes), { digest: sha256Hex(bytes), knownDigest: failed }),
+      "invalid-archive",
+    );
+    await store.index.transaction(() => {});
+    assert.deepEqual(await collect(store.content.walk()), []);
+  },
+
   "apply refuses absolute names and .. components, and stages nothing": async (store) => {
     for (const name of ["/etc/passwd", "a/../../etc/passwd", "../x"]) {
       const tar = buildTar([{ name: "ok", body: "fine" }, { name, body: "evil" }]);
@@ -507,4 +533,32 @@ Deno.test("openServin with the memory backend imports, saves, loads and removes,
   }
   await assert.rejects(Deno.lstat(root), Deno.errors.NotFound);
   await Deno.remove(root.slice(0, -"/never-created".length));
+});
+
+Deno.test("local: a known digest that covers other bytes than those read is refused as a bug", async () => {
+  const root = await Deno.makeTempDir({ prefix: "servin-conformance-" });
+  const store = await registry.get("storage", "local").open({
+    root,
+    platform: linuxPlatform(),
+    limits: DEFAULT_LIMITS,
+    warn: () => {},
+  });
+  try {
+    const bytes = enc.encode("some bytes");
+    const short = Promise.resolve({ digest: sha256Hex(bytes), size: bytes.length - 1 });
+    await rejectsWith(store.content.ingest(streamOf(bytes), { knownDigest: short }), "internal");
+    const diff = Promise.resolve({ digest: sha256Hex(LAYER), size: LAYER.length + 512 });
+    await rejectsWith(
+      store.layers.apply(streamOf(LAYER), { label: "x", knownDiffId: diff }),
+      "internal",
+    );
+    // The digest given is what the store keeps: it hashes nothing itself.
+    const given = Promise.resolve({ digest: sha256Hex("elsewhere"), size: bytes.length });
+    const blob = await store.content.ingest(streamOf(bytes), { knownDigest: given });
+    assert.equal(blob.digest, sha256Hex("elsewhere"));
+    await blob.discard();
+  } finally {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -8,18 +8,23 @@
  * `end`; each chunk is acknowledged once inflated, which is how the main thread
  * bounds the input in flight. Decompressed chunks are sent only against credit
  * that the main thread grants as its reader takes them; without credit the
- * inflater pauses, stops inflating and so stops acknowledging input.
+ * inflater pauses, stops inflating and so stops acknowledging input. When
+ * asked (`hash`), the worker also takes the sha256 of every compressed and
+ * every decompressed byte it sees, and sends both with `done`: hashing here
+ * keeps it off the main thread, and these are the very bytes that pass.
  *
  * Internal to `compression.ts`, hence the leading `_`.
  *
  * @module
  */
 
+import { createHash, type Hash } from "node:crypto";
 import { createGunzip, createZstdDecompress, type Gunzip, type ZstdDecompress } from "node:zlib";
+import type { BlobInfo } from "../../core/kinds.ts";
 
 /** A message from the main thread. */
 export type WorkerRequest =
-  | { compression: "gzip" | "zstd" }
+  | { compression: "gzip" | "zstd"; hash?: boolean }
   | { input: Uint8Array[] }
   | { end: true }
   | { credit: number };
@@ -28,7 +33,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { output: Uint8Array }
   | { ack: true }
-  | { done: true }
+  | { done: true; compressed?: BlobInfo; decompressed?: BlobInfo }
   | { error: string };
 
 /** The worker's global scope, typed without a `lib` directive (which a published module may not carry). */
@@ -40,22 +45,46 @@ const scope = globalThis as unknown as {
 let inflate: Gunzip | ZstdDecompress | undefined;
 let credit = 0;
 
+/** A running sha256 and byte count. */
+class Counter {
+  #hash: Hash = createHash("sha256");
+  #size = 0;
+
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.byteLength;
+  }
+
+  result(): BlobInfo {
+    return { digest: this.#hash.digest("hex"), size: this.#size };
+  }
+}
+
+/** The digests being taken, when the main thread asked for them. */
+let hashes: { input: Counter; output: Counter } | undefined;
+
 function reply(message: WorkerReply, transfer: Transferable[] = []): void {
   scope.postMessage(message, transfer);
 }
 
-function start(compression: "gzip" | "zstd"): Gunzip | ZstdDecompress {
+function start(compression: "gzip" | "zstd", hash: boolean): Gunzip | ZstdDecompress {
+  if (hash) hashes = { input: new Counter(), output: new Counter() };
   // Large chunks: every message costs the main thread tens of microseconds.
   const options = { chunkSize: 1024 * 1024 };
   const stream = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
   stream.on("data", (chunk: Uint8Array) => {
+    hashes?.output.update(chunk);
     // A chunk may share its buffer with the next ones: transfer a copy (a
     // Buffer's slice() would be a view).
     const copy = new Uint8Array(chunk);
     reply({ output: copy }, [copy.buffer]);
     if (--credit <= 0) stream.pause();
   });
-  stream.on("end", () => reply({ done: true }));
+  stream.on("end", () => {
+    const compressed = hashes?.input.result();
+    const decompressed = hashes?.output.result();
+    reply(compressed && decompressed ? { done: true, compressed, decompressed } : { done: true });
+  });
   stream.on("error", (err: Error) => reply({ error: err.message }));
   stream.pause();
   return stream;
@@ -63,11 +92,12 @@ function start(compression: "gzip" | "zstd"): Gunzip | ZstdDecompress {
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const message = event.data;
-  if ("compression" in message) inflate = start(message.compression);
+  if ("compression" in message) inflate = start(message.compression, message.hash ?? false);
   else if ("input" in message) {
     const last = message.input.length - 1;
     // One acknowledgement a batch, once its last chunk is inflated.
     message.input.forEach((chunk, i) => {
+      hashes?.input.update(chunk);
       inflate?.write(chunk, i === last ? () => reply({ ack: true }) : undefined);
     });
   } else if ("end" in message) inflate?.end();

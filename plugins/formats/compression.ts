@@ -9,6 +9,7 @@
  */
 
 import { messageOf, ServinError } from "../../core/errors.ts";
+import type { BlobInfo } from "../../core/kinds.ts";
 import type { WorkerReply, WorkerRequest } from "./_decompress_worker.ts";
 
 export { detectCompression } from "./sniff.ts";
@@ -70,9 +71,45 @@ export function decompress(
   return inWorker(input, compression);
 }
 
+/** The digests of what went into a decompression and what came out. */
+export interface StreamDigests {
+  /** sha256 and size of the compressed bytes read from the input. */
+  compressed: BlobInfo;
+  /** sha256 and size of the decompressed bytes. */
+  decompressed: BlobInfo;
+}
+
+/**
+ * {@link decompress}, and the sha256 of every byte that went in and of every
+ * byte that came out, taken in the worker beside the inflating (so not on the
+ * calling thread, and over the very bytes that passed). `digests` settles
+ * once the worker has seen the end of the input; it rejects when the stream
+ * fails or is cancelled before that.
+ *
+ * @example
+ * ```ts
+ * import { gzipSync } from "node:zlib";
+ * import { decompressHashed } from "./compression.ts";
+ * const gz = gzipSync(new TextEncoder().encode("hello"));
+ * const { output, digests } = decompressHashed(ReadableStream.from([gz]), "gzip");
+ * console.assert(await new Response(output).text() === "hello");
+ * console.assert((await digests).decompressed.size === 5);
+ * ```
+ */
+export function decompressHashed(
+  input: ReadableStream<Uint8Array>,
+  compression: "gzip" | "zstd",
+): { output: ReadableStream<Uint8Array>; digests: Promise<StreamDigests> } {
+  const digests = Promise.withResolvers<StreamDigests>();
+  // Whoever awaits it sees a failure; nobody awaiting it is no unhandled rejection.
+  digests.promise.catch(() => {});
+  return { output: inWorker(input, compression, digests), digests: digests.promise };
+}
+
 function inWorker(
   input: ReadableStream<Uint8Array>,
   compression: "gzip" | "zstd",
+  digests?: PromiseWithResolvers<StreamDigests>,
 ): ReadableStream<Uint8Array> {
   const reader = input.getReader();
   let worker: Worker | undefined;
@@ -96,6 +133,7 @@ function inWorker(
   const fail = (err: unknown) => {
     if (failure !== undefined || finished) return;
     failure = err;
+    digests?.reject(err);
     stop();
     reader.cancel(err).catch(() => {});
     notify();
@@ -147,6 +185,11 @@ function inWorker(
         inFlight--;
         void feed();
       } else if ("done" in reply) {
+        if (digests) {
+          const { compressed, decompressed } = reply;
+          if (compressed && decompressed) digests.resolve({ compressed, decompressed });
+          else digests.reject(new Error("the decompression worker sent no digests"));
+        }
         finished = true;
         stop();
         notify();
@@ -156,7 +199,7 @@ function inWorker(
       event.preventDefault();
       fail(new Error(`decompression worker failed: ${event.message}`));
     };
-    w.postMessage({ compression } satisfies WorkerRequest);
+    w.postMessage({ compression, hash: digests !== undefined } satisfies WorkerRequest);
     w.postMessage({ credit: OUTPUT_CREDIT } satisfies WorkerRequest);
     return w;
   }
@@ -179,6 +222,7 @@ function inWorker(
     },
     async cancel(reason) {
       failure ??= reason ?? new Error("cancelled");
+      digests?.reject(failure);
       stop();
       notify();
       await reader.cancel(reason);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { isServinError, ServinError } from "../../core/errors.ts";
-import { decompress, detectCompression } from "./compression.ts";
+import { decompress, decompressHashed, detectCompression } from "./compression.ts";
 
 /** `size` bytes that compress somewhat, differing from one call to the next with `seed`. */
 function data(size: number, seed = 1): Uint8Array {
@@ -167,4 +167,35 @@ Deno.test("cancelling mid-stream terminates the worker and cancels the input", a
   await assertNoWorkerLeft(before);
   // Backpressure: far from all of the input was read for one output chunk.
   assert.ok(pulled * 32 * 1024 < gz.length / 2, `read ${pulled} input chunks`);
+});
+
+for (
+  const [compression, compress] of [["gzip", gzipSync], ["zstd", zstdCompressSync]] as const
+) {
+  Deno.test(`decompressHashed gives the sha256 and size of the ${compression} input and of the output`, async () => {
+    const plain = data(3 * 1024 * 1024 + 77, 5);
+    const packed = compress(plain);
+    const before = workerThreads();
+    const { output, digests } = decompressHashed(chunked(packed, 64 * 1024), compression);
+    assert.equal(sha256(await collect(output)), sha256(plain));
+    assert.deepEqual(await digests, {
+      compressed: { digest: sha256(packed), size: packed.length },
+      decompressed: { digest: sha256(plain), size: plain.length },
+    });
+    await assertNoWorkerLeft(before);
+  });
+}
+
+Deno.test("decompressHashed's digests fail with the stream: corrupt data, or cancelled", async () => {
+  const gz = gzipSync(data(200_000));
+  gz.fill(0x55, 100, 400);
+  const corrupt = decompressHashed(chunked(gz, 1_000), "gzip");
+  await assert.rejects(collect(corrupt.output));
+  await assert.rejects(corrupt.digests, (err) => isServinError(err, "invalid-archive"));
+
+  const cancelled = decompressHashed(chunked(gzipSync(data(3_000_000)), 1_000), "gzip");
+  const reader = cancelled.output.getReader();
+  await reader.read();
+  await reader.cancel("enough");
+  await assert.rejects(cancelled.digests, (err) => err === "enough");
 });

@@ -31,7 +31,7 @@ import type {
 } from "../../core/kinds.ts";
 import { normalizeReference } from "../../core/reference.ts";
 import {
-  decompress,
+  decompressHashed,
   detectCompression,
   isSupported,
   layerMediaType,
@@ -39,7 +39,7 @@ import {
 import { sha256Hex } from "../formats/digest.ts";
 import { isTarHeader } from "../formats/tar.ts";
 import { buildOciConfig, buildOciManifest, type BuiltConfig, DEFAULT_CONFIG } from "./config.ts";
-import { bounded, limitBytes, peek, tap } from "./streams.ts";
+import { bounded, limitBytes, peek, readFile, tap } from "./streams.ts";
 
 function invalid(message: string): ServinError {
   return new ServinError("invalid-archive", message);
@@ -160,7 +160,7 @@ class Ingest {
     if (!stat.isFile) {
       throw new ServinError("invalid-argument", `Cannot ${verb} "${input}": not a regular file`);
     }
-    return { path: input, stream: (await Deno.open(input)).readable, size: stat.size };
+    return { path: input, stream: readFile(await Deno.open(input)), size: stat.size };
   }
 
   /** Errors say which input failed: `Cannot load "x.tar": …`. */
@@ -301,21 +301,33 @@ class Ingest {
     }
     let blobDone: Promise<StagedBlob> | undefined;
     let abort = (_: unknown) => Promise.resolve();
+    let side: ReadableStream<Uint8Array> | undefined;
     if (!blob.staged) {
       const split = tap(stream);
       stream = split.main;
       abort = split.abort;
-      blobDone = store.content.ingest(split.side, { digest: hex, size: desc.size });
+      side = split.side;
+    }
+    // The worker that inflates also hashes what goes in and what comes out,
+    // so that this thread hashes nothing; an uncompressed blob is its own
+    // tar, hashed once (as a blob, or when it was staged).
+    const inflated = compression === "none" ? undefined : decompressHashed(stream, compression);
+    const digests = inflated?.digests;
+    if (side) {
+      const knownDigest = digests && handled(digests.then((d) => d.compressed));
+      blobDone = store.content.ingest(side, { digest: hex, size: desc.size, knownDigest });
     }
     const compressedSize = desc.size ?? blob.staged?.size ?? 0;
     const budget = Math.max(
       this.#req.options.maxLayerBytes ?? limits.maxLayerBytes,
       limits.layerRatio * compressedSize,
     );
-    const tar = limitBytes(decompress(stream, compression), budget, `${label} uncompressed`);
-    const knownDiffId = compression === "none" ? blob.staged?.digest : undefined;
+    const tar = limitBytes(inflated?.output ?? stream, budget, `${label} uncompressed`);
+    const knownDiffId = digests
+      ? handled(digests.then((d) => d.decompressed))
+      : blob.staged?.digest ?? handled(blobDone!.then(({ digest, size }) => ({ digest, size })));
     const unpacked: Promise<{ diffId: string; size: number; layer?: StagedLayer }> = have
-      ? hashStream(tar).then((diffId) => ({ diffId, size: have.size, layer: undefined }))
+      ? drained(tar, knownDiffId).then((diffId) => ({ diffId, size: have.size, layer: undefined }))
       : store.layers.apply(tar, { label, knownDiffId }).then((layer) => ({
         diffId: layer.diffId,
         size: layer.size,
@@ -508,11 +520,28 @@ function mediaTypeCompression(mediaType: string): string | undefined {
   return undefined;
 }
 
-async function hashStream(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const { createHash } = await import("node:crypto");
-  const hash = createHash("sha256");
-  for await (const chunk of stream) hash.update(chunk);
-  return hash.digest("hex");
+/**
+ * Reads `stream` to its end, and then its digest as known: a layer the store
+ * has is only verified. A wrong count is a bug, as in the store.
+ */
+async function drained(
+  stream: ReadableStream<Uint8Array>,
+  known: string | Promise<BlobInfo>,
+): Promise<string> {
+  let size = 0;
+  for await (const chunk of stream) size += chunk.byteLength;
+  if (typeof known === "string") return known;
+  const { digest, size: hashed } = await known;
+  if (hashed !== size) {
+    throw new ServinError("internal", `a digest covers ${hashed} bytes, but ${size} were read`);
+  }
+  return digest;
+}
+
+/** `promise`, whose rejection is no longer unhandled when nobody awaits it (the failure surfaces elsewhere). */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }
 
 /** Reports input bytes as they are read, against the input's size when known. */

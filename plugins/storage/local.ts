@@ -149,7 +149,7 @@ class LocalStore implements Store {
   }
 
   async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
-    const hash = await sha256();
+    const hash = expected.knownDigest ? undefined : await sha256();
     const staging = await this.#stagingDir("blob-");
     const path = join(staging.path, "blob");
     let size = 0;
@@ -166,13 +166,13 @@ class LocalStore implements Store {
               }is larger than ${expected.size} bytes`,
             );
           }
-          hash.update(chunk);
+          hash?.update(chunk);
           await writeAll(file, chunk);
         }
       } finally {
         file.close();
       }
-      const digest = hash.digest("hex");
+      const digest = hash?.digest("hex") ?? await knownDigest(expected.knownDigest!, size, "blob");
       if (expected.digest && digest !== expected.digest) {
         throw new ServinError(
           "invalid-archive",
@@ -227,9 +227,9 @@ class LocalStore implements Store {
   }
 
   async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
-    const hash = await sha256();
-    const staging = await this.#stagingDir("layer-");
     const known = options.knownDiffId;
+    const hash = known ? undefined : await sha256();
+    const staging = await this.#stagingDir("layer-");
     // Read through a reader of our own, so that a failure can cancel the stream.
     const reader = tar.getReader();
     const max = options.maxBytes ?? Infinity;
@@ -242,7 +242,7 @@ class LocalStore implements Store {
         if (seen > max) {
           throw new ServinError("limit-exceeded", `${options.label} is larger than ${max} bytes`);
         }
-        if (!known) hash.update(value);
+        hash?.update(value);
         yield value;
       }
     }
@@ -268,7 +268,9 @@ class LocalStore implements Store {
       });
       return {
         kind: "layer",
-        diffId: known ?? hash.digest("hex"),
+        diffId: typeof known === "string"
+          ? known
+          : hash?.digest("hex") ?? await knownDigest(known!, seen, options.label),
         size: stats.size,
         entries: stats.entries,
         topLevel: [...topLevel],
@@ -462,6 +464,21 @@ const STAGING = Symbol("staging");
 /** An incremental sha256, imported when bytes arrive: commands that only read the index skip it. */
 async function sha256() {
   return (await import("../formats/digest.ts")).sha256Hasher();
+}
+
+/**
+ * The digest a caller took of a stream this store read `size` bytes of; a
+ * different count means that it hashed other bytes (a bug), never trusted.
+ */
+async function knownDigest(digest: Promise<BlobInfo>, size: number, what: string): Promise<string> {
+  const known = await digest;
+  if (known.size !== size) {
+    throw new ServinError(
+      "internal",
+      `${what}: the digest given covers ${known.size} bytes, but ${size} were read`,
+    );
+  }
+  return known.digest;
 }
 
 function checkHex(hex: string): string {

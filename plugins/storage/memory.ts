@@ -200,6 +200,9 @@ class MemoryStore implements Store {
     } finally {
       reader.releaseLock();
     }
+    // A digest known elsewhere is not used (hashing in memory is as quick), but
+    // its failure is the stream's: the bytes' producer failed.
+    await expected.knownDigest;
     const digest = hash.digest("hex");
     if (expected.size !== undefined && size !== expected.size) {
       throw new ServinError(
@@ -228,7 +231,9 @@ class MemoryStore implements Store {
   }
 
   async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
-    const hash = options.knownDiffId === undefined ? await sha256() : undefined;
+    // A digest still to come is not waited for: hashing here is as quick in memory.
+    const known = typeof options.knownDiffId === "string" ? options.knownDiffId : undefined;
+    const hash = known === undefined ? await sha256() : undefined;
     const max = options.maxBytes;
     let bytes = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
@@ -253,7 +258,7 @@ class MemoryStore implements Store {
         import("../formats/extract.ts"),
       ]);
       const files = await unpackInMemory(readTar(source, this.#limits), new LayerRules());
-      layer = { diffId: options.knownDiffId ?? hash!.digest("hex"), ...files };
+      layer = { diffId: known ?? hash!.digest("hex"), ...files };
     } catch (err) {
       // Ends the loop over `tar`, which cancels it: nothing more is read.
       await source.return(undefined).catch(() => {});
