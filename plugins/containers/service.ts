@@ -264,7 +264,7 @@ export class ContainerService implements Containers {
   /** The image's OCI config as stored (for `StopSignal` and the platform), or `{}`. */
   async #rawConfig(image: ImageRecord): Promise<RawConfig> {
     try {
-      const text = await new Response(await this.#store.content.read(`sha256:${image.id}`)).text();
+      const text = await new Response(await this.#store.content.read(image.id)).text();
       return JSON.parse(text) as RawConfig;
     } catch {
       return {};
