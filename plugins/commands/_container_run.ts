@@ -140,7 +140,8 @@ async function createOptions(ctx: CommandContext, detached: boolean): Promise<Cr
   return {
     name: f.name as string | undefined,
     command: ctx.args.slice(1),
-    env: await environment(ctx),
+    // Asked for a terminal it cannot have, the process still gets TERM, as with one.
+    env: [...f.tty && !tty ? ["TERM=xterm"] : [], ...await environment(ctx)],
     workdir: f.workdir as string | undefined,
     user: f.user as string | undefined,
     snapshotter: f.snapshotter as string | undefined,

@@ -57,7 +57,10 @@ export const CAPABILITIES: readonly string[] = [
   "CAP_AUDIT_WRITE",
 ];
 
-/** Every capability Linux knows today (what `--privileged` and `--cap-add ALL` give). */
+/**
+ * Every capability Linux knows today, in number order (`--privileged` and
+ * `--cap-add ALL` give those of them the caller's bounding set holds).
+ */
 export const ALL_CAPABILITIES: readonly string[] = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
@@ -124,14 +127,25 @@ function capName(name: string): string {
  */
 export function capabilities(
   host: { cap_add?: string[]; cap_drop?: string[]; privileged?: boolean } = {},
+  bounding: bigint = boundingSet(),
 ): string[] {
-  if (host.privileged) return [...ALL_CAPABILITIES];
+  const all = ALL_CAPABILITIES.filter((_, bit) => (bounding >> BigInt(bit)) & 1n);
+  if (host.privileged) return all;
   const add = (host.cap_add ?? []).map(capName);
   const drop = (host.cap_drop ?? []).map(capName);
   let caps = drop.includes("ALL") ? [] : CAPABILITIES.filter((c) => !drop.includes(c));
-  if (add.includes("ALL")) caps = [...ALL_CAPABILITIES];
+  if (add.includes("ALL")) caps = all;
   for (const c of add) if (c !== "ALL" && !caps.includes(c)) caps.push(c);
   return caps;
+}
+
+/** The caller's capability bounding set (`CapBnd`); every capability where it cannot be read. */
+function boundingSet(): bigint {
+  try {
+    const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
+    if (hex) return BigInt(`0x${hex}`);
+  } catch { /* not Linux */ }
+  return (1n << 64n) - 1n;
 }
 
 const RLIMITS = [
