@@ -51,7 +51,16 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
   const ids: string[] = [];
   try {
     for (let i = 0; i < DETACHED; i++) {
-      const ran = await run(servin[0]!, [...servin.slice(1), "--root", root, "run", "-d", "bb:1", "sleep", "600"]);
+      const ran = await run(servin[0]!, [
+        ...servin.slice(1),
+        "--root",
+        root,
+        "run",
+        "-d",
+        "bb:1",
+        "sleep",
+        "600",
+      ]);
       ids.push(ran.stdout.trim());
     }
     let total = 0;
@@ -95,10 +104,20 @@ async function main(): Promise<void> {
   try {
     const tree = join(dir, "bb");
     await Deno.mkdir(join(tree, "bin"), { recursive: true });
-    await Deno.copyFile(await Deno.realPath(join("/usr/bin", "busybox")), join(tree, "bin", "busybox"));
+    await Deno.copyFile(
+      await Deno.realPath(join("/usr/bin", "busybox")),
+      join(tree, "bin", "busybox"),
+    );
     for (const a of ["sh", "true", "sleep"]) await Deno.symlink("busybox", join(tree, "bin", a));
     await run("tar", ["-C", tree, "-cf", join(dir, "bb.tar"), "."]);
-    await run(servin[0]!, [...servin.slice(1), "--root", root, "import", join(dir, "bb.tar"), "bb:1"]);
+    await run(servin[0]!, [
+      ...servin.slice(1),
+      "--root",
+      root,
+      "import",
+      join(dir, "bb.tar"),
+      "bb:1",
+    ]);
     await run(servin[0]!, [
       ...servin.slice(1),
       "--root",
@@ -138,7 +157,14 @@ async function main(): Promise<void> {
     if (before) {
       const old = [Deno.execPath(), "run", "-A", join(before, "main.ts")];
       const oldRoot = join(dir, "before");
-      await run(old[0]!, [...old.slice(1), "--root", oldRoot, "import", join(dir, "bb.tar"), "bb:1"]);
+      await run(old[0]!, [
+        ...old.slice(1),
+        "--root",
+        oldRoot,
+        "import",
+        join(dir, "bb.tar"),
+        "bb:1",
+      ]);
       const was = await supervisorRss(old, oldRoot, "container monitor");
       console.log(`Before (a Deno monitor per container): ${(was / 1024).toFixed(1)} MiB`);
     }

@@ -42,7 +42,10 @@ Deno.test({
     );
     assert.equal(await code(["run", "--rm", "busybox:test", "/etc/passwd"]), 126);
     // PID 1 cannot be killed from inside: under an init, the shell is not PID 1.
-    assert.equal(await code(["run", "--rm", "--init", "busybox:test", "sh", "-c", "kill -9 $$"]), 137);
+    assert.equal(
+      await code(["run", "--rm", "--init", "busybox:test", "sh", "-c", "kill -9 $$"]),
+      137,
+    );
     assert.equal(await code(["run", "--rm", "--pull", "never", "nope:1"]), 125);
     assert.equal(await code(["run", "--rm", "--ulimit", "bogus=1", "busybox:test", "true"]), 125);
     assert.equal(await code(["run", "--rm", "--platform", "linux/s390x", "busybox:test"]), 125);
