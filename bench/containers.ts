@@ -4,7 +4,7 @@
  * saved by servin and loaded into a throwaway podman root), and the memory a
  * detached container's supervisor keeps: the RSS of each container's conmon
  * under servin, against the Deno monitor process servin used before (run
- * from `--before DIR`, a checkout of the earlier Servin, when given).
+ * from `SERVIN_BEFORE=DIR`, a checkout of the earlier Servin, when set).
  *
  * 1. Builds the image, imports it into a fresh servin root, saves it as a
  *    docker-archive and loads that into podman (its own root and runroot,
@@ -15,7 +15,7 @@
  * 3. Starts 5 detached `sleep` containers and sums the RSS of their
  *    supervisors (VmRSS of each conmon); removes them.
  *
- * Usage: `deno run -A bench/containers.ts [--rounds N] [--before DIR]`
+ * Usage: `[SERVIN_BEFORE=DIR] deno run -A bench/containers.ts [--rounds N]`
  * (as root, with runc, conmon, busybox and podman).
  *
  * @module
@@ -79,9 +79,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
 
 async function main(): Promise<void> {
   const { rounds } = parseOptions({ defaultRounds: 10, removeEach: false });
-  const before = Deno.args.includes("--before")
-    ? Deno.args[Deno.args.indexOf("--before") + 1]
-    : undefined;
+  const before = Deno.env.get("SERVIN_BEFORE") || undefined;
   for (const tool of ["runc", "conmon", "busybox", "podman"]) {
     if (!onPath(tool)) throw new CommandFailed(`${tool} is needed`);
   }
@@ -104,6 +102,9 @@ async function main(): Promise<void> {
   try {
     const tree = join(dir, "bb");
     await Deno.mkdir(join(tree, "bin"), { recursive: true });
+    await Deno.mkdir(join(tree, "etc"), { recursive: true });
+    await Deno.writeTextFile(join(tree, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    await Deno.writeTextFile(join(tree, "etc", "group"), "root:x:0:\n");
     await Deno.copyFile(
       await Deno.realPath(join("/usr/bin", "busybox")),
       join(tree, "bin", "busybox"),
@@ -135,7 +136,21 @@ async function main(): Promise<void> {
       {
         name: "podman",
         cmd: podman,
-        args: ["run", "--rm", "--runtime", "runc", "--network", "none", "localhost/bb:1", "true"],
+        // --ulimit: podman's default RLIMIT_NOFILE and RLIMIT_NPROC are above this host's hard limit.
+        args: [
+          "run",
+          "--rm",
+          "--runtime",
+          "runc",
+          "--network",
+          "none",
+          "--ulimit",
+          "nofile=1024:1024",
+          "--ulimit",
+          "nproc=4096:4096",
+          "localhost/bb:1",
+          "true",
+        ],
       },
     ];
     for (const c of cases) await run(c.cmd[0]!, [...c.cmd.slice(1), ...c.args]); // warm-up
@@ -152,7 +167,7 @@ async function main(): Promise<void> {
     console.log("\n`run --rm IMAGE true`, end to end:");
     printResults(times, rounds, { podman: "podman" });
 
-    const now = await supervisorRss(servin, root, "^conmon .*-c");
+    const now = await supervisorRss(servin, root, "conmon .*-c");
     console.log(`\nSupervisor RSS per detached container (conmon): ${(now / 1024).toFixed(1)} MiB`);
     if (before) {
       const old = [Deno.execPath(), "run", "-A", join(before, "main.ts")];
