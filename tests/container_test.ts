@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { busyboxImage, mountsUnder, withImage } from "./_busybox.ts";
+import { mountsUnder, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have } from "./_layout.ts";
 import { buildTar } from "./_tar.ts";
