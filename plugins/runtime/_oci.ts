@@ -301,6 +301,11 @@ async function socketDir(): Promise<string> {
   return dir;
 }
 
+/** Removes the link conmon made to the container's bundle in the socket directory. */
+export async function forgetSockets(id: string): Promise<void> {
+  await Deno.remove(join(await socketDir(), id.slice(0, 12))).catch(() => {});
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);

@@ -29,7 +29,10 @@ export function ociRuntime(name: string): ContainerRuntime {
     writeBundle: async (c) => await (await work()).writeBundle(c),
     run: async (c, stdio) => await (await work()).run(name, c, stdio),
     kill: async (id, signal) => await quiet(["kill", id, signal]),
-    delete: async (id) => await quiet(["delete", "--force", id]),
+    delete: async (id) => {
+      await quiet(["delete", "--force", id]);
+      await (await work()).forgetSockets(id);
+    },
     state: async (id) => await (await work()).state(name, id),
     supervise: async (c, options) => await (await work()).supervise(name, c, options),
     exitCode: async (c) => await (await work()).exitCode(c),
