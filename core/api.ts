@@ -23,6 +23,7 @@ import type {
   Store,
   WarnFn,
 } from "./kinds.ts";
+import type { HostConfig } from "./kinds.ts";
 
 /** An input given as a stream rather than a path. */
 export interface StreamInput {
@@ -212,7 +213,7 @@ export interface Servin extends AsyncDisposable {
  * never stored: it is how a container marked running shows when no process
  * runs it any more (the one that did was killed).
  */
-export type ContainerStatus = "created" | "running" | "exited" | "dead";
+export type ContainerStatus = "created" | "running" | "paused" | "exited" | "dead";
 
 /** One container in the container plugin's index. */
 export interface ContainerRecord {
@@ -256,6 +257,14 @@ export interface ContainerRecord {
   fallback: boolean;
   /** `--security-opt` values as given (`seccomp=unconfined`); absent: the defaults. */
   security_opt?: string[];
+  /** Labels (`--label`). */
+  labels?: Record<string, string>;
+  /** Docker's host settings (init, capabilities, limits, hosts, restart policy). */
+  host?: HostConfig;
+  /** Times its supervisor restarted it under its restart policy. */
+  restart_count?: number;
+  /** The process's ID on the host while it runs (live, never stored). */
+  pid?: number;
 }
 
 /** Options of {@link Containers.create}. */
@@ -288,15 +297,32 @@ export interface CreateOptions {
   noFallback?: boolean;
   /** Docker's `--security-opt` values (`seccomp=unconfined|PROFILE.json`), read by the runtime. */
   securityOpt?: string[];
+  /** Entrypoint replacing the image's (`[]`: none, as Docker's `--entrypoint ""`). */
+  entrypoint?: string[];
+  /** Hostname (default: the name). */
+  hostname?: string;
+  /** Labels. */
+  labels?: Record<string, string>;
+  /** `os/arch[/variant]` the image must be for. */
+  platform?: string;
+  /** Host settings. */
+  host?: HostConfig;
 }
 
 /** Options of {@link Containers.start}. */
 export interface StartOptions {
   /** Pass the caller's stdin to the process. */
   stdin?: boolean;
-  /** Send the output to the container's log instead of the caller's stdout and stderr. */
-  log?: boolean;
+  /** Start under a supervisor and return once the process runs (output only to the log). */
+  detach?: boolean;
+  /** Command the supervisor runs when the process exits (the CLI's `container cleanup ID`). */
+  onExit?: string[];
 }
+
+/** Options of {@link Containers.exec}: the container's defaults where absent. */
+export type ExecOptions =
+  & Partial<Pick<ProcessSpec, "env" | "cwd" | "user" | "tty" | "interactive">>
+  & { detach?: boolean };
 
 /** Containers from images: the API a container plugin provides as `servin.containers`. */
 export interface Containers {
@@ -314,6 +340,22 @@ export interface Containers {
   remove(name: string, options?: { force?: boolean }): Promise<ContainerRecord>;
   /** Removes every container that is not running. */
   prune(): Promise<ContainerRecord[]>;
+  /** Sends the stop signal, then SIGKILL after `timeout` seconds (default 10). */
+  stop(name: string, options?: { timeout?: number }): Promise<ContainerRecord>;
+  /** Sends `signal` (default SIGKILL) to the process. */
+  kill(name: string, signal?: string): Promise<void>;
+  /** Waits until the process exits; resolves with its exit code. */
+  wait(name: string): Promise<number>;
+  /** Freezes (`true`) or thaws the container's processes. */
+  pause(name: string, paused: boolean): Promise<void>;
+  /** Renames a container. */
+  rename(name: string, newName: string): Promise<void>;
+  /** The container's processes as `ps` prints them (`psArgs`, default `-ef`). */
+  top(name: string, psArgs?: string[]): Promise<string>;
+  /** Runs `args` in the running container; resolves with the exit code. */
+  exec(name: string, args: string[], options?: ExecOptions): Promise<number>;
+  /** Records the exit a supervisor saw, then restarts or removes as the container asks. */
+  cleanup(name: string, options?: StartOptions): Promise<void>;
 }
 
 /** What a container service gets when Servin opens. */

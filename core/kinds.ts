@@ -417,8 +417,8 @@ export interface Snapshotter {
 export interface RunStdio {
   /** Pass the caller's stdin (`-i`), or give the process none. */
   stdin: "inherit" | "null";
-  /** The caller's terminal or pipes, or a log file path (detached). */
-  output: "inherit" | { log: string };
+  /** The caller's terminal, or a log file (`tee`: and the caller's stdout and stderr too). */
+  output: "inherit" | { log: string; tee?: boolean };
 }
 
 /** How a container's process runs, resolved at create time. */
@@ -443,6 +443,9 @@ export interface ProcessSpec {
   interactive: boolean;
 }
 
+/** A process to run in a running container: its defaults where absent. */
+export type ExecProcess = Partial<Omit<ProcessSpec, "args">> & { args: string[]; detach?: boolean };
+
 /** What a runtime needs to know of a container. */
 export interface RuntimeContainer {
   /** Container ID. */
@@ -457,6 +460,44 @@ export interface RuntimeContainer {
   network: "none" | "host";
   /** Docker's `--security-opt` values (`seccomp=unconfined`); absent: the defaults. */
   security_opt?: string[];
+  /** Host settings; absent: Docker's defaults. */
+  host?: HostConfig;
+}
+
+/** Docker's host settings of a container, as the runtime spec needs them. */
+export interface HostConfig {
+  /** Run an init (catatonit or tini) as PID 1. */
+  init?: boolean;
+  /** Capabilities added (`CAP_NET_ADMIN`, or `ALL`). */
+  cap_add?: string[];
+  /** Capabilities dropped. */
+  cap_drop?: string[];
+  /** Every capability, no seccomp filter, no masked paths. */
+  privileged?: boolean;
+  /** `--ulimit` values (`nofile=1024:2048`). */
+  ulimits?: string[];
+  /** `--add-host` entries (`name:ip`). */
+  extra_hosts?: string[];
+  /** DNS servers for `/etc/resolv.conf` (default: the host's file). */
+  dns?: string[];
+  /** Memory limit in bytes. */
+  memory?: number;
+  /** CPUs in billionths. */
+  nano_cpus?: number;
+  /** Most processes. */
+  pids_limit?: number;
+  /** `no`, `on-failure[:N]`, `always`, `unless-stopped`. */
+  restart?: string;
+  /** Signal `stop` sends first (the image's `StopSignal`, else SIGTERM). */
+  stop_signal?: string;
+}
+
+/** The runtime's view of a container. */
+export interface RuntimeState {
+  /** `created`, `running`, `paused` or `stopped`. */
+  status: string;
+  /** The process's host PID (0 once stopped). */
+  pid: number;
 }
 
 /** An OCI runtime (runc, crun). */
@@ -471,6 +512,21 @@ export interface ContainerRuntime {
   run(container: RuntimeContainer, stdio: RunStdio): Promise<number>;
   /** Sends a signal to the container's process. */
   kill(id: string, signal: string): Promise<void>;
+  /** The runtime's state of the container, or undefined when it knows none. */
+  state(id: string): Promise<RuntimeState | undefined>;
+  /** Starts it under a supervisor (output to `log`, `onExit` run at exit); returns once it runs. */
+  supervise(
+    container: RuntimeContainer,
+    options: { log: string; onExit?: string[] },
+  ): Promise<void>;
+  /** The exit code a supervisor recorded, or undefined. */
+  exitCode(container: RuntimeContainer): Promise<number | undefined>;
+  /** Runs a process in the running container; resolves with its exit code. */
+  exec(container: RuntimeContainer, process: ExecProcess, stdio: RunStdio): Promise<number>;
+  /** Freezes (`true`) or thaws the container. */
+  pause(id: string, paused: boolean): Promise<void>;
+  /** `ps` output of the container's processes. */
+  top(id: string, psArgs: string[]): Promise<string>;
   /** Forgets the container's runtime state (after it stopped). */
   delete(id: string): Promise<void>;
 }

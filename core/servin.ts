@@ -630,15 +630,11 @@ function hostPlatform(kinds: KindLookup, os: string): Platform {
 function noContainers(): Containers {
   const fail = () =>
     Promise.reject(new ServinError("unsupported", "No container plugin is loaded"));
-  return {
-    create: fail,
-    start: fail,
-    list: () => Promise.resolve([]),
-    get: fail,
-    logPath: fail,
-    remove: fail,
-    prune: () => Promise.resolve([]),
-  };
+  const none = () => Promise.resolve([]);
+  // Every method fails but the listings, which are empty; not a thenable.
+  return new Proxy({} as Containers, {
+    get: (_, key) => key === "then" ? undefined : key === "list" || key === "prune" ? none : fail,
+  });
 }
 
 const TRANSPORTS = ["docker", "docker-archive", "oci-archive", "oci", "servin"] as const;

@@ -82,11 +82,14 @@ export async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
-/** Fails unless `r` is a success, or a failure with exit 1 and one clear `servin: …` line. */
-export function assertCleanExit(r: RunResult, what: string): void {
+/**
+ * Fails unless `r` is a success, or a failure with exit `code` (1; Docker's
+ * 125 for `run` and `create`) and one clear `servin: …` line.
+ */
+export function assertCleanExit(r: RunResult, what: string, code = 1): void {
   if (r.code === 0) return;
   const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(r.code, 1, `${what}: exit ${r.code}: ${r.stderr}`);
+  assert.equal(r.code, code, `${what}: exit ${r.code}: ${r.stderr}`);
   assert.match(lines.at(-1) ?? "", /^servin: \S/, `${what}: ${r.stderr}`);
   assert.ok(
     !/Uncaught|^\s+at /m.test(r.stderr) && lines.filter((l) => l.startsWith("servin: ")).length,

@@ -8,6 +8,7 @@
 import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
+import { type LogEntry, parseLog, timeMs } from "../runtime/_log.ts";
 import { CONTAINER_HEADERS, containerRows, printListing } from "./_docker_view.ts";
 import { eachArgument, formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
@@ -19,8 +20,9 @@ function quoteCommand(args: string[]): string {
 }
 
 function statusText(c: ContainerRecord, now: Date): string {
-  if (c.status === "running" && c.started_at) {
-    return `Up ${humanDuration(now.getTime() - Date.parse(c.started_at))}`;
+  if ((c.status === "running" || c.status === "paused") && c.started_at) {
+    const up = `Up ${humanDuration(now.getTime() - Date.parse(c.started_at))}`;
+    return c.status === "paused" ? `${up} (Paused)` : up;
   }
   if (c.status === "exited") {
     return `Exited (${c.exit_code}) ${humanAgo(c.finished_at ?? c.created, now)}`;
@@ -145,7 +147,9 @@ async function shownContainers(ctx: CommandContext, servin: Servin): Promise<Con
   const matches = psMatcher(filters, images);
   // As Docker: -n, -l and a status or exited filter look at every container, not the running ones.
   const everything = ctx.flags.all || last >= 0 || filters.has("status") || filters.has("exited");
-  const shown = all.filter((c) => (everything || c.status === "running") && matches(c));
+  const shown = all.filter((c) =>
+    (everything || c.status === "running" || c.status === "paused") && matches(c)
+  );
   return last >= 0 ? shown.slice(0, last) : shown;
 }
 
@@ -211,17 +215,80 @@ export async function removeContainers(ctx: CommandContext): Promise<number> {
   });
 }
 
-/** `servin logs CONTAINER`: a detached container's output (nothing before it wrote any). */
-export async function containerLogs(ctx: CommandContext): Promise<void> {
-  const path = await (await ctx.servin()).containers.logPath(ctx.args[0]!);
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
-    throw err;
+/** `--since`: an RFC 3339 time, Unix seconds, or a duration ago (`10m`, `1h30m`). */
+function sinceMs(value: string, now: number): number {
+  const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+  if (/^(\d+(\.\d+)?[smh])+$/.test(value)) {
+    let ms = 0;
+    for (const [, n, u] of value.matchAll(/(\d+(?:\.\d+)?)([smh])/g)) ms += Number(n) * units[u!]!;
+    return now - ms;
   }
-  await file.readable.pipeTo(Deno.stdout.writable, { preventClose: true });
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const ms = timeMs(value);
+  if (Number.isNaN(ms)) {
+    throw new ServinError(
+      "invalid-argument",
+      `Invalid --since "${value}": use an RFC 3339 time, Unix seconds or a duration such as 10m`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * `servin logs [-f] [--tail N] [--since T] [-t] CONTAINER`: what the
+ * process wrote, stdout to stdout and stderr to stderr.
+ */
+export async function containerLogs(ctx: CommandContext): Promise<void> {
+  const tailFlag = ctx.flags.tail as string | undefined;
+  const tail = tailFlag === undefined || tailFlag === "all" ? Infinity : Number(tailFlag);
+  if (!(tail >= 0) || (tail !== Infinity && !Number.isInteger(tail))) {
+    throw new ServinError("invalid-argument", `Invalid --tail "${tailFlag}": expected a number`);
+  }
+  const since = typeof ctx.flags.since === "string" ? sinceMs(ctx.flags.since, Date.now()) : 0;
+  const servin = await ctx.servin();
+  const name = ctx.args[0]!;
+  const path = await servin.containers.logPath(name);
+  const encoder = new TextEncoder();
+  const show = async (entries: LogEntry[]) => {
+    for (const e of entries) {
+      if (e.ms < since) continue;
+      const text = `${ctx.flags.timestamps ? `${e.time} ` : ""}${e.text}${e.partial ? "" : "\n"}`;
+      const out = e.stream === "stderr" ? Deno.stderr : Deno.stdout;
+      const bytes = encoder.encode(text);
+      for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
+    }
+  };
+  const read = async (from: number): Promise<{ text: string; end: number }> => {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return { text: "", end: from };
+      throw err;
+    }
+    try {
+      await file.seek(from, Deno.SeekMode.Start);
+      const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
+      // Only whole lines: a line being written is read on the next round.
+      const last = bytes.lastIndexOf(10);
+      return { text: new TextDecoder().decode(bytes.subarray(0, last + 1)), end: from + last + 1 };
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  };
+  let { text, end } = await read(0);
+  const entries = parseLog(text);
+  await show(tail === Infinity ? entries : entries.slice(Math.max(0, entries.length - tail)));
+  if (!ctx.flags.follow) return;
+  // Ends when the container does; one more read takes what it wrote last.
+  for (let live = true; live;) {
+    const c = await servin.containers.get(name);
+    live = c.status === "running" || c.status === "paused";
+    if (live) await new Promise((r) => setTimeout(r, 200));
+    ({ text, end } = await read(end));
+    await show(parseLog(text));
+  }
 }
 
 /** `servin container prune [-f]`: asks first, as Docker does. */

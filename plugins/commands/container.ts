@@ -40,9 +40,35 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
     value: "NAME",
   },
   network: { type: "string", description: "none (default) or host", value: "MODE" },
-  "no-fallback": {
+  pull: {
+    type: "string",
+    description: "missing (default: pull when not in the store), always or never",
+    value: "POLICY",
+  },
+  fallback: {
     type: "boolean",
-    description: "Fail instead of using a basic rootfs when the image is missing",
+    description:
+      "Use a basic rootfs when the image is missing (also: fallback_rootfs in config.json)",
+  },
+  platform: { type: "string", description: "The platform the image must be for", value: "OS/ARCH" },
+  entrypoint: { type: "string", description: "Entrypoint replacing the image's", value: "CMD" },
+  hostname: { type: "string", description: "Hostname (default: the name)", value: "NAME" },
+  "env-file": { type: "string", multiple: true, description: "Read K=V lines", value: "FILE" },
+  label: { type: "string", short: "l", multiple: true, description: "Label", value: "K=V" },
+  init: { type: "boolean", description: "Run an init (catatonit or tini) as PID 1" },
+  "cap-add": { type: "string", multiple: true, description: "Add a capability", value: "CAP" },
+  "cap-drop": { type: "string", multiple: true, description: "Drop a capability", value: "CAP" },
+  privileged: { type: "boolean", description: "Every capability, no seccomp, no masked paths" },
+  ulimit: { type: "string", multiple: true, description: "Resource limit", value: "T=SOFT[:HARD]" },
+  "add-host": { type: "string", multiple: true, description: "/etc/hosts entry", value: "HOST:IP" },
+  dns: { type: "string", multiple: true, description: "DNS server for resolv.conf", value: "IP" },
+  memory: { type: "string", short: "m", description: "Memory limit (b, k, m, g)", value: "BYTES" },
+  cpus: { type: "string", description: "Number of CPUs", value: "N" },
+  "pids-limit": { type: "string", description: "Most processes", value: "N" },
+  restart: {
+    type: "string",
+    description: "no, on-failure[:N], always or unless-stopped (detached containers)",
+    value: "POLICY",
   },
   "security-opt": {
     type: "string",
@@ -94,13 +120,115 @@ const start: CommandDef = {
   run: async (ctx) => await (await import("./_container_run.ts")).startContainer(ctx),
 };
 
-const monitor: CommandDef = {
-  name: "container monitor",
+const cleanup: CommandDef = {
+  name: "container cleanup",
   hidden: true,
-  summary: "Run a container with its output in its log (used by run -d and start)",
+  summary: "Record a detached container's exit, restart or remove it (run by its supervisor)",
   usage: "CONTAINER",
   args: { min: 1, max: 1 },
-  run: async (ctx) => await (await import("./_container_run.ts")).monitorContainer(ctx),
+  run: async (ctx) => await (await import("./_container_run.ts")).cleanupContainer(ctx),
+};
+
+const life = () => import("./_container_life.ts");
+const timeout = {
+  type: "string",
+  short: "t",
+  description: "Seconds to wait before SIGKILL (default 10)",
+  value: "SECONDS",
+} as const;
+
+const stop: CommandDef = {
+  name: "stop",
+  aliases: ["container stop"],
+  summary: "Stop containers: the stop signal, then SIGKILL after a timeout",
+  usage: "[OPTIONS] CONTAINER...",
+  args: { min: 1 },
+  flags: { time: timeout },
+  run: async (ctx) => await (await life()).stopContainers(ctx),
+};
+
+const kill: CommandDef = {
+  name: "kill",
+  aliases: ["container kill"],
+  summary: "Send a signal to containers (default SIGKILL)",
+  usage: "[OPTIONS] CONTAINER...",
+  args: { min: 1 },
+  flags: { signal: { type: "string", short: "s", description: "Signal", value: "SIGNAL" } },
+  run: async (ctx) => await (await life()).killContainers(ctx),
+};
+
+const restart: CommandDef = {
+  name: "restart",
+  aliases: ["container restart"],
+  summary: "Stop containers, then start them in the background",
+  usage: "[OPTIONS] CONTAINER...",
+  args: { min: 1 },
+  flags: { time: timeout },
+  run: async (ctx) => await (await life()).restartContainers(ctx),
+};
+
+const wait: CommandDef = {
+  name: "wait",
+  aliases: ["container wait"],
+  summary: "Wait for containers to stop; print their exit codes",
+  usage: "CONTAINER...",
+  args: { min: 1 },
+  run: async (ctx) => await (await life()).waitContainers(ctx),
+};
+
+const pause: CommandDef = {
+  name: "pause",
+  aliases: ["container pause"],
+  summary: "Freeze every process of containers",
+  usage: "CONTAINER...",
+  args: { min: 1 },
+  run: async (ctx) => await (await life()).pauseContainers(ctx, true),
+};
+
+const unpause: CommandDef = {
+  name: "unpause",
+  aliases: ["container unpause"],
+  summary: "Thaw paused containers",
+  usage: "CONTAINER...",
+  args: { min: 1 },
+  run: async (ctx) => await (await life()).pauseContainers(ctx, false),
+};
+
+const rename: CommandDef = {
+  name: "rename",
+  aliases: ["container rename"],
+  summary: "Rename a container",
+  usage: "CONTAINER NEW_NAME",
+  args: { min: 2, max: 2 },
+  run: async (ctx) => await (await life()).renameContainer(ctx),
+};
+
+const top: CommandDef = {
+  name: "top",
+  aliases: ["container top"],
+  summary: "Show a container's processes (ps options may follow)",
+  usage: "CONTAINER [ps OPTIONS]",
+  args: { min: 1 },
+  stopAfter: 1,
+  run: async (ctx) => await (await life()).topContainer(ctx),
+};
+
+const exec: CommandDef = {
+  name: "exec",
+  aliases: ["container exec"],
+  summary: "Run a command in a running container",
+  usage: "[OPTIONS] CONTAINER COMMAND [ARG...]",
+  args: { min: 2 },
+  stopAfter: 1,
+  flags: {
+    interactive: { type: "boolean", short: "i", description: "Keep stdin open" },
+    tty: { type: "boolean", short: "t", description: "Allocate a terminal" },
+    detach: { type: "boolean", short: "d", description: "Run in the background" },
+    env,
+    workdir,
+    user: user("User: name, uid, name:group or uid:gid"),
+  },
+  run: async (ctx) => await (await life()).execContainer(ctx),
 };
 
 const ps: CommandDef = {
@@ -160,9 +288,19 @@ const inspect: CommandDef = {
 const logs: CommandDef = {
   name: "logs",
   aliases: ["container logs"],
-  summary: "Print the output of a detached container",
-  usage: "CONTAINER",
+  summary: "Print a container's output (stdout and stderr kept apart)",
+  usage: "[OPTIONS] CONTAINER",
   args: { min: 1, max: 1 },
+  flags: {
+    follow: { type: "boolean", short: "f", description: "Follow until the container stops" },
+    tail: { type: "string", short: "n", description: "Only the last N lines", value: "N" },
+    since: {
+      type: "string",
+      description: "Only lines since a time (RFC 3339, or 10m, 1h…)",
+      value: "TIME",
+    },
+    timestamps: { type: "boolean", short: "t", description: "Show timestamps" },
+  },
   run: async (ctx) => await (await import("./_container_list.ts")).containerLogs(ctx),
 };
 
@@ -180,7 +318,16 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   run,
   create,
   start,
-  monitor,
+  cleanup,
+  stop,
+  kill,
+  restart,
+  wait,
+  pause,
+  unpause,
+  rename,
+  top,
+  exec,
   ps,
   rm,
   inspect,

@@ -28,6 +28,14 @@ export function openContainers(context: ContainerContext): Containers {
     logPath: async (name) => await (await load()).logPath(name),
     remove: async (name, options) => await (await load()).remove(name, options),
     prune: async () => await (await load()).prune(),
+    stop: async (name, options) => await (await load()).stop(name, options),
+    kill: async (name, signal) => await (await load()).kill(name, signal),
+    wait: async (name) => await (await load()).wait(name),
+    pause: async (name, paused) => await (await load()).pause(name, paused),
+    rename: async (name, newName) => await (await load()).rename(name, newName),
+    top: async (name, psArgs) => await (await load()).top(name, psArgs),
+    exec: async (name, args, options) => await (await load()).exec(name, args, options),
+    cleanup: async (name, options) => await (await load()).cleanup(name, options),
   };
 }
 

@@ -15,6 +15,7 @@ import type {
   ContainerRecord,
   Containers,
   CreateOptions,
+  ExecOptions,
   StartOptions,
 } from "../../core/api.ts";
 import { isServinError, ServinError } from "../../core/errors.ts";
@@ -32,6 +33,10 @@ import {
 
 const RUN_LOCK = "run.lock";
 const LOG = "container.log";
+/** In the bundle while a stop asked for is under way: the restart policy leaves it stopped. */
+const STOPPED_BY_USER = "stopped-by-user";
+/** Runtime states in which the container's process exists. */
+const LIVE = new Set(["created", "running", "paused"]);
 /** Staging of a container being created: `ctr-<id>`, its lock held until its record is written. */
 const CREATE_PREFIX = "ctr-";
 /** Staging of a bundle being deleted (a name no container ID can take). */
@@ -178,9 +183,9 @@ export class ContainerService implements Containers {
     try {
       const found = await this.#lease(image, id);
       leased = found !== undefined;
-      if (!found && options.noFallback) {
-        throw new ServinError("not-found", `No such image: ${image}`);
-      }
+      if (!found && options.noFallback) throw new MissingImage(image);
+      const raw = found ? await this.#rawConfig(found) : {};
+      if (options.platform) checkPlatform(image, raw, options.platform);
       // A basic rootfs is a plain directory: copy is the snapshotter that mounts nothing.
       const snapshotter = found
         ? this.#snapshotter(options.snapshotter)
@@ -200,6 +205,7 @@ export class ContainerService implements Containers {
         snapshotter: snapshotter.name,
         runtime: runtime.name,
         name: options.name ?? randomName(taken),
+        stopSignal: raw.config?.StopSignal,
       });
       Object.assign(record.process, await resolveUser(record.process.user, roots));
       await runtime.writeBundle({ ...record, bundle: staging.path });
@@ -209,7 +215,7 @@ export class ContainerService implements Containers {
           if (options.name) throw nameTaken(record.name);
           // Another process took the random name meanwhile: draw again.
           record.name = randomName(names);
-          record.hostname = record.name.slice(0, 63);
+          if (!options.hostname) record.hostname = record.name.slice(0, 63);
           await runtime.writeBundle({ ...record, bundle: staging.path });
         }
         await Deno.rename(staging.path, bundle);
@@ -236,7 +242,11 @@ export class ContainerService implements Containers {
    */
   async #lease(name: string, id: string): Promise<ImageRecord | undefined> {
     return await this.#store.index.transaction(async (tx) => {
-      const image = findImage(tx.images, name);
+      // What was built or imported under a short name is `localhost/NAME`, as podman names it.
+      const image = findImage(tx.images, name) ??
+        (/^[a-z0-9][^/:]*(:[\w.-]+)?$/.test(name)
+          ? findImage(tx.images, `localhost/${name}`)
+          : undefined);
       if (!image) return undefined;
       for (const diffId of image.layers) {
         if (!(await this.#store.layers.info(diffId))) {
@@ -251,6 +261,16 @@ export class ContainerService implements Containers {
     });
   }
 
+  /** The image's OCI config as stored (for `StopSignal` and the platform), or `{}`. */
+  async #rawConfig(image: ImageRecord): Promise<RawConfig> {
+    try {
+      const text = await new Response(await this.#store.content.read(image.id)).text();
+      return JSON.parse(text) as RawConfig;
+    } catch {
+      return {};
+    }
+  }
+
   /** Drops the container's lease; what only it kept is collected. */
   async #release(id: string): Promise<void> {
     await this.#store.index.transaction((tx) => {
@@ -259,9 +279,11 @@ export class ContainerService implements Containers {
   }
 
   /**
-   * Starts a created or exited container and waits for its process; returns
-   * its exit code. The container is marked running for exactly as long as
-   * this call holds its run lock.
+   * Starts a created or exited container. In the foreground it waits for
+   * the process and returns its exit code, its output logged and passed on
+   * (a terminal is passed on as it is); detached, it starts the process
+   * under the runtime's supervisor and returns 0 once it runs. The run lock
+   * is held while a start is under way, and by a foreground run until it ends.
    */
   async start(name: string, options: StartOptions = {}): Promise<number> {
     const platform = this.#platform;
@@ -278,7 +300,14 @@ export class ContainerService implements Containers {
     }
     const lock = await this.#lockRun(container);
     let record: ContainerRecord | undefined;
+    let detached = false;
     try {
+      if (LIVE.has((await runtime.state(container.id))?.status ?? "")) {
+        throw new ServinError("conflict", `Container ${container.name} is already running`);
+      }
+      // What a supervisor that died left of the last run.
+      await runtime.delete(container.id);
+      await Deno.remove(join(container.bundle, STOPPED_BY_USER)).catch(() => {});
       record = await this.#transaction((records) => {
         const c = records.find((x) => x.id === container.id);
         if (!c) throw new ServinError("not-found", `No such container: ${name}`);
@@ -289,23 +318,36 @@ export class ContainerService implements Containers {
         return structuredClone(c);
       });
       const snapshotter = this.#snapshotterOf(record);
-      const stdio: RunStdio = {
-        stdin: options.stdin ? "inherit" : "null",
-        output: options.log ? { log: join(record.bundle, LOG) } : "inherit",
-      };
-      let code = 255;
+      const log = join(record.bundle, LOG);
+      let code = 125;
       try {
         const dirs = record.layers.length ? await this.#store.layers.mounts(record.layers) : [];
         await snapshotter.mount(record.bundle, dirs, platform);
+        if (options.detach) {
+          await runtime.supervise(record, { log, onExit: options.onExit });
+          detached = true;
+          return 0;
+        }
+        const stdio: RunStdio = {
+          stdin: options.stdin ? "inherit" : "null",
+          output: record.process.tty ? "inherit" : { log, tee: true },
+        };
         code = await runtime.run(record, stdio);
+      } catch (err) {
+        const exit = (err as { exitCode?: unknown }).exitCode;
+        if (typeof exit === "number") code = exit;
+        throw err;
       } finally {
-        await snapshotter.unmount(record.bundle, platform);
-        await this.#finish(record.id, code);
+        if (!detached) {
+          await runtime.delete(record.id);
+          await snapshotter.unmount(record.bundle, platform);
+          await this.#finish(record.id, code);
+        }
       }
       return code;
     } finally {
       lock.close();
-      if (record?.auto_remove) await this.remove(record.id, { force: true });
+      if (record?.auto_remove && !detached) await this.remove(record.id, { force: true });
     }
   }
 
@@ -349,7 +391,7 @@ export class ContainerService implements Containers {
   }
 
   /** True while some process holds the container's run lock. */
-  async #isRunning(record: ContainerRecord): Promise<boolean> {
+  async #locked(record: ContainerRecord): Promise<boolean> {
     let lock: Deno.FsFile;
     try {
       lock = await Deno.open(join(record.bundle, RUN_LOCK), { write: true });
@@ -363,10 +405,33 @@ export class ContainerService implements Containers {
     }
   }
 
-  /** The record with its live status: `dead` when marked running but nobody runs it. */
+  /**
+   * The record with its live status, as the runtime sees it: running or
+   * paused (with its PID) while the runtime has its process, whoever
+   * supervises it; exited with the code its supervisor recorded; `dead`
+   * when marked running but nothing runs it and no exit was recorded.
+   */
   async #view(record: ContainerRecord): Promise<ContainerRecord> {
-    if (record.status !== "running" || await this.#isRunning(record)) return record;
+    if (record.status !== "running") return record;
+    const runtime = this.#ctx.kinds.all("runtime").find((r) => r.name === record.runtime);
+    const state = await runtime?.state(record.id);
+    if (state && LIVE.has(state.status)) {
+      return {
+        ...record,
+        status: state.status === "paused" ? "paused" : "running",
+        pid: state.pid,
+      };
+    }
+    if (await this.#locked(record)) return record;
+    const code = await runtime?.exitCode(record);
+    if (code !== undefined) return { ...record, status: "exited", exit_code: code };
     return { ...record, status: "dead" };
+  }
+
+  /** True while the container's process exists or a start of it is under way. */
+  async #isRunning(record: ContainerRecord): Promise<boolean> {
+    const status = (await this.#view(record)).status;
+    return status === "running" || status === "paused";
   }
 
   /** Containers with their live status, newest first. */
@@ -391,9 +456,12 @@ export class ContainerService implements Containers {
   async remove(name: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
     const container = await this.get(name);
     const runtime = this.#ctx.kinds.all("runtime").find((r) => r.name === container.runtime);
-    if (container.status === "running") {
+    if (container.status === "running" || container.status === "paused") {
       if (!options.force) throw runningError(container.name);
+      await Deno.writeTextFile(join(container.bundle, STOPPED_BY_USER), "").catch(() => {});
       await runtime?.kill(container.id, "KILL").catch(() => {});
+      // A frozen process takes its SIGKILL when thawed.
+      if (container.status === "paused") await runtime?.pause(container.id, false).catch(() => {});
       for (let i = 0; i < 200 && await this.#isRunning(container); i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -401,10 +469,8 @@ export class ContainerService implements Containers {
         throw new ServinError("conflict", `Container ${container.name} did not stop`);
       }
     }
-    if (container.status !== "created" && container.status !== "exited") {
-      // A killed monitor leaves the runtime's state (and maybe the process) behind.
-      await runtime?.delete(container.id).catch(() => {});
-    }
+    // A supervisor that died, or one that has not cleaned up yet, leaves the runtime's state.
+    await runtime?.delete(container.id).catch(() => {});
     const snapshotter = this.#ctx.kinds.all("snapshotter")
       .find((s) => s.name === container.snapshotter);
     await snapshotter?.unmount(container.bundle, this.#platform);
@@ -428,6 +494,191 @@ export class ContainerService implements Containers {
       return removed;
     } finally {
       await doomed.release();
+    }
+  }
+
+  /** The runtime of a container that must be running (or, with `paused`, paused too). */
+  async #live(
+    name: string,
+    doing: string,
+  ): Promise<{ container: ContainerRecord; runtime: ContainerRuntime }> {
+    const container = await this.get(name);
+    if (container.status !== "running" && container.status !== "paused") {
+      throw new ServinError(
+        "conflict",
+        `Cannot ${doing} container ${container.name}: it is not running`,
+      );
+    }
+    return { container, runtime: this.#runtime(container.runtime) };
+  }
+
+  /**
+   * Sends the stop signal (the image's `StopSignal`, else SIGTERM), then
+   * SIGKILL after `timeout` seconds; returns the stopped container. Works
+   * on the runtime's container whether or not its supervisor is alive.
+   */
+  async stop(name: string, options: { timeout?: number } = {}): Promise<ContainerRecord> {
+    const container = await this.get(name);
+    if (container.status !== "running" && container.status !== "paused") {
+      return await this.#settle(container, 0);
+    }
+    const runtime = this.#runtime(container.runtime);
+    await Deno.writeTextFile(join(container.bundle, STOPPED_BY_USER), "");
+    const signal = container.host?.stop_signal || "SIGTERM";
+    const timeout = options.timeout ?? 10;
+    await runtime.kill(container.id, signal);
+    if (container.status === "paused") await runtime.pause(container.id, false).catch(() => {});
+    let sent = signal;
+    if (!(await this.#gone(container, timeout * 1000))) {
+      sent = "SIGKILL";
+      await runtime.kill(container.id, "KILL");
+      if (!(await this.#gone(container, 10_000))) {
+        throw new ServinError("conflict", `Container ${container.name} did not stop`);
+      }
+    }
+    return await this.#settle(container, 128 + signalNumber(sent));
+  }
+
+  /** Waits up to `ms` for the container's process to be gone; true when it is. */
+  async #gone(record: ContainerRecord, ms: number): Promise<boolean> {
+    for (let waited = 0; waited <= ms; waited += 50) {
+      if (!(await this.#isRunning(record))) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+
+  /**
+   * Records the exit of a container whose process is gone, if no
+   * supervisor or foreground run has (the code it recorded, else
+   * `fallbackCode`), and cleans up the runtime's state and the mount.
+   */
+  async #settle(container: ContainerRecord, fallbackCode: number): Promise<ContainerRecord> {
+    // A foreground run records its own exit: wait for it to let go (bounded, 10 s).
+    for (let i = 0; i < 200 && await this.#locked(container); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const stored = resolveContainer(await this.#index.read(), container.id);
+    if (stored.status !== "running") return stored;
+    const runtime = this.#runtime(stored.runtime);
+    const code = await runtime.exitCode(stored) ?? fallbackCode;
+    await runtime.delete(stored.id);
+    await this.#snapshotterOf(stored).unmount(stored.bundle, this.#platform);
+    await this.#finish(stored.id, code);
+    return await this.get(stored.id);
+  }
+
+  /** Sends `signal` (default SIGKILL) to the container's process. */
+  async kill(name: string, signal = "SIGKILL"): Promise<void> {
+    const { container, runtime } = await this.#live(name, "kill");
+    const sig = signal.toUpperCase().replace(/^(?!SIG)(?=[A-Z])/, "SIG");
+    if (!/^(SIG[A-Z0-9+-]+|\d+)$/.test(sig)) {
+      throw new ServinError("invalid-argument", `Invalid signal "${signal}"`);
+    }
+    await Deno.writeTextFile(join(container.bundle, STOPPED_BY_USER), "");
+    const out = await runtime.state(container.id);
+    if (!out) throw new ServinError("conflict", `Container ${container.name} is not running`);
+    await runtime.kill(container.id, sig);
+  }
+
+  /** Waits until the process exits (polling the runtime); its exit code. */
+  async wait(name: string): Promise<number> {
+    let c = await this.get(name);
+    // Unbounded by design, as `docker wait`: it ends when the container does.
+    while (c.status === "running" || c.status === "paused") {
+      await new Promise((r) => setTimeout(r, 100));
+      c = await this.get(c.id);
+    }
+    if (c.status === "dead" || (c.status === "exited" && c.exit_code !== undefined)) {
+      c = await this.#settle(c, 255).catch(() => c);
+    }
+    return c.exit_code ?? 0;
+  }
+
+  /** Freezes (`true`) or thaws the container's processes (runtime pause needs cgroups). */
+  async pause(name: string, paused: boolean): Promise<void> {
+    const { container, runtime } = await this.#live(name, paused ? "pause" : "unpause");
+    if ((container.status === "paused") === paused) {
+      throw new ServinError(
+        "conflict",
+        `Container ${container.name} is ${paused ? "already paused" : "not paused"}`,
+      );
+    }
+    await runtime.pause(container.id, paused);
+  }
+
+  /** Renames a container. */
+  async rename(name: string, newName: string): Promise<void> {
+    checkContainerName(newName);
+    const container = await this.get(name);
+    await this.#transaction((records) => {
+      if (records.some((c) => c.name === newName && c.id !== container.id)) {
+        throw nameTaken(newName);
+      }
+      const c = records.find((x) => x.id === container.id);
+      if (!c) throw new ServinError("not-found", `No such container: ${name}`);
+      c.name = newName;
+    });
+  }
+
+  /** The container's processes, as `ps` (with `psArgs`, default `-ef`) prints them. */
+  async top(name: string, psArgs: string[] = []): Promise<string> {
+    const { container, runtime } = await this.#live(name, "list the processes of");
+    return await runtime.top(container.id, psArgs.length ? psArgs : ["-ef"]);
+  }
+
+  /** Runs `args` in the running container with its env and user defaults; the exit code. */
+  async exec(name: string, args: string[], options: ExecOptions = {}): Promise<number> {
+    const { container, runtime } = await this.#live(name, "exec in");
+    if (container.status === "paused") {
+      throw new ServinError(
+        "conflict",
+        `Container ${container.name} is paused: unpause it before exec`,
+      );
+    }
+    if (args.length === 0) throw new ServinError("invalid-argument", "exec needs a command");
+    const user = options.user
+      ? await resolveUser(options.user, [join(container.bundle, "rootfs")])
+      : {};
+    return await runtime.exec(container, {
+      args,
+      env: options.env,
+      cwd: options.cwd,
+      ...user,
+      tty: options.tty,
+      detach: options.detach,
+    }, {
+      stdin: options.interactive ? "inherit" : "null",
+      output: "inherit",
+    });
+  }
+
+  /**
+   * What a supervisor runs when the process exits: records the exit code,
+   * then starts the container again if its restart policy says so (not
+   * after a stop asked for), else removes it when it was run with `--rm`.
+   */
+  async cleanup(name: string, options: StartOptions = {}): Promise<void> {
+    const container = resolveContainer(await this.#index.read(), name);
+    const runtime = this.#runtime(container.runtime);
+    if (LIVE.has((await runtime.state(container.id))?.status ?? "")) return;
+    const settled = await this.#settle(container, 255);
+    const code = settled.exit_code ?? 255;
+    const byUser = await Deno.lstat(join(container.bundle, STOPPED_BY_USER)).then(() => true)
+      .catch(() => false);
+    const policy = container.host?.restart ?? "no";
+    const [mode, max] = policy.split(":");
+    const count = container.restart_count ?? 0;
+    const again = !byUser && (mode === "always" || mode === "unless-stopped" ||
+      (mode === "on-failure" && code !== 0 && (max === undefined || count < Number(max))));
+    if (again) {
+      await this.#transaction((records) => {
+        const c = records.find((x) => x.id === container.id);
+        if (c) c.restart_count = count + 1;
+      });
+      await this.start(container.id, { ...options, detach: true });
+    } else if (container.auto_remove) {
+      await this.remove(container.id, { force: true });
     }
   }
 
@@ -488,10 +739,10 @@ function makeRecord(
   imageName: string,
   image: ImageRecord | undefined,
   options: CreateOptions,
-  chosen: { snapshotter: string; runtime: string; name: string },
+  chosen: { snapshotter: string; runtime: string; name: string; stopSignal?: string },
 ): ContainerRecord {
   const config = image?.config;
-  const entrypoint = config?.entrypoint ?? [];
+  const entrypoint = options.entrypoint ?? config?.entrypoint ?? [];
   const command = options.command?.length ? options.command : config?.cmd ?? ["/bin/sh"];
   const args = [...entrypoint, ...command];
   if (args.length === 0) {
@@ -502,6 +753,9 @@ function makeRecord(
   const baseEnv = imageEnv.some((e) => e.startsWith("PATH="))
     ? imageEnv
     : [DEFAULT_PATH, ...imageEnv];
+  const hostname = (options.hostname ?? chosen.name).slice(0, 63);
+  // Docker's: HOSTNAME always, TERM with a terminal; the user's -e wins over both.
+  const generated = [`HOSTNAME=${hostname}`, ...options.tty ? ["TERM=xterm"] : []];
   return {
     id,
     name: chosen.name,
@@ -515,7 +769,7 @@ function makeRecord(
     bundle: "",
     process: {
       args,
-      env: mergeEnv(baseEnv, options.env ?? []),
+      env: mergeEnv(mergeEnv(baseEnv, generated), options.env ?? []),
       cwd: options.workdir ?? (config?.working_dir || "/"),
       user: options.user ?? (config?.user || "root"),
       uid: 0,
@@ -524,13 +778,76 @@ function makeRecord(
       tty: options.tty ?? false,
       interactive: options.interactive ?? false,
     },
-    hostname: chosen.name.slice(0, 63),
+    hostname,
     network: options.network ?? "none",
     auto_remove: options.autoRemove ?? false,
     detached: options.detached ?? false,
     fallback: !image,
     security_opt: [...options.securityOpt ?? []],
+    labels: { ...options.labels },
+    host: {
+      ...options.host,
+      ...(chosen.stopSignal && !options.host?.stop_signal
+        ? { stop_signal: chosen.stopSignal }
+        : {}),
+    },
+    restart_count: 0,
   };
+}
+
+/** The parts of an image's OCI config that containers read beyond the index's summary. */
+interface RawConfig {
+  os?: string;
+  architecture?: string;
+  variant?: string;
+  config?: { StopSignal?: string };
+}
+
+/** The image is missing (and no fallback was asked for): what `run --pull missing` pulls. */
+export class MissingImage extends ServinError {
+  /** The image as named. */
+  readonly image: string;
+
+  /** `No such image: NAME`. */
+  constructor(image: string) {
+    super("not-found", `No such image: ${image}`);
+    this.image = image;
+  }
+}
+
+/** Refuses an image whose platform is not the one asked for (`--platform`). */
+function checkPlatform(name: string, raw: RawConfig, wanted: string): void {
+  const [os, arch, variant] = wanted.split("/");
+  if (!os || !arch) {
+    throw new ServinError(
+      "invalid-argument",
+      `Invalid --platform "${wanted}": expected OS/ARCH[/VARIANT]`,
+    );
+  }
+  const have = [raw.os ?? "linux", raw.architecture ?? "", raw.variant].filter(Boolean).join("/");
+  const matches = (raw.os ?? "linux") === os && (!raw.architecture || raw.architecture === arch) &&
+    (!variant || !raw.variant || raw.variant === variant);
+  if (!matches) {
+    throw new ServinError(
+      "invalid-argument",
+      `Image ${name} is for ${have}, not the requested platform ${wanted}`,
+    );
+  }
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+function signalNumber(signal: string): number {
+  const s = signal.toUpperCase();
+  return /^\d+$/.test(s) ? Number(s) : SIGNAL_NUMBERS[s.startsWith("SIG") ? s : `SIG${s}`] ?? 15;
 }
 
 function runningError(name: string): ServinError {

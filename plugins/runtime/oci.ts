@@ -1,95 +1,49 @@
 /**
- * OCI runtimes: `runc` and `crun`, found on PATH, driven through their CLI.
- * A container runs in the foreground of the calling process, which forwards
- * SIGTERM and SIGHUP to it and outlives Ctrl-C (the runtime, in the same
- * process group, passes that on itself). Set up on every start, so the spec
- * builder is imported only when a bundle is written.
+ * OCI runtimes: `runc` and `crun`, found on PATH, driven through their CLI
+ * (which they share). A foreground container runs under the calling
+ * process, which forwards SIGTERM and SIGHUP to it; a detached one runs
+ * under conmon. Set up on every start, so the work (`_oci.ts`, the spec
+ * builder) is imported only when a container is written or run.
  *
  * @module
  */
 
-import { ServinError } from "../../core/errors.ts";
-import type { ContainerRuntime, RunStdio, RuntimeContainer } from "../../core/kinds.ts";
+import type { ContainerRuntime } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { which } from "../platform/_common.ts";
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
-async function quiet(bin: string, args: string[]): Promise<void> {
-  await new Deno.Command(bin, { args, stdin: "null", stdout: "null", stderr: "null" }).output();
-}
-
-/** Copies `stream` into `log` chunk by chunk (`pipeTo` on a file's writable holds data back). */
-async function appendTo(log: Deno.FsFile, stream: ReadableStream<Uint8Array>): Promise<void> {
-  for await (const chunk of stream) {
-    for (let off = 0; off < chunk.length;) off += await log.write(chunk.subarray(off));
-  }
-}
+const work = () => import("./_oci.ts");
 
 /** A runtime driven through the `runc` command-line interface (which crun shares). */
 export function ociRuntime(name: string): ContainerRuntime {
-  const bin = () => which(name);
+  const quiet = async (args: string[]) => {
+    const path = which(name);
+    if (path) {
+      await new Deno.Command(path, { args, stdin: "null", stdout: "null", stderr: "null" })
+        .output();
+    }
+  };
   return {
     name,
-    find: bin,
-    async writeBundle(c) {
-      const [{ CAPABILITIES, runtimeSpec }, { seccompFor }] = await Promise.all([
-        import("./spec.ts"),
-        import("./seccomp.ts"),
-      ]);
-      // Written once, at create: the filter is the profile as it was then, as in Docker.
-      const seccomp = await seccompFor(c.security_opt ?? [], CAPABILITIES);
-      const text = JSON.stringify(runtimeSpec(c, undefined, seccomp), null, 2);
-      await Deno.writeTextFile(`${c.bundle}/config.json`, text);
+    find: () => which(name),
+    writeBundle: async (c) => await (await work()).writeBundle(c),
+    run: async (c, stdio) => await (await work()).run(name, c, stdio),
+    kill: async (id, signal) => await quiet(["kill", id, signal]),
+    delete: async (id) => {
+      await quiet(["delete", "--force", id]);
+      await (await work()).forgetSockets(id);
     },
-    async run(c: RuntimeContainer, stdio: RunStdio): Promise<number> {
-      const path = bin();
-      if (!path) throw new ServinError("unsupported", `${name} is not installed`);
-      const toLog = stdio.output !== "inherit";
-      const child = new Deno.Command(path, {
-        args: ["run", "--bundle", c.bundle, c.id],
-        stdin: stdio.stdin,
-        stdout: toLog ? "piped" : "inherit",
-        stderr: toLog ? "piped" : "inherit",
-      }).spawn();
-      const forward = (signal: Deno.Signal) => () => {
-        try {
-          child.kill(signal);
-        } catch { /* already gone */ }
-      };
-      const handlers: [Deno.Signal, () => void][] = [
-        ["SIGTERM", forward("SIGTERM")],
-        ["SIGHUP", forward("SIGHUP")],
-        ["SIGINT", () => {}],
-      ];
-      for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
-      try {
-        if (stdio.output !== "inherit") {
-          const log = await Deno.open(stdio.output.log, {
-            write: true,
-            create: true,
-            append: true,
-          });
-          try {
-            await Promise.all([appendTo(log, child.stdout!), appendTo(log, child.stderr!)]);
-          } finally {
-            log.close();
-          }
-        }
-        const status = await child.status;
-        return status.signal ? 128 + (SIGNALS[status.signal] ?? 0) : status.code;
-      } finally {
-        for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
-      }
+    state: async (id) => await (await work()).state(name, id),
+    supervise: async (c, options) => await (await work()).supervise(name, c, options),
+    exitCode: async (c) => await (await work()).exitCode(c),
+    exec: async (c, process, stdio) =>
+      await (await work()).exec(name, c.bundle, c.id, process, stdio),
+    pause: async (id, paused) => {
+      const doing = `${paused ? "pause" : "unpause"} container ${id.slice(0, 12)}`;
+      await (await work()).command(name, [paused ? "pause" : "resume", id], doing);
     },
-    async kill(id, signal) {
-      const path = bin();
-      if (path) await quiet(path, ["kill", id, signal]);
-    },
-    async delete(id) {
-      const path = bin();
-      if (path) await quiet(path, ["delete", "--force", id]);
-    },
+    top: async (id, psArgs) =>
+      await (await work()).command(name, ["ps", id, ...psArgs], "list the container's processes"),
   };
 }
 

@@ -22,7 +22,7 @@ const container = {
 
 Deno.test("the runtime spec keeps rlimits under the caller's hard limit and sets no cgroup limits", () => {
   // deno-lint-ignore no-explicit-any
-  const spec = runtimeSpec(container, 4096) as any;
+  const spec = runtimeSpec(container, { nofileHard: 4096 }) as any;
   assert.deepEqual(spec.process.rlimits, [{ type: "RLIMIT_NOFILE", hard: 4096, soft: 4096 }]);
   assert.equal(spec.linux.resources, undefined);
   assert.equal(spec.linux.cgroupsPath, undefined);
@@ -39,7 +39,7 @@ Deno.test("the runtime spec keeps rlimits under the caller's hard limit and sets
     ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"],
   );
   // deno-lint-ignore no-explicit-any
-  const host = runtimeSpec({ ...container, network: "host" }, 1 << 30) as any;
+  const host = runtimeSpec({ ...container, network: "host" }, { nofileHard: 1 << 30 }) as any;
   assert.ok(!host.linux.namespaces.some((n: { type: string }) => n.type === "network"));
   assert.equal(host.process.rlimits[0].hard, 1_048_576);
 });

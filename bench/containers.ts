@@ -1,0 +1,193 @@
+/**
+ * Benchmark: containers. `servin run --rm IMAGE true` end to end against
+ * `podman run --rm --runtime runc` on the same image (a static busybox,
+ * saved by servin and loaded into a throwaway podman root), and the memory a
+ * detached container's supervisor keeps: the RSS of each container's conmon
+ * under servin, against the Deno monitor process servin used before (run
+ * from `SERVIN_BEFORE=DIR`, a checkout of the earlier Servin, when set).
+ *
+ * 1. Builds the image, imports it into a fresh servin root, saves it as a
+ *    docker-archive and loads that into podman (its own root and runroot,
+ *    vfs storage, so nothing of the host's podman is touched).
+ * 2. Times, interleaved over N rounds (10 by default) in a rotating order,
+ *    `servin run --rm` and `podman run --rm` of `true`; prints medians and
+ *    the ratio.
+ * 3. Starts 5 detached `sleep` containers and sums the RSS of their
+ *    supervisors (VmRSS of each conmon); removes them.
+ *
+ * Usage: `[SERVIN_BEFORE=DIR] deno run -A bench/containers.ts [--rounds N]`
+ * (as root, with runc, conmon, busybox and podman).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import {
+  CommandFailed,
+  onPath,
+  parseOptions,
+  printResults,
+  printVersions,
+  REPO,
+  rotated,
+  run,
+  runMain,
+} from "./_common.ts";
+
+const DETACHED = 5;
+
+function rssKiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+}
+
+function pgrep(pattern: string): number[] {
+  const out = new Deno.Command("pgrep", { args: ["-f", pattern], stdout: "piped" }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
+}
+
+/** RSS of the supervisors of `count` detached containers started by `servin` (a command line). */
+async function supervisorRss(servin: string[], root: string, pattern: string): Promise<number> {
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < DETACHED; i++) {
+      const ran = await run(servin[0]!, [
+        ...servin.slice(1),
+        "--root",
+        root,
+        "run",
+        "-d",
+        "bb:1",
+        "sleep",
+        "600",
+      ]);
+      ids.push(ran.stdout.trim());
+    }
+    let total = 0;
+    for (const id of ids) {
+      const pids = pgrep(`${pattern}.*${id}`);
+      if (pids.length === 0) throw new CommandFailed(`no supervisor found for ${id}`);
+      for (const pid of pids) total += rssKiB(pid);
+    }
+    return total / DETACHED;
+  } finally {
+    for (const id of ids) {
+      await run(servin[0]!, [...servin.slice(1), "--root", root, "rm", "-f", id]).catch(() => {});
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const { rounds } = parseOptions({ defaultRounds: 10, removeEach: false });
+  const before = Deno.env.get("SERVIN_BEFORE") || undefined;
+  for (const tool of ["runc", "conmon", "busybox", "podman"]) {
+    if (!onPath(tool)) throw new CommandFailed(`${tool} is needed`);
+  }
+  const dir = await Deno.makeTempDir({ prefix: "servin-bench-ctr-" });
+  const servin = [Deno.execPath(), "run", "-A", join(REPO, "main.ts")];
+  const root = join(dir, "root");
+  const podman = [
+    "podman",
+    "--root",
+    join(dir, "podman"),
+    "--runroot",
+    join(dir, "podman-run"),
+    "--storage-driver",
+    "vfs",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "none",
+  ];
+  try {
+    const tree = join(dir, "bb");
+    await Deno.mkdir(join(tree, "bin"), { recursive: true });
+    await Deno.mkdir(join(tree, "etc"), { recursive: true });
+    await Deno.writeTextFile(join(tree, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    await Deno.writeTextFile(join(tree, "etc", "group"), "root:x:0:\n");
+    await Deno.copyFile(
+      await Deno.realPath(join("/usr/bin", "busybox")),
+      join(tree, "bin", "busybox"),
+    );
+    for (const a of ["sh", "true", "sleep"]) await Deno.symlink("busybox", join(tree, "bin", a));
+    await run("tar", ["-C", tree, "-cf", join(dir, "bb.tar"), "."]);
+    await run(servin[0]!, [
+      ...servin.slice(1),
+      "--root",
+      root,
+      "import",
+      join(dir, "bb.tar"),
+      "bb:1",
+    ]);
+    await run(servin[0]!, [
+      ...servin.slice(1),
+      "--root",
+      root,
+      "save",
+      "--format",
+      "docker-archive",
+      "-o",
+      join(dir, "bb-archive.tar"),
+      "bb:1",
+    ]);
+    await run(podman[0]!, [...podman.slice(1), "load", "-i", join(dir, "bb-archive.tar")]);
+    const cases = [
+      { name: "servin", cmd: servin, args: ["--root", root, "run", "--rm", "bb:1", "true"] },
+      {
+        name: "podman",
+        cmd: podman,
+        // --ulimit: podman's default RLIMIT_NOFILE and RLIMIT_NPROC are above this host's hard limit.
+        args: [
+          "run",
+          "--rm",
+          "--runtime",
+          "runc",
+          "--network",
+          "none",
+          "--ulimit",
+          "nofile=1024:1024",
+          "--ulimit",
+          "nproc=4096:4096",
+          "localhost/bb:1",
+          "true",
+        ],
+      },
+    ];
+    for (const c of cases) await run(c.cmd[0]!, [...c.cmd.slice(1), ...c.args]); // warm-up
+    const times = new Map(cases.map((c) => [c.name, [] as number[]]));
+    for (let round = 0; round < rounds; round++) {
+      const line: string[] = [];
+      for (const c of rotated(cases, round)) {
+        const ran = await run(c.cmd[0]!, [...c.cmd.slice(1), ...c.args]);
+        times.get(c.name)!.push(ran.seconds);
+        line.push(`${c.name} ${ran.seconds.toFixed(2)}s`);
+      }
+      console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
+    }
+    console.log("\n`run --rm IMAGE true`, end to end:");
+    printResults(times, rounds, { podman: "podman" });
+
+    const now = await supervisorRss(servin, root, "conmon .*-c");
+    console.log(`\nSupervisor RSS per detached container (conmon): ${(now / 1024).toFixed(1)} MiB`);
+    if (before) {
+      const old = [Deno.execPath(), "run", "-A", join(before, "main.ts")];
+      const oldRoot = join(dir, "before");
+      await run(old[0]!, [
+        ...old.slice(1),
+        "--root",
+        oldRoot,
+        "import",
+        join(dir, "bb.tar"),
+        "bb:1",
+      ]);
+      const was = await supervisorRss(old, oldRoot, "container monitor");
+      console.log(`Before (a Deno monitor per container): ${(was / 1024).toFixed(1)} MiB`);
+    }
+    await printVersions(["runc", "conmon", "podman"]);
+  } finally {
+    await run(podman[0]!, [...podman.slice(1), "system", "reset", "-f"]).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await runMain(main);
