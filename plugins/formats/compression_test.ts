@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { gzipSync, zstdCompressSync } from "node:zlib";
+import { gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { isServinError, ServinError } from "../../core/errors.ts";
-import { decompress, detectCompression } from "./compression.ts";
+import { compress, decompress, detectCompression } from "./compression.ts";
 
 /** `size` bytes that compress somewhat, differing from one call to the next with `seed`. */
 function data(size: number, seed = 1): Uint8Array {
@@ -167,4 +167,36 @@ Deno.test("cancelling mid-stream terminates the worker and cancels the input", a
   await assertNoWorkerLeft(before);
   // Backpressure: far from all of the input was read for one output chunk.
   assert.ok(pulled * 32 * 1024 < gz.length / 2, `read ${pulled} input chunks`);
+});
+
+for (
+  const [compression, inflate] of [["gzip", gunzipSync], ["zstd", zstdDecompressSync]] as const
+) {
+  Deno.test(`compress makes ${compression} that inflates to the input, beyond the worker's credit`, async () => {
+    const plain = data(6 * 1024 * 1024 + 7, 5);
+    const before = workerThreads();
+    const packed = await collect(compress(chunked(plain, 64 * 1024), compression));
+    await assertNoWorkerLeft(before);
+    assert.equal(detectCompression(packed), compression);
+    assert.ok(packed.length < plain.length / 2, `${packed.length} bytes`);
+    assert.equal(sha256(inflate(packed)), sha256(plain));
+  });
+}
+
+Deno.test("compress to none is the input; cancelling a compression stops its worker", async () => {
+  const input = ReadableStream.from([new Uint8Array([1, 2, 3])]);
+  assert.equal(compress(input, "none"), input);
+  let cancelled: unknown;
+  const endless = new ReadableStream<Uint8Array>({
+    pull: (controller) => controller.enqueue(data(256 * 1024, 6)),
+    cancel(reason) {
+      cancelled = reason;
+    },
+  }, { highWaterMark: 0 });
+  const before = workerThreads();
+  const reader = compress(endless, "gzip").getReader();
+  assert.ok((await reader.read()).value!.length > 0);
+  await reader.cancel("enough");
+  assert.equal(cancelled, "enough");
+  await assertNoWorkerLeft(before);
 });
