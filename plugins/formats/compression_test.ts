@@ -45,7 +45,7 @@ function workerThreads(): number {
 }
 
 /**
- * Fails unless the worker threads come back down to `before`. The test
+ * Fails unless the worker threads come back down to `before` (or fewer). The test
  * sanitizers do not see a worker left running; its thread is gone shortly
  * after `terminate()`, hence the bounded wait.
  */
@@ -53,7 +53,9 @@ async function assertNoWorkerLeft(before: number): Promise<void> {
   for (let i = 0; i < 250 && workerThreads() > before; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.equal(workerThreads(), before, "a decompression worker is still running");
+  // Fewer is fine: a worker of an earlier test, still winding down at `before`, has ended since.
+  const now = workerThreads();
+  assert.ok(now <= before, `a compression worker is still running (${now} > ${before})`);
 }
 
 Deno.test("decompress inflates gzip larger than the worker's credit, byte for byte", async () => {
