@@ -466,6 +466,11 @@ export async function peakRss(tool: Tool, cleanup?: Cleanup): Promise<{ rss?: st
   }, cleanup);
 }
 
+/** podman's global flags for a store of its own under `dir` (`root`, `runroot`) with `driver`. */
+export function podmanStorage(dir: string, driver: string): string[] {
+  return ["--root", `${dir}/root`, "--runroot", `${dir}/runroot`, "--storage-driver", driver];
+}
+
 /**
  * podman running `args` (a subcommand and its arguments) in a fresh `--root` and
  * `--runroot`, with the overlay storage driver, or vfs when overlay fails; the
@@ -479,14 +484,7 @@ export async function podmanTool(
 ): Promise<Tool> {
   const failures: string[] = [];
   for (const driver of ["overlay", "vfs"]) {
-    const global = (dir: string) => [
-      "--root",
-      `${dir}/root`,
-      "--runroot",
-      `${dir}/runroot`,
-      "--storage-driver",
-      driver,
-    ];
+    const global = (dir: string) => podmanStorage(dir, driver);
     const podman: Tool = {
       name: `podman (${driver})`,
       command: (dir) => ({ cmd: "podman", args: [...global(dir), ...args] }),

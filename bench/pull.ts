@@ -24,6 +24,13 @@
  *    <= 0.5x podman median; this is a report, so it exits 0 whether or not the
  *    target is met (but non-zero when a command fails, or when servin or podman
  *    does not report the pushed image's ID).
+ * 4. Push: times, over the same N rounds with a rotating order, `servin image push`
+ *    and `podman push --tls-verify=false` of the same image — the archive loaded
+ *    (untimed) into a fresh store by each tool, its layers stored uncompressed —
+ *    each to a registry of its own started (untimed) for that push on a fresh port
+ *    and storage, so that neither finds a blob there or a location in its caches:
+ *    both gzip every layer while uploading it (checked: the registry's manifest has
+ *    gzip layers and the image's config). Prints the medians and servin/podman.
  *
  * Usage: `deno run -A bench/pull.ts [--rounds N] [--remove-each]` (N = 5 by default).
  * The servin pulls run with `DENO_NO_UPDATE_CHECK=1`, so that deno does not look up
@@ -43,6 +50,7 @@ import {
   outputOf,
   parseOptions,
   peakRss,
+  podmanStorage,
   podmanTool,
   printPeakRss,
   printResults,
@@ -51,9 +59,12 @@ import {
   printVersions,
   type Ran,
   readJson,
+  removeQuietly,
+  rotated,
   run,
   runFresh,
   runMain,
+  runSynced,
   timeRounds,
   type Tool,
   type TreeInfo,
@@ -299,6 +310,122 @@ function checkId(tool: Tool, ran: Ran, id: string): void {
   );
 }
 
+/** A push tool: `prepare(dir)` (untimed) loads the archive into a store under `dir`. */
+interface PushTool {
+  name: string;
+  prepare(dir: string): Promise<void>;
+  push(
+    dir: string,
+    destination: string,
+  ): { cmd: string; args: string[]; env?: Record<string, string> };
+  cleanup?(dir: string): Promise<void>;
+}
+
+/** The image name the archive's `manifest.json` gives (`RepoTags[0]`), as both tools load it. */
+const LOADED = "docker.io/bench/load:latest";
+
+function servinPush(): PushTool {
+  const env = (dir: string) => ({ SERVIN_ROOT: `${dir}/servin`, ...NO_UPDATE_CHECK });
+  return {
+    name: "servin",
+    prepare: async (dir) => {
+      await run(Deno.execPath(), ["run", "-A", "main.ts", "load", "-q", "-i", ARCHIVE], {
+        env: env(dir),
+      });
+    },
+    push: (dir, destination) => ({
+      cmd: Deno.execPath(),
+      args: ["run", "-A", "main.ts", "image", "push", "-q", LOADED, destination],
+      env: env(dir),
+    }),
+  };
+}
+
+function podmanPush(driver: string): PushTool {
+  const global = (dir: string) => podmanStorage(dir, driver);
+  return {
+    name: `podman (${driver})`,
+    prepare: async (dir) => {
+      await run("podman", [...global(dir), "load", "-q", "-i", ARCHIVE]);
+    },
+    push: (dir, destination) => ({
+      cmd: "podman",
+      args: [...global(dir), "push", "-q", "--tls-verify=false", LOADED, destination],
+    }),
+    cleanup: async (dir) => {
+      if (exists(`${dir}/root`)) await run("podman", [...global(dir), "system", "reset", "-f"]);
+    },
+  };
+}
+
+/**
+ * One timed push by `tool`: a fresh store with the archive loaded, a fresh
+ * registry (both untimed); checks that the registry got gzip layers and the
+ * image's config. Returns the wall time and the bytes of the pushed layers.
+ */
+async function timePush(tool: PushTool, id: string): Promise<{ seconds: number; bytes: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "servin-bench-push-" });
+  let registry: Registry | undefined;
+  try {
+    await tool.prepare(dir);
+    registry = await startRegistry(`${dir}`);
+    const destination = `${registry.host}/${REPOSITORY}:push`;
+    const { cmd, args, env } = tool.push(dir, destination);
+    const ran = await runSynced(cmd, args, { env });
+    const response = await fetch(`http://${registry.host}/v2/${REPOSITORY}/manifests/push`, {
+      headers: { accept: MANIFEST_TYPES.join(", ") },
+    });
+    const manifest = await response.json() as {
+      config: { digest: string };
+      layers: { mediaType: string; size: number }[];
+    };
+    if (
+      manifest.config?.digest !== id || !manifest.layers.every((l) => /gzip$/.test(l.mediaType))
+    ) {
+      throw new CommandFailed(
+        `${tool.name} did not push ${id} with gzip layers: ${JSON.stringify(manifest)}`,
+      );
+    }
+    return { seconds: ran.seconds, bytes: manifest.layers.reduce((n, l) => n + l.size, 0) };
+  } finally {
+    await registry?.stop();
+    await tool.cleanup?.(dir).catch(() => {});
+    await removeQuietly(dir);
+  }
+}
+
+/** Times servin's and podman's gzip pushes of the loaded archive, and prints the results. */
+async function benchPush(rounds: number, id: string): Promise<void> {
+  console.log(`
+Push: ${ARCHIVE} loaded into each tool, pushed to a fresh registry each time`);
+  let podman = podmanPush("overlay");
+  try {
+    await timePush(podman, id); // probe, and warm up
+  } catch (err) {
+    if (!(err instanceof CommandFailed)) throw err;
+    console.log(`Note: podman overlay failed; using vfs.\n${err.message}`);
+    podman = podmanPush("vfs");
+  }
+  const servin = servinPush();
+  await timePush(servin, id); // warm up deno's module cache
+  const times = new Map<string, number[]>([[servin.name, []], [podman.name, []]]);
+  const sizes = new Map<string, number>();
+  for (let round = 0; round < rounds; round++) {
+    const line: string[] = [];
+    for (const tool of rotated([servin, podman], round)) {
+      const { seconds, bytes } = await timePush(tool, id);
+      times.get(tool.name)!.push(seconds);
+      sizes.set(tool.name, bytes);
+      line.push(`${tool.name} ${seconds.toFixed(2)}s`);
+    }
+    console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
+  }
+  const medians = printResults(times, rounds, { podman: podman.name });
+  for (const [name, bytes] of sizes) console.log(`  ${name} pushed ${mib(bytes)} of gzip layers`);
+  const ratio = medians.get(servin.name)! / medians.get(podman.name)!;
+  console.log(`\nservin/podman (gzip push): ${ratio.toFixed(2)}x`);
+}
+
 /** Pushes the image to `registry`, times the pulls from it and prints the results. */
 async function bench(
   registry: Registry,
@@ -376,6 +503,7 @@ async function bench(
   const pullLog = registryLog(registry, logBeforePulls);
   if (pullLog) console.log(`The registry logged during the pulls:\n${tail(pullLog)}`);
   printTarget(ratio, TARGET_RATIO, "podman");
+  await benchPush(rounds, pushed.id);
 }
 
 async function main(): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   ContainerRuntime,
   ImageSink,
   ImageSource,
+  LayerCompression,
   Limits,
   Platform,
   ProcessSpec,
@@ -74,6 +75,10 @@ export interface PullOptions extends LoadOptions, RegistryOptions {}
 export interface PushOptions extends RegistryOptions {
   /** Called as bytes are sent. */
   onProgress?: ProgressFn;
+  /** Compression of uncompressed layers (default `gzip`), as podman's `--compression-format`. */
+  compressionFormat?: LayerCompression;
+  /** Recompress layers compressed otherwise too (default: true when `compressionFormat` is given). */
+  forceCompression?: boolean;
 }
 
 /** Options of {@link Servin.saveImages}. */

@@ -49,6 +49,8 @@ export interface ImageRecord {
   manifest?: string;
   /** Every blob the image holds (config, manifest, layer blobs), hex digests. */
   blobs?: string[];
+  /** Other compressions of its layers that `push` made and kept: diff_id → compression → blob. */
+  variants?: Record<string, Record<string, string>>;
   /** How the root filesystem was made (`tarball`, …). */
   rootfs_type: string;
   /** Directory of the topmost unpacked layer. */
@@ -241,6 +243,9 @@ export function checkRecord(value: unknown, where: string): ImageRecord {
   }
   if (r.blobs !== undefined && !(Array.isArray(r.blobs) && r.blobs.every((b) => HEX64.test(b)))) {
     throw bad("has a blobs that is not a list of digests");
+  }
+  if (r.variants !== undefined && (typeof r.variants !== "object" || r.variants === null)) {
+    throw bad("has a variants that is not an object");
   }
   if (typeof r.created !== "string" || typeof r.size !== "number") {
     throw bad("has no created time or size");

@@ -362,7 +362,12 @@ export interface SinkContext {
   root: string;
   /** Reports bytes sent. */
   progress?: ProgressFn;
+  /** Layer compression wanted (`push`), and whether layers compressed otherwise are recompressed. */
+  compression?: { format: LayerCompression; force: boolean };
 }
+
+/** A layer blob's compression. */
+export type LayerCompression = "gzip" | "zstd" | "none";
 
 /** An output: archives (`save`), flattened filesystems (`export`), registries (`push`). */
 export interface ImageSink {

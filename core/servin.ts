@@ -252,6 +252,10 @@ export class ServinHandle implements Servin {
       registry: options,
       root: this.root,
       progress: options.onProgress,
+      compression: {
+        format: options.compressionFormat ?? "gzip",
+        force: options.forceCompression ?? options.compressionFormat !== undefined,
+      },
     });
     return digest || `sha256:${image.manifest}`;
   }

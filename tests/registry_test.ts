@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { listTree, ok, run, withTempDir } from "./_cli.ts";
+import { listTree, ok, run, sha256, withTempDir } from "./_cli.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
 import { freePort, type Registry, startRegistry } from "./_registry.ts";
 
@@ -438,5 +438,235 @@ Deno.test({
     const none = await run(root, ["pull", "--platform", "linux/riscv64", ref]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no image for platform linux\/riscv64/);
+  }),
+});
+
+/** The manifest `ref` (`repo:tag`) has on `registry`, as an OCI or Docker client asks for it. */
+async function manifestOf(
+  registry: Registry,
+  ref: string,
+): Promise<{ digest: string; config: { digest: string }; layers: Descriptor[] }> {
+  const [repo, tag] = ref.split(":");
+  const r = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}`, {
+    headers: {
+      accept:
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
+  });
+  assert.equal(r.status, 200, ref);
+  const bytes = await r.bytes();
+  return { ...JSON.parse(new TextDecoder().decode(bytes)), digest: `sha256:${sha256(bytes)}` };
+}
+
+/** The bytes of blob `digest` of `repo` on `registry`. */
+async function blobOf(registry: Registry, repo: string, digest: string): Promise<Uint8Array> {
+  const r = await fetch(`http://${registry.host}/v2/${repo}/blobs/${digest}`);
+  assert.equal(r.status, 200, digest);
+  return await r.bytes();
+}
+
+/** The lines of the registry's access log after the first `from` characters, for `method`. */
+async function requests(registry: Registry, from: number, method: string): Promise<string[]> {
+  const text = (await Deno.readTextFile(registry.log)).slice(from);
+  return text.split("\n").filter((l) => l.includes(`"${method} /v2/`));
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+Deno.test({
+  name:
+    "push compresses an imported plain-tar layer (gzip by default, zstd or none on request) and reuses the gzip blob",
+  ignore,
+  sanitizeResources: false,
+  fn: withTempDir(async ({ dir, root }) => {
+    const { gunzipSync, zstdDecompressSync } = await import("node:zlib");
+    const { checkStore } = await import("./_invariants.ts");
+    await using registry = await startRegistry(dir);
+    const base = join(dir, "b");
+    await Deno.mkdir(join(base, "etc"), { recursive: true });
+    // Compressible, so that gzip is clearly smaller than the tar.
+    await Deno.writeTextFile(join(base, "etc", "words"), "servin pushes gzip\n".repeat(50_000));
+    const tarball = join(dir, "rootfs.tar");
+    await sh("tar", "-C", base, "-cf", tarball, ".");
+    const ref = `${registry.host}/plain/app:1`;
+    const id = (await ok(root, ["image", "import", tarball, ref])).trim().replace(/^sha256:/, "");
+    const [record] = (await checkStore(root, "after import")).filter((r) => r.id === id);
+    const diffId = record!.layers[0]!;
+    assert.equal(diffId, sha256(await Deno.readFile(tarball)), "the stored layer is the plain tar");
+
+    // Default: gzip, streamed (POST, PATCH, PUT ?digest=), config and diff_ids unchanged.
+    const pushed = await ok(root, ["push", ref]);
+    const manifest = await manifestOf(registry, "plain/app:1");
+    assert.equal(pushed, `digest: ${manifest.digest}\n`);
+    assert.equal(manifest.config.digest, `sha256:${id}`);
+    const [layer] = manifest.layers;
+    assert.equal(layer!.mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+    const gz = await blobOf(registry, "plain/app", layer!.digest);
+    assert.equal(`sha256:${sha256(gz)}`, layer!.digest);
+    assert.equal(gz.length, layer!.size);
+    assert.ok(gz.length < (await Deno.stat(tarball)).size / 10, `${gz.length} bytes of gzip`);
+    assert.equal(sha256(gunzipSync(gz)), diffId, "the gzip blob gunzips to the diff_id");
+    assert.equal((await requests(registry, 0, "PATCH")).length, 1);
+
+    // The gzip blob is kept in the store, held by the image, and known as the layer's gzip form.
+    const [kept] = (await checkStore(root, "after push")).filter((r) => r.id === id);
+    const gzHex = layer!.digest.slice(7);
+    assert.deepEqual(kept!.variants, { [diffId]: { gzip: gzHex } });
+    assert.ok(kept!.blobs!.includes(gzHex));
+    assert.deepEqual(await Deno.readFile(join(root, "images", "blobs", "sha256", gzHex)), gz);
+
+    // A second push compresses nothing: the registry has the blob (HEAD 200), and a new
+    // repository gets the kept blob in one PUT, with no streamed upload.
+    let mark = (await Deno.readTextFile(registry.log)).length;
+    assert.equal(await ok(root, ["push", ref]), pushed);
+    assert.equal(await ok(root, ["push", ref, `${registry.host}/plain/copy:1`]), pushed);
+    assert.deepEqual(await requests(registry, mark, "PATCH"), []);
+    const heads = await requests(registry, mark, "HEAD");
+    assert.ok(
+      heads.some((l) => l.includes(`/plain/app/blobs/${layer!.digest} `) && / 200 /.test(l)),
+    );
+    const puts = await requests(registry, mark, "PUT");
+    assert.ok(puts.some((l) => l.includes(`/plain/copy/blobs/uploads/`) && l.includes(gzHex)));
+    const byId = async (what: string, image = id) =>
+      (await checkStore(root, what)).find((r) => r.id === image)!;
+    assert.deepEqual((await byId("after the second push")).blobs, kept!.blobs);
+
+    // Another image with that layer (imported again: another ID) reuses the blob, and holds it too.
+    const twinRef = `${registry.host}/plain/twin:1`;
+    const twin = (await ok(root, ["image", "import", tarball, twinRef])).trim().slice(7);
+    assert.notEqual(twin, id);
+    mark = (await Deno.readTextFile(registry.log)).length;
+    await ok(root, ["push", twinRef]);
+    assert.deepEqual(await requests(registry, mark, "PATCH"), []);
+    assert.deepEqual((await byId("after the twin's push", twin)).variants, {
+      [diffId]: { gzip: gzHex },
+    });
+
+    // Pulled back elsewhere: the same image, and skopeo reads and copies it.
+    const other = join(dir, "other-root");
+    assert.equal(await ok(other, ["pull", "-q", ref]), `sha256:${id}\n`);
+    const inspect = JSON.parse(
+      await sh("skopeo", "inspect", "--tls-verify=false", `docker://${ref}`),
+    );
+    assert.deepEqual(inspect.Layers, [layer!.digest]);
+    await sh(
+      "skopeo",
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${ref}`,
+      `oci:${join(dir, "skopeo-copy")}:x`,
+    );
+
+    // zstd on request (and kept too); none pushes the tar as stored, the manifest unchanged.
+    mark = (await Deno.readTextFile(registry.log)).length;
+    await ok(root, ["push", "--compression-format", "zstd", ref, `${registry.host}/plain/zstd:1`]);
+    const zstd = (await manifestOf(registry, "plain/zstd:1")).layers[0]!;
+    assert.equal(zstd.mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
+    const zst = await blobOf(registry, "plain/zstd", zstd.digest);
+    assert.deepEqual([...zst.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+    assert.equal(sha256(zstdDecompressSync(zst)), diffId);
+    assert.equal((await requests(registry, mark, "PATCH")).length, 1);
+    assert.deepEqual((await byId("after zstd")).variants![diffId], {
+      gzip: gzHex,
+      zstd: zstd.digest.slice(7),
+    });
+    assert.equal(
+      await ok(other, ["pull", "-q", `${registry.host}/plain/zstd:1`]),
+      `sha256:${id}\n`,
+    );
+
+    const none = await ok(root, [
+      "push",
+      "--compression-format=none",
+      ref,
+      `${registry.host}/plain/none:1`,
+    ]);
+    assert.equal(none, `digest: sha256:${record!.manifest}\n`, "the stored manifest, unchanged");
+    const plain = (await manifestOf(registry, "plain/none:1")).layers[0]!;
+    assert.equal(plain.mediaType, "application/vnd.oci.image.layer.v1.tar");
+    assert.equal(plain.digest, `sha256:${diffId}`);
+
+    // A gzip layer (the pulled image's) goes up as stored by default; an explicit
+    // --compression-format recompresses it unless --force-compression=false.
+    const pulledManifest = await ok(other, ["push", ref, `${registry.host}/plain/again:1`]);
+    assert.equal(pulledManifest, pushed);
+    await ok(other, ["push", "--compression-format", "zstd", ref, `${registry.host}/plain/re:1`]);
+    assert.equal((await manifestOf(registry, "plain/re:1")).layers[0]!.digest, zstd.digest);
+    assert.equal(
+      await ok(other, [
+        "push",
+        "--compression-format",
+        "zstd",
+        "--force-compression=false",
+        ref,
+        `${registry.host}/plain/kept:1`,
+      ]),
+      pushed,
+    );
+
+    const bad = await run(root, ["push", "--compression-format", "lz4", ref]);
+    assert.equal(bad.code, 1);
+    assert.equal(
+      bad.stderr,
+      'servin: Invalid --compression-format "lz4": use gzip, zstd or none\n',
+    );
+  }),
+});
+
+Deno.test({
+  name:
+    "a compressed upload that fails starts over once; failing again, the push leaves the store as it was",
+  ignore,
+  sanitizeResources: false,
+  fn: withTempDir(async ({ dir, root }) => {
+    // Relative upload locations, so that every request goes through the proxy.
+    await using registry = await startRegistry(dir, "  relativeurls: true\n");
+    const ref = `${registry.host}/flaky/app:1`;
+    await importHello(dir, root, ref);
+    let failures = 0;
+    let patches = 0;
+    const proxyPort = freePort();
+    const proxy = Deno.serve(
+      { hostname: "127.0.0.1", port: proxyPort, onListen() {} },
+      async (req) => {
+        const url = new URL(req.url);
+        if (req.method === "PATCH" && (patches++, failures-- > 0)) {
+          await req.body?.cancel();
+          return new Response("down for a moment", { status: 503 });
+        }
+        const r = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+        });
+        return new Response(r.body, { status: r.status, headers: r.headers });
+      },
+    );
+    try {
+      const via = `127.0.0.1:${proxyPort}/flaky/app:1`;
+      const before = await listTree(root);
+      failures = 2;
+      const failed = await run(root, ["push", ref, via]);
+      assert.equal(failed.code, 1, failed.stdout);
+      assert.equal(failed.stderr.trimEnd().split("\n").length, 1, failed.stderr);
+      assert.match(failed.stderr, /PATCH .*HTTP 503/);
+      assert.equal(patches, 2, "one attempt, then one more from the start");
+      assert.deepEqual(await listTree(root), before, "nothing kept, nothing left in staging");
+
+      failures = 1;
+      patches = 0;
+      assert.match(await ok(root, ["push", ref, via]), /^digest: sha256:/);
+      assert.equal(patches, 2);
+      const layer = (await manifestOf(registry, "flaky/app:1")).layers[0]!;
+      assert.equal(layer.mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+      const other = join(dir, "other-root");
+      await ok(other, ["pull", ref]);
+    } finally {
+      await proxy.shutdown();
+    }
   }),
 });

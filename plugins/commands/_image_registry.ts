@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CommandContext } from "../../core/api.ts";
+import type { CommandContext, PushOptions } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import type { RegistryOptions } from "../../core/kinds.ts";
 import { interruptible } from "./_interrupt.ts";
@@ -46,9 +46,22 @@ export async function pullImage(ctx: CommandContext): Promise<void> {
   );
 }
 
+/** `--compression-format` and `--force-compression`, as podman reads them. */
+function compressionOptions(ctx: CommandContext): PushOptions {
+  const format = ctx.flags["compression-format"] as string | undefined;
+  if (format !== undefined && format !== "gzip" && format !== "zstd" && format !== "none") {
+    throw new ServinError(
+      "invalid-argument",
+      `Invalid --compression-format "${format}": use gzip, zstd or none`,
+    );
+  }
+  const force = ctx.flags["force-compression"] as boolean | undefined;
+  return { compressionFormat: format, forceCompression: force };
+}
+
 /** `servin image push IMAGE [DESTINATION]`: prints the manifest digest. */
 export async function pushImage(ctx: CommandContext): Promise<void> {
-  const options = registryOptions(ctx);
+  const options = { ...registryOptions(ctx), ...compressionOptions(ctx) };
   const servin = await ctx.servin();
   const digest = await interruptible(ctx, () =>
     withProgress(

@@ -364,8 +364,13 @@ export function parseCommandArgs(
         throw usageError(`unknown flag "--${name}" ${see}${didYouMean(`--${name}`, known)}`);
       }
       if (spec.type === "boolean") {
-        if (eq >= 0) throw usageError(`Flag "--${name}" takes no value ${see}`);
-        set(name, spec, true);
+        // `--flag=false` as Go's flag packages take it (podman's `--force-compression=false`).
+        const value = eq < 0 ? "true" : a.slice(eq + 1);
+        if (value !== "true" && value !== "false") {
+          throw usageError(`Flag "--${name}" takes no value, or =true or =false ${see}`);
+        }
+        if (value === "true") set(name, spec, true);
+        else flags[name] = false;
       } else {
         const inline = eq < 0 ? undefined : a.slice(eq + 1);
         set(name, spec, valueOf(`--${name}`, inline, inline === undefined ? ++i : i));

@@ -43,7 +43,10 @@ Deno.test("a bad flag or argument count is a usage error naming the command", ()
     [["-qz", "a", "b"], 'unknown flag "-z" (see "servin copy --help")'],
     [["a", "b", "--format"], 'Flag "--format" needs a value (see "servin copy --help")'],
     [["a", "b", "-f"], 'Flag "-f" needs a value (see "servin copy --help")'],
-    [["--quiet=yes", "a", "b"], 'Flag "--quiet" takes no value (see "servin copy --help")'],
+    [
+      ["--quiet=yes", "a", "b"],
+      'Flag "--quiet" takes no value, or =true or =false (see "servin copy --help")',
+    ],
     [["a"], '"servin copy" takes 2 arguments, got 1 (usage: servin copy [OPTIONS] SRC DEST)'],
   ];
   for (const [argv, message] of cases) {
@@ -54,6 +57,8 @@ Deno.test("a bad flag or argument count is a usage error naming the command", ()
     });
   }
   assert.deepEqual(parseCommandArgs(copy, ["--help"]).flags, { help: true });
+  assert.deepEqual(parseCommandArgs(copy, ["--quiet=false", "a", "b"]).flags, { quiet: false });
+  assert.deepEqual(parseCommandArgs(copy, ["--quiet=true", "a", "b"]).flags, { quiet: true });
 });
 
 function commands(seen: string[]): Plugin {

@@ -206,7 +206,19 @@ const imagePush: CommandDef = {
   summary: "Push an image to a registry; prints the manifest digest",
   usage: "[OPTIONS] IMAGE [DESTINATION]",
   args: { min: 1, max: 2 },
-  flags: { ...registryFlags, quiet: quiet("No progress") },
+  flags: {
+    ...registryFlags,
+    quiet: quiet("No progress"),
+    "compression-format": {
+      type: "string",
+      description: "Compress uncompressed layers with gzip (default), zstd or none",
+      value: "FORMAT",
+    },
+    "force-compression": {
+      type: "boolean",
+      description: "Recompress layers compressed otherwise too (default with --compression-format)",
+    },
+  },
   run: async (ctx) => await (await import("./_image_registry.ts")).pushImage(ctx),
 };
 

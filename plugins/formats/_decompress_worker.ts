@@ -1,17 +1,20 @@
 /**
- * The worker behind `decompress()` in `compression.ts`: Deno's `node:zlib`
- * inflates on the calling thread, so it runs here, beside the main thread that
- * parses, hashes and writes the tar stream.
+ * The worker behind `decompress()` and `compress()` in `compression.ts`:
+ * Deno's `node:zlib` inflates and deflates on the calling thread, so it runs
+ * here, beside the main thread that parses, hashes and writes the tar stream
+ * (or uploads the compressed one).
  *
  * Protocol (see {@linkcode WorkerRequest} and {@linkcode WorkerReply}): the
- * main thread sends the compression first, then compressed chunks and finally
- * `end`; each chunk is acknowledged once inflated, which is how the main thread
- * bounds the input in flight. Decompressed chunks are sent only against credit
- * that the main thread grants as its reader takes them; without credit the
- * inflater pauses, stops inflating and so stops acknowledging input. When
- * asked (`hash`), the worker also takes the sha256 of every compressed and
- * every decompressed byte it sees, and sends both with `done`: hashing here
- * keeps it off the main thread, and these are the very bytes that pass.
+ * main thread sends the compression (and whether to compress) first, then
+ * input chunks and finally `end`; each chunk is acknowledged once consumed,
+ * which is how the main thread bounds the input in flight. Output chunks are
+ * sent only against credit that the main thread grants as its reader takes
+ * them; without credit the stream pauses, stops consuming and so stops
+ * acknowledging input. When
+ * asked (`hash`, when inflating), the worker also takes the sha256 of every
+ * compressed and every decompressed byte it sees, and sends both with
+ * `done`: hashing here keeps it off the main thread, and these are the very
+ * bytes that pass.
  *
  * Internal to `compression.ts`, hence the leading `_`.
  *
@@ -19,12 +22,21 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { createGunzip, createZstdDecompress, type Gunzip, type ZstdDecompress } from "node:zlib";
+import {
+  createGunzip,
+  createGzip,
+  createZstdCompress,
+  createZstdDecompress,
+  type Gunzip,
+  type Gzip,
+  type ZstdCompress,
+  type ZstdDecompress,
+} from "node:zlib";
 import type { BlobInfo } from "../../core/kinds.ts";
 
 /** A message from the main thread. */
 export type WorkerRequest =
-  | { compression: "gzip" | "zstd"; hash?: boolean }
+  | { compression: "gzip" | "zstd"; compress?: boolean; hash?: boolean }
   | { input: Uint8Array[] }
   | { end: true }
   | { credit: number };
@@ -42,7 +54,9 @@ const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
 };
 
-let inflate: Gunzip | ZstdDecompress | undefined;
+type Codec = Gunzip | ZstdDecompress | Gzip | ZstdCompress;
+
+let codec: Codec | undefined;
 let credit = 0;
 
 /** A running sha256 and byte count. */
@@ -67,11 +81,14 @@ function reply(message: WorkerReply, transfer: Transferable[] = []): void {
   scope.postMessage(message, transfer);
 }
 
-function start(compression: "gzip" | "zstd", hash: boolean): Gunzip | ZstdDecompress {
+function start(compression: "gzip" | "zstd", compress: boolean, hash: boolean): Codec {
   if (hash) hashes = { input: new Counter(), output: new Counter() };
   // Large chunks: every message costs the main thread tens of microseconds.
+  // Default levels (gzip 6, zstd 3), as Docker, podman and skopeo push with.
   const options = { chunkSize: 1024 * 1024 };
-  const stream = compression === "gzip" ? createGunzip(options) : createZstdDecompress(options);
+  const stream = compress
+    ? (compression === "gzip" ? createGzip(options) : createZstdCompress(options))
+    : (compression === "gzip" ? createGunzip(options) : createZstdDecompress(options));
   stream.on("data", (chunk: Uint8Array) => {
     hashes?.output.update(chunk);
     // A chunk may share its buffer with the next ones: transfer a copy (a
@@ -92,17 +109,18 @@ function start(compression: "gzip" | "zstd", hash: boolean): Gunzip | ZstdDecomp
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const message = event.data;
-  if ("compression" in message) inflate = start(message.compression, message.hash ?? false);
-  else if ("input" in message) {
+  if ("compression" in message) {
+    codec = start(message.compression, message.compress ?? false, message.hash ?? false);
+  } else if ("input" in message) {
     const last = message.input.length - 1;
-    // One acknowledgement a batch, once its last chunk is inflated.
+    // One acknowledgement a batch, once its last chunk is consumed.
     message.input.forEach((chunk, i) => {
       hashes?.input.update(chunk);
-      inflate?.write(chunk, i === last ? () => reply({ ack: true }) : undefined);
+      codec?.write(chunk, i === last ? () => reply({ ack: true }) : undefined);
     });
-  } else if ("end" in message) inflate?.end();
+  } else if ("end" in message) codec?.end();
   else if ("credit" in message) {
     credit += message.credit;
-    if (credit > 0) inflate?.resume();
+    if (credit > 0) codec?.resume();
   }
 };

@@ -1,21 +1,22 @@
 /**
  * Compression detected by magic bytes (in `sniff.ts`), never by file name,
- * and streaming decompression. gzip and zstd go through `node:zlib`: Deno's
- * `DecompressionStream` rejects multi-member gzip files (`cat a.gz b.gz`),
- * which gzip itself and GNU tar accept. Deno's `node:zlib` inflates on the
- * calling thread, so it runs in a worker (`_decompress_worker.ts`).
+ * and streaming decompression and compression. gzip and zstd go through
+ * `node:zlib`: Deno's `DecompressionStream` rejects multi-member gzip files
+ * (`cat a.gz b.gz`), which gzip itself and GNU tar accept, and knows no zstd.
+ * Deno's `node:zlib` works on the calling thread, so it runs in a worker
+ * (`_decompress_worker.ts`).
  *
  * @module
  */
 
 import { messageOf, ServinError } from "../../core/errors.ts";
-import type { BlobInfo } from "../../core/kinds.ts";
+import type { BlobInfo, LayerCompression } from "../../core/kinds.ts";
 import type { WorkerReply, WorkerRequest } from "./_decompress_worker.ts";
 
 export { detectCompression } from "./sniff.ts";
 
-/** Compressions Servin can read. */
-export type Compression = "gzip" | "zstd" | "none";
+/** Compressions Servin can read and write. */
+export type Compression = LayerCompression;
 
 /** True when Servin can decompress `name`. */
 export function isSupported(name: string): name is Compression {
@@ -68,7 +69,29 @@ export function decompress(
   compression: Compression,
 ): ReadableStream<Uint8Array> {
   if (compression === "none") return input;
-  return inWorker(input, compression);
+  return inWorker(input, compression, false);
+}
+
+/**
+ * Compresses `input` in a worker, at the default level (gzip 6, zstd 3),
+ * streaming: bounded memory whatever the size. Cancelling the output
+ * terminates the worker and cancels `input`, whose chunks are handed over as
+ * with {@linkcode decompress}.
+ *
+ * @example
+ * ```ts
+ * import { gunzipSync } from "node:zlib";
+ * import { compress } from "./compression.ts";
+ * const gz = await new Response(compress(ReadableStream.from([new Uint8Array(3)]), "gzip")).bytes();
+ * console.assert(gunzipSync(gz).length === 3);
+ * ```
+ */
+export function compress(
+  input: ReadableStream<Uint8Array>,
+  compression: Compression,
+): ReadableStream<Uint8Array> {
+  if (compression === "none") return input;
+  return inWorker(input, compression, true);
 }
 
 /** The digests of what went into a decompression and what came out. */
@@ -103,12 +126,13 @@ export function decompressHashed(
   const digests = Promise.withResolvers<StreamDigests>();
   // Whoever awaits it sees a failure; nobody awaiting it is no unhandled rejection.
   digests.promise.catch(() => {});
-  return { output: inWorker(input, compression, digests), digests: digests.promise };
+  return { output: inWorker(input, compression, false, digests), digests: digests.promise };
 }
 
 function inWorker(
   input: ReadableStream<Uint8Array>,
   compression: "gzip" | "zstd",
+  deflate: boolean,
   digests?: PromiseWithResolvers<StreamDigests>,
 ): ReadableStream<Uint8Array> {
   const reader = input.getReader();
@@ -139,7 +163,9 @@ function inWorker(
     notify();
   };
   const corrupt = (why: string, cause?: unknown) =>
-    new ServinError("invalid-archive", `corrupt ${compression} data (${why})`, { cause });
+    deflate
+      ? new ServinError("unsupported", `cannot compress with ${compression} (${why})`, { cause })
+      : new ServinError("invalid-archive", `corrupt ${compression} data (${why})`, { cause });
 
   /** Sends input, in batches, while fewer than `INPUT_IN_FLIGHT` wait to be inflated. */
   async function feed(): Promise<void> {
@@ -197,9 +223,11 @@ function inWorker(
     };
     w.onerror = (event) => {
       event.preventDefault();
-      fail(new Error(`decompression worker failed: ${event.message}`));
+      fail(new Error(`compression worker failed: ${event.message}`));
     };
-    w.postMessage({ compression, hash: digests !== undefined } satisfies WorkerRequest);
+    w.postMessage(
+      { compression, compress: deflate, hash: digests !== undefined } satisfies WorkerRequest,
+    );
     w.postMessage({ credit: OUTPUT_CREDIT } satisfies WorkerRequest);
     return w;
   }
@@ -234,4 +262,23 @@ function inWorker(
 export function layerMediaType(compression: Compression): string {
   const base = "application/vnd.oci.image.layer.v1.tar";
   return compression === "none" ? base : `${base}+${compression}`;
+}
+
+/**
+ * What a layer media type (OCI or Docker) says of its compression; undefined
+ * when it says nothing (not a layer, or an unknown suffix).
+ *
+ * @example
+ * ```ts
+ * import { mediaTypeCompression } from "./compression.ts";
+ * console.assert(mediaTypeCompression("application/vnd.docker.image.rootfs.diff.tar.gzip") === "gzip");
+ * console.assert(mediaTypeCompression("application/vnd.oci.image.layer.v1.tar") === "none");
+ * ```
+ */
+export function mediaTypeCompression(mediaType: string): Compression | undefined {
+  if (!/layer|rootfs/.test(mediaType)) return undefined;
+  if (/gzip$/.test(mediaType)) return "gzip";
+  if (/zstd$/.test(mediaType)) return "zstd";
+  if (/\.tar$/.test(mediaType)) return "none";
+  return undefined;
 }

@@ -35,6 +35,7 @@ import {
   detectCompression,
   isSupported,
   layerMediaType,
+  mediaTypeCompression,
 } from "../formats/compression.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { isTarHeader } from "../formats/tar.ts";
@@ -509,15 +510,6 @@ function sniff(head: Uint8Array): string {
   const compression = detectCompression(head);
   if (compression !== "none") return compression;
   return isTarHeader(head) || head.every((b) => b === 0) ? "none" : "not-tar";
-}
-
-/** What a layer media type says of its compression; undefined when it says nothing. */
-function mediaTypeCompression(mediaType: string): string | undefined {
-  if (!/layer|rootfs/.test(mediaType)) return undefined;
-  if (/gzip$/.test(mediaType)) return "gzip";
-  if (/zstd$/.test(mediaType)) return "zstd";
-  if (/\.tar$/.test(mediaType)) return "none";
-  return undefined;
 }
 
 /**

@@ -143,6 +143,14 @@ class Transient extends ServinError {
 class Stall extends Transient {}
 
 /**
+ * True for a failure another attempt may cure (the network, a stall, a 429
+ * or 5xx), for callers that start over themselves ({@link RequestOptions.once}).
+ */
+export function isTransient(err: unknown): boolean {
+  return err instanceof Transient && !err.final;
+}
+
+/**
  * Passes `stream` through, failing with a `limit-exceeded` error (and
  * cancelling the source) as soon as more than `max` bytes have come: a
  * hostile server cannot make a reader take in more than `max + 1` chunks'
@@ -295,6 +303,12 @@ export interface RequestOptions {
   body?: BodyInit | (() => BodyInit);
   /** Statuses besides 2xx the caller handles. */
   ok?: number[];
+  /**
+   * One attempt only, for a body made while it is sent (a stream being
+   * compressed) that cannot be replayed: a failure, or a credentials
+   * challenge, is the caller's to start over from.
+   */
+  once?: boolean;
 }
 
 /** A connection to one registry. */
@@ -561,6 +575,9 @@ export class RegistryClient {
       const fresh = own && new URL(final).host === host && challenge
         ? await this.#authorize(challenge, scope)
         : undefined;
+      if (fresh && fresh !== auth && init.once) {
+        throw new Transient(`${label}: the registry asked for credentials during an upload`);
+      }
       if (!fresh || fresh === auth) {
         throw new ServinError(
           "invalid-argument",
@@ -596,6 +613,7 @@ export class RegistryClient {
     scope: string,
     init: RequestOptions = {},
   ): Promise<Response> {
+    if (init.once) return await this.#attempt(method, path, scope, init);
     const budget = this.#budget();
     // Bounded: budget.retry throws once the attempts or the time are spent.
     for (;;) {
