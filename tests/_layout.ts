@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { run, writeFixture } from "./_cli.ts";
 import { buildTar } from "./_tar.ts";
+import { linuxPlatform } from "../plugins/platform/linux.ts";
 
 /** Where `tool` is on PATH, or undefined when it is not there. */
 function findTool(tool: string): string | undefined {
@@ -81,7 +82,11 @@ export async function buildLayout(dir: string): Promise<string> {
   for (const [i, tar] of upper.entries()) {
     layers.push(await writeFixture(dir, `layer${i + 2}.tar`, tar));
   }
-  const layout = join(dir, "layout");
+  return await umociLayout(join(dir, "layout"), layers);
+}
+
+/** An OCI layout made by umoci at `layout`, image `v1`: `layers` (tars) and `PATH=/bin`, `sh`. */
+export async function umociLayout(layout: string, layers: string[]): Promise<string> {
   await sh("umoci", "init", "--layout", layout);
   await sh("umoci", "new", "--image", `${layout}:v1`);
   for (const l of layers) {
@@ -119,4 +124,31 @@ export async function check(root: string, image: string, snapshotter: string): P
   const lines = r.stdout.trimEnd().split("\n");
   assert.deepEqual(lines.slice(0, 5), ["kept", "new", "etc", "layer3", "linked"], r.stdout);
   assert.equal(lines[5], lines[6], "hardlinks share an inode");
+}
+
+/**
+ * Adds to umoci image `image` (`layout:tag`) the two layers of the
+ * symlink-then-whiteout idiom, through `umoci unpack`/`repack` in `bundle`
+ * (removed after): first a directory `todir` with children, a `data`
+ * directory and a file `tagged` with a `user.test` attribute; then `todir`
+ * replaced by a symlink to `/data`, which umoci writes as the symlink
+ * followed by whiteouts of the old children under it.
+ */
+export async function addSymlinkWhiteoutLayers(image: string, bundle: string): Promise<void> {
+  const rootfs = join(bundle, "rootfs");
+  await sh("umoci", "unpack", "--image", image, bundle);
+  await Deno.mkdir(join(rootfs, "todir/sub"), { recursive: true });
+  await Deno.mkdir(join(rootfs, "data"), { recursive: true });
+  await Deno.writeTextFile(join(rootfs, "todir/inner"), "inner\n");
+  await Deno.writeTextFile(join(rootfs, "todir/sub/deep"), "deep\n");
+  await Deno.writeTextFile(join(rootfs, "data/x"), "x\n");
+  await Deno.writeTextFile(join(rootfs, "tagged"), "tagged\n");
+  linuxPlatform().setxattr(join(rootfs, "tagged"), "user.test", "hello");
+  await sh("umoci", "repack", "--image", image, bundle);
+  await Deno.remove(bundle, { recursive: true });
+  await sh("umoci", "unpack", "--image", image, bundle);
+  await Deno.remove(join(rootfs, "todir"), { recursive: true });
+  await Deno.symlink("/data", join(rootfs, "todir"));
+  await sh("umoci", "repack", "--image", image, bundle);
+  await Deno.remove(bundle, { recursive: true });
 }

@@ -1,12 +1,15 @@
 /**
  * A manifest of a directory tree for "same filesystem" checks: path, type,
- * mode, owner, mtime, size, sha256, link target, device number, hardlink group.
+ * mode, owner, mtime, size, sha256, link target, device number, hardlink group;
+ * and the extended attributes of a tree.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { sh } from "./_layout.ts";
 
 /** One entry of a tree manifest. */
 export interface Record {
@@ -71,4 +74,33 @@ export async function manifest(root: string): Promise<Record[]> {
   }
   await walk("");
   return out;
+}
+
+/**
+ * The extended attributes of every entry of a tree but its root, by path
+ * (values as comma-separated bytes); overlayfs's own `trusted.overlay.*` are
+ * left out, as they describe the layer directory, not the image.
+ */
+export function xattrsOf(root: string): { [path: string]: { [name: string]: string } } {
+  const platform = linuxPlatform();
+  const out: { [path: string]: { [name: string]: string } } = {};
+  const walk = (rel: string) => {
+    for (const { name } of Deno.readDirSync(rel ? join(root, rel) : root)) {
+      const path = rel ? `${rel}/${name}` : name;
+      const found = platform.listxattr(join(root, path));
+      const kept = Object.entries(found).filter(([k]) => !k.startsWith("trusted.overlay."));
+      if (kept.length) {
+        out[path] = Object.fromEntries(kept.map(([k, v]) => [k, [...v].join(",")]));
+      }
+      if (Deno.lstatSync(join(root, path)).isDirectory) walk(path);
+    }
+  };
+  walk("");
+  return out;
+}
+
+/** Extracts a tarball into `dest` (made) as GNU tar does as root: owners, modes, attributes. */
+export async function untar(tarball: string, dest: string): Promise<void> {
+  await Deno.mkdir(dest, { recursive: true });
+  await sh("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", tarball, "-C", dest);
 }

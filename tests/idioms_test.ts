@@ -10,37 +10,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ok, withTempDir } from "./_cli.ts";
-import { have, sh } from "./_layout.ts";
-import { manifest } from "./_tree.ts";
+import { addSymlinkWhiteoutLayers, have, sh } from "./_layout.ts";
+import { manifest, untar, xattrsOf } from "./_tree.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { overlay } from "../plugins/snapshot/overlay.ts";
 
 const isRoot = Deno.uid() === 0;
-
-/** The extended attributes of every entry of a tree but its root, by path. */
-function xattrsOf(root: string): Record<string, Record<string, string>> {
-  const platform = linuxPlatform();
-  const out: Record<string, Record<string, string>> = {};
-  const walk = (rel: string) => {
-    for (const { name } of Deno.readDirSync(rel ? join(root, rel) : root)) {
-      const path = rel ? `${rel}/${name}` : name;
-      const found = platform.listxattr(join(root, path));
-      const kept = Object.entries(found).filter(([k]) => !k.startsWith("trusted.overlay."));
-      if (kept.length) {
-        out[path] = Object.fromEntries(kept.map(([k, v]) => [k, [...v].join(",")]));
-      }
-      if (Deno.lstatSync(join(root, path)).isDirectory) walk(path);
-    }
-  };
-  walk("");
-  return out;
-}
-
-/** Extracts a tarball as GNU tar does as root, attributes included. */
-async function untar(tarball: string, dest: string): Promise<void> {
-  await Deno.mkdir(dest, { recursive: true });
-  await sh("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", tarball, "-C", dest);
-}
 
 Deno.test({
   name:
@@ -52,23 +27,7 @@ Deno.test({
     const rootfs = join(bundle, "rootfs");
     await sh("umoci", "init", "--layout", layout);
     await sh("umoci", "new", "--image", `${layout}:v1`);
-    // Layer 1: a directory with children, a target directory, a file with an xattr.
-    await sh("umoci", "unpack", "--image", `${layout}:v1`, bundle);
-    await Deno.mkdir(join(rootfs, "todir/sub"), { recursive: true });
-    await Deno.mkdir(join(rootfs, "data"));
-    await Deno.writeTextFile(join(rootfs, "todir/inner"), "inner\n");
-    await Deno.writeTextFile(join(rootfs, "todir/sub/deep"), "deep\n");
-    await Deno.writeTextFile(join(rootfs, "data/x"), "x\n");
-    await Deno.writeTextFile(join(rootfs, "tagged"), "tagged\n");
-    linuxPlatform().setxattr(join(rootfs, "tagged"), "user.test", "hello");
-    await sh("umoci", "repack", "--image", `${layout}:v1`, bundle);
-    await Deno.remove(bundle, { recursive: true });
-    // Layer 2: the directory becomes a symlink; umoci writes whiteouts under it.
-    await sh("umoci", "unpack", "--image", `${layout}:v1`, bundle);
-    await Deno.remove(join(rootfs, "todir"), { recursive: true });
-    await Deno.symlink("/data", join(rootfs, "todir"));
-    await sh("umoci", "repack", "--image", `${layout}:v1`, bundle);
-    await Deno.remove(bundle, { recursive: true });
+    await addSymlinkWhiteoutLayers(`${layout}:v1`, bundle);
 
     // The idiom is really there: the top layer has the symlink, then whiteouts under it.
     const index = JSON.parse(await Deno.readTextFile(join(layout, "index.json")));
