@@ -14,6 +14,7 @@ import type {
   ImageSource,
   Limits,
   Platform,
+  PolicyRequirement,
   ProcessSpec,
   ProgressFn,
   RegistryOptions,
@@ -21,6 +22,9 @@ import type {
   Snapshotter,
   StorageBackend,
   Store,
+  TrustOptions,
+  TrustService,
+  VerifiedSignature,
   WarnFn,
 } from "./kinds.ts";
 
@@ -115,6 +119,8 @@ export interface ServinInfo {
   platform: string;
   /** Loaded plugins, in setup order. */
   plugins: string[];
+  /** The policy file given instead of `<root>/policy.json`, if any. */
+  signaturePolicy?: string;
 }
 
 /** One step of an image's history. */
@@ -187,6 +193,10 @@ export interface Servin extends AsyncDisposable {
   ): Promise<void>;
   /** Forgets the credentials for `registry`; false when there were none. */
   logout(registry: string): Promise<boolean>;
+  /** Signs the manifest `reference` names in its registry (sigstore attachment); returns its digest. */
+  sign(reference: string, options: TrustOptions): Promise<string>;
+  /** The signatures of `reference` valid for the key and identity; throws `untrusted` when none. */
+  verify(reference: string, options: TrustOptions): Promise<VerifiedSignature[]>;
   /** Saves images to an archive. */
   saveImages(names: string[], output: WriteTarget, options?: SaveOptions): Promise<void>;
   /** Writes the flattened filesystem of image `name` as a tarball (gzip with `gzip`). */
@@ -379,6 +389,8 @@ export interface CommandContext extends Output {
   servin(): Promise<Servin>;
   /** The loaded plugins. */
   kinds: KindLookup;
+  /** `SERVIN_PASSPHRASE`, which only main.ts reads. */
+  passphrase?: string;
 }
 
 /** A CLI command, registered by a plugin. */
@@ -479,6 +491,10 @@ export interface KindMap {
   ingest: Ingester;
   /** CLI commands. */
   command: CommandDef;
+  /** Signatures and trust policy. */
+  trust: TrustService;
+  /** Policy requirement types, by `type`. */
+  requirement: PolicyRequirement;
 }
 
 /** A kind's name. */
@@ -508,4 +524,6 @@ export interface OpenOptions {
   warn?: WarnFn;
   /** Default snapshotter and runtime (the CLI passes `SERVIN_SNAPSHOTTER` and `SERVIN_RUNTIME`). */
   defaults?: { snapshotter?: string; runtime?: string };
+  /** Trust policy file instead of `<root>/policy.json` (`--signature-policy`). */
+  signaturePolicy?: string;
 }

@@ -45,6 +45,8 @@ export interface CliOptions {
   defaults?: OpenOptions["defaults"];
   /** Seconds a registry request may take (`SERVIN_TIMEOUT`); checked when a command runs. */
   timeout?: number;
+  /** Passphrase of signing keys (`SERVIN_PASSPHRASE`). */
+  passphrase?: string;
 }
 
 /** Flags every command takes. */
@@ -53,6 +55,11 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: "string",
     description: "Servin data root (default: SERVIN_ROOT, then the platform's)",
     value: "DIR",
+  },
+  "signature-policy": {
+    type: "string",
+    description: "Trust policy (default: <root>/policy.json, then /etc/containers/policy.json)",
+    value: "FILE",
   },
   debug: { type: "boolean", description: "Print stack traces of errors" },
   help: { type: "boolean", short: "h", description: "Show help" },
@@ -160,6 +167,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       return 0;
     }
     const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
+    open.signaturePolicy = (parsed.flags["signature-policy"] as string | undefined) ??
+      globals.signaturePolicy;
     await registry.series("command:before", { command: def.name, args: rest.slice(found.words) });
     const kinds = registry;
     const ctx: CommandContext = {
@@ -167,6 +176,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       args: parsed.args,
       flags: parsed.flags,
       kinds,
+      passphrase: options.passphrase,
       servin: () => opening ??= openServin(kinds, open),
     };
     exitCode = (await def.run(ctx)) ?? 0;
@@ -227,6 +237,7 @@ function openOptions(options: CliOptions, root: string | undefined): OpenOptions
 
 interface Globals {
   root?: string;
+  signaturePolicy?: string;
   help?: boolean;
   version?: boolean;
   plugins: string[];
@@ -290,6 +301,11 @@ function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
       if (v === undefined) throw usageError('Flag "--root" needs a value');
       globals.root = v;
     } else if (a.startsWith("--root=")) globals.root = a.slice(7);
+    else if (a === "--signature-policy") {
+      const v = argv[++i];
+      if (v === undefined) throw usageError('Flag "--signature-policy" needs a value');
+      globals.signaturePolicy = v;
+    } else if (a.startsWith("--signature-policy=")) globals.signaturePolicy = a.slice(19);
     else if (a === "--plugin") {
       const v = argv[++i];
       if (v === undefined) throw usageError('Flag "--plugin" needs a value');
