@@ -20,8 +20,16 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from "node:crypto";
-import nacl from "tweetnacl";
+import type naclTypes from "tweetnacl";
 import { ServinError } from "../../core/errors.ts";
+
+// Imported by a name the module graph does not follow, so that commands that never open a key
+// (and their fresh caches) do not fetch the package: the type import keeps it checked and cached.
+const NACL = "tweetnacl";
+let loaded: Promise<typeof naclTypes> | undefined;
+function secretbox(): Promise<typeof naclTypes> {
+  return loaded ??= import(NACL).then((m) => (m.default ?? m) as typeof naclTypes);
+}
 
 /** The PEM label cosign writes now. */
 export const PRIVATE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY";
@@ -78,6 +86,7 @@ export async function generateKeyPairPem(passphrase: string): Promise<KeyPairPem
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
   const salt = new Uint8Array(randomBytes(SALT_BYTES));
+  const nacl = await secretbox();
   const nonce = new Uint8Array(randomBytes(nacl.secretbox.nonceLength));
   const key = await deriveKey(passphrase, salt, WRITE_PARAMS);
   const sealed = nacl.secretbox(pkcs8, nonce, key);
@@ -125,6 +134,7 @@ export async function readPrivateKey(
   if (env.cipher?.name !== "nacl/secretbox") {
     throw bad(what, `it uses an unsupported cipher "${env.cipher?.name}"`);
   }
+  const nacl = await secretbox();
   const bytes = (v: unknown) =>
     typeof v === "string" ? new Uint8Array(Buffer.from(v, "base64")) : new Uint8Array();
   const salt = bytes(env.kdf.salt);
