@@ -56,11 +56,6 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     description: "Servin data root (default: SERVIN_ROOT, then the platform's)",
     value: "DIR",
   },
-  "signature-policy": {
-    type: "string",
-    description: "Trust policy (default: <root>/policy.json, then /etc/containers/policy.json)",
-    value: "FILE",
-  },
   debug: { type: "boolean", description: "Print stack traces of errors" },
   help: { type: "boolean", short: "h", description: "Show help" },
 };
@@ -167,8 +162,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       return 0;
     }
     const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
-    open.signaturePolicy = (parsed.flags["signature-policy"] as string | undefined) ??
-      globals.signaturePolicy;
+    open.signaturePolicy = globals.signaturePolicy;
     await registry.series("command:before", { command: def.name, args: rest.slice(found.words) });
     const kinds = registry;
     const ctx: CommandContext = {
@@ -512,6 +506,12 @@ export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
     multiple: true,
     value: "MODULE",
     description: "Load a plugin module, a path or URL (before the command)",
+  },
+  "signature-policy": {
+    type: "string",
+    value: "FILE",
+    description:
+      "Trust policy (default: <root>/policy.json, then /etc/containers/policy.json; before the command)",
   },
   version: { type: "boolean", short: "v", description: "Print the version" },
 };
