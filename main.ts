@@ -1,7 +1,7 @@
 /**
  * The `servin` command line: the one place that reads Servin's environment
  * (`SERVIN_ROOT`, `SERVIN_PLUGINS`, `SERVIN_SNAPSHOTTER`, `SERVIN_RUNTIME`,
- * `SERVIN_TIMEOUT`); it loads the built-in plugins and those named by
+ * `SERVIN_TIMEOUT`, `SERVIN_PASSPHRASE`); it loads the built-in plugins and those named by
  * `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`, then dispatches argv.
  *
  * @module
@@ -32,6 +32,7 @@ if (import.meta.main) {
       root: env("SERVIN_ROOT"),
       defaults: { snapshotter: env("SERVIN_SNAPSHOTTER"), runtime: env("SERVIN_RUNTIME") },
       timeout: timeout === undefined ? undefined : Number(timeout),
+      passphrase: Deno.env.get("SERVIN_PASSPHRASE"),
     }),
   );
 }

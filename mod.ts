@@ -38,6 +38,14 @@ export { builtinPlugins } from "./plugins/mod.ts";
 export type { BuiltinOptions } from "./plugins/mod.ts";
 export type { RegistryPluginOptions } from "./plugins/registry/plugin.ts";
 export { memoryStorage } from "./plugins/storage/memory.ts";
+export {
+  dockerScopes,
+  generateKeyPair,
+  pathScopes,
+  Policy,
+  trustPlugin,
+} from "./plugins/trust/mod.ts";
+export type { KeyPair, Requirement } from "./plugins/trust/mod.ts";
 
 /** Options of {@link openServin}. */
 export interface OpenServinOptions extends OpenOptions {

@@ -15,6 +15,7 @@ import type {
   LayerCompression,
   Limits,
   Platform,
+  PolicyRequirement,
   ProcessSpec,
   ProgressFn,
   RegistryOptions,
@@ -22,6 +23,9 @@ import type {
   Snapshotter,
   StorageBackend,
   Store,
+  TrustOptions,
+  TrustService,
+  VerifiedSignature,
   WarnFn,
 } from "./kinds.ts";
 import type { HostConfig } from "./kinds.ts";
@@ -121,6 +125,8 @@ export interface ServinInfo {
   platform: string;
   /** Loaded plugins, in setup order. */
   plugins: string[];
+  /** The policy file given instead of `<root>/policy.json`, if any. */
+  signaturePolicy?: string;
 }
 
 /** One step of an image's history. */
@@ -193,6 +199,10 @@ export interface Servin extends AsyncDisposable {
   ): Promise<void>;
   /** Forgets the credentials for `registry`; false when there were none. */
   logout(registry: string): Promise<boolean>;
+  /** Signs the manifest `reference` names in its registry (sigstore attachment); returns its digest. */
+  sign(reference: string, options: TrustOptions): Promise<string>;
+  /** The signatures of `reference` valid for the key and identity; throws `untrusted` when none. */
+  verify(reference: string, options: TrustOptions): Promise<VerifiedSignature[]>;
   /** Saves images to an archive. */
   saveImages(names: string[], output: WriteTarget, options?: SaveOptions): Promise<void>;
   /** Writes the flattened filesystem of image `name` as a tarball (gzip with `gzip`). */
@@ -426,6 +436,8 @@ export interface CommandContext extends Output {
   servin(): Promise<Servin>;
   /** The loaded plugins. */
   kinds: KindLookup;
+  /** `SERVIN_PASSPHRASE`, which only main.ts reads. */
+  passphrase?: string;
 }
 
 /** A CLI command, registered by a plugin. */
@@ -526,6 +538,10 @@ export interface KindMap {
   ingest: Ingester;
   /** CLI commands. */
   command: CommandDef;
+  /** Signatures and trust policy. */
+  trust: TrustService;
+  /** Policy requirement types, by `type`. */
+  requirement: PolicyRequirement;
 }
 
 /** A kind's name. */
@@ -555,4 +571,6 @@ export interface OpenOptions {
   warn?: WarnFn;
   /** Default snapshotter and runtime (the CLI passes `SERVIN_SNAPSHOTTER` and `SERVIN_RUNTIME`). */
   defaults?: { snapshotter?: string; runtime?: string };
+  /** Trust policy file instead of `<root>/policy.json` (`--signature-policy`). */
+  signaturePolicy?: string;
 }

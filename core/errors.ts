@@ -20,6 +20,7 @@ export type ErrorCode =
   | "unreachable"
   | "plugin"
   | "vetoed"
+  | "untrusted"
   | "os-error"
   | "internal";
 

@@ -8,6 +8,7 @@
  */
 
 import type { ImageConfig, ImageRecord } from "./image.ts";
+import type { RegistryOptions, TrustContext } from "./kinds.ts";
 
 /** The verbs that bring an image into the store. */
 export type IngestVerb = "import" | "load" | "pull" | "build";
@@ -30,6 +31,12 @@ export interface CommitBeforePayload {
   config: ImageConfig;
   /** The OCI config as received (absent for a root filesystem, whose config is built after). */
   oci?: Readonly<Record<string, unknown>>;
+  /** What the source says of it: `source`, and a registry's `registry`, `repository`, `digest`. */
+  origin?: Readonly<Record<string, string>>;
+  /** Registry connection options of the copy (a policy fetching signatures uses them). */
+  registry?: RegistryOptions;
+  /** Data root and policy file of the open Servin. */
+  trust?: TrustContext;
 }
 
 /** Payload of `image:commit:after`. */

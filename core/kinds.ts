@@ -402,6 +402,84 @@ export interface RegistryService {
   logout(root: string, registry: string): Promise<boolean>;
 }
 
+// ---------------------------------------------------------------- trust
+
+/** Options of signing and verifying (`Servin.sign`, `Servin.verify`). */
+export interface TrustOptions extends RegistryOptions {
+  /** PEM text: cosign's encrypted private key to sign with, or a public key to verify with. */
+  key: string;
+  /** Passphrase of the private key. */
+  passphrase?: string;
+  /** Identity to sign, or to require (default: the reference as given). */
+  identity?: string;
+}
+
+/** A signature that verified: who it names, what digest, and its simple-signing payload. */
+export interface VerifiedSignature {
+  /** `critical.identity.docker-reference`. */
+  identity: string;
+  /** `critical.image.docker-manifest-digest`. */
+  digest: string;
+  /** The payload as signed. */
+  payload: Record<string, unknown>;
+}
+
+/** One sigstore signature as stored beside an image: the payload and its base64 signature. */
+export interface ImageSignature {
+  /** The simple-signing payload's bytes. */
+  payload: Uint8Array;
+  /** Base64 signature (`dev.cosignproject.cosign/signature`). */
+  signature: string;
+}
+
+/** An image a trust policy judges. */
+export interface PolicyImage {
+  /** Transport as containers-policy.json(5) names it: `docker`, `docker-archive`, `oci-archive`. */
+  transport: string;
+  /** Scopes to look up, most specific first (a reference and its namespaces, or a path and its parents). */
+  scopes: string[];
+  /** The name the image goes by (`registry/repository:tag` or `…@sha256:…`), when it has one. */
+  reference?: string;
+  /** The manifest digest its signatures must name. */
+  digest?: string;
+  /** Its sigstore signatures, fetched when a requirement first asks. */
+  signatures(): Promise<ImageSignature[]>;
+}
+
+/** A policy requirement type (`sigstoreSigned`, …), registered under its `type`. */
+export interface PolicyRequirement {
+  /** The `type` of policy.json it checks. */
+  name: string;
+  /** Resolves when `image` meets `requirement`; throws saying why not. */
+  check(requirement: Readonly<Record<string, unknown>>, image: PolicyImage): Promise<void>;
+}
+
+/** Where the trust plugin finds its files. */
+export interface TrustContext {
+  /** Data root (credentials, `policy.json`). */
+  root: string;
+  /** A policy file given instead of `<root>/policy.json` (`--signature-policy`). */
+  signaturePolicy?: string;
+  /** The requirement types the plugins registered. */
+  requirements?(): PolicyRequirement[];
+}
+
+/** Signatures and the trust policy (the trust plugin). */
+export interface TrustService {
+  /** Name (`trust`). */
+  name: string;
+  /** Signs the manifest `reference` names in its registry and attaches the signature; returns the digest. */
+  sign(reference: string, options: TrustOptions, context: TrustContext): Promise<string>;
+  /** The signatures of `reference` valid for the key and identity; throws `untrusted` when none. */
+  verify(
+    reference: string,
+    options: TrustOptions,
+    context: TrustContext,
+  ): Promise<VerifiedSignature[]>;
+  /** The policy file in force, or undefined when there is none. */
+  policyPath(context: TrustContext): Promise<string | undefined>;
+}
+
 // ---------------------------------------------------------------- containers
 
 /** Makes a container's root filesystem from image layers. */

@@ -43,6 +43,9 @@ import {
   type RegistryOptions,
   type SinkImage,
   type Store,
+  type TrustContext,
+  type TrustOptions,
+  type VerifiedSignature,
   type WarnFn,
 } from "./kinds.ts";
 import {
@@ -85,6 +88,7 @@ export class ServinHandle implements Servin {
   #owns: boolean;
   #warn: WarnFn;
   #limits: Limits;
+  #trust: TrustContext;
 
   private constructor(
     registry: Registry,
@@ -95,6 +99,7 @@ export class ServinHandle implements Servin {
     warn: WarnFn,
     limits: Limits,
     defaults: OpenOptions["defaults"],
+    signaturePolicy?: string,
   ) {
     this.registry = registry;
     this.platform = platform;
@@ -103,6 +108,7 @@ export class ServinHandle implements Servin {
     this.#owns = owns;
     this.#warn = warn;
     this.#limits = limits;
+    this.#trust = { root, signaturePolicy, requirements: () => registry.all("requirement") };
     const service = registry.all("containers")[0];
     this.containers = service
       ? service.open({ servin: this, kinds: registry, root, defaults: defaults ?? {}, warn })
@@ -133,6 +139,7 @@ export class ServinHandle implements Servin {
         warn,
         limits,
         options.defaults,
+        options.signaturePolicy,
       );
     } catch (err) {
       if (owns) await registry.dispose().catch(() => {});
@@ -142,7 +149,13 @@ export class ServinHandle implements Servin {
 
   /** Where Servin keeps its data, the platform and the plugins. */
   info(): ServinInfo {
-    return { root: this.root, platform: this.platform.name, plugins: [...this.registry.plugins] };
+    const { root, signaturePolicy } = this.#trust;
+    return {
+      root,
+      platform: this.platform.name,
+      plugins: [...this.registry.plugins],
+      signaturePolicy,
+    };
   }
 
   /**
@@ -323,6 +336,32 @@ export class ServinHandle implements Servin {
     return await this.registry.get("registry").logout(this.root, registry);
   }
 
+  /**
+   * Signs the manifest `reference` names in its registry with cosign's key
+   * format and attaches the signature as sigstore does; returns the digest.
+   *
+   * @example
+   * ```ts ignore
+   * await servin.sign("localhost:5000/app:1", { key: pem, passphrase: "secret" });
+   * ```
+   */
+  async sign(reference: string, options: TrustOptions): Promise<string> {
+    return await this.registry.get("trust").sign(reference, options, this.#trust);
+  }
+
+  /**
+   * The signatures of `reference` valid for the public key in `options.key`
+   * and the identity; throws `untrusted` naming the reason when none is.
+   *
+   * @example
+   * ```ts ignore
+   * const [signature] = await servin.verify("localhost:5000/app:1", { key: publicPem });
+   * ```
+   */
+  async verify(reference: string, options: TrustOptions): Promise<VerifiedSignature[]> {
+    return await this.registry.get("trust").verify(reference, options, this.#trust);
+  }
+
   /** Hands the input to the ingest pipeline, then tells the plugins what was stored. */
   async #ingest(
     verb: IngestVerb,
@@ -343,7 +382,8 @@ export class ServinHandle implements Servin {
       root: this.root,
       warn: this.#warn,
       kinds: this.registry,
-      beforeCommit: (payload) => this.registry.series("image:commit:before", payload),
+      beforeCommit: (payload) =>
+        this.registry.series("image:commit:before", { ...payload, trust: this.#trust }),
     });
     for (const { image } of loaded) {
       const after = await this.registry.parallel("image:commit:after", { verb, image });

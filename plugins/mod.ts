@@ -26,6 +26,8 @@ import { overlaySnapshotter } from "./snapshot/overlay.ts";
 import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage } from "./storage/local.ts";
+import { trustPlugin } from "./trust/mod.ts";
+import { trustCommands } from "./commands/trust.ts";
 
 /** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
 export interface BuiltinOptions {
@@ -53,5 +55,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     imageCommands(),
     containerCommands(),
     systemCommands(),
+    trustPlugin(),
+    trustCommands(),
   ];
 }

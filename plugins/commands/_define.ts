@@ -25,6 +25,16 @@ export const all = (description: string): FlagSpec => flag("boolean", "a", descr
 /** `--no-trunc`. */
 export const noTrunc = (description: string): FlagSpec => flag("boolean", undefined, description);
 
+/** `--tls-verify` and `--cert-dir`, of the commands that talk to a registry. */
+export const registryFlags: Record<string, FlagSpec> = {
+  "tls-verify": {
+    type: "string",
+    description: "Verify TLS (true); false also allows plain HTTP",
+    value: "BOOL",
+  },
+  "cert-dir": { type: "string", description: "Extra CA certificates", value: "DIR" },
+};
+
 /** `--format FORMAT`, one of `formats` (as help words them: "table or json"). */
 export const format = (formats: string): FlagSpec => ({
   ...flag("string", undefined, `Output format: ${formats}`),

@@ -11,7 +11,8 @@ import type { RegistryOptions } from "../../core/kinds.ts";
 import { interruptible } from "./_interrupt.ts";
 import { withProgress } from "./_progress.ts";
 
-function registryOptions(ctx: CommandContext): RegistryOptions {
+/** The connection flags `--tls-verify` and `--cert-dir`. */
+export function registryOptions(ctx: CommandContext): RegistryOptions {
   const verify = ctx.flags["tls-verify"] as string | undefined;
   if (verify !== undefined && verify !== "true" && verify !== "false") {
     throw new ServinError(

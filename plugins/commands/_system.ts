@@ -17,7 +17,13 @@ import { confirm } from "./_prompt.ts";
 export async function systemInfo(ctx: CommandContext): Promise<void> {
   const format = formatFlag(ctx, ["text", "json"], true);
   const servin = await ctx.servin();
-  const info = { ...servin.info(), images: (await servin.listImages()).length };
+  const base = servin.info();
+  const trust = ctx.kinds.all("trust")[0];
+  const policy = await trust?.policyPath({
+    root: base.root,
+    signaturePolicy: base.signaturePolicy,
+  });
+  const info = { ...base, images: (await servin.listImages()).length, policy: policy ?? "" };
   if (format === "json") {
     ctx.out(JSON.stringify(info, null, 2));
     return;
@@ -48,6 +54,7 @@ export async function systemInfo(ctx: CommandContext): Promise<void> {
   ctx.out(`Platform:  ${info.platform}`);
   ctx.out(`Images:    ${info.images}`);
   ctx.out(`Plugins:   ${info.plugins.join(", ")}`);
+  ctx.out(`Policy:    ${info.policy || "none (every image is accepted)"}`);
 }
 
 /** `servin plugin ls`: each plugin, where it came from and what it registered. */

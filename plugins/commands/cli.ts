@@ -45,6 +45,8 @@ export interface CliOptions {
   defaults?: OpenOptions["defaults"];
   /** Seconds a registry request may take (`SERVIN_TIMEOUT`); checked when a command runs. */
   timeout?: number;
+  /** Passphrase of signing keys (`SERVIN_PASSPHRASE`). */
+  passphrase?: string;
 }
 
 /** Flags every command takes. */
@@ -160,6 +162,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       return 0;
     }
     const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
+    open.signaturePolicy = globals.signaturePolicy;
     await registry.series("command:before", { command: def.name, args: rest.slice(found.words) });
     const kinds = registry;
     const ctx: CommandContext = {
@@ -167,6 +170,7 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       args: parsed.args,
       flags: parsed.flags,
       kinds,
+      passphrase: options.passphrase,
       servin: () => opening ??= openServin(kinds, open),
     };
     exitCode = (await def.run(ctx)) ?? 0;
@@ -227,6 +231,7 @@ function openOptions(options: CliOptions, root: string | undefined): OpenOptions
 
 interface Globals {
   root?: string;
+  signaturePolicy?: string;
   help?: boolean;
   version?: boolean;
   plugins: string[];
@@ -290,6 +295,11 @@ function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
       if (v === undefined) throw usageError('Flag "--root" needs a value');
       globals.root = v;
     } else if (a.startsWith("--root=")) globals.root = a.slice(7);
+    else if (a === "--signature-policy") {
+      const v = argv[++i];
+      if (v === undefined) throw usageError('Flag "--signature-policy" needs a value');
+      globals.signaturePolicy = v;
+    } else if (a.startsWith("--signature-policy=")) globals.signaturePolicy = a.slice(19);
     else if (a === "--plugin") {
       const v = argv[++i];
       if (v === undefined) throw usageError('Flag "--plugin" needs a value');
@@ -501,6 +511,12 @@ export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
     multiple: true,
     value: "MODULE",
     description: "Load a plugin module, a path or URL (before the command)",
+  },
+  "signature-policy": {
+    type: "string",
+    value: "FILE",
+    description:
+      "Trust policy (default: <root>/policy.json, then /etc/containers/policy.json; before the command)",
   },
   version: { type: "boolean", short: "v", description: "Print the version" },
 };

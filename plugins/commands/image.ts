@@ -18,6 +18,7 @@ import {
   noTrunc,
   output,
   quiet,
+  registryFlags,
   user,
   workdir,
 } from "./_define.ts";
@@ -26,15 +27,6 @@ const platform: FlagSpec = {
   type: "string",
   description: "Platform to pick from multi-platform images",
   value: "OS/ARCH[/VARIANT]",
-};
-
-const registryFlags: Record<string, FlagSpec> = {
-  "tls-verify": {
-    type: "string",
-    description: "Verify TLS (true); false also allows plain HTTP",
-    value: "BOOL",
-  },
-  "cert-dir": { type: "string", description: "Extra CA certificates", value: "DIR" },
 };
 
 const imageImport: CommandDef = {

@@ -231,7 +231,15 @@ class Ingest {
         labels: { ...given.labels },
       };
     }
-    await this.#ctx.beforeCommit({ verb, input: name, tags, config: summary, oci });
+    await this.#ctx.beforeCommit({
+      verb,
+      input: name,
+      tags,
+      config: summary,
+      oci,
+      origin: image.metadata,
+      registry: this.#req.options,
+    });
     const layers = await bounded(
       image.layers.map((blob, i) => () => this.#layer(blob, diffIds?.[i], i)),
       this.#parallel,

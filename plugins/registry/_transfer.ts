@@ -34,14 +34,16 @@ import { credentialsFor, storeCredentials } from "./auth.ts";
 import { type Credentials, isTransient, RegistryClient } from "./client.ts";
 import type { RegistryPluginOptions } from "./plugin.ts";
 
-const ACCEPT = [
+/** Every manifest and index media type a pull accepts. */
+export const ACCEPT = [
   "application/vnd.oci.image.manifest.v1+json",
   "application/vnd.oci.image.index.v1+json",
   DOCKER_MANIFEST,
   DOCKER_LIST,
 ].join(", ");
 
-async function client(
+/** A client of `registry` with the plugin's retries and timeout and the stored credentials. */
+export async function client(
   root: string,
   registry: string,
   connection: RegistryOptions,
@@ -108,6 +110,8 @@ export async function pull(ctx: SourceContext, options: RegistryPluginOptions): 
   const max = ctx.limits.maxDocumentBytes;
   try {
     const top = { mediaType: "", digest: ref.digest ?? "", size: 0 };
+    // Signatures name the digest of what the reference names, an index included.
+    let named = ref.digest;
     const found = await resolveManifest(top, ctx.platform, async (desc) => {
       const { bytes } = await registry.document(
         `/v2/${ref.path}/manifests/${desc.digest || ref.tag || "latest"}`,
@@ -120,6 +124,7 @@ export async function pull(ctx: SourceContext, options: RegistryPluginOptions): 
           `the registry sent a manifest that is not ${desc.digest}`,
         );
       }
+      named ??= `sha256:${sha256Hex(bytes)}`;
       return bytes;
     });
     const manifest = parseDocument(found.bytes, "the manifest") as {
@@ -149,7 +154,12 @@ export async function pull(ctx: SourceContext, options: RegistryPluginOptions): 
           ),
       })),
       tags: [],
-      metadata: { source: "registry", registry: ref.registry, repository: ref.path },
+      metadata: {
+        source: "registry",
+        registry: ref.registry,
+        repository: ref.path,
+        digest: named ?? "",
+      },
     });
   } finally {
     registry.close();
