@@ -514,6 +514,30 @@ export interface Ingester {
   ingest(request: IngestRequest, context: IngestContext): Promise<LoadedImage[]>;
 }
 
+/** Image operations the facade delegates (filters, history, prune, disk usage, copy): the `images` kind. */
+export interface ImageOperations {
+  /** Name (`images`). */
+  name: string;
+  /** See {@link Servin.listImages}. */
+  list(servin: Servin, filter: ListFilter): Promise<ImageRecord[]>;
+  /** See {@link Servin.history}. */
+  history(servin: Servin, name: string): Promise<HistoryEntry[]>;
+  /** See {@link Servin.pruneImages}. */
+  prune(
+    servin: Servin,
+    options: { all?: boolean },
+  ): Promise<{ deleted: string[]; reclaimed: number }>;
+  /** See {@link Servin.diskUsage}. */
+  diskUsage(servin: Servin): Promise<DiskUsage>;
+  /** See {@link Servin.copy}. */
+  copy(
+    servin: Servin,
+    from: CopyLocation,
+    to: CopyLocation,
+    options: PullOptions,
+  ): Promise<string[]>;
+}
+
 /** Every kind of capability, by the name plugins register it under. */
 export interface KindMap {
   /** Host platforms. */
@@ -536,6 +560,8 @@ export interface KindMap {
   input: InputOpener;
   /** The ingest pipeline. */
   ingest: Ingester;
+  /** Image operations. */
+  images: ImageOperations;
   /** CLI commands. */
   command: CommandDef;
   /** Signatures and trust policy. */

@@ -32,7 +32,6 @@ import type { IngestVerb } from "./hooks.ts";
 import {
   type ImageConfig,
   type ImageRecord,
-  matchesFilter,
   resolveImage,
   shortId,
 } from "./image.ts";
@@ -167,11 +166,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
-    const images = await this.store.index.list();
-    // RFC 3339 times compare as strings; localeCompare would set up ICU's collator (~8 ms).
-    return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
-      a.created < b.created ? 1 : a.created > b.created ? -1 : 0
-    );
+    return await this.registry.get("images").list(this, filter);
   }
 
   /**
@@ -284,28 +279,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async copy(from: CopyLocation, to: CopyLocation, options: PullOptions = {}): Promise<string[]> {
-    const src = splitLocation(from);
-    let images: LoadedImage[];
-    if (src.transport === "servin") {
-      const image = await this.getImage(src.name);
-      images = [{
-        image,
-        tags: image.repo_tags.filter((t) => t === tryNormalizeReference(src.name)),
-      }];
-    } else if (src.transport === "docker") {
-      images = [{ image: await this.pullImage(src.name, options), tags: [] }];
-    } else images = await this.loadImages(src.name, options);
-    const dst = splitLocation(to);
-    const ids = images.map((i) => i.image.id);
-    if (dst.transport === "servin") {
-      if (dst.name) { for (const id of ids) await this.tagImage(id, dst.name); }
-    } else if (dst.transport === "docker") {
-      for (const id of ids) await this.pushImage(id, dst.name, options);
-    } else {
-      const format = dst.transport === "oci" ? "oci-archive" : dst.transport;
-      await this.#save(images.map((i) => ({ image: i.image, tags: i.tags })), dst.name, format);
-    }
-    return ids;
+    return await this.registry.get("images").copy(this, from, to, options);
   }
 
   /**
@@ -467,32 +441,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async history(name: string): Promise<HistoryEntry[]> {
-    const image = await this.getImage(name);
-    const text = await new Response(await this.store.content.read(image.id)).text();
-    let oci: { history?: unknown };
-    try {
-      oci = JSON.parse(text);
-    } catch {
-      throw new ServinError(
-        "invalid-archive",
-        `The config of image ${shortId(image.id)} is not JSON`,
-      );
-    }
-    const steps = Array.isArray(oci.history) ? oci.history as Record<string, unknown>[] : [];
-    let layer = 0;
-    return steps.map((h) => {
-      const empty = h.empty_layer === true;
-      const size = empty ? 0 : image.layer_sizes?.[layer] ?? 0;
-      if (!empty) layer++;
-      const text = (v: unknown) => typeof v === "string" ? v : "";
-      return {
-        created: text(h.created),
-        created_by: text(h.created_by),
-        comment: text(h.comment),
-        size,
-        empty_layer: empty,
-      };
-    }).reverse();
+    return await this.registry.get("images").history(this, name);
   }
 
   /**
@@ -508,17 +457,7 @@ export class ServinHandle implements Servin {
   async pruneImages(
     options: { all?: boolean } = {},
   ): Promise<{ deleted: string[]; reclaimed: number }> {
-    const before = await this.diskUsage();
-    const deleted = await this.store.index.transaction((tx) => {
-      const used = new Set(Object.values(tx.leases).map((l) => l.image));
-      const doomed = tx.images.filter((img) =>
-        !used.has(img.id) && (options.all || img.repo_tags.length === 0)
-      );
-      tx.images.splice(0, tx.images.length, ...tx.images.filter((img) => !doomed.includes(img)));
-      return doomed.map((img) => img.id);
-    });
-    const after = await this.diskUsage();
-    return { deleted, reclaimed: Math.max(0, before.layers - after.layers) };
+    return await this.registry.get("images").prune(this, options);
   }
 
   /**
@@ -530,35 +469,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async diskUsage(): Promise<DiskUsage> {
-    const images = await this.store.index.list();
-    const users = new Map<string, number>();
-    const sizes = new Map<string, number>();
-    for (const img of images) {
-      img.layers.forEach((l, i) => {
-        users.set(l, (users.get(l) ?? 0) + 1);
-        sizes.set(l, img.layer_sizes?.[i] ?? (img.layers.length === 1 ? img.size : 0));
-      });
-    }
-    const perImage = images.map((img) => {
-      let shared = 0;
-      let unique = 0;
-      for (const l of img.layers) {
-        if ((users.get(l) ?? 0) > 1) shared += sizes.get(l) ?? 0;
-        else unique += sizes.get(l) ?? 0;
-      }
-      return {
-        id: img.id,
-        repo_tags: img.repo_tags,
-        size: img.size,
-        shared_size: shared,
-        unique_size: unique,
-      };
-    });
-    return {
-      images: perImage,
-      layers: [...sizes.values()].reduce((a, b) => a + b, 0),
-      containers: (await this.containers.list().catch(() => [])).length,
-    };
+    return await this.registry.get("images").diskUsage(this);
   }
 
   /**
@@ -679,20 +590,4 @@ function noContainers(): Containers {
   return new Proxy({} as Containers, {
     get: (_, key) => key === "then" ? undefined : key === "list" || key === "prune" ? none : fail,
   });
-}
-
-const TRANSPORTS = ["docker", "docker-archive", "oci-archive", "oci", "servin"] as const;
-
-/** Splits `transport:name` (`docker://` takes two slashes, as skopeo writes it). */
-function splitLocation(location: string): { transport: typeof TRANSPORTS[number]; name: string } {
-  const colon = location.indexOf(":");
-  const transport = TRANSPORTS.find((t) => t === location.slice(0, colon));
-  if (!transport) {
-    throw new ServinError(
-      "invalid-argument",
-      `Invalid location "${location}": use ${TRANSPORTS.map((t) => `${t}:`).join(", ")}`,
-    );
-  }
-  const name = location.slice(colon + 1);
-  return { transport, name: transport === "docker" ? name.replace(/^\/\//, "") : name };
 }

@@ -13,6 +13,7 @@ import { containerCommands } from "./commands/container.ts";
 import { imageCommands } from "./commands/image.ts";
 import { systemCommands } from "./commands/system.ts";
 import { containersPlugin } from "./containers/mod.ts";
+import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
 import { darwin } from "./platform/darwin.ts";
 import { linux } from "./platform/linux.ts";
@@ -43,6 +44,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     darwin(),
     localStorage(),
     ingestPlugin(),
+    imagesPlugin(),
     tarballSource(),
     archiveSource(),
     archiveSinks(),

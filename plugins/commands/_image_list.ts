@@ -7,7 +7,8 @@
 
 import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import { type ImageRecord, matchesFilter, resolveImage, shortId } from "../../core/image.ts";
+import { type ImageRecord, resolveImage, shortId } from "../../core/image.ts";
+import { matchesFilter } from "../images/filter.ts";
 import {
   HISTORY_HEADERS,
   historyRows,

@@ -14,7 +14,8 @@
  */
 
 import { ServinError } from "../../core/errors.ts";
-import { checkRecord, type ImageRecord } from "../../core/image.ts";
+import type { ImageRecord } from "../../core/image.ts";
+import { checkRecord } from "./record.ts";
 import type {
   ApplyOptions,
   BlobInfo,

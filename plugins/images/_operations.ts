@@ -1,0 +1,158 @@
+/**
+ * Image operations over the store that are not about bringing images in or
+ * out: listing with Docker's filters, history, prune, disk usage, and copy
+ * between locations (which wires the other verbs together).
+ *
+ * @module
+ */
+
+import type {
+  CopyLocation,
+  DiskUsage,
+  HistoryEntry,
+  ListFilter,
+  LoadedImage,
+  PullOptions,
+  Servin,
+} from "../../core/api.ts";
+import { ServinError } from "../../core/errors.ts";
+import { type ImageRecord, shortId } from "../../core/image.ts";
+import { tryNormalizeReference } from "../../core/reference.ts";
+import { matchesFilter } from "./filter.ts";
+
+/** The images, newest first, filtered. */
+export async function list(servin: Servin, filter: ListFilter): Promise<ImageRecord[]> {
+  const images = await servin.store.index.list();
+  // RFC 3339 times compare as strings; localeCompare would set up ICU's collator (~8 ms).
+  return images.filter((img) => matchesFilter(img, filter)).sort((a, b) =>
+    a.created < b.created ? 1 : a.created > b.created ? -1 : 0
+  );
+}
+
+/** The config's history, newest first, with the bytes each step added. */
+export async function history(servin: Servin, name: string): Promise<HistoryEntry[]> {
+  const image = await servin.getImage(name);
+  const text = await new Response(await servin.store.content.read(image.id)).text();
+  let oci: { history?: unknown };
+  try {
+    oci = JSON.parse(text);
+  } catch {
+    throw new ServinError(
+      "invalid-archive",
+      `The config of image ${shortId(image.id)} is not JSON`,
+    );
+  }
+  const steps = Array.isArray(oci.history) ? oci.history as Record<string, unknown>[] : [];
+  let layer = 0;
+  return steps.map((h) => {
+    const empty = h.empty_layer === true;
+    const size = empty ? 0 : image.layer_sizes?.[layer] ?? 0;
+    if (!empty) layer++;
+    const text = (v: unknown) => typeof v === "string" ? v : "";
+    return {
+      created: text(h.created),
+      created_by: text(h.created_by),
+      comment: text(h.comment),
+      size,
+      empty_layer: empty,
+    };
+  }).reverse();
+}
+
+/** Removes dangling images, or with `all` every image no container uses. */
+export async function prune(
+  servin: Servin,
+  options: { all?: boolean },
+): Promise<{ deleted: string[]; reclaimed: number }> {
+  const before = await diskUsage(servin);
+  const deleted = await servin.store.index.transaction((tx) => {
+    const used = new Set(Object.values(tx.leases).map((l) => l.image));
+    const doomed = tx.images.filter((img) =>
+      !used.has(img.id) && (options.all || img.repo_tags.length === 0)
+    );
+    tx.images.splice(0, tx.images.length, ...tx.images.filter((img) => !doomed.includes(img)));
+    return doomed.map((img) => img.id);
+  });
+  const after = await diskUsage(servin);
+  return { deleted, reclaimed: Math.max(0, before.layers - after.layers) };
+}
+
+/** Bytes the images hold, shared (layers used by several images) and unique. */
+export async function diskUsage(servin: Servin): Promise<DiskUsage> {
+  const images = await servin.store.index.list();
+  const users = new Map<string, number>();
+  const sizes = new Map<string, number>();
+  for (const img of images) {
+    img.layers.forEach((l, i) => {
+      users.set(l, (users.get(l) ?? 0) + 1);
+      sizes.set(l, img.layer_sizes?.[i] ?? (img.layers.length === 1 ? img.size : 0));
+    });
+  }
+  const perImage = images.map((img) => {
+    let shared = 0;
+    let unique = 0;
+    for (const l of img.layers) {
+      if ((users.get(l) ?? 0) > 1) shared += sizes.get(l) ?? 0;
+      else unique += sizes.get(l) ?? 0;
+    }
+    return {
+      id: img.id,
+      repo_tags: img.repo_tags,
+      size: img.size,
+      shared_size: shared,
+      unique_size: unique,
+    };
+  });
+  return {
+    images: perImage,
+    layers: [...sizes.values()].reduce((a, b) => a + b, 0),
+    containers: (await servin.containers.list().catch(() => [])).length,
+  };
+}
+
+const TRANSPORTS = ["docker", "docker-archive", "oci-archive", "oci", "servin"] as const;
+
+/** Splits `transport:name` (`docker://` takes two slashes, as skopeo writes it). */
+function splitLocation(location: string): { transport: typeof TRANSPORTS[number]; name: string } {
+  const colon = location.indexOf(":");
+  const transport = TRANSPORTS.find((t) => t === location.slice(0, colon));
+  if (!transport) {
+    throw new ServinError(
+      "invalid-argument",
+      `Invalid location "${location}": use ${TRANSPORTS.map((t) => `${t}:`).join(", ")}`,
+    );
+  }
+  const name = location.slice(colon + 1);
+  return { transport, name: transport === "docker" ? name.replace(/^\/\//, "") : name };
+}
+
+/** Copies images between locations, as skopeo names them; returns their IDs. */
+export async function copy(
+  servin: Servin,
+  from: CopyLocation,
+  to: CopyLocation,
+  options: PullOptions,
+): Promise<string[]> {
+  const src = splitLocation(from);
+  const dst = splitLocation(to);
+  let images: LoadedImage[];
+  if (src.transport === "servin") {
+    const image = await servin.getImage(src.name);
+    const tag = tryNormalizeReference(src.name);
+    images = [{ image, tags: image.repo_tags.filter((t) => t === tag) }];
+  } else if (src.transport === "docker") {
+    images = [{ image: await servin.pullImage(src.name, options), tags: [] }];
+  } else images = await servin.loadImages(src.name, options);
+  const ids = images.map((i) => i.image.id);
+  if (dst.transport === "servin") {
+    if (dst.name) { for (const id of ids) await servin.tagImage(id, dst.name); }
+  } else if (dst.transport === "docker") {
+    for (const id of ids) await servin.pushImage(id, dst.name, options);
+  } else {
+    // Saved with the tags they came with (a name that is a tag saves that tag), else by ID.
+    const names = images.flatMap((i) => i.tags.length ? i.tags : [i.image.id]);
+    const format = dst.transport === "oci" ? "oci-archive" : dst.transport;
+    await servin.saveImages(names, dst.name, { format });
+  }
+  return ids;
+}

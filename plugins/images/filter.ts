@@ -1,0 +1,43 @@
+/**
+ * Docker's listing filters (`reference=` globs, `dangling=`, `label=`).
+ *
+ * @module
+ */
+
+import type { ImageRecord } from "../../core/image.ts";
+
+/** Filters of a listing, as `docker image ls --filter` takes them. */
+export interface ImageFilter {
+  /** Glob on `repository` or `repository:tag` (`*` within a path component). */
+  reference?: string[];
+  /** Only images without tags (true) or only tagged ones (false). */
+  dangling?: boolean;
+  /** `key` or `key=value` labels all of which must match. */
+  label?: string[];
+}
+
+/** True when `img` passes every filter. */
+export function matchesFilter(img: ImageRecord, filter: ImageFilter): boolean {
+  if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
+    return false;
+  }
+  for (const label of filter.label ?? []) {
+    const eq = label.indexOf("=");
+    const key = eq < 0 ? label : label.slice(0, eq);
+    if (!(key in img.config.labels)) return false;
+    if (eq >= 0 && img.config.labels[key] !== label.slice(eq + 1)) return false;
+  }
+  const refs = filter.reference ?? [];
+  if (refs.length === 0) return true;
+  return img.repo_tags.some((tag) => refs.some((pattern) => matchReference(tag, pattern)));
+}
+
+function matchReference(tag: string, pattern: string): boolean {
+  const glob = new RegExp(
+    "^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")
+      .replace(/\?/g, "[^/]") +
+      "$",
+  );
+  const colon = tag.lastIndexOf(":");
+  return glob.test(tag) || glob.test(tag.slice(0, colon));
+}

@@ -1,0 +1,46 @@
+/**
+ * Checking index records as they are read and before they are written: a
+ * damaged `index.json` is an error naming the file and the record, never a
+ * reason for a command to act on half a record (or delete what it names).
+ *
+ * @module
+ */
+
+import { ServinError } from "../../core/errors.ts";
+import type { ImageRecord } from "../../core/image.ts";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Checks that `value` is an index record as Servin writes it; throws a clear
+ * error naming `where` and the record otherwise, so that a damaged index
+ * never makes a command act on half a record.
+ */
+export function checkRecord(value: unknown, where: string): ImageRecord {
+  const r = value as Partial<ImageRecord> | null;
+  const bad = (what: string) =>
+    new ServinError(
+      "invalid-argument",
+      `${where}: record ${typeof r?.id === "string" ? r.id.slice(0, 12) : "?"} ${what}`,
+    );
+  if (!r || typeof r !== "object") throw bad("is not an object");
+  if (typeof r.id !== "string" || !HEX64.test(r.id)) throw bad("has no valid id");
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (!strings(r.repo_tags)) throw bad("has a repo_tags that is not a list of strings");
+  if (!Array.isArray(r.layers) || !r.layers.every((l) => typeof l === "string" && HEX64.test(l))) {
+    throw bad("has a layers that is not a list of diff_ids");
+  }
+  if (r.blobs !== undefined && !(Array.isArray(r.blobs) && r.blobs.every((b) => HEX64.test(b)))) {
+    throw bad("has a blobs that is not a list of digests");
+  }
+  if (r.variants !== undefined && (typeof r.variants !== "object" || r.variants === null)) {
+    throw bad("has a variants that is not an object");
+  }
+  if (typeof r.created !== "string" || typeof r.size !== "number") {
+    throw bad("has no created time or size");
+  }
+  if (!r.config || typeof r.config !== "object" || !r.metadata || typeof r.metadata !== "object") {
+    throw bad("has no config or metadata");
+  }
+  return r as ImageRecord;
+}
