@@ -29,12 +29,7 @@ import type {
 } from "./api.ts";
 import { ServinError } from "./errors.ts";
 import type { IngestVerb } from "./hooks.ts";
-import {
-  type ImageConfig,
-  type ImageRecord,
-  resolveImage,
-  shortId,
-} from "./image.ts";
+import { type ImageConfig, type ImageRecord, resolveImage, shortId } from "./image.ts";
 import {
   DEFAULT_LIMITS,
   type Limits,
