@@ -9,6 +9,7 @@
 import type { CommitBeforePayload, IngestVerb } from "./hooks.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 import type {
+  CheckOptions,
   ContainerRuntime,
   ImageSink,
   ImageSource,
@@ -16,6 +17,7 @@ import type {
   Limits,
   Platform,
   PolicyRequirement,
+  Problem,
   ProcessSpec,
   ProgressFn,
   RegistryOptions,
@@ -217,6 +219,8 @@ export interface Servin extends AsyncDisposable {
   removeImage(name: string, options?: { force?: boolean }): Promise<RemoveResult>;
   /** Tags the image `source` refers to as `target`. */
   tagImage(source: string, target: string): Promise<ImageRecord>;
+  /** Checks the store and the containers; with `repair`, removes what is broken. */
+  check(options?: CheckOptions): Promise<Problem[]>;
   /** Releases the store and disposes the plugins. */
   close(): Promise<void>;
 }
@@ -371,6 +375,8 @@ export interface Containers {
   exec(name: string, args: string[], options?: ExecOptions): Promise<number>;
   /** Records the exit a supervisor saw, then restarts or removes as the container asks. */
   cleanup(name: string, options?: StartOptions): Promise<void>;
+  /** Checks each container's bundle and lease; with `repair`, removes what is broken. */
+  check?(options?: CheckOptions): Promise<Problem[]>;
 }
 
 /** What a container service gets when Servin opens. */

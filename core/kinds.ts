@@ -235,6 +235,26 @@ export interface Store {
   index: ImageIndex;
   /** Releases what the store holds open and throws away what is still staged. */
   close(): Promise<void>;
+  /** Checks every blob, layer, record and lease; with `repair`, removes what is broken. */
+  check?(options?: CheckOptions): Promise<Problem[]>;
+}
+
+/** Options of {@link Store.check}. */
+export interface CheckOptions {
+  /** Remove what is broken (and the images that need it), leaving a sound store. */
+  repair?: boolean;
+}
+
+/** Something `servin system check` found broken. */
+export interface Problem {
+  /** What is broken: `blob`, `layer`, `image`, `index`, `lease`, `container`. */
+  kind: string;
+  /** Its digest, diff_id, image ID, lease owner or container ID. */
+  id: string;
+  /** What is wrong, on one line. */
+  message: string;
+  /** With `repair`: what was removed because of it, on one line. */
+  repaired?: string;
 }
 
 /** What a storage backend gets to open a store. */

@@ -31,9 +31,11 @@ import { ServinError } from "./errors.ts";
 import type { IngestVerb } from "./hooks.ts";
 import { type ImageConfig, type ImageRecord, resolveImage, shortId } from "./image.ts";
 import {
+  type CheckOptions,
   DEFAULT_LIMITS,
   type Limits,
   type Platform,
+  type Problem,
   type RegistryOptions,
   type SinkImage,
   type Store,
@@ -547,6 +549,12 @@ export class ServinHandle implements Servin {
       }
       return structuredClone(image);
     });
+  }
+
+  /** Checks the store, then the containers; with `repair`, removes what is broken. */
+  async check(options: CheckOptions = {}): Promise<Problem[]> {
+    if (!this.store.check) throw new ServinError("unsupported", "This store cannot be checked");
+    return [...await this.store.check(options), ...await this.containers.check?.(options) ?? []];
   }
 
   /** Same as {@link ServinHandle.close}, for `await using`. */

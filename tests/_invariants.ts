@@ -17,7 +17,7 @@ import { checkRecord } from "../plugins/storage/record.ts";
 import { DEFAULT_LIMITS } from "../core/kinds.ts";
 import { readTar } from "../plugins/formats/tar.ts";
 import { readJson } from "../plugins/storage/fs.ts";
-import { ok, type RunResult, spawn } from "./_cli.ts";
+import { ok, run, type RunResult, spawn } from "./_cli.ts";
 
 /** A seeded PRNG (mulberry32): the same seed gives the same sequence in [0, 1). */
 export function prng(seed: number): () => number {
@@ -163,6 +163,21 @@ export async function checkStore(root: string, what: string): Promise<ImageRecor
     assert.deepEqual(leases[`container:${c.id}`]?.layers, c.layers, `${label} has no lease`);
   }
   return images;
+}
+
+/**
+ * Fails unless `servin system check` finds the store at `root` clean: exit 0
+ * and nothing on stdout or stderr. Unlike {@link checkStore} it unpacks every
+ * layer's blob again and compares the trees, so it also sees a layer that is
+ * complete but not what its blob holds.
+ */
+export async function assertSystemCheckClean(root: string, what: string): Promise<void> {
+  const r = await run(root, ["system", "check"]);
+  assert.deepEqual(
+    [r.code, r.stdout, r.stderr],
+    [0, "", ""],
+    `${what}: servin system check: exit ${r.code}: ${r.stdout}${r.stderr}`,
+  );
 }
 
 /** Fails unless `<root>/tmp` is empty. */

@@ -2,10 +2,11 @@
  * Crash tests: real CLI processes killed (SIGKILL) at random moments of
  * `image import`, `image load`, `image rm`, `image prune` and `rm` of a
  * container. After every kill the store must be consistent (see
- * `_invariants.ts`), the next command must clean `tmp/`, and importing or
+ * `_invariants.ts`), the next command must clean `tmp/`, importing or
  * loading the same content again must give an image whose export equals the
  * source file by file — a layer directory that a crash left half-deleted
- * must never be reused.
+ * must never be reused — and `servin system check` must then find the store
+ * clean.
  *
  * The moments are drawn from a seeded PRNG: a failure names the seed, and
  * `SERVIN_TEST_SEED=<seed>` draws the same moments again (the kills still
@@ -20,6 +21,7 @@ import { ok, run, type RunResult, tempDir, writeFixture } from "./_cli.ts";
 import {
   assertCleanExit,
   assertExport,
+  assertSystemCheckClean,
   assertTmpEmpty,
   checkStore,
   duration,
@@ -152,6 +154,7 @@ async function ingestRounds(
       await assertTmpEmpty(root, what);
       await checkStore(root, what);
       await assertExport(root, image, files(fx), join(dir, "out.tar"), what);
+      await assertSystemCheckClean(root, what);
       await Deno.remove(root, { recursive: true });
       return killed;
     });
@@ -202,6 +205,7 @@ async function removalRounds(
       await assertTmpEmpty(root, what);
       await checkStore(root, what);
       await assertExport(root, "crash:1", fx.rootfsFiles, join(dir, "out.tar"), what);
+      await assertSystemCheckClean(root, what);
       return killed;
     });
   } finally {

@@ -4,7 +4,8 @@
  * may fail with one clear line (say, "… was removed by another command
  * while this one ran: try again"), but neither may exit 0 and leave a
  * record or a container pointing at a layer or blob that is gone (see
- * `_invariants.ts`). A failure names the seed; `SERVIN_TEST_SEED=<seed>`
+ * `_invariants.ts`), and after the races `servin system check` must find
+ * the store clean. A failure names the seed; `SERVIN_TEST_SEED=<seed>`
  * draws the same offsets again. `SERVIN_RACE_TRIES` sets the tries per pair
  * (default 20).
  */
@@ -12,7 +13,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ok, run, type RunResult, tempDir, writeFixture } from "./_cli.ts";
-import { assertCleanExit, checkStore, duration, prng, testSeed } from "./_invariants.ts";
+import {
+  assertCleanExit,
+  assertSystemCheckClean,
+  checkStore,
+  duration,
+  prng,
+  testSeed,
+} from "./_invariants.ts";
 import { tarDir, writeDockerManifest, writeImage } from "./_oci.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
@@ -50,6 +58,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Runs `tries` races of `first` against `second` in `root`, the later one
  * starting up to `span / 2` ms after the other; `check` sees both results
  * and the store's records, then puts the store back for the next try.
+ * After the last try `servin system check` must find the store clean.
  */
 async function races(
   name: string,
@@ -77,6 +86,7 @@ async function races(
   }
   // Which side won how often: a pair that never conflicts proves less, so say so.
   console.log(`${name}: exit codes (first/second) ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  await assertSystemCheckClean(root, `${name}: after ${TRIES} tries (SERVIN_TEST_SEED=${SEED})`);
 }
 
 /** Docker's 125 for `run` and `create` failing before a process runs; 1 for the rest. */

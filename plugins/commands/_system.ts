@@ -1,5 +1,5 @@
 /**
- * `system info`, `system df`, `system prune`, `version` and `plugin ls`.
+ * `system info`, `system df`, `system prune`, `system check`, `version` and `plugin ls`.
  *
  * @module
  */
@@ -192,4 +192,21 @@ export function version(ctx: CommandContext): void {
     ` OS/Arch:     ${info.os}/${info.arch}`,
     ` Runtime:     ${runtime}`,
   ].join("\n"));
+}
+
+/**
+ * `servin system check [--repair]`: one line per problem on stdout (and,
+ * with `--repair`, what was removed for it). Exits 1 when something is
+ * broken; after `--repair`, only when something could not be repaired.
+ */
+export async function check(ctx: CommandContext): Promise<number> {
+  const format = formatFlag(ctx, ["text", "json"]);
+  const repair = ctx.flags.repair === true;
+  const problems = await (await ctx.servin()).check({ repair });
+  if (format === "json") ctx.out(JSON.stringify(problems, null, 2));
+  else {
+    for (const p of problems) ctx.out(p.repaired ? `${p.message}; ${p.repaired}` : p.message);
+  }
+  const left = repair ? problems.filter((p) => !p.repaired) : problems;
+  return left.length ? 1 : 0;
 }

@@ -83,12 +83,25 @@ const inspect: CommandDef = {
   run: async (ctx) => await (await import("./_inspect.ts")).inspectAny(ctx),
 };
 
+const check: CommandDef = {
+  name: "system check",
+  summary: "Check every blob, layer, image, lease and container; exit 1 when something is broken",
+  usage: "[OPTIONS]",
+  args: { max: 0 },
+  flags: {
+    repair: { type: "boolean", description: "Remove what is broken and the images that need it" },
+    format: format("text or json"),
+  },
+  run: async (ctx) => await (await import("./_system.ts")).check(ctx),
+};
+
 /** The system commands, in registration order. */
 export const SYSTEM_COMMANDS: readonly CommandDef[] = [
   info,
   pluginLs,
   df,
   prune,
+  check,
   version,
   completion,
   inspect,

@@ -20,7 +20,16 @@ import type {
 } from "../../core/api.ts";
 import { isServinError, ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, mergeEnv, shortId } from "../../core/image.ts";
-import type { ContainerRuntime, Platform, RunStdio, Snapshotter, Store } from "../../core/kinds.ts";
+import type {
+  CheckOptions,
+  ContainerRuntime,
+  Lease,
+  Platform,
+  Problem,
+  RunStdio,
+  Snapshotter,
+  Store,
+} from "../../core/kinds.ts";
 import { resolveUser } from "../runtime/user.ts";
 import { IndexFile, isStaged, removeTree, stage, sweepStaging } from "../storage/fs.ts";
 import {
@@ -699,6 +708,49 @@ export class ContainerService implements Containers {
     await sweepStaging(this.#tmp, [CREATE_PREFIX]);
     await this.#reconcile();
     return removed;
+  }
+
+  /**
+   * Checks each container: its bundle is there, and its image's layers are
+   * there and leased to it. With `repair`, a container without its bundle
+   * or its layers is removed, and a missing lease is taken again.
+   */
+  async check(options: CheckOptions = {}): Promise<Problem[]> {
+    await this.#prepare();
+    const problems: Problem[] = [];
+    // An image index the store check found unreadable leaves the leases unknown.
+    const leases = await this.#store.index.transaction((tx) => structuredClone(tx.leases))
+      .catch(() => undefined);
+    for (const c of await this.#index.read()) {
+      const name = `container ${c.name} (${shortId(c.id)})`;
+      const found = (message: string, repaired: string) =>
+        problems.push({
+          kind: "container",
+          id: c.id,
+          message: `${name} is broken: ${message}`,
+          ...(options.repair ? { repaired } : {}),
+        });
+      const missing = [];
+      for (const l of c.layers) if (!(await this.#store.layers.info(l))) missing.push(l);
+      const bundle = (await Deno.lstat(c.bundle).catch(() => undefined))?.isDirectory;
+      if (!bundle || missing.length) {
+        found(
+          bundle ? `its layer ${missing[0]} is missing` : `its bundle ${c.bundle} is missing`,
+          "removed the container",
+        );
+        if (options.repair) await this.remove(c.id, { force: true });
+        continue;
+      }
+      const lease: Lease | undefined = leases?.[leaseOwner(c.id)];
+      if (!leases || !c.image_id || lease?.layers.join() === c.layers.join()) continue;
+      found("its layers are not leased to it", "leased them again");
+      if (!options.repair) continue;
+      await this.#store.index.transaction((tx) => {
+        const image = tx.images.some((img) => img.id === c.image_id);
+        tx.leases[leaseOwner(c.id)] = { ...image ? { image: c.image_id } : {}, layers: c.layers };
+      });
+    }
+    return problems;
   }
 
   /**

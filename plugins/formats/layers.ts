@@ -22,6 +22,19 @@ export interface MergedEntry {
   info: Deno.FileInfo;
 }
 
+/** The type of a file as a tar header names it; undefined for a socket or anything else. */
+export function fileType(
+  info: Deno.FileInfo,
+): "file" | "dir" | "symlink" | "char" | "block" | "fifo" | undefined {
+  if (info.isFile) return "file";
+  if (info.isDirectory) return "dir";
+  if (info.isSymlink) return "symlink";
+  if (info.isCharDevice) return "char";
+  if (info.isBlockDevice) return "block";
+  if (info.isFifo) return "fifo";
+  return undefined;
+}
+
 /** Device major and minor numbers from Linux's `st_rdev` encoding. */
 export function deviceNumbers(info: Deno.FileInfo): [number, number] {
   const rdev = info.rdev ?? 0;

@@ -2,26 +2,20 @@
  * Writing `servin image export`'s tarball for the `rootfs` sinks
  * (`rootfs.ts`), imported when an export starts: the merged view of the
  * image's layers, whiteouts applied, extended attributes kept (as
- * `SCHILY.xattr.*` pax records, which GNU tar `--xattrs` reads).
+ * `SCHILY.xattr.*` pax records, which GNU tar `--xattrs` reads). A layer
+ * the store does not hold complete fails the export before anything is
+ * written.
  *
  * @module
  */
 
 import { createGzip } from "node:zlib";
+import { ServinError } from "../../core/errors.ts";
+import { shortId } from "../../core/image.ts";
 import type { StreamSinkContext as SinkContext } from "./_output.ts";
-import { deviceNumbers, fileXattrs, mergedTree } from "../formats/layers.ts";
+import { deviceNumbers, fileType, fileXattrs, mergedTree } from "../formats/layers.ts";
 import type { TarHeader } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
-
-function typeOf(info: Deno.FileInfo): TarHeader["type"] | undefined {
-  if (info.isFile) return "file";
-  if (info.isDirectory) return "dir";
-  if (info.isSymlink) return "symlink";
-  if (info.isCharDevice) return "char";
-  if (info.isBlockDevice) return "block";
-  if (info.isFifo) return "fifo";
-  return undefined;
-}
 
 /** Writes the flattened filesystem of `ctx.images[0]` to `ctx.write`, gzip-compressed or not. */
 export async function exportRootfs(ctx: SinkContext, gzip: boolean): Promise<void> {
@@ -50,11 +44,20 @@ async function gzipped(
 
 async function writeRootfs(ctx: SinkContext): Promise<void> {
   const image = ctx.images[0]!.image;
+  for (const diffId of image.layers) {
+    if (await ctx.store.layers.info(diffId)) continue;
+    throw new ServinError(
+      "invalid-archive",
+      `Cannot export image ${shortId(image.id)}: its layer ${
+        shortId(diffId)
+      } is missing or incomplete (run "servin system check")`,
+    );
+  }
   const layers = await ctx.store.layers.mounts(image.layers);
   const tar = new TarWriter((chunk) => ctx.write(chunk));
   const links = new Map<string, string>();
   for (const { rel, source, info } of mergedTree(layers, ctx.platform.getxattr)) {
-    const type = typeOf(info);
+    const type = fileType(info);
     if (!type) continue;
     const name = rel === "" ? "./" : `./${rel}${type === "dir" ? "/" : ""}`;
     const [devmajor, devminor] = deviceNumbers(info);

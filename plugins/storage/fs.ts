@@ -14,6 +14,9 @@
 import { ServinError } from "../../core/errors.ts";
 import { joinPath as join } from "../platform/_common.ts";
 
+/** A sha256 digest in lowercase hex, as the store names blobs and layers. */
+export const HEX64 = /^[0-9a-f]{64}$/;
+
 /** Removes a tree, making read-only directories writable when that is what stops it. */
 export async function removeTree(path: string): Promise<void> {
   try {

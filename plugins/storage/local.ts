@@ -8,7 +8,9 @@
  * first at deletion). Work happens in `<root>/tmp/`; a rename makes it
  * visible, deletion renames out of place first, so a crash at any point
  * leaves every layer and blob complete or absent, and the next command
- * sweeps what was left.
+ * sweeps what was left. `check` (in `_check.ts`, imported when a check
+ * starts) verifies a layer against the blob it was unpacked from, kept as
+ * received, never against anything import computed.
  *
  * @module
  */
@@ -19,6 +21,7 @@ import { checkRecord } from "./record.ts";
 import type {
   ApplyOptions,
   BlobInfo,
+  CheckOptions,
   ContentStore,
   Expected,
   ImageIndex,
@@ -26,6 +29,7 @@ import type {
   LayerInfo,
   LayerStore,
   Lease,
+  Problem,
   StagedBlob,
   StagedLayer,
   StorageContext,
@@ -36,6 +40,7 @@ import { joinPath as join } from "../platform/_common.ts";
 import {
   atomicWrite,
   doom,
+  HEX64,
   lockExclusive,
   readJson,
   readJsonArray,
@@ -63,8 +68,6 @@ export function localStorage(options: LocalStorageOptions = {}): Plugin {
     },
   });
 }
-
-const HEX64 = /^[0-9a-f]{64}$/;
 
 class LocalStore implements Store {
   readonly content: ContentStore;
@@ -108,6 +111,30 @@ class LocalStore implements Store {
       list: () => this.#list(),
       transaction: (fn) => this.#transaction(fn),
     };
+  }
+
+  /** Checks the store under the index lock (see `_check.ts`); with `repair`, removes what is broken. */
+  async check(options?: CheckOptions): Promise<Problem[]> {
+    const { checkLocalStore } = await import("./_check.ts");
+    return await this.#locked(() =>
+      checkLocalStore({
+        store: this,
+        indexPath: this.#indexPath,
+        leasesPath: this.#leasesPath,
+        blobs: this.#blobs,
+        layers: this.#layers,
+        tmp: this.#tmp,
+        platform: this.#ctx.platform,
+        warn: this.#ctx.warn,
+        leases: () => this.#leases(),
+        unpack: async (tar, label) => {
+          // Warnings were given when the layer was imported.
+          const staged = await this.#apply(tar, { label }, () => {});
+          return [staged, (staged as unknown as { [STAGING]: Staging })[STAGING].path];
+        },
+        collect: (images, leases) => this.#collect(images, leases),
+      }, options)
+    );
   }
 
   static async open(ctx: StorageContext, options: LocalStorageOptions): Promise<LocalStore> {
@@ -227,7 +254,11 @@ class LocalStore implements Store {
     return join(this.#layers, `${diffId}.json`);
   }
 
-  async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
+  async #apply(
+    tar: ReadableStream<Uint8Array>,
+    options: ApplyOptions,
+    warn = this.#ctx.warn,
+  ): Promise<StagedLayer> {
     const known = options.knownDiffId;
     const hash = known ? undefined : await sha256();
     const staging = await this.#stagingDir("layer-");
@@ -263,10 +294,7 @@ class LocalStore implements Store {
           yield entry;
         }
       };
-      const stats = await unpack(entries(), staging.path, {
-        platform: this.#ctx.platform,
-        warn: this.#ctx.warn,
-      });
+      const stats = await unpack(entries(), staging.path, { platform: this.#ctx.platform, warn });
       return {
         kind: "layer",
         diffId: typeof known === "string"
@@ -350,7 +378,8 @@ class LocalStore implements Store {
     return data as Record<string, Lease>;
   }
 
-  async #transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+  /** Runs `fn` under the index lock, once what killed commands left is swept. */
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
     const lock = await lockExclusive(join(this.#ctx.root, "images", "index.lock"), {
       notice: this.#ctx.warn,
       timeoutMs: this.#options.lockTimeoutMs,
@@ -358,6 +387,14 @@ class LocalStore implements Store {
     try {
       await this.#sweepOnce();
       await sweepWrites(join(this.#ctx.root, "images"));
+      return await fn();
+    } finally {
+      lock.close();
+    }
+  }
+
+  #transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+    return this.#locked(async () => {
       const images = await this.#list();
       const leases = await this.#leases();
       const before = [JSON.stringify(images), JSON.stringify(leases)];
@@ -383,9 +420,7 @@ class LocalStore implements Store {
       // Garbage is collected only after a successful change, never after a failure.
       if (imagesChanged || leasesChanged) await this.#collect(images, leases);
       return result;
-    } finally {
-      lock.close();
-    }
+    });
   }
 
   async #write(path: string, text: string): Promise<void> {
