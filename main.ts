@@ -1,7 +1,7 @@
 /**
  * The `servin` command line: the one place that reads Servin's environment
  * (`SERVIN_ROOT`, `SERVIN_PLUGINS`, `SERVIN_SNAPSHOTTER`, `SERVIN_RUNTIME`,
- * `SERVIN_TIMEOUT`, `SERVIN_PASSPHRASE`); it loads the built-in plugins and those named by
+ * `SERVIN_TIMEOUT`, `SERVIN_LOCK_TIMEOUT`, `SERVIN_PASSPHRASE`); it loads the built-in plugins and those named by
  * `--plugin`, `SERVIN_PLUGINS` and `<root>/config.json`, then dispatches argv.
  *
  * @module
@@ -16,9 +16,16 @@ if (import.meta.main) {
   const env = (name: string) => Deno.env.get(name) || undefined;
   const timeout = env("SERVIN_TIMEOUT");
   const seconds = timeout === undefined ? undefined : Number(timeout);
+  const lockTimeout = env("SERVIN_LOCK_TIMEOUT");
+  const lockSeconds = lockTimeout === undefined ? undefined : Number(lockTimeout);
+  if (lockSeconds !== undefined && !(lockSeconds > 0 && Number.isFinite(lockSeconds))) {
+    console.error("servin: SERVIN_LOCK_TIMEOUT must be a positive number of seconds");
+    Deno.exit(1);
+  }
   Deno.exit(
     await runCli(Deno.args, {
       plugins: builtinPlugins({
+        storage: { lockTimeoutMs: lockSeconds === undefined ? undefined : lockSeconds * 1000 },
         registry: {
           timeout: seconds && seconds > 0 && Number.isFinite(seconds) ? seconds : undefined,
         },

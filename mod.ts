@@ -36,6 +36,7 @@ export { Registry, sortPlugins } from "./core/registry.ts";
 export { DEFAULT_CONFIG } from "./plugins/ingest/config.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 export type { BuiltinOptions } from "./plugins/mod.ts";
+export type { LocalStorageOptions } from "./plugins/storage/local.ts";
 export type { RegistryPluginOptions } from "./plugins/registry/plugin.ts";
 export { memoryStorage } from "./plugins/storage/memory.ts";
 export {

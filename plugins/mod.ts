@@ -26,7 +26,7 @@ import { copySnapshotter } from "./snapshot/copy.ts";
 import { overlaySnapshotter } from "./snapshot/overlay.ts";
 import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
-import { localStorage } from "./storage/local.ts";
+import { localStorage, type LocalStorageOptions } from "./storage/local.ts";
 import { trustPlugin } from "./trust/mod.ts";
 import { trustCommands } from "./commands/trust.ts";
 
@@ -34,6 +34,8 @@ import { trustCommands } from "./commands/trust.ts";
 export interface BuiltinOptions {
   /** Options of the registry plugin (timeouts, retries, parallel uploads). */
   registry?: RegistryPluginOptions;
+  /** Options of the local storage plugin (how long to wait for the store lock). */
+  storage?: LocalStorageOptions;
 }
 
 /** Fresh instances of every built-in plugin. */
@@ -42,7 +44,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     linux(),
     windows(),
     darwin(),
-    localStorage(),
+    localStorage(options.storage),
     ingestPlugin(),
     imagesPlugin(),
     tarballSource(),

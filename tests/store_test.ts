@@ -89,3 +89,39 @@ Deno.test(
     assert.deepEqual(await listTree(join(root, "tmp")), []);
   }),
 );
+
+Deno.test(
+  "a writer waiting for the store lock says who holds it, and gives up after SERVIN_LOCK_TIMEOUT",
+  withTempDir(async ({ dir, root }) => {
+    const tarball = await writeFixture(dir, "rootfs.tar", buildTar([{ name: "f", body: "f" }]));
+    await ok(root, ["image", "import", tarball, "first:1"]);
+    const index = await Deno.readTextFile(join(root, "images", "index.json"));
+    // Another process holds the lock, as a hung writer would: this test process.
+    const lock = await Deno.open(join(root, "images", "index.lock"), { read: true, write: true });
+    try {
+      await lock.lock(true);
+      await lock.truncate(0);
+      await lock.write(new TextEncoder().encode(`${Deno.pid}\n`));
+      const waited = await run(root, ["image", "import", tarball, "second:1"], {
+        env: { SERVIN_LOCK_TIMEOUT: "3" },
+      });
+      assert.equal(waited.code, 1, waited.stderr);
+      const lines = waited.stderr.trimEnd().split("\n");
+      assert.equal(lines[0], `servin: warning: waiting for the store lock held by PID ${Deno.pid}`);
+      assert.match(
+        lines.at(-1)!,
+        /^servin: (Cannot import .*: )?Gave up waiting for the store lock \(.*\) after 3 s$/,
+      );
+      const bad = await run(root, ["images"], { env: { SERVIN_LOCK_TIMEOUT: "soon" } });
+      assert.equal(bad.code, 1);
+      assert.equal(
+        bad.stderr,
+        "servin: SERVIN_LOCK_TIMEOUT must be a positive number of seconds\n",
+      );
+    } finally {
+      lock.close();
+    }
+    assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
+    assert.deepEqual(await listTree(join(root, "tmp")), []);
+  }),
+);
