@@ -39,14 +39,10 @@ export type { BuiltinOptions } from "./plugins/mod.ts";
 export type { LocalStorageOptions } from "./plugins/storage/local.ts";
 export type { RegistryPluginOptions } from "./plugins/registry/plugin.ts";
 export { memoryStorage } from "./plugins/storage/memory.ts";
-export {
-  dockerScopes,
-  generateKeyPair,
-  pathScopes,
-  Policy,
-  trustPlugin,
-} from "./plugins/trust/mod.ts";
-export type { KeyPair, Requirement } from "./plugins/trust/mod.ts";
+export { generateKeyPair, trustPlugin } from "./plugins/trust/mod.ts";
+export type { KeyPair } from "./plugins/trust/mod.ts";
+export { dockerScopes, pathScopes, Policy } from "./plugins/trust/policy.ts";
+export type { Requirement } from "./plugins/trust/policy.ts";
 
 /** Options of {@link openServin}. */
 export interface OpenServinOptions extends OpenOptions {

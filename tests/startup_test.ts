@@ -28,8 +28,11 @@ interface GraphModule {
   dependencies?: Dependency[];
 }
 
-/** The `node:` builtins `root` imports statically, each with the chain of modules that imports it. */
-async function nodeImports(root: string): Promise<string[]> {
+/**
+ * The modules `root` imports statically that `wanted` picks (a picked module's own imports are
+ * not followed), each with the chain of modules that imports it.
+ */
+async function staticImports(root: string, wanted: (target: string) => boolean): Promise<string[]> {
   const url = new URL(`../${root}`, import.meta.url);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", url.pathname],
@@ -48,7 +51,7 @@ async function nodeImports(root: string): Promise<string[]> {
       if (!target || dep.isDynamic || seen.has(target)) continue;
       seen.add(target);
       const next = [...chain, target];
-      if (target.startsWith("node:")) {
+      if (wanted(target)) {
         found.push(
           next.map((s) => s.replace(new URL("../", import.meta.url).href, "")).join(" → "),
         );
@@ -56,6 +59,11 @@ async function nodeImports(root: string): Promise<string[]> {
     }
   }
   return found;
+}
+
+/** The `node:` builtins `root` imports statically, each with the chain of modules that imports it. */
+function nodeImports(root: string): Promise<string[]> {
+  return staticImports(root, (target) => target.startsWith("node:"));
 }
 
 for (const root of ROOTS) {
@@ -69,4 +77,31 @@ Deno.test("the start-up check sees a node: builtin a module imports", async () =
   assert.deepEqual(await nodeImports("plugins/formats/digest.ts"), [
     "plugins/formats/digest.ts → node:crypto",
   ]);
+});
+
+/**
+ * Work that `image ls` (and every other command, through `main.ts`) does not need, so must not
+ * load: Docker's Go-template engine and the views built on it (only `--format` with a template
+ * uses them), and the trust policy parser (only a pull or load that is checked does).
+ */
+const NOT_AT_START = [
+  "plugins/commands/_template.ts",
+  "plugins/commands/_docker_view.ts",
+  "plugins/trust/policy.ts",
+];
+
+for (const root of ["main.ts", ...ROOTS.slice(2)]) {
+  Deno.test(`${root} does not import the template engine or the trust policy statically`, async () => {
+    const base = new URL("../", import.meta.url).href;
+    const heavy = (target: string) => NOT_AT_START.includes(target.replace(base, ""));
+    assert.deepEqual(await staticImports(root, heavy), []);
+  });
+}
+
+Deno.test("the start-up check sees the template engine where it is imported", async () => {
+  // So that an empty answer above means something.
+  assert.deepEqual(
+    await staticImports("plugins/commands/_docker_view.ts", (t) => t.endsWith("/_template.ts")),
+    ["plugins/commands/_docker_view.ts → plugins/commands/_template.ts"],
+  );
 });

@@ -9,7 +9,6 @@ import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts"
 import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
 import { type LogEntry, parseLog, timeMs } from "../runtime/_log.ts";
-import { CONTAINER_HEADERS, containerRows, printListing } from "./_docker_view.ts";
 import { eachArgument, formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
 import { confirm } from "./_prompt.ts";
@@ -182,6 +181,8 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
       status: statusText(c, now),
       size: sized ? sizeText(sizes[i]!, images.get(c.image_id) ?? 0) : "N/A",
     });
+    // Docker's template views are imported only for a template: `ps` needs them for nothing else.
+    const { CONTAINER_HEADERS, containerRows, printListing } = await import("./_docker_view.ts");
     return printListing(ctx, containerRows(shown, words, noTrunc), CONTAINER_HEADERS);
   }
   if (format === "json") {

@@ -10,8 +10,7 @@
 
 import type { CommandContext, ContainerRecord, HistoryEntry, Servin } from "../../core/api.ts";
 import { type ImageRecord, shortId } from "../../core/image.ts";
-import { DEFAULT_TAG } from "../../core/reference.ts";
-import { humanAgo, humanSize } from "./_format.ts";
+import { humanAgo, humanSize, splitTag } from "./_format.ts";
 import { NIL_MAP, NIL_SLICE, renderListing, struct } from "./_template.ts";
 
 /** Go's zero time, which Docker prints for "never". */
@@ -61,14 +60,6 @@ export const IMAGE_HEADERS = {
   UniqueSize: "UNIQUE SIZE",
   VirtualSize: "SIZE",
 };
-
-/** Splits `repository:tag` for display. */
-export function splitTag(tag: string): { repository: string; tag: string } {
-  const slash = tag.lastIndexOf("/");
-  const colon = tag.lastIndexOf(":");
-  if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
-  return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
-}
 
 /** The rows of `image ls`: one per tag (one `<none>` row for an untagged image), Docker's fields. */
 export function imageRows(images: readonly ImageRecord[], noTrunc: boolean): object[] {

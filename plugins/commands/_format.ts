@@ -5,6 +5,8 @@
  * @module
  */
 
+import { DEFAULT_TAG } from "../../core/reference.ts";
+
 const UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 
 /**
@@ -74,4 +76,12 @@ export function table(header: string[], rows: string[][]): string {
     cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3)).join("")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** Splits `repository:tag` for display. */
+export function splitTag(tag: string): { repository: string; tag: string } {
+  const slash = tag.lastIndexOf("/");
+  const colon = tag.lastIndexOf(":");
+  if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
+  return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
 }

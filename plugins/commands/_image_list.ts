@@ -9,16 +9,12 @@ import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, resolveImage, shortId } from "../../core/image.ts";
 import { matchesFilter } from "../images/filter.ts";
-import {
-  HISTORY_HEADERS,
-  historyRows,
-  IMAGE_HEADERS,
-  imageRows,
-  printListing,
-  splitTag,
-} from "./_docker_view.ts";
 import { formatFlag, strings } from "./_each.ts";
-import { humanAgo, humanSize, table } from "./_format.ts";
+import { humanAgo, humanSize, splitTag, table } from "./_format.ts";
+
+// Docker's template views (and the Go-template engine under them) are imported
+// only when `--format` is a template: the table and JSON paths don't need them.
+const view = () => import("./_docker_view.ts");
 
 const FILTER_KEYS = new Set(["reference", "dangling", "label", "since", "before"]);
 
@@ -116,6 +112,7 @@ export async function listImages(ctx: CommandContext): Promise<void> {
     const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));
     for (const id of new Set(ids)) ctx.out(id);
   } else if (format === "template") {
+    const { IMAGE_HEADERS, imageRows, printListing } = await view();
     printListing(ctx, imageRows(images, noTrunc), IMAGE_HEADERS);
   } else if (format === "json") {
     const usage = new Map((await servin.diskUsage()).images.map((u) => [u.id, u]));
@@ -147,6 +144,7 @@ export async function imageHistory(ctx: CommandContext): Promise<void> {
   }
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
   if (format === "template") {
+    const { HISTORY_HEADERS, historyRows, printListing } = await view();
     return printListing(ctx, historyRows(image, steps, noTrunc), HISTORY_HEADERS);
   }
   const cut = (t: string, n: number) => noTrunc || t.length <= n ? t : `${t.slice(0, n - 1)}…`;

@@ -72,6 +72,3 @@ export function trustPlugin(): Plugin {
     },
   });
 }
-
-export { dockerScopes, pathScopes, Policy } from "./policy.ts";
-export type { Requirement } from "./policy.ts";
