@@ -274,7 +274,8 @@ Deno.test({
       "busybox:test",
       "sh",
       "-c",
-      "echo one; echo two >&2; echo three",
+      // The two streams are copied concurrently: the pause makes "three" the last entry.
+      "echo one; echo two >&2; sleep 0.3; echo three",
     ]);
     assert.equal(fg.stdout, "one\nthree\n", "the terminal still gets the output");
     assert.equal(fg.stderr, "two\n");
