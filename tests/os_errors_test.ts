@@ -10,14 +10,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
 import { sh } from "./_layout.ts";
-import {
-  type Layout,
-  manifestDescriptor,
-  tarDir,
-  writeDockerManifest,
-  writeImage,
-  writeIndex,
-} from "./_oci.ts";
+import * as oci from "./_oci.ts";
 import { buildTar, gzip } from "./_tar.ts";
 
 /** Whether this process can mount a tmpfs: root, and a kernel and sandbox that let it. */
@@ -96,10 +89,10 @@ Deno.test({
       const plain = await writeFixture(dir, "big.tar", tar);
       const gzipped = await writeFixture(dir, "big.tar.gz", await gzip(tar));
       const layoutDir = join(dir, "layout");
-      const layout: Layout = await writeImage(layoutDir, [{ tar }]);
-      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "big:1" })]);
+      const layout: oci.Layout = await oci.writeImage(layoutDir, [{ tar }]);
+      await oci.writeIndex(layoutDir, [oci.manifestDescriptor(layout, { name: "big:1" })]);
       const archive = join(dir, "big-oci.tar");
-      await tarDir(layoutDir, archive);
+      await oci.tarDir(layoutDir, archive);
       for (
         const args of [
           ["image", "import", plain, "big"],
@@ -128,7 +121,7 @@ async function putBlob(dir: string, bytes: Uint8Array): Promise<string> {
   return name;
 }
 
-function manifestOf(config: Uint8Array, layout: Layout, layerSize: number): Uint8Array {
+function manifestOf(config: Uint8Array, layout: oci.Layout, layerSize: number): Uint8Array {
   return enc.encode(JSON.stringify({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -158,7 +151,7 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
   try {
     const bad = enc.encode("{not json");
     /** Each case breaks one file of a good layout (OCI, plus docker's manifest.json). */
-    const cases: Record<string, (d: string, l: Layout) => Promise<string>> = {
+    const cases: Record<string, (d: string, l: oci.Layout) => Promise<string>> = {
       "manifest.json": async (d) => {
         await Deno.writeFile(join(d, "manifest.json"), bad);
         return "manifest.json";
@@ -188,7 +181,7 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
       "OCI manifest": async (d) => {
         await Deno.remove(join(d, "manifest.json"));
         const manifest = await putBlob(d, bad);
-        await writeIndex(d, [descriptorOf(bad)]);
+        await oci.writeIndex(d, [descriptorOf(bad)]);
         return manifest;
       },
       "OCI config": async (d, l) => {
@@ -196,18 +189,18 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
         const config = await putBlob(d, bad);
         const manifest = manifestOf(bad, l, SMALL.length);
         await putBlob(d, manifest);
-        await writeIndex(d, [descriptorOf(manifest)]);
+        await oci.writeIndex(d, [descriptorOf(manifest)]);
         return config;
       },
     };
     for (const [what, breakIt] of Object.entries(cases)) {
       const layoutDir = join(dir, what.replace(/\W/g, "_"));
-      const layout = await writeImage(layoutDir, [{ tar: SMALL }]);
-      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "x:1" })]);
-      await writeDockerManifest(layoutDir, layout, ["x:1"]);
+      const layout = await oci.writeImage(layoutDir, [{ tar: SMALL }]);
+      await oci.writeIndex(layoutDir, [oci.manifestDescriptor(layout, { name: "x:1" })]);
+      await oci.writeDockerManifest(layoutDir, layout, ["x:1"]);
       const file = await breakIt(layoutDir, layout);
       const archive = `${layoutDir}.tar`;
-      await tarDir(layoutDir, archive);
+      await oci.tarDir(layoutDir, archive);
       for (const input of [archive, layoutDir]) {
         const root = join(dir, "root");
         const r = await run(root, ["image", "load", "-i", input]);
