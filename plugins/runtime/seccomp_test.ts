@@ -16,6 +16,7 @@ import {
 } from "./seccomp.ts";
 import { ociRuntime } from "./oci.ts";
 import { CAPABILITIES } from "./spec.ts";
+import { rootProcess } from "../../tests/_runtime.ts";
 
 const ARCH_MAP = [
   { architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] },
@@ -371,17 +372,7 @@ Deno.test({
         hostname: "seccomp",
         bundle,
         network: "none",
-        process: {
-          args: ["/bin/busybox", "sh", "-c", "grep Seccomp: /proc/self/status"],
-          env: ["PATH=/bin"],
-          cwd: "/",
-          user: "root",
-          uid: 0,
-          gid: 0,
-          additional_gids: [],
-          tty: false,
-          interactive: false,
-        },
+        process: rootProcess(["/bin/busybox", "sh", "-c", "grep Seccomp: /proc/self/status"]),
       };
       await ociRuntime("runc").writeBundle(container);
       const written = JSON.parse(await Deno.readTextFile(join(bundle, "config.json")));
