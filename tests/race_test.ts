@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, type RunResult, tempDir, writeFixture } from "./_cli.ts";
+import { ok, run, type RunResult, withTempDir, writeFixture } from "./_cli.ts";
 import * as invariants from "./_invariants.ts";
 import { tarDir, writeDockerManifest, writeImage } from "./_oci.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
@@ -93,10 +93,9 @@ function failureCode(args: string[]): number {
 const hasTag = (images: { repo_tags: string[] }[], tag: string) =>
   images.some((img) => img.repo_tags.some((t) => t === tag || t.endsWith(`/${tag}`)));
 
-Deno.test("load of an image whose layers the store has, against image rm -f of their holder, leaves no dangling record", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "load of an image whose layers the store has, against image rm -f of their holder, leaves no dangling record",
+  withTempDir(async ({ dir, root }) => {
     const a = await archive(dir, "race/a:1", "a");
     const b = await archive(dir, "race/b:1", "b");
     await ok(root, ["image", "load", "-i", a]);
@@ -118,15 +117,12 @@ Deno.test("load of an image whose layers the store has, against image rm -f of t
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("create with the copy snapshotter, against image rm -f of its image, leaves no container on a missing layer", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "create with the copy snapshotter, against image rm -f of its image, leaves no container on a missing layer",
+  withTempDir(async ({ dir, root }) => {
     const a = await archive(dir, "race/a:1", "a");
     await ok(root, ["image", "load", "-i", a]);
     const probe = (await ok(root, ["create", "--snapshotter", "copy", "race/a:1"])).trim();
@@ -153,15 +149,12 @@ Deno.test("create with the copy snapshotter, against image rm -f of its image, l
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import against image prune -a leaves no record on a missing layer", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import against image prune -a leaves no record on a missing layer",
+  withTempDir(async ({ dir, root }) => {
     const rootfs = await writeFixture(dir, "rootfs.tar", BASE);
     await ok(root, ["image", "import", rootfs, "race/kept:1"]);
     const span = await invariants.duration(root, ["image", "import", rootfs, "race/new:1"]);
@@ -180,7 +173,5 @@ Deno.test("import against image prune -a leaves no record on a missing layer", a
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
