@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, tempDir, withTempDir, writeFixture } from "./_cli.ts";
 import { sh } from "./_layout.ts";
 import * as oci from "./_oci.ts";
 import { buildTar, gzip } from "./_tar.ts";
@@ -146,9 +146,9 @@ function descriptorOf(manifest: Uint8Array) {
   };
 }
 
-Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and loads nothing", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "malformed JSON anywhere in an archive is exit 1 naming the file, and loads nothing",
+  withTempDir(async ({ dir }) => {
     const bad = enc.encode("{not json");
     /** Each case breaks one file of a good layout (OCI, plus docker's manifest.json). */
     const cases: Record<string, (d: string, l: oci.Layout) => Promise<string>> = {
@@ -210,7 +210,5 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
         assert.equal(await ok(root, ["images", "-q"]), "");
       }
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
