@@ -269,55 +269,49 @@ Deno.test({
   name: "check: layers with whiteouts, devices, a FIFO and owners unpack again the same",
   ignore: Deno.uid() !== 0,
   // Skipped unless root: owners and device nodes are kept only as root.
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    try {
-      const root = join(dir, "root");
-      const layout = join(dir, "layout");
-      const image = await writeImage(layout, [
-        {
-          compression: "gzip",
-          tar: buildTar([
-            { name: "opq/", type: "5" },
-            { name: "opq/old", body: "old\n" },
-            { name: "gone", body: "gone\n" },
-            { name: "suid", body: "x", mode: 0o4755, uid: 0, gid: 0 },
-          ]),
-        },
-        {
-          compression: "zstd",
-          tar: buildTar([
-            { name: ".wh.gone" },
-            { name: "opq/", type: "5", mode: 0o700 },
-            { name: "opq/.wh..wh..opq" },
-            { name: "opq/new", body: "new\n", uid: 1, gid: 2 },
-            { name: "null", type: "3", devmajor: 1, devminor: 3, mode: 0o666 },
-            { name: "fifo", type: "6", mode: 0o600 },
-          ]),
-        },
-      ]);
-      await writeIndex(layout, [manifestDescriptor(image, { name: "example.com/w:1" })]);
-      await ok(root, ["image", "load", "-i", layout]);
-      const r = await run(root, ["system", "check"]);
-      assert.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
+  fn: withTempDir(async ({ dir, root }) => {
+    const layout = join(dir, "layout");
+    const image = await writeImage(layout, [
+      {
+        compression: "gzip",
+        tar: buildTar([
+          { name: "opq/", type: "5" },
+          { name: "opq/old", body: "old\n" },
+          { name: "gone", body: "gone\n" },
+          { name: "suid", body: "x", mode: 0o4755, uid: 0, gid: 0 },
+        ]),
+      },
+      {
+        compression: "zstd",
+        tar: buildTar([
+          { name: ".wh.gone" },
+          { name: "opq/", type: "5", mode: 0o700 },
+          { name: "opq/.wh..wh..opq" },
+          { name: "opq/new", body: "new\n", uid: 1, gid: 2 },
+          { name: "null", type: "3", devmajor: 1, devminor: 3, mode: 0o666 },
+          { name: "fifo", type: "6", mode: 0o600 },
+        ]),
+      },
+    ]);
+    await writeIndex(layout, [manifestDescriptor(image, { name: "example.com/w:1" })]);
+    await ok(root, ["image", "load", "-i", layout]);
+    const r = await run(root, ["system", "check"]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
 
-      const top = join(root, "images", "layers", image.diffIds[1]!);
-      await Deno.chown(join(top, "opq", "new"), 0, 0);
-      await Deno.remove(join(top, "null"));
-      const mknod = await new Deno.Command("mknod", { args: [join(top, "null"), "c", "1", "5"] })
-        .output();
-      assert.equal(mknod.code, 0);
-      await Deno.chmod(join(top, "null"), 0o666);
-      const found = await run(root, ["system", "check"]);
-      assert.equal(found.code, 1, found.stderr);
-      assert.match(
-        lines(found.stdout)[0]!,
-        /^layer [0-9a-f]{64} is damaged: "null" is device 1:5, not 1:3 \(and 1 more difference\)$/,
-      );
-    } finally {
-      await cleanup();
-    }
-  },
+    const top = join(root, "images", "layers", image.diffIds[1]!);
+    await Deno.chown(join(top, "opq", "new"), 0, 0);
+    await Deno.remove(join(top, "null"));
+    const mknod = await new Deno.Command("mknod", { args: [join(top, "null"), "c", "1", "5"] })
+      .output();
+    assert.equal(mknod.code, 0);
+    await Deno.chmod(join(top, "null"), 0o666);
+    const found = await run(root, ["system", "check"]);
+    assert.equal(found.code, 1, found.stderr);
+    assert.match(
+      lines(found.stdout)[0]!,
+      /^layer [0-9a-f]{64} is damaged: "null" is device 1:5, not 1:3 \(and 1 more difference\)$/,
+    );
+  }),
 });
 
 Deno.test(
