@@ -20,3 +20,9 @@ export function rootProcess(args: string[]): ProcessSpec {
     interactive: false,
   };
 }
+
+/** A seccomp profile that allows everything but `mkdir`, which fails with EPERM. */
+export const NO_MKDIR_PROFILE = {
+  defaultAction: "SCMP_ACT_ALLOW",
+  syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+};
