@@ -36,6 +36,11 @@ import {
 
 const DETACHED = 5;
 
+/** Runs `cmd` (a command line, say `deno run -A main.ts`) with `args` after it. */
+function runCmd(cmd: string[], ...args: string[]): ReturnType<typeof run> {
+  return run(cmd[0]!, [...cmd.slice(1), ...args]);
+}
+
 function rssKiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
@@ -51,16 +56,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
   const ids: string[] = [];
   try {
     for (let i = 0; i < DETACHED; i++) {
-      const ran = await run(servin[0]!, [
-        ...servin.slice(1),
-        "--root",
-        root,
-        "run",
-        "-d",
-        "bb:1",
-        "sleep",
-        "600",
-      ]);
+      const ran = await runCmd(servin, "--root", root, "run", "-d", "bb:1", "sleep", "600");
       ids.push(ran.stdout.trim());
     }
     let total = 0;
@@ -72,7 +68,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
     return total / DETACHED;
   } finally {
     for (const id of ids) {
-      await run(servin[0]!, [...servin.slice(1), "--root", root, "rm", "-f", id]).catch(() => {});
+      await runCmd(servin, "--root", root, "rm", "-f", id).catch(() => {});
     }
   }
 }
@@ -111,26 +107,20 @@ async function main(): Promise<void> {
     );
     for (const a of ["sh", "true", "sleep"]) await Deno.symlink("busybox", join(tree, "bin", a));
     await run("tar", ["-C", tree, "-cf", join(dir, "bb.tar"), "."]);
-    await run(servin[0]!, [
-      ...servin.slice(1),
-      "--root",
-      root,
-      "import",
-      join(dir, "bb.tar"),
-      "bb:1",
-    ]);
-    await run(servin[0]!, [
-      ...servin.slice(1),
+    await runCmd(servin, "--root", root, "import", join(dir, "bb.tar"), "bb:1");
+    const archive = join(dir, "bb-archive.tar");
+    await runCmd(
+      servin,
       "--root",
       root,
       "save",
       "--format",
       "docker-archive",
       "-o",
-      join(dir, "bb-archive.tar"),
+      archive,
       "bb:1",
-    ]);
-    await run(podman[0]!, [...podman.slice(1), "load", "-i", join(dir, "bb-archive.tar")]);
+    );
+    await runCmd(podman, "load", "-i", archive);
     const cases = [
       { name: "servin", cmd: servin, args: ["--root", root, "run", "--rm", "bb:1", "true"] },
       {
@@ -153,12 +143,12 @@ async function main(): Promise<void> {
         ],
       },
     ];
-    for (const c of cases) await run(c.cmd[0]!, [...c.cmd.slice(1), ...c.args]); // warm-up
+    for (const c of cases) await runCmd(c.cmd, ...c.args); // warm-up
     const times = new Map(cases.map((c) => [c.name, [] as number[]]));
     for (let round = 0; round < rounds; round++) {
       const line: string[] = [];
       for (const c of rotated(cases, round)) {
-        const ran = await run(c.cmd[0]!, [...c.cmd.slice(1), ...c.args]);
+        const ran = await runCmd(c.cmd, ...c.args);
         times.get(c.name)!.push(ran.seconds);
         line.push(`${c.name} ${ran.seconds.toFixed(2)}s`);
       }
@@ -172,20 +162,13 @@ async function main(): Promise<void> {
     if (before) {
       const old = [Deno.execPath(), "run", "-A", join(before, "main.ts")];
       const oldRoot = join(dir, "before");
-      await run(old[0]!, [
-        ...old.slice(1),
-        "--root",
-        oldRoot,
-        "import",
-        join(dir, "bb.tar"),
-        "bb:1",
-      ]);
+      await runCmd(old, "--root", oldRoot, "import", join(dir, "bb.tar"), "bb:1");
       const was = await supervisorRss(old, oldRoot, "container monitor");
       console.log(`Before (a Deno monitor per container): ${(was / 1024).toFixed(1)} MiB`);
     }
     await printVersions(["runc", "conmon", "podman"]);
   } finally {
-    await run(podman[0]!, [...podman.slice(1), "system", "reset", "-f"]).catch(() => {});
+    await runCmd(podman, "system", "reset", "-f").catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

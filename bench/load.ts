@@ -29,46 +29,13 @@
  * @module
  */
 
-import {
-  CACHE,
-  Cleanup,
-  CommandFailed,
-  copyPrebuiltRootfs,
-  emptyDir,
-  ensureTools,
-  exists,
-  generateTree,
-  humanSize,
-  mib,
-  outputOf,
-  parseOptions,
-  peakRss,
-  podmanTool,
-  printPeakRss,
-  printResults,
-  printServinStderr,
-  printTarget,
-  printVersions,
-  type Ran,
-  readJson,
-  removeQuietly,
-  ROOTFS_MIN_BYTES,
-  ROOTFS_MIN_FILES,
-  ROOTFS_TARBALL,
-  run,
-  runMain,
-  timeRounds,
-  type Tool,
-  topUpTree,
-  type TreeInfo,
-  writeJson,
-} from "./_common.ts";
+import * as common from "./_common.ts";
 
 /** servin's median must be at most this multiple of podman's median. */
 const TARGET_RATIO = 0.5;
 
-const ARCHIVE = `${CACHE}/load.tar`;
-const ARCHIVE_INFO = `${CACHE}/load.json`;
+const ARCHIVE = `${common.CACHE}/load.tar`;
+const ARCHIVE_INFO = `${common.CACHE}/load.json`;
 /** The tag written into the archive, and the name servin should report (skopeo adds docker.io/). */
 const TAG = "bench/load:latest";
 const LOADED_TAG = `docker.io/${TAG}`;
@@ -78,7 +45,7 @@ const WHITEOUT_TARGET = "etc/motd";
 const SPLIT_LAYERS = [["usr/lib"], ["usr/share"], ["usr/bin", "usr/sbin"]];
 
 /** How the cached archive was made and what it holds. */
-interface ArchiveInfo extends TreeInfo {
+interface ArchiveInfo extends common.TreeInfo {
   /** The layer tarballs, bottom first, as given to umoci. */
   layers: { contents: string; bytes: number }[];
   /** Layers listed in the archive's manifest.json. */
@@ -87,24 +54,28 @@ interface ArchiveInfo extends TreeInfo {
 
 /** Fills `dir` with a base root filesystem; returns a description of where it came from. */
 async function buildBaseTree(dir: string): Promise<string> {
-  const copied = await copyPrebuiltRootfs(dir);
+  const copied = await common.copyPrebuiltRootfs(dir);
   if (copied) return copied;
-  if (exists(ROOTFS_TARBALL)) {
-    console.log(`Unpacking ${ROOTFS_TARBALL} ...`);
-    await run("tar", ["-xzpf", ROOTFS_TARBALL, "-C", dir]);
-    return `the tree of ${ROOTFS_TARBALL}`;
+  if (common.exists(common.ROOTFS_TARBALL)) {
+    console.log(`Unpacking ${common.ROOTFS_TARBALL} ...`);
+    await common.run("tar", ["-xzpf", common.ROOTFS_TARBALL, "-C", dir]);
+    return `the tree of ${common.ROOTFS_TARBALL}`;
   }
   // A generated tree: a quarter of the minimum in each split layer, the rest topped up later.
   console.log("No debootstrap tree or rootfs.tar.gz: generating a synthetic tree ...");
   for (const path of ["usr/lib", "usr/share", "usr/bin"]) {
-    await generateTree(`${dir}/${path}`, ROOTFS_MIN_FILES / 4, ROOTFS_MIN_BYTES / 4);
+    await common.generateTree(
+      `${dir}/${path}`,
+      common.ROOTFS_MIN_FILES / 4,
+      common.ROOTFS_MIN_BYTES / 4,
+    );
   }
   return "generated tree";
 }
 
 /** Writes the layer tarballs of `tree` into `out`, bottom first; returns their descriptions. */
 async function cutLayers(tree: string, out: string): Promise<ArchiveInfo["layers"]> {
-  const cut = SPLIT_LAYERS.map((paths) => paths.filter((path) => exists(`${tree}/${path}`)))
+  const cut = SPLIT_LAYERS.map((paths) => paths.filter((path) => common.exists(`${tree}/${path}`)))
     .filter((paths) => paths.length > 0);
   const split = new Set(cut.flat());
   // The first layer: every top-level entry but usr, the usr directory itself, and what
@@ -114,7 +85,7 @@ async function cutLayers(tree: string, out: string): Promise<ArchiveInfo["layers
     if (entry.name !== "usr") rest.push(entry.name);
   }
   const usr: string[] = [];
-  if (exists(`${tree}/usr`)) {
+  if (common.exists(`${tree}/usr`)) {
     for await (const entry of Deno.readDir(`${tree}/usr`)) {
       if (!split.has(`usr/${entry.name}`)) usr.push(`usr/${entry.name}`);
     }
@@ -124,7 +95,10 @@ async function cutLayers(tree: string, out: string): Promise<ArchiveInfo["layers
   const specs: { contents: string; args: string[] }[] = [
     {
       contents: "everything else",
-      args: [...rest, ...(exists(`${tree}/usr`) ? ["--no-recursion", "usr", "--recursion"] : [])]
+      args: [
+        ...rest,
+        ...(common.exists(`${tree}/usr`) ? ["--no-recursion", "usr", "--recursion"] : []),
+      ]
         .concat(usr),
     },
     ...cut.map((paths) => ({ contents: paths.map((p) => `/${p}`).join(" + "), args: paths })),
@@ -132,7 +106,7 @@ async function cutLayers(tree: string, out: string): Promise<ArchiveInfo["layers
   const layers: ArchiveInfo["layers"] = [];
   for (const [i, spec] of specs.entries()) {
     const path = `${out}/layer-${i + 1}.tar`;
-    await run("tar", ["--numeric-owner", "-C", tree, "-cf", path, ...spec.args]);
+    await common.run("tar", ["--numeric-owner", "-C", tree, "-cf", path, ...spec.args]);
     layers.push({ contents: spec.contents, bytes: (await Deno.stat(path)).size });
   }
   // The top layer deletes a file of the first one with a whiteout.
@@ -145,29 +119,35 @@ async function cutLayers(tree: string, out: string): Promise<ArchiveInfo["layers
     new Uint8Array(),
   );
   const path = `${out}/layer-${specs.length + 1}.tar`;
-  await run("tar", ["--numeric-owner", "-C", whiteout, "-cf", path, parent.split("/")[0]!]);
+  await common.run("tar", ["--numeric-owner", "-C", whiteout, "-cf", path, parent.split("/")[0]!]);
   layers.push({ contents: `whiteout of /${WHITEOUT_TARGET}`, bytes: (await Deno.stat(path)).size });
   return layers;
 }
 
 /** Returns the cached archive's description, building the archive first when missing. */
 async function ensureArchive(): Promise<ArchiveInfo> {
-  if (exists(ARCHIVE) && exists(ARCHIVE_INFO)) return await readJson<ArchiveInfo>(ARCHIVE_INFO);
-  await ensureTools(["umoci", "skopeo"]);
-  const staging = `${CACHE}/load-build`;
+  if (common.exists(ARCHIVE) && common.exists(ARCHIVE_INFO)) {
+    return await common.readJson<ArchiveInfo>(ARCHIVE_INFO);
+  }
+  await common.ensureTools(["umoci", "skopeo"]);
+  const staging = `${common.CACHE}/load-build`;
   const tree = `${staging}/tree`;
-  await removeQuietly(staging);
-  await emptyDir(tree);
+  await common.removeQuietly(staging);
+  await common.emptyDir(tree);
   try {
     const start = performance.now();
     let source = await buildBaseTree(tree);
-    if (!exists(`${tree}/${WHITEOUT_TARGET}`)) {
+    if (!common.exists(`${tree}/${WHITEOUT_TARGET}`)) {
       await Deno.mkdir(`${tree}/${WHITEOUT_TARGET.slice(0, WHITEOUT_TARGET.lastIndexOf("/"))}`, {
         recursive: true,
       });
       await Deno.writeTextFile(`${tree}/${WHITEOUT_TARGET}`, "Deleted by the top layer.\n");
     }
-    const { added, stats } = await topUpTree(tree, ROOTFS_MIN_FILES, ROOTFS_MIN_BYTES);
+    const { added, stats } = await common.topUpTree(
+      tree,
+      common.ROOTFS_MIN_FILES,
+      common.ROOTFS_MIN_BYTES,
+    );
     source += added;
 
     console.log("Cutting the layers ...");
@@ -177,10 +157,10 @@ async function ensureArchive(): Promise<ArchiveInfo> {
     console.log("Assembling an OCI layout with umoci ...");
     const layout = `${staging}/layout`;
     const image = `${layout}:bench`;
-    await run("umoci", ["init", "--layout", layout]);
-    await run("umoci", ["new", "--image", image]);
+    await common.run("umoci", ["init", "--layout", layout]);
+    await common.run("umoci", ["new", "--image", image]);
     for (const [i, layer] of layers.entries()) {
-      await run("umoci", [
+      await common.run("umoci", [
         "raw",
         "add-layer",
         "--image",
@@ -190,65 +170,72 @@ async function ensureArchive(): Promise<ArchiveInfo> {
         `${staging}/layer-${i + 1}.tar`,
       ]);
     }
-    await run("umoci", ["config", "--image", image, "--config.cmd", "/bin/sh"]);
+    await common.run("umoci", ["config", "--image", image, "--config.cmd", "/bin/sh"]);
 
     console.log("Converting to a docker-archive with skopeo ...");
     const partial = `${ARCHIVE}.partial`;
     await Deno.remove(partial).catch(() => {});
-    await run("skopeo", ["copy", "--quiet", `oci:${image}`, `docker-archive:${partial}:${TAG}`]);
-    const manifest = JSON.parse((await run("tar", ["-xOf", partial, "manifest.json"])).stdout);
+    await common.run("skopeo", [
+      "copy",
+      "--quiet",
+      `oci:${image}`,
+      `docker-archive:${partial}:${TAG}`,
+    ]);
+    const manifest = JSON.parse(
+      (await common.run("tar", ["-xOf", partial, "manifest.json"])).stdout,
+    );
     const archiveLayers = (manifest as { Layers?: unknown[] }[])[0]?.Layers?.length ?? 0;
     if (archiveLayers !== layers.length) {
       throw new Error(`the archive has ${archiveLayers} layers, expected ${layers.length}`);
     }
     await Deno.rename(partial, ARCHIVE);
     const info: ArchiveInfo = { source, ...stats, layers, archiveLayers };
-    await writeJson(ARCHIVE_INFO, info);
+    await common.writeJson(ARCHIVE_INFO, info);
     console.log(`Built in ${((performance.now() - start) / 1000).toFixed(1)} s.`);
     return info;
   } finally {
-    await removeQuietly(staging);
+    await common.removeQuietly(staging);
   }
 }
 
 /** Checks that servin reported the loaded image; returns a note when not by the expected name. */
-function checkServinOutput(ran: Ran): string | undefined {
+function checkServinOutput(ran: common.Ran): string | undefined {
   if (ran.stdout.split("\n").includes(`Loaded image: ${LOADED_TAG}`)) return undefined;
   if (/^Loaded image/m.test(ran.stdout)) {
     return `servin did not print "Loaded image: ${LOADED_TAG}" but:\n${ran.stdout.trimEnd()}`;
   }
-  throw new CommandFailed(`servin printed no "Loaded image" line\n${outputOf(ran)}`);
+  throw new common.CommandFailed(`servin printed no "Loaded image" line\n${common.outputOf(ran)}`);
 }
 
 async function main(): Promise<void> {
-  const { rounds, removeEach } = parseOptions();
+  const { rounds, removeEach } = common.parseOptions();
 
   const info = await ensureArchive();
-  await ensureTools(["podman"]);
+  await common.ensureTools(["podman"]);
   const size = (await Deno.stat(ARCHIVE)).size;
   console.log(`\nArchive: ${ARCHIVE} (docker-archive, tag ${TAG})`);
   console.log(`  source:  ${info.source}`);
-  console.log(`  size:    ${mib(size)} (uncompressed layers)`);
+  console.log(`  size:    ${common.mib(size)} (uncompressed layers)`);
   console.log(
-    `  tree:    ${mib(info.bytes)} in ${info.files} files, ${info.symlinks} symlinks, ` +
+    `  tree:    ${common.mib(info.bytes)} in ${info.files} files, ${info.symlinks} symlinks, ` +
       `${info.dirs} directories`,
   );
   console.log(`  layers:  ${info.archiveLayers}, bottom first:`);
   for (const [i, layer] of info.layers.entries()) {
-    console.log(`    ${i + 1}. ${humanSize(layer.bytes).padStart(10)}  ${layer.contents}`);
+    console.log(`    ${i + 1}. ${common.humanSize(layer.bytes).padStart(10)}  ${layer.contents}`);
   }
 
-  await printVersions(["podman", "skopeo", "umoci"]);
+  await common.printVersions(["podman", "skopeo", "umoci"]);
   console.log();
 
   // The fresh directories are removed right away with --remove-each, else after the last round.
-  const cleanup = new Cleanup(removeEach);
+  const cleanup = new common.Cleanup(removeEach);
   console.log(
     removeEach
       ? "Removing each load's directory right after timing it (--remove-each).\n"
       : "Keeping each load's directory until after the last round (see --remove-each).\n",
   );
-  const servin: Tool = {
+  const servin: common.Tool = {
     name: "servin",
     command: (dir) => ({
       cmd: Deno.execPath(),
@@ -256,21 +243,21 @@ async function main(): Promise<void> {
       env: { SERVIN_ROOT: dir },
     }),
   };
-  let podman: Tool;
+  let podman: common.Tool;
   let rss: string | undefined;
   let times: Map<string, number[]>;
   // servin's runs, checked after the last round.
-  const checked: Ran[] = [];
+  const checked: common.Ran[] = [];
   try {
-    podman = await podmanTool(["load", "-i", ARCHIVE], { cleanup });
+    podman = await common.podmanTool(["load", "-i", ARCHIVE], { cleanup });
 
     // Untimed warm-up: fills deno's module cache and the page cache for the archive
     // (podman was warmed up by its probe). It doubles as the peak-RSS measurement.
-    const warmUp = await peakRss(servin, cleanup);
+    const warmUp = await common.peakRss(servin, cleanup);
     rss = warmUp.rss;
     checked.push(warmUp.ran);
 
-    times = await timeRounds([servin, podman], rounds, cleanup, (tool, ran) => {
+    times = await common.timeRounds([servin, podman], rounds, cleanup, (tool, ran) => {
       if (tool === servin) checked.push(ran);
     });
   } finally {
@@ -282,14 +269,14 @@ async function main(): Promise<void> {
     if (note) notes.add(note);
   }
 
-  const medians = printResults(times, rounds, { podman: podman.name });
+  const medians = common.printResults(times, rounds, { podman: podman.name });
 
   const ratio = medians.get(servin.name)! / medians.get(podman.name)!;
   console.log(`\nservin/podman: ${ratio.toFixed(2)}x`);
-  printPeakRss(rss);
+  common.printPeakRss(rss);
   for (const note of notes) console.log(`Note: ${note}`);
-  printServinStderr(checked);
-  printTarget(ratio, TARGET_RATIO, "podman");
+  common.printServinStderr(checked);
+  common.printTarget(ratio, TARGET_RATIO, "podman");
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await common.runMain(main);

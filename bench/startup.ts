@@ -17,17 +17,7 @@
  * @module
  */
 
-import {
-  CommandFailed,
-  parseOptions,
-  printResults,
-  printTarget,
-  printVersions,
-  REPO,
-  rotated,
-  run,
-  runMain,
-} from "./_common.ts";
+import * as common from "./_common.ts";
 
 const TARGET = 1.3;
 
@@ -37,14 +27,14 @@ interface Case {
 }
 
 async function main(): Promise<void> {
-  const { rounds } = parseOptions({ defaultRounds: 15, removeEach: false });
+  const { rounds } = common.parseOptions({ defaultRounds: 15, removeEach: false });
   const root = await Deno.makeTempDir({ prefix: "servin-bench-startup-" });
   const empty = `${root}-empty.ts`;
   await Deno.writeTextFile(empty, "");
   const env = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   const servin: Case = {
     name: "servin image ls",
-    args: ["run", "--cached-only", "-A", `${REPO}/main.ts`, "--root", root, "image", "ls"],
+    args: ["run", "--cached-only", "-A", `${common.REPO}/main.ts`, "--root", root, "image", "ls"],
   };
   const cases: Case[] = [
     servin,
@@ -52,30 +42,36 @@ async function main(): Promise<void> {
     { name: "deno run (empty module)", args: ["run", "--cached-only", empty] },
   ];
   try {
-    for (const c of cases) await run(Deno.execPath(), c.args, { env }); // warm-up, untimed
+    for (const c of cases) await common.run(Deno.execPath(), c.args, { env }); // warm-up, untimed
     const times = new Map(cases.map((c) => [c.name, [] as number[]]));
     for (let round = 0; round < rounds; round++) {
-      for (const c of rotated(cases, round)) {
-        const ran = await run(Deno.execPath(), c.args, { env });
+      for (const c of common.rotated(cases, round)) {
+        const ran = await common.run(Deno.execPath(), c.args, { env });
         if (c === servin && ran.stdout.trim() !== "REPOSITORY   TAG   IMAGE ID   CREATED   SIZE") {
-          throw new CommandFailed(`servin image ls printed more than the header:\n${ran.stdout}`);
+          throw new common.CommandFailed(
+            `servin image ls printed more than the header:\n${ran.stdout}`,
+          );
         }
         times.get(c.name)!.push(ran.ms);
       }
     }
-    const medians = printResults(times, rounds, { "deno eval 1": "deno eval 1" }, {
+    const medians = common.printResults(times, rounds, { "deno eval 1": "deno eval 1" }, {
       first: "command",
       unit: "ms",
       digits: 1,
     });
-    printTarget(medians.get(servin.name)! / medians.get("deno eval 1")!, TARGET, "deno eval 1");
+    common.printTarget(
+      medians.get(servin.name)! / medians.get("deno eval 1")!,
+      TARGET,
+      "deno eval 1",
+    );
     const load = Deno.loadavg().map((n) => n.toFixed(2)).join(", ");
     console.log(`Load average while measuring: ${load}`);
-    await printVersions([]);
+    await common.printVersions([]);
   } finally {
     await Deno.remove(root, { recursive: true });
     await Deno.remove(empty);
   }
 }
 
-await runMain(main);
+await common.runMain(main);

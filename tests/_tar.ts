@@ -5,6 +5,8 @@
  * @module
  */
 
+import { headerSums } from "../plugins/formats/sniff.ts";
+
 /** One entry to write. */
 export interface FixtureEntry {
   /** Name in the header (or in a pax record when longer than 100 bytes). */
@@ -55,10 +57,7 @@ function header(e: FixtureEntry, size: number, name: string, linkname: string): 
   octal(block, 329, 8, e.devmajor ?? 0);
   octal(block, 337, 8, e.devminor ?? 0);
   block.fill(32, 148, 156);
-  let sum = 0;
-  for (const b of block) sum += b;
-  octal(block, 148, 7, sum);
-  block[155] = 32;
+  octal(block, 148, 7, headerSums(block)[0]);
   return block;
 }
 

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, tempDir, withTempDir, writeFixture } from "./_cli.ts";
 import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -100,18 +100,16 @@ async function damaged(
   }
 }
 
-Deno.test("check: a store after import and load is clean", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "check: a store after import and load is clean",
+  withTempDir(async ({ dir }) => {
     const root = await store(dir);
     const r = await run(root, ["system", "check"]);
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
     const json = await ok(root, ["system", "check", "--format", "json"]);
     assert.deepEqual(JSON.parse(json), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test("check: a truncated blob is reported and repaired", async () => {
   await damaged(async (root, a) => {
@@ -203,9 +201,9 @@ Deno.test("check: a corrupt index record is reported and repaired", async () => 
   ], UNVERIFIED);
 });
 
-Deno.test("check: a container whose bundle or layer is gone is reported and removed", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "check: a container whose bundle or layer is gone is reported and removed",
+  withTempDir(async ({ dir }) => {
     const root = await store(dir);
     const env = { env: { SERVIN_SNAPSHOTTER: "copy" } };
     const id = (await ok(root, ["create", "--name", "c1", "a:1", "/bin/true"], env)).trim();
@@ -236,14 +234,12 @@ Deno.test("check: a container whose bundle or layer is gone is reported and remo
       /^container c2 \([0-9a-f]{12}\) is broken: its layer [0-9a-f]{64} is missing; removed the container$/,
     );
     assert.equal(await ok(root, ["system", "check"]), "");
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("check: a layer only a container keeps is checked for completeness, and says so", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "check: a layer only a container keeps is checked for completeness, and says so",
+  withTempDir(async ({ dir }) => {
     const root = await store(dir);
     const a = await imageA(root);
     const env = { env: { SERVIN_SNAPSHOTTER: "copy" } };
@@ -266,69 +262,61 @@ Deno.test("check: a layer only a container keeps is checked for completeness, an
       "lease",
       "container",
     ]);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
 Deno.test({
   name: "check: layers with whiteouts, devices, a FIFO and owners unpack again the same",
   ignore: Deno.uid() !== 0,
   // Skipped unless root: owners and device nodes are kept only as root.
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    try {
-      const root = join(dir, "root");
-      const layout = join(dir, "layout");
-      const image = await writeImage(layout, [
-        {
-          compression: "gzip",
-          tar: buildTar([
-            { name: "opq/", type: "5" },
-            { name: "opq/old", body: "old\n" },
-            { name: "gone", body: "gone\n" },
-            { name: "suid", body: "x", mode: 0o4755, uid: 0, gid: 0 },
-          ]),
-        },
-        {
-          compression: "zstd",
-          tar: buildTar([
-            { name: ".wh.gone" },
-            { name: "opq/", type: "5", mode: 0o700 },
-            { name: "opq/.wh..wh..opq" },
-            { name: "opq/new", body: "new\n", uid: 1, gid: 2 },
-            { name: "null", type: "3", devmajor: 1, devminor: 3, mode: 0o666 },
-            { name: "fifo", type: "6", mode: 0o600 },
-          ]),
-        },
-      ]);
-      await writeIndex(layout, [manifestDescriptor(image, { name: "example.com/w:1" })]);
-      await ok(root, ["image", "load", "-i", layout]);
-      const r = await run(root, ["system", "check"]);
-      assert.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
+  fn: withTempDir(async ({ dir, root }) => {
+    const layout = join(dir, "layout");
+    const image = await writeImage(layout, [
+      {
+        compression: "gzip",
+        tar: buildTar([
+          { name: "opq/", type: "5" },
+          { name: "opq/old", body: "old\n" },
+          { name: "gone", body: "gone\n" },
+          { name: "suid", body: "x", mode: 0o4755, uid: 0, gid: 0 },
+        ]),
+      },
+      {
+        compression: "zstd",
+        tar: buildTar([
+          { name: ".wh.gone" },
+          { name: "opq/", type: "5", mode: 0o700 },
+          { name: "opq/.wh..wh..opq" },
+          { name: "opq/new", body: "new\n", uid: 1, gid: 2 },
+          { name: "null", type: "3", devmajor: 1, devminor: 3, mode: 0o666 },
+          { name: "fifo", type: "6", mode: 0o600 },
+        ]),
+      },
+    ]);
+    await writeIndex(layout, [manifestDescriptor(image, { name: "example.com/w:1" })]);
+    await ok(root, ["image", "load", "-i", layout]);
+    const r = await run(root, ["system", "check"]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "", ""]);
 
-      const top = join(root, "images", "layers", image.diffIds[1]!);
-      await Deno.chown(join(top, "opq", "new"), 0, 0);
-      await Deno.remove(join(top, "null"));
-      const mknod = await new Deno.Command("mknod", { args: [join(top, "null"), "c", "1", "5"] })
-        .output();
-      assert.equal(mknod.code, 0);
-      await Deno.chmod(join(top, "null"), 0o666);
-      const found = await run(root, ["system", "check"]);
-      assert.equal(found.code, 1, found.stderr);
-      assert.match(
-        lines(found.stdout)[0]!,
-        /^layer [0-9a-f]{64} is damaged: "null" is device 1:5, not 1:3 \(and 1 more difference\)$/,
-      );
-    } finally {
-      await cleanup();
-    }
-  },
+    const top = join(root, "images", "layers", image.diffIds[1]!);
+    await Deno.chown(join(top, "opq", "new"), 0, 0);
+    await Deno.remove(join(top, "null"));
+    const mknod = await new Deno.Command("mknod", { args: [join(top, "null"), "c", "1", "5"] })
+      .output();
+    assert.equal(mknod.code, 0);
+    await Deno.chmod(join(top, "null"), 0o666);
+    const found = await run(root, ["system", "check"]);
+    assert.equal(found.code, 1, found.stderr);
+    assert.match(
+      lines(found.stdout)[0]!,
+      /^layer [0-9a-f]{64} is damaged: "null" is device 1:5, not 1:3 \(and 1 more difference\)$/,
+    );
+  }),
 });
 
-Deno.test("save of an image with a truncated blob exits 1 and writes no file", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "save of an image with a truncated blob exits 1 and writes no file",
+  withTempDir(async ({ dir }) => {
     const root = await store(dir);
     const a = await imageA(root);
     await Deno.truncate(join(root, "images", "blobs", "sha256", a.layers[0]!), 1000);
@@ -340,14 +328,12 @@ Deno.test("save of an image with a truncated blob exits 1 and writes no file", a
       assert.match(r.stderr, /^servin: blob sha256:[0-9a-f]{64} is damaged in the store/);
       assert.deepEqual(await listTree(out), [], format);
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("export of an image with an incomplete layer exits 1 and writes no file", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "export of an image with an incomplete layer exits 1 and writes no file",
+  withTempDir(async ({ dir }) => {
     const root = await store(dir);
     const a = await imageA(root);
     const layer = join(root, "images", "layers", a.layers[0]!);
@@ -363,7 +349,5 @@ Deno.test("export of an image with an incomplete layer exits 1 and writes no fil
       );
       assert.deepEqual(await listTree(out), []);
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "./_cli.ts";
+import { withTempDir } from "./_cli.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const PLUGIN = new URL("../plugin.ts", import.meta.url).href;
@@ -44,9 +44,9 @@ await memory.importImage({ path: "y", stream: new Blob([tar]).stream() }, "mem:1
 console.log(JSON.stringify({ id: image.id, listed: listed.length, seen, memory: (await memory.listImages()).length }));
 `;
 
-Deno.test("a project with Deno's default options imports mod.ts and plugin.ts, type-checks and runs", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "a project with Deno's default options imports mod.ts and plugin.ts, type-checks and runs",
+  withTempDir(async ({ dir }) => {
     const project = join(dir, "project");
     await Deno.mkdir(project);
     // Only an import map: every compiler option is Deno's default.
@@ -77,7 +77,5 @@ Deno.test("a project with Deno's default options imports mod.ts and plugin.ts, t
     const result = JSON.parse(new TextDecoder().decode(ran.stdout));
     assert.match(result.id, /^[0-9a-f]{64}$/);
     assert.deepEqual(result, { id: result.id, listed: 1, seen: ["app:1"], memory: 1 });
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

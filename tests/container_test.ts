@@ -10,6 +10,7 @@ import { openServin, ServinError } from "../mod.ts";
 import { mountsUnder, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have } from "./_layout.ts";
+import { NO_MKDIR_PROFILE } from "./_runtime.ts";
 import { buildTar } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
@@ -356,13 +357,7 @@ Deno.test({
       assert.equal(mounted.stdout, "mounted\n", mounted.stderr);
 
       const profile = join(dir, "no-mkdir.json");
-      await Deno.writeTextFile(
-        profile,
-        JSON.stringify({
-          defaultAction: "SCMP_ACT_ALLOW",
-          syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-        }),
-      );
+      await Deno.writeTextFile(profile, JSON.stringify(NO_MKDIR_PROFILE));
       const custom = ["--security-opt", `seccomp=${profile}`];
       const mkdir = await run(root, ["run", "--rm", ...custom, "busybox:test", "mkdir", "/tmp/x"]);
       assert.equal(mkdir.code, 1);

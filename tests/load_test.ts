@@ -7,15 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listTree, ok, run, sha256, withTempDir, writeFixture } from "./_cli.ts";
-import {
-  type Layout,
-  manifestDescriptor,
-  tarDir,
-  writeDockerManifest,
-  writeImage,
-  writeIndex,
-  writeMultiPlatformLayout,
-} from "./_oci.ts";
+import * as oci from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
 const BASE = buildTar([
@@ -45,14 +37,16 @@ Deno.test(
   "load takes plain, gzip and zstd layers, applies whiteouts, and keeps the archive's digests",
   withTempDir(async ({ dir, root }) => {
     const layoutDir = join(dir, "layout");
-    const layout = await writeImage(layoutDir, [
+    const layout = await oci.writeImage(layoutDir, [
       { tar: BASE, compression: "none" },
       { tar: MIDDLE, compression: "gzip" },
       { tar: TOP, compression: "zstd" },
     ]);
-    await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "example.com/app:1" })]);
+    await oci.writeIndex(layoutDir, [
+      oci.manifestDescriptor(layout, { name: "example.com/app:1" }),
+    ]);
     const archive = join(dir, "app.tar");
-    await tarDir(layoutDir, archive);
+    await oci.tarDir(layoutDir, archive);
 
     assert.equal(
       await ok(root, ["image", "load", "-i", archive]),
@@ -97,11 +91,11 @@ Deno.test(
   "load from a docker-archive on stdin; save as docker-archive reproduces its layer digests",
   withTempDir(async ({ dir, root }) => {
     const d = join(dir, "docker");
-    const layout = await writeImage(d, [{ tar: BASE }, { tar: MIDDLE }]);
-    await writeDockerManifest(d, layout, ["app:1", "app:latest"]);
+    const layout = await oci.writeImage(d, [{ tar: BASE }, { tar: MIDDLE }]);
+    await oci.writeDockerManifest(d, layout, ["app:1", "app:latest"]);
     await Deno.writeTextFile(join(d, "repositories"), "{}");
     const archive = join(dir, "docker.tar");
-    await tarDir(d, archive);
+    await oci.tarDir(d, archive);
     const loaded = await run(root, ["load"], { stdin: await Deno.readFile(archive) });
     assert.equal(loaded.stdout, "Loaded image: app:1\nLoaded image: app:latest\n", loaded.stderr);
     const saved = join(dir, "saved.tar");
@@ -123,9 +117,9 @@ Deno.test(
   "a multi-platform index loads the host's platform, or the one --platform names",
   withTempDir(async ({ dir, root }) => {
     const d = join(dir, "multi");
-    const amd = await writeImage(d, [{ tar: BASE }], { cmd: ["amd64"] });
-    const arm = await writeImage(d, [{ tar: TOP }], { cmd: ["arm64"] });
-    await writeMultiPlatformLayout(d, arm, amd, "multi/app:1");
+    const amd = await oci.writeImage(d, [{ tar: BASE }], { cmd: ["amd64"] });
+    const arm = await oci.writeImage(d, [{ tar: TOP }], { cmd: ["arm64"] });
+    await oci.writeMultiPlatformLayout(d, arm, amd, "multi/app:1");
     const host = Deno.build.arch === "aarch64" ? arm : amd;
     await ok(root, ["load", "-i", d]);
     assert.equal(
@@ -153,36 +147,36 @@ Deno.test(
     const index = await Deno.readTextFile(join(root, "images", "index.json"));
 
     const corrupt = join(dir, "corrupt");
-    const layout: Layout = await writeImage(corrupt, [{ tar: BASE, compression: "gzip" }, {
+    const layout: oci.Layout = await oci.writeImage(corrupt, [{ tar: BASE, compression: "gzip" }, {
       tar: TOP,
     }]);
-    await writeIndex(corrupt, [manifestDescriptor(layout, { name: "bad:1" })]);
+    await oci.writeIndex(corrupt, [oci.manifestDescriptor(layout, { name: "bad:1" })]);
     const blob = join(corrupt, "blobs", "sha256", layout.blobs[1]!);
     const bytes = await Deno.readFile(blob);
     bytes[bytes.length - 1] = bytes.at(-1)! ^ 1;
     await Deno.writeFile(blob, bytes);
 
     const wrongDiff = join(dir, "wrongdiff");
-    const w = await writeImage(wrongDiff, [{ tar: BASE }, { tar: TOP }], {
+    const w = await oci.writeImage(wrongDiff, [{ tar: BASE }, { tar: TOP }], {
       diffIds: [sha256(BASE), sha256(MIDDLE)],
     });
-    await writeIndex(wrongDiff, [manifestDescriptor(w, { name: "bad:2" })]);
+    await oci.writeIndex(wrongDiff, [oci.manifestDescriptor(w, { name: "bad:2" })]);
 
     // Compressed layers, whose digests the decompression worker takes: a
     // blob that inflates to the right tar but is not the bytes described,
     // and a right blob whose tar is not the diff_id the config says.
     const regzipped = join(dir, "regzipped");
-    const r = await writeImage(regzipped, [{ tar: BASE, compression: "gzip" }]);
-    await writeIndex(regzipped, [manifestDescriptor(r, { name: "bad:3" })]);
+    const r = await oci.writeImage(regzipped, [{ tar: BASE, compression: "gzip" }]);
+    await oci.writeIndex(regzipped, [oci.manifestDescriptor(r, { name: "bad:3" })]);
     const blob0 = join(regzipped, "blobs", "sha256", r.blobs[0]!);
     const other = await Deno.readFile(blob0);
     other[9] = other[9]! ^ 1; // the gzip header's OS byte: inflates the same, same size
     await Deno.writeFile(blob0, other);
     const wrongGzDiff = join(dir, "wronggzdiff");
-    const g = await writeImage(wrongGzDiff, [{ tar: BASE, compression: "gzip" }], {
+    const g = await oci.writeImage(wrongGzDiff, [{ tar: BASE, compression: "gzip" }], {
       diffIds: [sha256(MIDDLE)],
     });
-    await writeIndex(wrongGzDiff, [manifestDescriptor(g, { name: "bad:4" })]);
+    await oci.writeIndex(wrongGzDiff, [oci.manifestDescriptor(g, { name: "bad:4" })]);
 
     const cases: [string, RegExp][] = [
       // Streamed: whichever check meets the damage first refuses it.
@@ -202,7 +196,7 @@ Deno.test(
     }
 
     const archive = join(dir, "archive.tar");
-    await tarDir(wrongDiff, archive);
+    await oci.tarDir(wrongDiff, archive);
     const imported = await run(root, ["image", "import", archive, "oops:1"]);
     assert.equal(imported.code, 1);
     assert.match(
@@ -217,11 +211,11 @@ Deno.test(
   "layers are shared between images; df shows shared and unique bytes; prune removes dangling then unused",
   withTempDir(async ({ dir, root }) => {
     const d = join(dir, "two");
-    const one = await writeImage(d, [{ tar: BASE }, { tar: MIDDLE }], { cmd: ["one"] });
-    const two = await writeImage(d, [{ tar: BASE }, { tar: TOP }], { cmd: ["two"] });
-    await writeIndex(d, [
-      manifestDescriptor(one, { name: "shared/one:1" }),
-      manifestDescriptor(two, { name: "shared/two:1" }),
+    const one = await oci.writeImage(d, [{ tar: BASE }, { tar: MIDDLE }], { cmd: ["one"] });
+    const two = await oci.writeImage(d, [{ tar: BASE }, { tar: TOP }], { cmd: ["two"] });
+    await oci.writeIndex(d, [
+      oci.manifestDescriptor(one, { name: "shared/one:1" }),
+      oci.manifestDescriptor(two, { name: "shared/two:1" }),
     ]);
     assert.equal(
       await ok(root, ["load", "-i", d]),

@@ -8,16 +8,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { listTree, ok, run, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, withTempDir, writeFixture } from "./_cli.ts";
 import { sh } from "./_layout.ts";
-import {
-  type Layout,
-  manifestDescriptor,
-  tarDir,
-  writeDockerManifest,
-  writeImage,
-  writeIndex,
-} from "./_oci.ts";
+import * as oci from "./_oci.ts";
 import { buildTar, gzip } from "./_tar.ts";
 
 /** Whether this process can mount a tmpfs: root, and a kernel and sandbox that let it. */
@@ -41,18 +34,30 @@ function canMount(): boolean {
 const MOUNTS = canMount();
 if (!MOUNTS) console.warn("os_errors_test: not root or cannot mount a tmpfs: mount tests ignored");
 
-/** Runs `fn` with a fresh tmpfs of `size` mounted at `<dir>/root`. */
-async function withTmpfsRoot(size: string, fn: (dir: string, root: string) => Promise<void>) {
-  const [dir, cleanup] = await tempDir();
-  const root = join(dir, "root");
-  await Deno.mkdir(root);
-  await sh("mount", "-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", root);
-  try {
-    await fn(dir, root);
-  } finally {
-    await sh("umount", root);
-    await cleanup();
-  }
+/**
+ * A test, ignored unless this process can mount, in a fresh tmpfs of `size` mounted at
+ * `<dir>/root` whose store already holds `small.tar` imported as `kept`.
+ */
+function tmpfsTest(
+  name: string,
+  size: string,
+  fn: (places: { dir: string; root: string; small: string }) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !MOUNTS,
+    fn: withTempDir(async ({ dir, root }) => {
+      await Deno.mkdir(root);
+      await sh("mount", "-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", root);
+      try {
+        const small = await writeFixture(dir, "small.tar", SMALL);
+        await ok(root, ["image", "import", small, "kept"]);
+        await fn({ dir, root, small });
+      } finally {
+        await sh("umount", root);
+      }
+    }),
+  });
 }
 
 const SMALL = buildTar([{ name: "etc/", type: "5" }, { name: "etc/hello", body: "hi\n" }]);
@@ -63,60 +68,52 @@ function random(n: number): Uint8Array {
   return bytes;
 }
 
-Deno.test({
-  name: 'a read-only store is exit 1 with "read-only file system", and it still lists',
-  ignore: !MOUNTS,
-  async fn() {
-    await withTmpfsRoot("8m", async (dir, root) => {
-      const small = await writeFixture(dir, "small.tar", SMALL);
-      await ok(root, ["image", "import", small, "kept"]);
-      const before = await listTree(root);
-      await sh("mount", "-o", "remount,ro", root);
-      for (const args of [["image", "import", small, "more"], ["image", "rm", "kept"]]) {
-        const r = await run(root, args);
-        assert.equal(r.code, 1, r.stderr);
-        assert.match(r.stderr, /^servin: [^\n]*read-only file system: \S+ '\/[^\n]*'\n$/);
-      }
-      assert.match(await ok(root, ["images"]), /kept/);
-      assert.deepEqual(await listTree(root), before);
-    });
+tmpfsTest(
+  'a read-only store is exit 1 with "read-only file system", and it still lists',
+  "8m",
+  async ({ root, small }) => {
+    const before = await listTree(root);
+    await sh("mount", "-o", "remount,ro", root);
+    for (const args of [["image", "import", small, "more"], ["image", "rm", "kept"]]) {
+      const r = await run(root, args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^servin: [^\n]*read-only file system: \S+ '\/[^\n]*'\n$/);
+    }
+    assert.match(await ok(root, ["images"]), /kept/);
+    assert.deepEqual(await listTree(root), before);
   },
-});
+);
 
-Deno.test({
-  name: 'a full store is exit 1 with "no space left on device", and nothing changes',
-  ignore: !MOUNTS,
-  async fn() {
-    await withTmpfsRoot("1m", async (dir, root) => {
-      const small = await writeFixture(dir, "small.tar", SMALL);
-      await ok(root, ["image", "import", small, "kept"]);
-      const index = await Deno.readTextFile(join(root, "images", "index.json"));
-      const before = await listTree(root);
-      const tar = buildTar([{ name: "big", body: random(3 * 1024 * 1024) }]);
-      const plain = await writeFixture(dir, "big.tar", tar);
-      const gzipped = await writeFixture(dir, "big.tar.gz", await gzip(tar));
-      const layoutDir = join(dir, "layout");
-      const layout: Layout = await writeImage(layoutDir, [{ tar }]);
-      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "big:1" })]);
-      const archive = join(dir, "big-oci.tar");
-      await tarDir(layoutDir, archive);
-      for (
-        const args of [
-          ["image", "import", plain, "big"],
-          ["image", "import", gzipped, "big"],
-          ["image", "load", "-i", archive],
-          ["image", "load", "-i", layoutDir],
-        ]
-      ) {
-        const r = await run(root, args);
-        assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
-        assert.match(r.stderr, /^servin: [^\n]*no space left on device[^\n]*\n$/, args.join(" "));
-        assert.deepEqual(await listTree(root), before, args.join(" "));
-        assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
-      }
-    });
+tmpfsTest(
+  'a full store is exit 1 with "no space left on device", and nothing changes',
+  "1m",
+  async ({ dir, root }) => {
+    const index = await Deno.readTextFile(join(root, "images", "index.json"));
+    const before = await listTree(root);
+    const tar = buildTar([{ name: "big", body: random(3 * 1024 * 1024) }]);
+    const plain = await writeFixture(dir, "big.tar", tar);
+    const gzipped = await writeFixture(dir, "big.tar.gz", await gzip(tar));
+    const layoutDir = join(dir, "layout");
+    const layout: oci.Layout = await oci.writeImage(layoutDir, [{ tar }]);
+    await oci.writeIndex(layoutDir, [oci.manifestDescriptor(layout, { name: "big:1" })]);
+    const archive = join(dir, "big-oci.tar");
+    await oci.tarDir(layoutDir, archive);
+    for (
+      const args of [
+        ["image", "import", plain, "big"],
+        ["image", "import", gzipped, "big"],
+        ["image", "load", "-i", archive],
+        ["image", "load", "-i", layoutDir],
+      ]
+    ) {
+      const r = await run(root, args);
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /^servin: [^\n]*no space left on device[^\n]*\n$/, args.join(" "));
+      assert.deepEqual(await listTree(root), before, args.join(" "));
+      assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
+    }
   },
-});
+);
 
 const enc = new TextEncoder();
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -128,7 +125,7 @@ async function putBlob(dir: string, bytes: Uint8Array): Promise<string> {
   return name;
 }
 
-function manifestOf(config: Uint8Array, layout: Layout, layerSize: number): Uint8Array {
+function manifestOf(config: Uint8Array, layout: oci.Layout, layerSize: number): Uint8Array {
   return enc.encode(JSON.stringify({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -153,12 +150,12 @@ function descriptorOf(manifest: Uint8Array) {
   };
 }
 
-Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and loads nothing", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
+Deno.test(
+  "malformed JSON anywhere in an archive is exit 1 naming the file, and loads nothing",
+  withTempDir(async ({ dir }) => {
     const bad = enc.encode("{not json");
     /** Each case breaks one file of a good layout (OCI, plus docker's manifest.json). */
-    const cases: Record<string, (d: string, l: Layout) => Promise<string>> = {
+    const cases: Record<string, (d: string, l: oci.Layout) => Promise<string>> = {
       "manifest.json": async (d) => {
         await Deno.writeFile(join(d, "manifest.json"), bad);
         return "manifest.json";
@@ -188,7 +185,7 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
       "OCI manifest": async (d) => {
         await Deno.remove(join(d, "manifest.json"));
         const manifest = await putBlob(d, bad);
-        await writeIndex(d, [descriptorOf(bad)]);
+        await oci.writeIndex(d, [descriptorOf(bad)]);
         return manifest;
       },
       "OCI config": async (d, l) => {
@@ -196,18 +193,18 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
         const config = await putBlob(d, bad);
         const manifest = manifestOf(bad, l, SMALL.length);
         await putBlob(d, manifest);
-        await writeIndex(d, [descriptorOf(manifest)]);
+        await oci.writeIndex(d, [descriptorOf(manifest)]);
         return config;
       },
     };
     for (const [what, breakIt] of Object.entries(cases)) {
       const layoutDir = join(dir, what.replace(/\W/g, "_"));
-      const layout = await writeImage(layoutDir, [{ tar: SMALL }]);
-      await writeIndex(layoutDir, [manifestDescriptor(layout, { name: "x:1" })]);
-      await writeDockerManifest(layoutDir, layout, ["x:1"]);
+      const layout = await oci.writeImage(layoutDir, [{ tar: SMALL }]);
+      await oci.writeIndex(layoutDir, [oci.manifestDescriptor(layout, { name: "x:1" })]);
+      await oci.writeDockerManifest(layoutDir, layout, ["x:1"]);
       const file = await breakIt(layoutDir, layout);
       const archive = `${layoutDir}.tar`;
-      await tarDir(layoutDir, archive);
+      await oci.tarDir(layoutDir, archive);
       for (const input of [archive, layoutDir]) {
         const root = join(dir, "root");
         const r = await run(root, ["image", "load", "-i", input]);
@@ -217,7 +214,5 @@ Deno.test("malformed JSON anywhere in an archive is exit 1 naming the file, and 
         assert.equal(await ok(root, ["images", "-q"]), "");
       }
     }
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { listTree, ok, run, tempDir, withTempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, withTempDir, writeFixture } from "./_cli.ts";
 import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -125,37 +125,31 @@ Deno.test({
   name:
     "config.json that others can write is refused in one line; --plugin stays the caller's choice",
   ignore: Deno.build.os === "windows", // no owners or mode bits there
-  async fn() {
-    const [dir, cleanup] = await tempDir();
-    try {
-      const root = join(dir, "root");
-      await Deno.mkdir(root, { mode: 0o700 });
-      const plugin = join(dir, "hello.ts");
-      await Deno.copyFile(HELLO, plugin);
-      await Deno.chmod(plugin, 0o664);
-      const config = join(root, "config.json");
-      await Deno.writeTextFile(config, JSON.stringify({ plugins: [plugin] }));
-      await Deno.chmod(config, 0o644);
-      const refused = await run(root, ["hello"]);
-      assert.equal(refused.code, 1);
-      assert.equal(
-        refused.stderr,
-        `servin: Refusing to load plugins from ${config}: the plugin "${plugin}" it names is ` +
-          `writable by its group (mode 0664); run "chmod go-w ${plugin}", or name the plugins ` +
-          "with --plugin or SERVIN_PLUGINS instead\n",
-      );
-      await Deno.chmod(config, 0o646);
-      assert.match((await run(root, ["image", "ls"])).stderr, /: it is writable by others/);
-      assert.deepEqual(await listTree(root), ["config.json"]);
-      await Deno.remove(config);
-      assert.equal(
-        await ok(root, ["--plugin", plugin, "hello"]),
-        "Hello, world! This store holds 0 images.\n",
-      );
-    } finally {
-      await cleanup();
-    }
-  },
+  fn: withTempDir(async ({ dir, root }) => {
+    await Deno.mkdir(root, { mode: 0o700 });
+    const plugin = join(dir, "hello.ts");
+    await Deno.copyFile(HELLO, plugin);
+    await Deno.chmod(plugin, 0o664);
+    const config = join(root, "config.json");
+    await Deno.writeTextFile(config, JSON.stringify({ plugins: [plugin] }));
+    await Deno.chmod(config, 0o644);
+    const refused = await run(root, ["hello"]);
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `servin: Refusing to load plugins from ${config}: the plugin "${plugin}" it names is ` +
+        `writable by its group (mode 0664); run "chmod go-w ${plugin}", or name the plugins ` +
+        "with --plugin or SERVIN_PLUGINS instead\n",
+    );
+    await Deno.chmod(config, 0o646);
+    assert.match((await run(root, ["image", "ls"])).stderr, /: it is writable by others/);
+    assert.deepEqual(await listTree(root), ["config.json"]);
+    await Deno.remove(config);
+    assert.equal(
+      await ok(root, ["--plugin", plugin, "hello"]),
+      "Hello, world! This store holds 0 images.\n",
+    );
+  }),
 });
 
 Deno.test(

@@ -12,19 +12,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, type RunResult, tempDir, writeFixture } from "./_cli.ts";
-import {
-  assertCleanExit,
-  assertSystemCheckClean,
-  checkStore,
-  duration,
-  prng,
-  testSeed,
-} from "./_invariants.ts";
+import { ok, run, type RunResult, withTempDir, writeFixture } from "./_cli.ts";
+import * as invariants from "./_invariants.ts";
 import { tarDir, writeDockerManifest, writeImage } from "./_oci.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
-const SEED = testSeed();
+const SEED = invariants.testSeed();
 const TRIES = Number(Deno.env.get("SERVIN_RACE_TRIES") ?? 20);
 
 function layerTar(files: number): Uint8Array {
@@ -69,7 +62,7 @@ async function races(
   check: (a: RunResult, b: RunResult, what: string) => Promise<void>,
   root: string,
 ): Promise<void> {
-  const random = prng(SEED + offset);
+  const random = invariants.prng(SEED + offset);
   const outcomes = new Map<string, number>();
   for (let i = 0; i < TRIES; i++) {
     const shift = (random() - 0.5) * span;
@@ -78,15 +71,18 @@ async function races(
       sleep(Math.max(0, -shift)).then(() => run(root, first)),
       sleep(Math.max(0, shift)).then(() => run(root, second)),
     ]);
-    assertCleanExit(a, `${what}: ${first.join(" ")}`, failureCode(first));
-    assertCleanExit(b, `${what}: ${second.join(" ")}`, failureCode(second));
+    invariants.assertCleanExit(a, `${what}: ${first.join(" ")}`, failureCode(first));
+    invariants.assertCleanExit(b, `${what}: ${second.join(" ")}`, failureCode(second));
     await check(a, b, what);
     const outcome = `${a.code}/${b.code}`;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   }
   // Which side won how often: a pair that never conflicts proves less, so say so.
   console.log(`${name}: exit codes (first/second) ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  await assertSystemCheckClean(root, `${name}: after ${TRIES} tries (SERVIN_TEST_SEED=${SEED})`);
+  await invariants.assertSystemCheckClean(
+    root,
+    `${name}: after ${TRIES} tries (SERVIN_TEST_SEED=${SEED})`,
+  );
 }
 
 /** Docker's 125 for `run` and `create` failing before a process runs; 1 for the rest. */
@@ -97,14 +93,13 @@ function failureCode(args: string[]): number {
 const hasTag = (images: { repo_tags: string[] }[], tag: string) =>
   images.some((img) => img.repo_tags.some((t) => t === tag || t.endsWith(`/${tag}`)));
 
-Deno.test("load of an image whose layers the store has, against image rm -f of their holder, leaves no dangling record", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "load of an image whose layers the store has, against image rm -f of their holder, leaves no dangling record",
+  withTempDir(async ({ dir, root }) => {
     const a = await archive(dir, "race/a:1", "a");
     const b = await archive(dir, "race/b:1", "b");
     await ok(root, ["image", "load", "-i", a]);
-    const span = await duration(root, ["image", "load", "-i", b]);
+    const span = await invariants.duration(root, ["image", "load", "-i", b]);
     await ok(root, ["image", "rm", "race/b:1"]);
     await races(
       "load vs image rm -f",
@@ -113,7 +108,7 @@ Deno.test("load of an image whose layers the store has, against image rm -f of t
       ["image", "load", "-i", b],
       ["image", "rm", "-f", "race/a:1"],
       async (load, rm, what) => {
-        const images = await checkStore(root, what);
+        const images = await invariants.checkStore(root, what);
         if (load.code === 0) assert.ok(hasTag(images, "race/b:1"), `${what}: race/b:1 is missing`);
         if (rm.code === 0) assert.ok(!hasTag(images, "race/a:1"), `${what}: race/a:1 is there`);
         // Back to the start: race/a:1 holds the layers (reused if race/b:1 kept them).
@@ -122,19 +117,16 @@ Deno.test("load of an image whose layers the store has, against image rm -f of t
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("create with the copy snapshotter, against image rm -f of its image, leaves no container on a missing layer", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "create with the copy snapshotter, against image rm -f of its image, leaves no container on a missing layer",
+  withTempDir(async ({ dir, root }) => {
     const a = await archive(dir, "race/a:1", "a");
     await ok(root, ["image", "load", "-i", a]);
     const probe = (await ok(root, ["create", "--snapshotter", "copy", "race/a:1"])).trim();
-    const span = await duration(root, ["rm", probe]);
+    const span = await invariants.duration(root, ["rm", probe]);
     await races(
       "create vs image rm -f",
       2,
@@ -143,7 +135,7 @@ Deno.test("create with the copy snapshotter, against image rm -f of its image, l
       ["create", "--pull", "never", "--snapshotter", "copy", "race/a:1"],
       ["image", "rm", "-f", "race/a:1"],
       async (create, rm, what) => {
-        const images = await checkStore(root, what);
+        const images = await invariants.checkStore(root, what);
         if (rm.code === 0) assert.ok(!hasTag(images, "race/a:1"), `${what}: race/a:1 is there`);
         if (create.code === 0) {
           const id = create.stdout.trim();
@@ -157,18 +149,15 @@ Deno.test("create with the copy snapshotter, against image rm -f of its image, l
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("import against image prune -a leaves no record on a missing layer", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "import against image prune -a leaves no record on a missing layer",
+  withTempDir(async ({ dir, root }) => {
     const rootfs = await writeFixture(dir, "rootfs.tar", BASE);
     await ok(root, ["image", "import", rootfs, "race/kept:1"]);
-    const span = await duration(root, ["image", "import", rootfs, "race/new:1"]);
+    const span = await invariants.duration(root, ["image", "import", rootfs, "race/new:1"]);
     await races(
       "import vs image prune -a",
       3,
@@ -176,7 +165,7 @@ Deno.test("import against image prune -a leaves no record on a missing layer", a
       ["image", "import", rootfs, "race/new:1"],
       ["image", "prune", "-a", "-f"],
       async (imported, _, what) => {
-        const images = await checkStore(root, what);
+        const images = await invariants.checkStore(root, what);
         if (imported.code === 0 && hasTag(images, "race/new:1")) {
           assert.equal(images.length, 1, `${what}: the prune left ${images.length} images`);
         }
@@ -184,7 +173,5 @@ Deno.test("import against image prune -a leaves no record on a missing layer", a
       },
       root,
     );
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { listTree, ok, tempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, withTempDir, writeFixture } from "./_cli.ts";
 import { tarDir, writeDockerManifest, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
@@ -84,10 +84,9 @@ async function interrupt(
   assert.equal(await index(root), indexBefore);
 }
 
-Deno.test("SIGINT during an import from stdin removes its staging and exits 130", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "SIGINT during an import from stdin removes its staging and exits 130",
+  withTempDir(async ({ dir, root }) => {
     const small = await writeFixture(dir, "small.tar", buildTar([{ name: "a", body: "a" }]));
     await ok(root, ["image", "import", small, "kept"]);
     const before = await index(root);
@@ -100,30 +99,24 @@ Deno.test("SIGINT during an import from stdin removes its staging and exits 130"
     await interrupt(child, "SIGINT", root, before);
     await writer.abort().catch(() => {});
     assert.equal((await ok(root, ["images", "-q"])).trim().split("\n").length, 1);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("SIGTERM during an import of a large tarball removes its staging and exits 143", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "SIGTERM during an import of a large tarball removes its staging and exits 143",
+  withTempDir(async ({ dir, root }) => {
     const big = await writeFixture(dir, "big.tar.gz", gzipSync(bigTar(20000), { level: 1 }));
     const child = spawn(root, ["image", "import", big, "doomed"], "null");
     await waitFor(child, "a staged layer", staged(root));
     await interrupt(child, "SIGTERM", root, undefined);
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
     assert.deepEqual(await listTree(join(root, "images", "blobs", "sha256")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("SIGTERM during a load from stdin removes its staged blobs and exits 143", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "SIGTERM during a load from stdin removes its staged blobs and exits 143",
+  withTempDir(async ({ dir, root }) => {
     const layoutDir = join(dir, "layout");
     const layout = await writeImage(layoutDir, [{ tar: bigTar(4000), compression: "gzip" }]);
     await writeIndex(layoutDir, []);
@@ -137,15 +130,12 @@ Deno.test("SIGTERM during a load from stdin removes its staged blobs and exits 1
     await waitFor(child, "a staged blob", staged(root));
     await interrupt(child, "SIGTERM", root, undefined);
     await writer.abort().catch(() => {});
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("SIGINT during a save removes the partial archive and exits 130", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "SIGINT during a save removes the partial archive and exits 130",
+  withTempDir(async ({ dir, root }) => {
     const big = await writeFixture(dir, "big.tar", bigTar(20000));
     await ok(root, ["image", "import", big, "big"]);
     const before = await index(root);
@@ -160,15 +150,12 @@ Deno.test("SIGINT during a save removes the partial archive and exits 130", asyn
     });
     await interrupt(child, "SIGINT", root, before);
     assert.deepEqual(await listTree(outDir), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);
 
-Deno.test("a second SIGINT exits at once, and the next command sweeps what was left", async () => {
-  const [dir, cleanup] = await tempDir();
-  try {
-    const root = join(dir, "root");
+Deno.test(
+  "a second SIGINT exits at once, and the next command sweeps what was left",
+  withTempDir(async ({ dir, root }) => {
     const tarball = bigTar(4000);
     const child = spawn(root, ["image", "import", "-", "doomed"], "piped");
     const writer = child.stdin.getWriter();
@@ -184,7 +171,5 @@ Deno.test("a second SIGINT exits at once, and the next command sweeps what was l
     const small = await writeFixture(dir, "small.tar", buildTar([{ name: "a", body: "a" }]));
     await ok(root, ["image", "import", small, "next"]);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
-  } finally {
-    await cleanup();
-  }
-});
+  }),
+);

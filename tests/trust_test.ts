@@ -82,6 +82,27 @@ interface Manifest {
   layers: { digest: string; annotations?: Record<string, string> }[];
 }
 
+/**
+ * A test (skipped without docker-registry or tar) against a registry of its own on
+ * loopback: `fn` gets the temporary places, the registry and its API.
+ */
+function registryTest(
+  name: string,
+  fn: (
+    t: { dir: string; root: string; registry: Registry; reg: ReturnType<typeof api> },
+  ) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore,
+    sanitizeResources: false,
+    fn: withTempDir(async ({ dir, root }) => {
+      await using registry = await startRegistry(dir);
+      await fn({ dir, root, registry, reg: api(registry) });
+    }),
+  });
+}
+
 const sigTag = (digest: string) => `sha256-${digest.slice(7)}.sig`;
 
 async function keyPair(
@@ -103,13 +124,9 @@ async function keyPair(
   return join(dir, prefix);
 }
 
-Deno.test({
-  name: "sign and verify: valid, another key, unsigned, copied to another repository, tag moved",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    await using registry = await startRegistry(dir);
-    const reg = api(registry);
+registryTest(
+  "sign and verify: valid, another key, unsigned, copied to another repository, tag moved",
+  async ({ dir, root, registry, reg }) => {
     const app = `${registry.host}/test/app:1`;
     const digest = await pushImage(dir, root, app, "one\n");
     const key = await keyPair(dir, root, "k");
@@ -178,17 +195,12 @@ Deno.test({
     const moved = await run(root, ["image", "verify", "--key", `${key}.pub`, app]);
     assert.equal(moved.code, 1);
     assert.match(moved.stderr, new RegExp(`is for digest ${digest}, not ${second}`));
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "a wrong passphrase uploads nothing; both PEM labels and passphrase files with or without a newline work",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    await using registry = await startRegistry(dir);
-    const reg = api(registry);
+registryTest(
+  "a wrong passphrase uploads nothing; both PEM labels and passphrase files with or without a newline work",
+  async ({ dir, root, registry, reg }) => {
     const app = `${registry.host}/test/app:1`;
     const digest = await pushImage(dir, root, app, "one\n");
     const key = await keyPair(dir, root, "k", "pass phrase");
@@ -233,16 +245,12 @@ Deno.test({
     assert.equal(atob(envelope.kdf.salt).length, 32);
     assert.equal(envelope.cipher.name, "nacl/secretbox");
     assert.equal((await Deno.stat(`${key}.key`)).mode! & 0o777, 0o600);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "the policy refuses unsigned, tampered and out-of-scope images on pull and stores nothing",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    await using registry = await startRegistry(dir);
-    const reg = api(registry);
+registryTest(
+  "the policy refuses unsigned, tampered and out-of-scope images on pull and stores nothing",
+  async ({ dir, root, registry, reg }) => {
     const key = await keyPair(dir, root, "k");
     const env = { SERVIN_PASSPHRASE: "s3cret" };
     const host = registry.host;
@@ -344,8 +352,8 @@ Deno.test({
       }),
       0,
     );
-  }),
-});
+  },
+);
 
 Deno.test({
   name:

@@ -5,7 +5,7 @@ import type { Platform } from "../../core/kinds.ts";
 import { ServinError } from "../../core/errors.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { parseCommandArgs, runCli } from "./cli.ts";
-import { capture } from "../../tests/_cli.ts";
+import { capture, withTempDir } from "../../tests/_cli.ts";
 
 const copy: CommandDef = {
   name: "copy",
@@ -123,9 +123,9 @@ Deno.test("a bad SERVIN_TIMEOUT is a one-line error when a command runs, not bef
   );
 });
 
-Deno.test("without a root, config.json is read from the platform's default root", async () => {
-  const root = await Deno.makeTempDir();
-  try {
+Deno.test(
+  "without a root, config.json is read from the platform's default root",
+  withTempDir(async ({ dir: root }) => {
     const plugin = join(root, "extra.ts");
     await Deno.writeTextFile(
       plugin,
@@ -155,7 +155,5 @@ Deno.test("without a root, config.json is read from the platform's default root"
       7,
     );
     assert.deepEqual(seen, ["setup"]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  }),
+);

@@ -16,6 +16,8 @@ import {
 } from "./seccomp.ts";
 import { ociRuntime } from "./oci.ts";
 import { CAPABILITIES } from "./spec.ts";
+import { withTempDir } from "../../tests/_cli.ts";
+import { NO_MKDIR_PROFILE, rootProcess } from "../../tests/_runtime.ts";
 
 const ARCH_MAP = [
   { architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] },
@@ -304,21 +306,12 @@ Deno.test("the default profile is the built-in one, not the host's Podman file",
   assert.ok(rulesFor(named, "unshare").includes("SCMP_ACT_ALLOW"));
 });
 
-Deno.test("a profile file is read when it is chosen, and a missing or broken one is a one-line error", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test(
+  "a profile file is read when it is chosen, and a missing or broken one is a one-line error",
+  withTempDir(async ({ dir }) => {
     const good = join(dir, "good.json");
-    await Deno.writeTextFile(
-      good,
-      JSON.stringify({
-        defaultAction: "SCMP_ACT_ALLOW",
-        syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-      }),
-    );
-    assert.deepEqual(await seccompFor([`seccomp=${good}`], CAPABILITIES), {
-      defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
-    });
+    await Deno.writeTextFile(good, JSON.stringify(NO_MKDIR_PROFILE));
+    assert.deepEqual(await seccompFor([`seccomp=${good}`], CAPABILITIES), NO_MKDIR_PROFILE);
     await Deno.writeTextFile(join(dir, "broken.json"), "{ not json");
     await assert.rejects(
       seccompFor([`seccomp=${join(dir, "broken.json")}`], CAPABILITIES),
@@ -333,10 +326,8 @@ Deno.test("a profile file is read when it is chosen, and a missing or broken one
         err.code === "not-found" &&
         err.message === `Cannot read seccomp profile "${dir}/missing.json": no such file`,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }),
+);
 
 const runc = which("runc");
 
@@ -371,17 +362,7 @@ Deno.test({
         hostname: "seccomp",
         bundle,
         network: "none",
-        process: {
-          args: ["/bin/busybox", "sh", "-c", "grep Seccomp: /proc/self/status"],
-          env: ["PATH=/bin"],
-          cwd: "/",
-          user: "root",
-          uid: 0,
-          gid: 0,
-          additional_gids: [],
-          tty: false,
-          interactive: false,
-        },
+        process: rootProcess(["/bin/busybox", "sh", "-c", "grep Seccomp: /proc/self/status"]),
       };
       await ociRuntime("runc").writeBundle(container);
       const written = JSON.parse(await Deno.readTextFile(join(bundle, "config.json")));

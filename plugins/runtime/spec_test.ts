@@ -1,23 +1,14 @@
 import assert from "node:assert/strict";
 import type { RuntimeContainer } from "../../core/kinds.ts";
 import { runtimeSpec } from "./spec.ts";
+import { rootProcess } from "../../tests/_runtime.ts";
 
 const container = {
   id: "a".repeat(64),
   name: "web",
   hostname: "web",
   network: "none",
-  process: {
-    args: ["/bin/sh"],
-    env: ["PATH=/bin"],
-    cwd: "/",
-    user: "root",
-    uid: 0,
-    gid: 0,
-    additional_gids: [],
-    tty: false,
-    interactive: false,
-  },
+  process: rootProcess(["/bin/sh"]),
 } as unknown as RuntimeContainer;
 
 Deno.test("the runtime spec keeps rlimits under the caller's hard limit and sets no cgroup limits", () => {

@@ -29,22 +29,7 @@
 import { ServinError } from "../../core/errors.ts";
 import type { ImageRecord } from "../../core/image.ts";
 import { checkRecord } from "./record.ts";
-import type {
-  ApplyOptions,
-  BlobInfo,
-  ContentStore,
-  Expected,
-  ImageIndex,
-  IndexTransaction,
-  LayerInfo,
-  LayerStore,
-  Lease,
-  Limits,
-  StagedBlob,
-  StagedLayer,
-  StorageContext,
-  Store,
-} from "../../core/kinds.ts";
+import type * as kinds from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import type { EntryKind, LayerRules } from "../formats/extract.ts";
 import type { TarHeader } from "../formats/tar.ts";
@@ -59,7 +44,7 @@ export function memoryStorage(): Plugin {
     setup(api) {
       api.provide("storage", {
         name: "memory",
-        open: (context: StorageContext) => Promise.resolve(new MemoryStore(context.limits)),
+        open: (context: kinds.StorageContext) => Promise.resolve(new MemoryStore(context.limits)),
       });
     },
   });
@@ -71,7 +56,7 @@ interface LayerFile {
   data?: Uint8Array;
 }
 
-interface MemoryLayer extends LayerInfo {
+interface MemoryLayer extends kinds.LayerInfo {
   /** Entries in the layer tar. */
   entries: number;
   /** Entries by confined path (`""` is the root directory). */
@@ -106,15 +91,15 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-class MemoryStore implements Store {
-  readonly content: ContentStore;
-  readonly layers: LayerStore;
-  readonly index: ImageIndex;
-  #limits: Limits;
+class MemoryStore implements kinds.Store {
+  readonly content: kinds.ContentStore;
+  readonly layers: kinds.LayerStore;
+  readonly index: kinds.ImageIndex;
+  #limits: kinds.Limits;
   #blobs = new Map<string, Uint8Array<ArrayBuffer>>();
   #layers = new Map<string, MemoryLayer>();
   #images: ImageRecord[] = [];
-  #leases: Record<string, Lease> = {};
+  #leases: Record<string, kinds.Lease> = {};
   /** Handles this store gave out, and what they stand for (only ours can be committed). */
   #payloads = new WeakMap<object, Payload>();
   /** Payloads still staged, for `close`. */
@@ -122,7 +107,7 @@ class MemoryStore implements Store {
   /** Tail of the transaction queue: each transaction starts when the one before settled. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(limits: Limits) {
+  constructor(limits: kinds.Limits) {
     this.#limits = limits;
     this.content = {
       info: (digest) => Promise.resolve(this.#blobInfo(digest)),
@@ -142,7 +127,7 @@ class MemoryStore implements Store {
     };
   }
 
-  #blobInfo(digest: string): BlobInfo | undefined {
+  #blobInfo(digest: string): kinds.BlobInfo | undefined {
     const bytes = this.#blobs.get(digest);
     return bytes && { digest, size: bytes.length };
   }
@@ -156,22 +141,25 @@ class MemoryStore implements Store {
     return Promise.resolve(new Blob([bytes]).stream());
   }
 
-  async *#walkBlobs(): AsyncIterable<BlobInfo> {
+  async *#walkBlobs(): AsyncIterable<kinds.BlobInfo> {
     for (const [digest, bytes] of [...this.#blobs]) yield { digest, size: bytes.length };
   }
 
-  #layerInfo(diffId: string): LayerInfo | undefined {
+  #layerInfo(diffId: string): kinds.LayerInfo | undefined {
     const layer = this.#layers.get(diffId);
     return layer && { diffId, size: layer.size };
   }
 
-  async *#walkLayers(): AsyncIterable<LayerInfo> {
+  async *#walkLayers(): AsyncIterable<kinds.LayerInfo> {
     for (const layer of [...this.#layers.values()]) {
       yield { diffId: layer.diffId, size: layer.size };
     }
   }
 
-  async #ingest(stream: ReadableStream<Uint8Array>, expected: Expected = {}): Promise<StagedBlob> {
+  async #ingest(
+    stream: ReadableStream<Uint8Array>,
+    expected: kinds.Expected = {},
+  ): Promise<kinds.StagedBlob> {
     if (expected.digest !== undefined && !HEX64.test(expected.digest)) {
       throw new ServinError("invalid-argument", `Invalid sha256 digest "${expected.digest}"`);
     }
@@ -218,7 +206,7 @@ class MemoryStore implements Store {
       );
     }
     const payload: Payload = { state: "staged", kind: "blob", digest, bytes: concat(chunks, size) };
-    const staged: StagedBlob = {
+    const staged: kinds.StagedBlob = {
       kind: "blob",
       digest,
       size,
@@ -231,7 +219,10 @@ class MemoryStore implements Store {
     return this.#stage(staged, payload);
   }
 
-  async #apply(tar: ReadableStream<Uint8Array>, options: ApplyOptions): Promise<StagedLayer> {
+  async #apply(
+    tar: ReadableStream<Uint8Array>,
+    options: kinds.ApplyOptions,
+  ): Promise<kinds.StagedLayer> {
     // A digest still to come is not waited for: hashing here is as quick in memory.
     const known = typeof options.knownDiffId === "string" ? options.knownDiffId : undefined;
     const hash = known === undefined ? await sha256() : undefined;
@@ -266,7 +257,7 @@ class MemoryStore implements Store {
       throw err;
     }
     const payload: Payload = { state: "staged", kind: "layer", layer };
-    const staged: StagedLayer = {
+    const staged: kinds.StagedLayer = {
       kind: "layer",
       diffId: layer.diffId,
       size: layer.size,
@@ -285,7 +276,7 @@ class MemoryStore implements Store {
     );
   }
 
-  #stage<T extends StagedBlob | StagedLayer>(staged: T, payload: Payload): T {
+  #stage<T extends kinds.StagedBlob | kinds.StagedLayer>(staged: T, payload: Payload): T {
     this.#payloads.set(staged, payload);
     this.#staged.add(payload);
     return staged;
@@ -300,16 +291,16 @@ class MemoryStore implements Store {
     else payload.layer.files.clear();
   }
 
-  #transaction<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+  #transaction<T>(fn: (tx: kinds.IndexTransaction) => T | Promise<T>): Promise<T> {
     const run = this.#queue.then(() => this.#run(fn));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #run<T>(fn: (tx: IndexTransaction) => T | Promise<T>): Promise<T> {
+  async #run<T>(fn: (tx: kinds.IndexTransaction) => T | Promise<T>): Promise<T> {
     const pending: Payload[] = [];
     let open = true;
-    const tx: IndexTransaction = {
+    const tx: kinds.IndexTransaction = {
       images: clone(this.#images),
       leases: clone(this.#leases),
       commit: (staged) => {
@@ -328,7 +319,7 @@ class MemoryStore implements Store {
     };
     let result: T;
     let images: ImageRecord[];
-    let leases: Record<string, Lease>;
+    let leases: Record<string, kinds.Lease>;
     try {
       result = await fn(tx);
       // Cloned again so that the caller's objects never alias the index.
@@ -376,7 +367,7 @@ class MemoryStore implements Store {
   }
 }
 
-function describe(expected: Expected): string {
+function describe(expected: kinds.Expected): string {
   return expected.digest === undefined ? "" : ` sha256:${expected.digest}`;
 }
 
