@@ -9,7 +9,6 @@
 
 import deno from "./deno.json" with { type: "json" };
 import { runCli } from "./plugins/commands/cli.ts";
-import { splitPluginList } from "./plugins/commands/_plugin_loader.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
 if (import.meta.main) {
@@ -32,14 +31,18 @@ if (import.meta.main) {
       }),
       version: deno.version,
       thirdParty: true,
-      pluginModules: splitPluginList(
-        env("SERVIN_PLUGINS") ?? "",
-        Deno.build.os === "windows" ? ";" : ":",
-      ),
+      pluginModules: await pluginList(env("SERVIN_PLUGINS")),
       root: env("SERVIN_ROOT"),
       defaults: { snapshotter: env("SERVIN_SNAPSHOTTER"), runtime: env("SERVIN_RUNTIME") },
       timeout: timeout === undefined ? undefined : Number(timeout),
       passphrase: Deno.env.get("SERVIN_PASSPHRASE"),
     }),
   );
+}
+
+/** The modules `SERVIN_PLUGINS` names (the loader is imported only when it names some). */
+async function pluginList(value: string | undefined): Promise<string[]> {
+  if (!value) return [];
+  const { splitPluginList } = await import("./plugins/commands/_plugin_loader.ts");
+  return splitPluginList(value, Deno.build.os === "windows" ? ";" : ":");
 }

@@ -25,7 +25,6 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
-import { configuredPlugins, loadPlugin } from "./_plugin_loader.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */
 export interface CliOptions {
@@ -251,11 +250,12 @@ async function loadRegistry(
   if (!options.thirdParty) return { registry: await Registry.create(options.plugins), root };
   const specs = new Set([...globals.plugins, ...(options.pluginModules ?? [])]);
   if (root) { for (const spec of await configuredPlugins(root)) specs.add(spec); }
+  const loader = () => import("./_plugin_loader.ts");
   const cache = new Map<string, Plugin>();
   const create = async () => {
     const extra: Plugin[] = [];
     for (const spec of specs) {
-      if (!cache.has(spec)) cache.set(spec, await loadPlugin(spec));
+      if (!cache.has(spec)) cache.set(spec, await (await loader()).loadPlugin(spec));
       extra.push(cache.get(spec)!);
     }
     return await Registry.create([...options.plugins, ...extra]);
@@ -280,6 +280,17 @@ async function loadRegistry(
     registry = await create();
   }
   return { registry, root };
+}
+
+/** The plugins `<root>/config.json` names; its loader is imported only when the file exists. */
+async function configuredPlugins(root: string): Promise<string[]> {
+  try {
+    await Deno.lstat(`${root}/config.json`);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+  return await (await import("./_plugin_loader.ts")).configuredPlugins(root);
 }
 
 function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
