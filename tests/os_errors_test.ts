@@ -216,3 +216,19 @@ Deno.test(
     }
   }),
 );
+
+tmpfsTest(
+  "load stages only what an archive references: a large member nobody names never reaches the store",
+  "2m",
+  async ({ dir, root }) => {
+    const image = join(dir, "image");
+    const layout = await oci.writeImage(image, [{ tar: SMALL }]);
+    await oci.writeDockerManifest(image, layout, ["junk:1"]);
+    // Larger than the whole store's file system: staged, it could only fail.
+    await Deno.writeFile(join(image, "junk.bin"), random(3 * 1024 * 1024));
+    const archive = join(dir, "junk.tar");
+    await oci.tarDir(image, archive);
+    assert.equal((await ok(root, ["image", "load", "-i", archive])).trim(), "Loaded image: junk:1");
+    assert.deepEqual(await listTree(join(root, "tmp")), []);
+  },
+);

@@ -61,12 +61,22 @@ class TarMembers implements Members {
   #members = new Map<string, Member>();
   #used = new Set<StagedBlob>();
 
-  static async read(input: ReadableStream<Uint8Array>, store: Store, limits: Limits) {
+  /** Reads the archive, staging its files (only those `keep` names, when given). */
+  static async read(
+    input: ReadableStream<Uint8Array>,
+    store: Store,
+    limits: Limits,
+    keep?: (name: string) => boolean,
+  ) {
     const members = new TarMembers();
     try {
       for await (const { header, body } of readTar(input, limits)) {
         const name = memberName(header.name);
         if (header.type === "dir") continue;
+        if (header.type === "file" && keep && !keep(name)) {
+          for await (const _ of body) { /* nobody references it: read past, never staged */ }
+          continue;
+        }
         if (header.type === "symlink") {
           members.#members.set(name, { kind: "symlink", target: header.linkname });
         } else if (header.type === "link") {
@@ -314,6 +324,65 @@ async function readOci(members: Members, ctx: SourceContext): Promise<SourceImag
 }
 
 /** Describes the images of a docker-archive or OCI layout (`ctx.directory`) or archive. */
+/**
+ * The members an uncompressed archive file can reference, from a first pass
+ * over its headers and its `manifest.json` (docker-archive: that file and
+ * each image's config and layers) or its
+ * `index.json` (OCI: the layout files and `blobs/`): a member nobody
+ * references is then never staged. Undefined (stage every file) for a
+ * stream, a compressed archive (a second decompression would cost more than
+ * staging), a manifest that names a link, or one that does not parse (the
+ * real read reports it).
+ */
+async function referenced(ctx: SourceContext): Promise<((name: string) => boolean) | undefined> {
+  let file: Deno.FsFile;
+  try {
+    if (ctx.name === "-" || !(await Deno.stat(ctx.name)).isFile) return undefined;
+    file = await Deno.open(ctx.name);
+  } catch {
+    return undefined;
+  }
+  const links = new Set<string>();
+  let manifest: unknown;
+  let index = false;
+  try {
+    for await (const { header, body } of readTar(file.readable, ctx.limits)) {
+      const name = memberName(header.name);
+      if (header.type === "symlink" || header.type === "link") links.add(name);
+      else if (name === "index.json") index = true;
+      else if (name === "manifest.json" && header.type === "file") {
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        for await (const chunk of body) {
+          size += chunk.length;
+          if (size <= ctx.limits.maxDocumentBytes) chunks.push(chunk);
+        }
+        if (size <= ctx.limits.maxDocumentBytes) {
+          manifest = JSON.parse(await new Blob(chunks as BlobPart[]).text());
+        }
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  if (Array.isArray(manifest)) {
+    const names = new Set(["manifest.json"]);
+    for (const entry of manifest as DockerEntry[]) {
+      for (const n of [entry?.Config, ...(Array.isArray(entry?.Layers) ? entry.Layers : [])]) {
+        // A link (shared layers) is resolved by the real read: then stage everything.
+        if (typeof n !== "string" || links.has(memberName(n))) return undefined;
+        names.add(memberName(n));
+      }
+    }
+    return (name) => names.has(name);
+  }
+  if (manifest !== undefined) return undefined;
+  if (index) {
+    return (name) => name === "index.json" || name === "oci-layout" || name.startsWith("blobs/");
+  }
+  return () => false;
+}
+
 export async function readArchive(ctx: SourceContext): Promise<void> {
   let members: Members;
   if (ctx.directory) members = new DirMembers(ctx.name);
@@ -323,7 +392,13 @@ export async function readArchive(ctx: SourceContext): Promise<void> {
       await ctx.input.cancel();
       throw new ServinError("unsupported", `${compression} compression is not supported`);
     }
-    members = await TarMembers.read(decompress(ctx.input, compression), ctx.store, ctx.limits);
+    const keep = compression === "none" ? await referenced(ctx) : undefined;
+    members = await TarMembers.read(
+      decompress(ctx.input, compression),
+      ctx.store,
+      ctx.limits,
+      keep,
+    );
   }
   try {
     let images: SourceImage[];
