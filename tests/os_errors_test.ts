@@ -228,7 +228,14 @@ tmpfsTest(
     await Deno.writeFile(join(image, "junk.bin"), random(3 * 1024 * 1024));
     const archive = join(dir, "junk.tar");
     await oci.tarDir(image, archive);
-    assert.equal((await ok(root, ["image", "load", "-i", archive])).trim(), "Loaded image: junk:1");
-    assert.deepEqual(await listTree(join(root, "tmp")), []);
+    const compressed = await writeFixture(
+      dir,
+      "junk.tar.gz",
+      await gzip(await Deno.readFile(archive)),
+    );
+    for (const input of [archive, compressed]) {
+      assert.equal((await ok(root, ["image", "load", "-i", input])).trim(), "Loaded image: junk:1");
+      assert.deepEqual(await listTree(join(root, "tmp")), []);
+    }
   },
 );

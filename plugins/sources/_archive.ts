@@ -325,16 +325,18 @@ async function readOci(members: Members, ctx: SourceContext): Promise<SourceImag
 
 /** Describes the images of a docker-archive or OCI layout (`ctx.directory`) or archive. */
 /**
- * The members an uncompressed archive file can reference, from a first pass
+ * The members an archive file can reference, from a first pass
  * over its headers and its `manifest.json` (docker-archive: that file and
  * each image's config and layers) or its
  * `index.json` (OCI: the layout files and `blobs/`): a member nobody
  * references is then never staged. Undefined (stage every file) for a
- * stream, a compressed archive (a second decompression would cost more than
- * staging), a manifest that names a link, or one that does not parse (the
- * real read reports it).
+ * stream (its manifest may come last), a manifest that names a link, or one
+ * that does not parse (the real read reports it).
  */
-async function referenced(ctx: SourceContext): Promise<((name: string) => boolean) | undefined> {
+async function referenced(
+  ctx: SourceContext,
+  compression: "gzip" | "zstd" | "none",
+): Promise<((name: string) => boolean) | undefined> {
   let file: Deno.FsFile;
   try {
     if (ctx.name === "-" || !(await Deno.stat(ctx.name)).isFile) return undefined;
@@ -346,7 +348,9 @@ async function referenced(ctx: SourceContext): Promise<((name: string) => boolea
   let manifest: unknown;
   let index = false;
   try {
-    for await (const { header, body } of readTar(file.readable, ctx.limits)) {
+    for await (
+      const { header, body } of readTar(decompress(file.readable, compression), ctx.limits)
+    ) {
       const name = memberName(header.name);
       if (header.type === "symlink" || header.type === "link") links.add(name);
       else if (name === "index.json") index = true;
@@ -392,7 +396,7 @@ export async function readArchive(ctx: SourceContext): Promise<void> {
       await ctx.input.cancel();
       throw new ServinError("unsupported", `${compression} compression is not supported`);
     }
-    const keep = compression === "none" ? await referenced(ctx) : undefined;
+    const keep = await referenced(ctx, compression);
     members = await TarMembers.read(
       decompress(ctx.input, compression),
       ctx.store,
