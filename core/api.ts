@@ -68,6 +68,24 @@ export interface ImportOptions extends IngestOptions {
   message?: string;
 }
 
+/** What {@link Servin.append} stores: `base` (an image ID or name; none: `scratch`) plus one step. */
+export interface AppendOptions {
+  /** The base image; absent: `scratch`. */
+  base?: string;
+  /** The step's layer, an uncompressed tar stream; absent: an empty step (`empty_layer`). */
+  layer?: ReadableStream<Uint8Array>;
+  /** The new OCI config's `config` object (`Env`, `Cmd`, `Entrypoint`, `Labels`, …), kept as given. */
+  config: Record<string, unknown>;
+  /** The step's history entry (`author` is the image's too). */
+  history: { created_by?: string; comment?: string; author?: string };
+  /** Creation time of the image and the step. */
+  created: Date;
+  /** Tag to give it. */
+  reference?: string;
+  /** What the hooks see (default `commit`). */
+  verb?: "commit" | "build";
+}
+
 /** Options of {@link Servin.loadImages}. */
 export interface LoadOptions extends IngestOptions {
   /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
@@ -184,6 +202,8 @@ export interface Servin extends AsyncDisposable {
   importImage(input: ImageInput, reference: string, options?: ImportOptions): Promise<ImageRecord>;
   /** Loads every image of an archive (docker-archive, OCI layout as a tar or a directory). */
   loadImages(input: ImageInput, options?: LoadOptions): Promise<LoadedImage[]>;
+  /** Stores a base image plus one step (a layer or none), canonically: same inputs, same image ID. */
+  append(options: AppendOptions): Promise<ImageRecord>;
   /** Pulls `reference` from its registry; it is tagged with its full name. */
   pullImage(reference: string, options?: PullOptions): Promise<ImageRecord>;
   /** Pushes image `name` to `destination` (default: `name`); returns the manifest digest. */
@@ -518,6 +538,8 @@ export interface Ingester {
   name: string;
   /** Stores the images of the request; returns them with the tags the input gave each. */
   ingest(request: IngestRequest, context: IngestContext): Promise<LoadedImage[]>;
+  /** Stores what {@link Servin.append} describes. */
+  append(request: AppendOptions, context: IngestContext): Promise<ImageRecord>;
 }
 
 /** Image operations the facade delegates (filters, history, prune, disk usage, copy): the `images` kind. */

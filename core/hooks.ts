@@ -11,7 +11,7 @@ import type { ImageConfig, ImageRecord } from "./image.ts";
 import type { RegistryOptions, TrustContext } from "./kinds.ts";
 
 /** The verbs that bring an image into the store. */
-export type IngestVerb = "import" | "load" | "pull" | "build";
+export type IngestVerb = "import" | "load" | "pull" | "build" | "commit";
 
 /**
  * Payload of `image:commit:before`: an image about to be stored, with its

@@ -7,12 +7,14 @@
  */
 
 import type {
+  AppendOptions,
   Containers,
   CopyLocation,
   DiskUsage,
   HistoryEntry,
   ImageInput,
   ImportOptions,
+  IngestContext,
   IngestRequest,
   KindLookup,
   ListFilter,
@@ -52,6 +54,17 @@ import {
 } from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
 
+/** What {@link ServinHandle.open} made, for the constructor. */
+type Opened = Omit<ServinOpenOptions, "platform"> & {
+  registry: Registry;
+  platform: Platform;
+  root: string;
+  store: Store;
+  owns: boolean;
+  warn: WarnFn;
+  limits: Limits;
+};
+
 /** Options of {@link ServinHandle.open}. */
 export interface ServinOpenOptions extends OpenOptions {
   /** Plugins to load (built-in and third-party), unless `registry` is given. */
@@ -86,28 +99,18 @@ export class ServinHandle implements Servin {
   #limits: Limits;
   #trust: TrustContext;
 
-  private constructor(
-    registry: Registry,
-    platform: Platform,
-    root: string,
-    store: Store,
-    owns: boolean,
-    warn: WarnFn,
-    limits: Limits,
-    defaults: OpenOptions["defaults"],
-    signaturePolicy?: string,
-  ) {
-    this.registry = registry;
-    this.platform = platform;
-    this.root = root;
-    this.store = store;
-    this.#owns = owns;
-    this.#warn = warn;
-    this.#limits = limits;
-    this.#trust = { root, signaturePolicy, requirements: () => registry.all("requirement") };
+  private constructor(o: Opened) {
+    ({ registry: this.registry, platform: this.platform, root: this.root, store: this.store } = o);
+    [this.#owns, this.#warn, this.#limits] = [o.owns, o.warn, o.limits];
+    const { registry, root, warn } = o;
+    this.#trust = {
+      root,
+      signaturePolicy: o.signaturePolicy,
+      requirements: () => registry.all("requirement"),
+    };
     const service = registry.all("containers")[0];
     this.containers = service
-      ? service.open({ servin: this, kinds: registry, root, defaults: defaults ?? {}, warn })
+      ? service.open({ servin: this, kinds: registry, root, defaults: o.defaults ?? {}, warn })
       : noContainers();
   }
 
@@ -126,17 +129,7 @@ export class ServinHandle implements Servin {
       const limits = { ...DEFAULT_LIMITS, ...options.limits };
       const backend = registry.get("storage", options.storage);
       const store = await backend.open({ root, platform, limits, warn });
-      return new ServinHandle(
-        registry,
-        platform,
-        root,
-        store,
-        owns,
-        warn,
-        limits,
-        options.defaults,
-        options.signaturePolicy,
-      );
+      return new ServinHandle({ ...options, registry, platform, root, store, owns, warn, limits });
     } catch (err) {
       if (owns) await registry.dispose().catch(() => {});
       throw err;
@@ -333,6 +326,22 @@ export class ServinHandle implements Servin {
     return await this.registry.get("trust").verify(reference, options, this.#trust);
   }
 
+  /**
+   * Stores `base` plus one step (a layer tar stream, or none) with the given
+   * config and history entry, as `commit` and `build` do; canonical, so the
+   * same inputs give the same image ID.
+   *
+   * @example
+   * ```ts ignore
+   * const image = await servin.append({ base: "app:1", config: { Cmd: ["/app"] }, history: {}, created: new Date(0) });
+   * ```
+   */
+  async append(options: AppendOptions): Promise<ImageRecord> {
+    const image = await this.registry.get("ingest").append(options, this.#ingestContext());
+    await this.#committed(options.verb ?? "commit", [{ image, tags: [] }]);
+    return image;
+  }
+
   /** Hands the input to the ingest pipeline, then tells the plugins what was stored. */
   async #ingest(
     verb: IngestVerb,
@@ -346,16 +355,25 @@ export class ServinHandle implements Servin {
       platform: options.platform ?? `${this.platform.os}/${this.platform.architecture}`,
       ...spec,
       options,
-    }, {
-      store: this.store,
+    }, this.#ingestContext());
+    return await this.#committed(verb, loaded);
+  }
+
+  #ingestContext(): IngestContext {
+    const { store, platform, root, registry: kinds } = this;
+    return {
+      store,
       limits: this.#limits,
-      platform: this.platform,
-      root: this.root,
+      platform,
+      root,
       warn: this.#warn,
-      kinds: this.registry,
+      kinds,
       beforeCommit: (payload) =>
-        this.registry.series("image:commit:before", { ...payload, trust: this.#trust }),
-    });
+        kinds.series("image:commit:before", { ...payload, trust: this.#trust }),
+    };
+  }
+
+  async #committed(verb: IngestVerb, loaded: LoadedImage[]): Promise<LoadedImage[]> {
     for (const { image } of loaded) {
       const after = await this.registry.parallel("image:commit:after", { verb, image });
       for (const e of after.errors) this.#warn(e.message);

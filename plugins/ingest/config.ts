@@ -83,3 +83,85 @@ export function buildOciManifest(config: Descriptor, layers: Descriptor[]): Uint
   const doc = { schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config, layers };
   return new TextEncoder().encode(JSON.stringify(doc));
 }
+
+/** JSON with every object's keys in bytewise order: the same value always gives the same bytes. */
+export function canonicalJson(value: unknown): Uint8Array {
+  const sorted = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (!v || typeof v !== "object") return v;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(v).sort()) {
+      const item = (v as Record<string, unknown>)[key];
+      if (item !== undefined) out[key] = sorted(item);
+    }
+    return out;
+  };
+  return new TextEncoder().encode(JSON.stringify(sorted(value)));
+}
+
+/** One step of an image's history, as the OCI config keeps it. */
+export interface StepHistory {
+  /** What made the step (`/bin/sh -c make`, `servin commit`). */
+  created_by?: string;
+  /** Commit message. */
+  comment?: string;
+  /** Author. */
+  author?: string;
+}
+
+/** Inputs of {@link buildAppendedConfig}. */
+export interface AppendedConfigInput {
+  /** The base image's OCI config (`{}` for `scratch`). */
+  base: Record<string, unknown>;
+  /** The new `config` object (Env, Cmd, …), as Docker writes it. */
+  config: Record<string, unknown>;
+  /** The new layer's diff_id (hex), or undefined for an empty step. */
+  diffId?: string;
+  /** The step's history entry. */
+  history: StepHistory;
+  /** Creation time of the image and of the step. */
+  created: Date;
+  /** Platform of a `scratch` image. */
+  platform: { os: string; architecture: string };
+}
+
+/** RFC 3339 in UTC, without a fraction when the time is whole seconds (as Go writes it). */
+export function rfc3339(date: Date): string {
+  if (Number.isNaN(date.getTime())) throw new TypeError("invalid creation time");
+  return date.toISOString().replace(/\.000Z$/, "Z");
+}
+
+/**
+ * The OCI config of `base` plus one step: its platform, its diff_ids and
+ * history with the step's appended (`empty_layer` when it adds no layer),
+ * the given runtime `config`, and `created`/`author` of the step; other
+ * fields of the base are not carried over. Canonical ({@link canonicalJson}),
+ * so the same inputs give the same image ID.
+ */
+export function buildAppendedConfig(input: AppendedConfigInput): Uint8Array {
+  const { base, history } = input;
+  const created = rfc3339(input.created);
+  const rootfs = base.rootfs as { diff_ids?: unknown } | undefined;
+  const diffIds = Array.isArray(rootfs?.diff_ids) ? [...rootfs.diff_ids] : [];
+  if (input.diffId) diffIds.push(`sha256:${input.diffId}`);
+  const step = {
+    created,
+    created_by: history.created_by || undefined,
+    author: history.author || undefined,
+    comment: history.comment || undefined,
+    empty_layer: input.diffId ? undefined : true,
+  };
+  const platform = base.architecture ? base : input.platform;
+  return canonicalJson({
+    created,
+    author: history.author || undefined,
+    architecture: platform.architecture,
+    variant: base.variant,
+    os: platform.os,
+    "os.version": base["os.version"],
+    "os.features": base["os.features"],
+    config: input.config,
+    rootfs: { type: "layers", diff_ids: diffIds },
+    history: [...Array.isArray(base.history) ? base.history : [], step],
+  });
+}

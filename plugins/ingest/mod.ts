@@ -24,6 +24,9 @@ export function ingestPlugin(options: IngestPluginOptions = {}): Plugin {
           const { ingest } = await import("./pipeline.ts");
           return await ingest(request, context, options.parallel ?? 3);
         },
+        async append(request, context) {
+          return await (await import("./pipeline.ts")).append(request, context);
+        },
       });
     },
   });

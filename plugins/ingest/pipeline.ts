@@ -10,7 +10,13 @@
  * @module
  */
 
-import type { IngestContext, IngestRequest, LoadedImage, StreamInput } from "../../core/api.ts";
+import type {
+  AppendOptions,
+  IngestContext,
+  IngestRequest,
+  LoadedImage,
+  StreamInput,
+} from "../../core/api.ts";
 import { osError, ServinError } from "../../core/errors.ts";
 import {
   configSummary,
@@ -19,6 +25,7 @@ import {
   type ImageRecord,
   MEDIA_TYPES,
   mergeEnv,
+  resolveImage,
 } from "../../core/image.ts";
 import type {
   BlobInfo,
@@ -39,8 +46,14 @@ import {
 } from "../formats/compression.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { isTarHeader } from "../formats/tar.ts";
-import { buildOciConfig, buildOciManifest, type BuiltConfig, DEFAULT_CONFIG } from "./config.ts";
-import { bounded, limitBytes, peek, readFile, tap } from "./streams.ts";
+import {
+  buildAppendedConfig,
+  buildOciConfig,
+  buildOciManifest,
+  type BuiltConfig,
+  DEFAULT_CONFIG,
+} from "./config.ts";
+import { bounded, limitBytes, peek, readAll, readFile, tap } from "./streams.ts";
 
 function invalid(message: string): ServinError {
   return new ServinError("invalid-archive", message);
@@ -134,6 +147,100 @@ class Ingest {
     } catch (err) {
       await stream.cancel(err).catch(() => {});
       await settle(pending).catch(() => {});
+      throw this.#named(err);
+    } finally {
+      for (const s of this.#staged.splice(0)) await s.discard().catch(() => {});
+    }
+  }
+
+  /**
+   * Stores `base` plus one step: the base's layers are reused (checked
+   * again under the lock), the step's layer goes through {@link #layer} as
+   * any layer does, and the config is built canonically.
+   */
+  async append(req: AppendOptions): Promise<ImageRecord> {
+    const { store, limits, platform } = this.#ctx;
+    const verb = this.#req.verb;
+    const tags = req.reference ? [normalizeReference(req.reference)] : [];
+    this.#name = req.reference ?? req.base ?? "scratch";
+    try {
+      let baseOci: Record<string, unknown> = {};
+      let layers: ReadyLayer[] = [];
+      const base = req.base ? resolveImage(await store.index.list(), req.base) : undefined;
+      if (base) {
+        const read = async (hex: string, what: string) =>
+          parseJson(
+            await readAll(await store.content.read(hex), limits.maxDocumentBytes, what),
+            what,
+            limits.maxDocumentBytes,
+          );
+        if (!base.manifest) {
+          throw new ServinError("invalid-argument", `Image ${base.id} has no manifest to build on`);
+        }
+        baseOci = await read(base.id, `the config of ${base.id}`);
+        const manifest = await read(base.manifest, `the manifest of ${base.id}`);
+        const descs = manifest.layers as Descriptor[] | undefined;
+        if (!Array.isArray(descs) || descs.length !== base.layers.length) {
+          throw invalid(`the manifest of image ${base.id} does not list its layers`);
+        }
+        layers = base.layers.map((diffId, i) => ({
+          diffId,
+          size: base.layer_sizes?.[i] ?? 0,
+          blob: { digest: hexOf(descs[i]!.digest, `layer ${i}`), size: descs[i]!.size },
+          mediaType: descs[i]!.mediaType,
+        }));
+      }
+      const config = structuredClone(req.config);
+      const summary = configSummary({ config });
+      const labels = JSON.stringify(summary.labels);
+      const metadata: Record<string, string> = { source: verb, ...base ? { parent: base.id } : {} };
+      await this.#ctx.beforeCommit({
+        verb,
+        input: this.#name,
+        tags,
+        config: summary,
+        origin: metadata,
+      });
+      // A label a policy hook set is kept in the config built here, as for import.
+      if (JSON.stringify(summary.labels) !== labels) config.Labels = summary.labels;
+      const step = req.layer
+        ? await this.#layer(
+          { descriptor: { mediaType: MEDIA_TYPES.layer }, open: () => Promise.resolve(req.layer!) },
+          undefined,
+          layers.length,
+        )
+        : undefined;
+      if (step) layers.push(step);
+      const configBytes = buildAppendedConfig({
+        base: baseOci,
+        config,
+        diffId: step?.diffId,
+        history: req.history,
+        created: req.created,
+        platform,
+      });
+      const staged = await this.#stageBytes(configBytes);
+      const manifest = await this.#stageBytes(buildOciManifest(
+        { mediaType: MEDIA_TYPES.config, digest: `sha256:${staged.digest}`, size: staged.size },
+        layers.map((l) => ({
+          mediaType: l.mediaType,
+          digest: `sha256:${l.blob.digest}`,
+          size: l.blob.size,
+        })),
+      ));
+      const oci = JSON.parse(new TextDecoder().decode(configBytes));
+      const [loaded] = await this.#commit([{
+        source: { layers: [], tags, metadata },
+        id: staged.digest,
+        config: staged,
+        manifest,
+        oci,
+        summary: configSummary(oci),
+        layers,
+        tags,
+      }]);
+      return loaded!.image;
+    } catch (err) {
       throw this.#named(err);
     } finally {
       for (const s of this.#staged.splice(0)) await s.discard().catch(() => {});
@@ -445,7 +552,7 @@ class Ingest {
       config: img.summary,
       metadata: {
         ...img.source.metadata,
-        original_path: this.#name,
+        ...(this.#req.input === "" ? {} : { original_path: this.#name }),
         ...(comment ? { comment } : {}),
       },
       manifest: img.manifest.digest,
@@ -557,6 +664,17 @@ function countBytes(input: StreamInput, onProgress?: ProgressFn): ReadableStream
       },
     }),
   );
+}
+
+/** Stores what {@link AppendOptions} describe (`servin.append`): a base image plus one step. */
+export async function append(
+  request: AppendOptions,
+  context: IngestContext,
+): Promise<ImageRecord> {
+  const verb = request.verb ?? "commit";
+  const history = { createdBy: request.history.created_by ?? "", comment: request.history.comment };
+  const req: IngestRequest = { verb, input: "", platform: "", history, options: {} };
+  return await new Ingest(req, context, 1).append(request);
 }
 
 /** Runs one ingest. */
