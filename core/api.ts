@@ -393,6 +393,8 @@ export interface Containers {
   top(name: string, psArgs?: string[]): Promise<string>;
   /** Runs `args` in the running container; resolves with the exit code. */
   exec(name: string, args: string[], options?: ExecOptions): Promise<number>;
+  /** The container's changes to its image as a canonical layer tar (see `Snapshotter.diff`). */
+  diff(name: string, options?: { clampMtime?: number }): Promise<ReadableStream<Uint8Array>>;
   /** Records the exit a supervisor saw, then restarts or removes as the container asks. */
   cleanup(name: string, options?: StartOptions): Promise<void>;
   /** Checks each container's bundle and lease; with `repair`, removes what is broken. */

@@ -514,6 +514,17 @@ export interface Snapshotter {
   mount(bundle: string, layers: string[], platform: Platform): Promise<void>;
   /** Undoes {@link Snapshotter.mount}; safe to call when nothing is mounted. */
   unmount(bundle: string, platform: Platform): Promise<void>;
+  /**
+   * The container's changes to its image (`layers`, lowest first) as a
+   * canonical layer tar, mount points the runtime made left out; every mtime
+   * later than `clampMtime` (seconds) is written as it.
+   */
+  diff?(
+    bundle: string,
+    layers: string[],
+    platform: Platform,
+    options?: { clampMtime?: number },
+  ): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** Where a container's standard streams go. */

@@ -138,13 +138,8 @@ export class ServinHandle implements Servin {
 
   /** Where Servin keeps its data, the platform and the plugins. */
   info(): ServinInfo {
-    const { root, signaturePolicy } = this.#trust;
-    return {
-      root,
-      platform: this.platform.name,
-      plugins: [...this.registry.plugins],
-      signaturePolicy,
-    };
+    const { root, signaturePolicy } = this.#trust, plugins = [...this.registry.plugins];
+    return { root, platform: this.platform.name, plugins, signaturePolicy };
   }
 
   /**
@@ -360,16 +355,10 @@ export class ServinHandle implements Servin {
   }
 
   #ingestContext(): IngestContext {
-    const { store, platform, root, registry: kinds } = this;
+    const { store, platform, root, registry: kinds } = this, trust = this.#trust;
     return {
-      store,
-      limits: this.#limits,
-      platform,
-      root,
-      warn: this.#warn,
-      kinds,
-      beforeCommit: (payload) =>
-        kinds.series("image:commit:before", { ...payload, trust: this.#trust }),
+      ...{ store, platform, root, kinds, limits: this.#limits, warn: this.#warn },
+      beforeCommit: (p) => kinds.series("image:commit:before", { ...p, trust }),
     };
   }
 

@@ -35,6 +35,7 @@ export function openContainers(context: ContainerContext): Containers {
     rename: async (name, newName) => await (await load()).rename(name, newName),
     top: async (name, psArgs) => await (await load()).top(name, psArgs),
     exec: async (name, args, options) => await (await load()).exec(name, args, options),
+    diff: async (name, options) => await (await load()).diff(name, options),
     cleanup: async (name, options) => await (await load()).cleanup(name, options),
     check: async (options) => await (await load()).check?.(options) ?? [],
   };

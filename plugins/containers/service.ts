@@ -506,6 +506,28 @@ export class ContainerService implements Containers {
     }
   }
 
+  /**
+   * The container's changes to its image as a canonical layer tar, made by
+   * its snapshotter (mount points the runtime made left out).
+   */
+  async diff(
+    name: string,
+    options: { clampMtime?: number } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const container = await this.get(name);
+    const snapshotter = this.#ctx.kinds.all("snapshotter").find((s) =>
+      s.name === container.snapshotter
+    );
+    if (!snapshotter?.diff) {
+      throw new ServinError(
+        "unsupported",
+        `Cannot diff container ${container.name}: the ${container.snapshotter} snapshotter cannot`,
+      );
+    }
+    const layers = await this.#store.layers.mounts(container.layers);
+    return await snapshotter.diff(container.bundle, layers, this.#platform, options);
+  }
+
   /** The runtime of a container that must be running (or, with `paused`, paused too). */
   async #live(
     name: string,

@@ -161,7 +161,12 @@ function list(dir: string): string[] {
  * this process may not read the expected one (a non-root user's mode 0
  * file): the sizes were all there was to compare.
  */
-function equalFiles(a: string, b: string, size: number, [x, y]: [Buffer, Buffer]): boolean {
+export function equalFiles(
+  a: string,
+  b: string,
+  size: number,
+  [x, y]: [Buffer, Buffer] = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)],
+): boolean {
   const files: Deno.FsFile[] = [];
   try {
     for (const path of [a, b]) files.push(Deno.openSync(path));

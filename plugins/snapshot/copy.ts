@@ -20,6 +20,11 @@ export const copy: Snapshotter = {
     await Deno.mkdir(rootfs, { mode: 0o700 });
     await copyLayers(layers, rootfs, platform);
   },
+  async diff(bundle, layers, platform, options) {
+    const { diffLayer } = await import("./diff.ts");
+    const dir = `${bundle}/rootfs`;
+    return diffLayer({ kind: "copy", dir, bundle, layers, platform }, options);
+  },
   mount: async () => {},
   unmount: async () => {},
 };

@@ -61,6 +61,11 @@ export const overlay: Snapshotter = {
     }
     return Promise.resolve();
   },
+  async diff(bundle, layers, platform, options) {
+    const { diffLayer } = await import("./diff.ts");
+    const dir = `${bundle}/upper`;
+    return diffLayer({ kind: "overlay", dir, bundle, layers, platform }, options);
+  },
   unmount(bundle, platform) {
     try {
       platform.unmount(`${bundle}/rootfs`);
