@@ -12,6 +12,7 @@ import type { Plugin } from "../core/registry.ts";
 import { containerCommands } from "./commands/container.ts";
 import { imageCommands } from "./commands/image.ts";
 import { systemCommands } from "./commands/system.ts";
+import { volumeCommands } from "./commands/volume.ts";
 import { containersPlugin } from "./containers/mod.ts";
 import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
@@ -59,6 +60,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     imageCommands(),
     containerCommands(),
     systemCommands(),
+    volumeCommands(),
     trustPlugin(),
     trustCommands(),
   ];

@@ -211,7 +211,10 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
 export async function removeContainers(ctx: CommandContext): Promise<number> {
   const servin = await ctx.servin();
   return await eachArgument(ctx, async (name) => {
-    await servin.containers.remove(name, { force: Boolean(ctx.flags.force) });
+    await servin.containers.remove(name, {
+      force: Boolean(ctx.flags.force),
+      volumes: Boolean(ctx.flags.volumes),
+    });
     ctx.out(name);
   });
 }
