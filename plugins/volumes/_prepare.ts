@@ -13,43 +13,62 @@
 import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { MountPoint, Platform } from "../../core/kinds.ts";
-import { resolveInRoot } from "../formats/confine.ts";
+import { MAX_SYMLINKS, resolveInRoot } from "../formats/confine.ts";
 
 function failure(m: MountPoint, why: string): ServinError {
   return new ServinError("invalid-argument", `Cannot mount on "${m.destination}": ${why}`);
 }
 
-/**
- * Where `target` is inside `rootfs`, made when missing: a directory, or an
- * empty file when `file` (a bind of a file).
- */
-async function makeTarget(rootfs: string, m: MountPoint, file: boolean): Promise<string> {
-  const parts = m.destination.split("/").filter(Boolean);
-  let at = rootfs;
-  for (let i = 0; i < parts.length; i++) {
-    const last = i === parts.length - 1;
-    const found = resolveInRoot(rootfs, `/${parts.slice(0, i + 1).join("/")}`, {
-      label: `Mount target "${m.destination}"`,
-    });
-    if (found !== undefined) {
-      const info = await Deno.stat(found);
-      if (!last && !info.isDirectory) {
-        throw failure(m, `${found.slice(rootfs.length)} is not a directory`);
-      }
-      if (last && !file && !info.isDirectory) throw failure(m, "it is not a directory");
-      at = found;
-      continue;
-    }
-    // Missing: made in the (resolved, real) parent, never through a symlink.
-    const path = join(at, parts[i]!);
-    if (last && file) {
-      await Deno.writeFile(path, new Uint8Array(), { createNew: true, mode: 0o644 });
-    } else {
-      await Deno.mkdir(path, { mode: 0o755 });
-    }
-    at = path;
+/** `path` made absolute and clean, `..` stopping at the root (as the kernel walks `/..`). */
+function clamp(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "..") out.pop();
+    else if (part !== "" && part !== ".") out.push(part);
   }
-  return at;
+  return `/${out.join("/")}`;
+}
+
+/**
+ * Where `path` (absolute in the container) is inside `rootfs`, made when
+ * missing: a directory, or an empty file when `file`. Symlinks are followed
+ * inside the root only (the confinement module resolves what exists); a
+ * dangling one has its target made, inside the root too.
+ */
+async function makeTarget(
+  rootfs: string,
+  m: MountPoint,
+  path: string,
+  file: boolean,
+  links = 0,
+): Promise<string> {
+  const label = `Mount target "${m.destination}"`;
+  const found = resolveInRoot(rootfs, path, { label });
+  if (found !== undefined) {
+    if (!file && !(await Deno.stat(found)).isDirectory) throw failure(m, "it is not a directory");
+    return found;
+  }
+  const clean = clamp(path);
+  const cut = clean.lastIndexOf("/");
+  const parent = await makeTarget(rootfs, m, clean.slice(0, cut) || "/", false, links);
+  const here = join(parent, clean.slice(cut + 1));
+  const info = await Deno.lstat(here).catch(() => undefined);
+  if (info?.isSymlink) {
+    if (links >= MAX_SYMLINKS) throw failure(m, "too many levels of symlinks");
+    const target = await Deno.readLink(here);
+    const base = parent === rootfs ? "/" : parent.slice(rootfs.length);
+    return await makeTarget(
+      rootfs,
+      m,
+      target.startsWith("/") ? target : `${base}/${target}`,
+      file,
+      links + 1,
+    );
+  }
+  if (info) throw failure(m, `${clean} is not a directory`);
+  if (file) await Deno.writeFile(here, new Uint8Array(), { createNew: true, mode: 0o644 });
+  else await Deno.mkdir(here, { mode: 0o755 });
+  return here;
 }
 
 async function isEmpty(dir: string): Promise<boolean> {
@@ -74,7 +93,12 @@ export async function prepareMounts(
       if (!info) throw failure(m, `bind source path does not exist: ${m.source}`);
       file = !info.isDirectory;
     }
-    const target = await makeTarget(rootfs, m, file);
+    if (m.type === "tmpfs") {
+      // Only checked: runc keeps the mode of a directory that is there before a tmpfs.
+      resolveInRoot(rootfs, m.destination, { label: `Mount target "${m.destination}"` });
+      continue;
+    }
+    const target = await makeTarget(rootfs, m, m.destination, file);
     if (m.type !== "volume" || m.options.includes("nocopy")) continue;
     // As Docker: an empty volume takes what the image has there (only then).
     if (!(await isEmpty(m.source)) || (await isEmpty(target))) continue;
