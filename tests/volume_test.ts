@@ -224,6 +224,13 @@ Deno.test({
 
     // Used ones stay; a "no" changes nothing.
     await ok(root, ["volume", "create", "spare1"]);
+    const df = await ok(root, [
+      "system",
+      "df",
+      "--format",
+      "{{.Type}}: {{.TotalCount}} {{.Active}}",
+    ]);
+    assert.match(df, /^Local Volumes: 3 2$/m);
     const no = await run(root, ["volume", "prune", "-a"], {
       stdin: new TextEncoder().encode("n\n"),
     });
@@ -254,8 +261,8 @@ Deno.test({
     await ok(root, ["create", "--name", "left", "-v", "/a", "-v", "named2:/n", "busybox:test"]);
     await ok(root, ["rm", "left"]);
     assert.equal((await volumes(root)).length, 2, "rm without -v keeps volumes");
-    await ok(root, ["volume", "prune", "-f"]);
-    assert.deepEqual(await volumes(root), ["named2"]);
+    await ok(root, ["system", "prune", "-f", "--volumes"]);
+    assert.deepEqual(await volumes(root), ["named2"], "system prune --volumes: anonymous only");
   }),
 });
 

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { VolumeRecord } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import { doom, IndexFile } from "../storage/fs.ts";
+import { doom, IndexFile, treeBytes } from "../storage/fs.ts";
 import { ANONYMOUS_LABEL, checkVolumeName, VOLUME_NAME } from "./mounts.ts";
 
 /** A volume as the index keeps it (the mountpoint follows from the name). */
@@ -150,34 +150,4 @@ export class VolumeStore {
     for (const name of doomed) await doom(join(this.#dir, name), this.#tmp);
     return { deleted: doomed, reclaimed };
   }
-
-  /** Bytes of each volume's files (for `system df`). */
-  async sizes(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const v of await this.#index.read()) {
-      out.set(v.name, await treeBytes(this.dataDir(v.name)));
-    }
-    return out;
-  }
-}
-
-/** Bytes of the regular files under `dir` (symlinks are not followed). */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  const todo = [dir];
-  while (todo.length) {
-    const d = todo.pop()!;
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(d));
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory) todo.push(p);
-      else if (e.isFile) total += (await Deno.lstat(p).catch(() => ({ size: 0 }))).size;
-    }
-  }
-  return total;
 }
