@@ -8,9 +8,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { openServin, ServinError } from "../mod.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { withImage } from "./_busybox.ts";
-import { listTree, ok, run } from "./_cli.ts";
+import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have, pathOf } from "./_layout.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -302,3 +303,55 @@ Deno.test({
     await assert.rejects(Deno.lstat(join(dir, "missing")), Deno.errors.NotFound);
   }),
 });
+
+Deno.test(
+  "volumes from the library: create, list, in use, remove with the container, bad mounts",
+  withTempDir(async ({ dir, root }) => {
+    await using servin = await openServin({ root });
+    const tar = buildTar([{ name: "etc/", type: "5" }, { name: "etc/f", body: "x\n" }]);
+    await servin.importImage({ path: "t", stream: new Blob([tar]).stream() }, "lib:test", {
+      config: { cmd: ["/bin/true"] },
+    });
+    const v = await servin.containers.createVolume("libvol", { team: "a" });
+    assert.equal(v.mountpoint, join(root, "volumes", "libvol", "_data"));
+    assert.deepEqual(v.labels, { team: "a" });
+    const c = await servin.containers.create("lib:test", {
+      snapshotter: "copy",
+      host: {
+        mounts: [
+          { type: "volume", name: "libvol", source: "", destination: "/v/", options: [] },
+          { type: "volume", source: "", destination: "/anon", options: [] },
+        ],
+      },
+    });
+    assert.deepEqual(c.host?.mounts?.map((m) => m.destination), ["/v", "/anon"]);
+    const anon = c.host!.mounts![1]!.name!;
+    assert.deepEqual(
+      (await servin.containers.listVolumes()).map((x) => x.name),
+      [anon, "libvol"].sort(),
+    );
+    assert.ok("com.docker.volume.anonymous" in (await servin.containers.getVolume(anon)).labels);
+    await assert.rejects(
+      servin.containers.removeVolume("libvol"),
+      (err: unknown) => err instanceof ServinError && err.code === "conflict",
+    );
+    for (
+      const bad of [
+        { type: "bind" as const, source: "relative", destination: "/b", options: [] },
+        { type: "volume" as const, name: "../up", source: "", destination: "/b", options: [] },
+        { type: "tmpfs" as const, source: "", destination: "/a/../..", options: [] },
+      ]
+    ) {
+      await assert.rejects(
+        servin.containers.create("lib:test", { snapshotter: "copy", host: { mounts: [bad] } }),
+        (err: unknown) => err instanceof ServinError && err.code === "invalid-argument",
+      );
+    }
+    assert.equal((await servin.containers.list()).length, 1);
+    await servin.containers.remove(c.id, { volumes: true });
+    assert.deepEqual((await servin.containers.listVolumes()).map((x) => x.name), ["libvol"]);
+    await servin.containers.removeVolume("libvol");
+    assert.deepEqual(await servin.containers.listVolumes(), []);
+    await assert.rejects(Deno.lstat(join(dir, "up")), Deno.errors.NotFound);
+  }),
+);

@@ -278,9 +278,14 @@ export class ContainerService implements Containers {
     imageVolumes: Record<string, unknown> = {},
     anonymous: Set<string>,
   ): Promise<MountPoint[]> {
-    const mounts = asked.map((m) => ({ ...m, options: [...m.options] }));
-    checkDistinct(mounts);
+    // The CLI parsed these already; a library caller's are checked here.
+    const mounts = asked.map((m) => ({
+      ...m,
+      destination: checkTarget(m.destination),
+      options: [...m.options ?? []],
+    }));
     const taken = new Set(mounts.map((m) => m.destination));
+    checkDistinct(mounts);
     for (const path of Object.keys(imageVolumes ?? {}).sort()) {
       const destination = checkTarget(path, "image volume");
       if (!taken.has(destination)) {
@@ -289,7 +294,15 @@ export class ContainerService implements Containers {
       taken.add(destination);
     }
     for (const m of mounts) {
-      checkTarget(m.destination);
+      if (!["bind", "volume", "tmpfs"].includes(m.type)) {
+        throw new ServinError("invalid-argument", `Invalid mount type "${m.type}"`);
+      }
+      if (m.type === "bind" && !m.source.startsWith("/")) {
+        throw new ServinError(
+          "invalid-argument",
+          `Invalid bind source "${m.source}": a host path must be absolute`,
+        );
+      }
       if (m.type === "volume") {
         if (m.name === undefined) {
           m.name = anonymousName();
