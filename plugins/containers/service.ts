@@ -182,6 +182,11 @@ export class ContainerService implements Containers {
         `Invalid working directory "${options.workdir}": must be absolute`,
       );
     }
+    // An image still to be pulled (which the trust policy may refuse) leaves nothing behind: no
+    // directory, no lock file. #lease looks again under the lock.
+    if (options.noFallback && !lookup(await this.#store.index.list(), image)) {
+      throw new MissingImage(image);
+    }
     await this.#prepare();
     const taken = new Set((await this.#index.read()).map((c) => c.name));
     if (options.name && taken.has(options.name)) throw nameTaken(options.name);
@@ -339,11 +344,7 @@ export class ContainerService implements Containers {
    */
   async #lease(name: string, id: string): Promise<ImageRecord | undefined> {
     return await this.#store.index.transaction(async (tx) => {
-      // What was built or imported under a short name is `localhost/NAME`, as podman names it.
-      const image = findImage(tx.images, name) ??
-        (/^[a-z0-9][^/:]*(:[\w.-]+)?$/.test(name)
-          ? findImage(tx.images, `localhost/${name}`)
-          : undefined);
+      const image = lookup(tx.images, name);
       if (!image) return undefined;
       for (const diffId of image.layers) {
         if (!(await this.#store.layers.info(diffId))) {
@@ -1035,6 +1036,12 @@ function volumeUsers(records: readonly ContainerRecord[]): Map<string, string[]>
     }
   }
   return users;
+}
+
+/** The image `name` names: a short name built or imported is `localhost/NAME`, as podman has it. */
+function lookup(images: ImageRecord[], name: string): ImageRecord | undefined {
+  return findImage(images, name) ??
+    (/^[a-z0-9][^/:]*(:[\w.-]+)?$/.test(name) ? findImage(images, `localhost/${name}`) : undefined);
 }
 
 /** The image is missing (and no fallback was asked for): what `run --pull missing` pulls. */
