@@ -482,6 +482,56 @@ registryTest(
   runIgnore,
 );
 
+registryTest(
+  "the README's signing walkthrough runs as written, against this registry",
+  async ({ dir, root, registry }) => {
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    const section = readme.slice(readme.indexOf("\n## Signing and policy\n"));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)![1]!.replaceAll(
+      "localhost:5000",
+      registry.host,
+    );
+    // `servin` on PATH is this checkout's (or the compiled binary under test), on the test's root.
+    const bin = join(dir, "bin");
+    await Deno.mkdir(bin);
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    const servin = Deno.env.get("SERVIN_BIN") ?? `${Deno.execPath()} run -A ${main}`;
+    await Deno.writeTextFile(join(bin, "servin"), `#!/bin/sh\nexec ${servin} "$@"\n`, {
+      mode: 0o755,
+    });
+    // The rootfs.tar the walkthrough imports.
+    const work = join(dir, "work");
+    await Deno.mkdir(join(work, "tree", "etc"), { recursive: true });
+    await Deno.writeTextFile(join(work, "tree", "etc", "hello"), "hi\n");
+    await sh("tar", "-C", join(work, "tree"), "-cf", join(work, "rootfs.tar"), ".");
+    const shell = (text: string) =>
+      new Deno.Command("sh", {
+        args: ["-euc", text],
+        cwd: work,
+        env: { PATH: `${bin}:${Deno.env.get("PATH")}`, SERVIN_ROOT: root, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    // Every step but the last must succeed; the last is the pull the policy refuses.
+    const lines = script.trimEnd().split("\n");
+    const last = lines.pop()!;
+    assert.match(last, /pull .*other\/app:1 .*# refused/);
+    const steps = await shell(lines.join("\n"));
+    assert.equal(steps.code, 0, decode(steps.stderr));
+    const out = decode(steps.stdout);
+    assert.match(out, new RegExp(`^Verified ${registry.host}/team/app:1 `, "m"));
+    assert.match(out, new RegExp(`^Pulled ${registry.host}/team/app:1: sha256:`, "m"));
+    assert.equal((await Deno.stat(join(work, "servin.key"))).mode! & 0o777, 0o600);
+    const refused = await shell(last);
+    assert.equal(refused.code, 1, decode(refused.stdout));
+    assert.match(
+      decode(refused.stderr),
+      /other\/app:1 is refused: requirement 1 "reject" of default in .*policy\.json/,
+    );
+  },
+);
+
 Deno.test({
   name:
     "load: an archive tagged for a registry is judged under docker-archive scopes, a local tag is not",
