@@ -117,6 +117,21 @@ function flipSignature(m: Manifest): Manifest {
   return m;
 }
 
+/** A policy file: images under `HOST/test` need a signature by `KEY.pub`; all else is refused. */
+async function signedUnderTest(dir: string, host: string, key: string): Promise<string> {
+  const policy = join(dir, "policy.json");
+  await Deno.writeTextFile(
+    policy,
+    JSON.stringify({
+      default: [{ type: "reject" }],
+      transports: {
+        docker: { [`${host}/test`]: [{ type: "sigstoreSigned", keyPath: `${key}.pub` }] },
+      },
+    }),
+  );
+  return policy;
+}
+
 /** Every path under `root` with the contents of each file: "nothing changed", to the byte. */
 async function snapshot(root: string): Promise<string[]> {
   const out: string[] = [];
@@ -294,16 +309,7 @@ registryTest(
     );
     const outside = `${host}/elsewhere/app:1`;
     await pushImage(dir, root, outside, "outside\n");
-    const policy = join(dir, "policy.json");
-    await Deno.writeTextFile(
-      policy,
-      JSON.stringify({
-        default: [{ type: "reject" }],
-        transports: {
-          docker: { [`${host}/test`]: [{ type: "sigstoreSigned", keyPath: `${key}.pub` }] },
-        },
-      }),
-    );
+    const policy = await signedUnderTest(dir, host, key);
 
     // A fresh store, so that nothing of the pushes is there to reuse.
     const store = join(dir, "store");
@@ -409,16 +415,7 @@ registryTest(
     await reg.copy("test/moved", sigTag(before), "test/moved", sigTag(after));
     const outside = `${host}/elsewhere/app:1`;
     await publish("busybox:test", outside, true);
-    const policy = join(dir, "policy.json");
-    await Deno.writeTextFile(
-      policy,
-      JSON.stringify({
-        default: [{ type: "reject" }],
-        transports: {
-          docker: { [`${host}/test`]: [{ type: "sigstoreSigned", keyPath: `${key}.pub` }] },
-        },
-      }),
-    );
+    const policy = await signedUnderTest(dir, host, key);
     const signedReq = /requirement 1 "sigstoreSigned" of docker:[^ ]+\/test in [^ ]+policy\.json: /;
     const cases = [
       [unsigned, new RegExp(signedReq.source + "no signatures for ")],
