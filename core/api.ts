@@ -86,6 +86,22 @@ export interface AppendOptions {
   verb?: "commit" | "build";
 }
 
+/** Options of {@link Servin.commit}, as `docker commit`'s. */
+export interface CommitOptions {
+  /** Tag of the new image (none: untagged). */
+  reference?: string;
+  /** Author, in the config and its history (`-a`). */
+  author?: string;
+  /** Commit message, the history entry's comment (`-m`). */
+  message?: string;
+  /** Dockerfile instructions applied to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL. */
+  changes?: string[];
+  /** Pause a running container while its changes are read (default true). */
+  pause?: boolean;
+  /** Creation time (default: now); the same container committed at the same time is the same image. */
+  created?: Date;
+}
+
 /** Options of {@link Servin.loadImages}. */
 export interface LoadOptions extends IngestOptions {
   /** Platform to pick from multi-platform indexes (`os/arch[/variant]`). */
@@ -204,6 +220,8 @@ export interface Servin extends AsyncDisposable {
   loadImages(input: ImageInput, options?: LoadOptions): Promise<LoadedImage[]>;
   /** Stores a base image plus one step (a layer or none), canonically: same inputs, same image ID. */
   append(options: AppendOptions): Promise<ImageRecord>;
+  /** Stores a container's changes to its image as a new image (`docker commit`). */
+  commit(container: string, options?: CommitOptions): Promise<ImageRecord>;
   /** Pulls `reference` from its registry; it is tagged with its full name. */
   pullImage(reference: string, options?: PullOptions): Promise<ImageRecord>;
   /** Pushes image `name` to `destination` (default: `name`); returns the manifest digest. */
@@ -417,6 +435,8 @@ export interface Containers {
   exec(name: string, args: string[], options?: ExecOptions): Promise<number>;
   /** The container's changes to its image as a canonical layer tar (see `Snapshotter.diff`). */
   diff(name: string, options?: { clampMtime?: number }): Promise<ReadableStream<Uint8Array>>;
+  /** See {@link Servin.commit}. */
+  commit(name: string, options?: CommitOptions): Promise<ImageRecord>;
   /** Records the exit a supervisor saw, then restarts or removes as the container asks. */
   cleanup(name: string, options?: StartOptions): Promise<void>;
   /** Checks each container's bundle and lease; with `repair`, removes what is broken. */

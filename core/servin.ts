@@ -8,6 +8,7 @@
 
 import type {
   AppendOptions,
+  CommitOptions,
   Containers,
   CopyLocation,
   DiskUsage,
@@ -337,6 +338,20 @@ export class ServinHandle implements Servin {
     return image;
   }
 
+  /**
+   * Stores a container's changes to its image as a new image, as `docker
+   * commit` does: the container's command, environment and labels in its
+   * config, `changes` applied; running, it is paused meanwhile unless `pause` is false.
+   *
+   * @example
+   * ```ts ignore
+   * const image = await servin.commit("web", { reference: "web:snapshot", changes: ["CMD /start"] });
+   * ```
+   */
+  async commit(container: string, options: CommitOptions = {}): Promise<ImageRecord> {
+    return await this.containers.commit(container, options);
+  }
+
   /** Hands the input to the ingest pipeline, then tells the plugins what was stored. */
   async #ingest(
     verb: IngestVerb,
@@ -408,14 +423,8 @@ export class ServinHandle implements Servin {
   }
 
   #sinkContext(images: SinkImage[], output: WriteTarget) {
-    return {
-      images,
-      store: this.store,
-      platform: this.platform,
-      output,
-      registry: {},
-      root: this.root,
-    };
+    const { store, platform, root } = this;
+    return { images, store, platform, output, registry: {}, root };
   }
 
   /**
@@ -426,13 +435,9 @@ export class ServinHandle implements Servin {
    * await servin.exportImage("app:1", "/tmp/app-rootfs.tar.gz", { gzip: true });
    * ```
    */
-  async exportImage(
-    name: string,
-    output: WriteTarget,
-    options: { gzip?: boolean } = {},
-  ): Promise<void> {
+  async exportImage(name: string, output: WriteTarget, o: { gzip?: boolean } = {}): Promise<void> {
     const image = await this.getImage(name);
-    const sink = this.registry.get("sink", options.gzip ? "rootfs+gzip" : "rootfs");
+    const sink = this.registry.get("sink", o.gzip ? "rootfs+gzip" : "rootfs");
     await sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], output));
   }
 

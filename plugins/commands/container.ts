@@ -336,6 +336,37 @@ const prune: CommandDef = {
   run: async (ctx) => await (await import("./_container_list.ts")).pruneContainers(ctx),
 };
 
+const commit: CommandDef = {
+  name: "container commit",
+  aliases: ["commit"],
+  summary: "Create a new image from a container's changes",
+  usage: "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+  args: { min: 1, max: 2 },
+  flags: {
+    author: {
+      type: "string",
+      short: "a",
+      description: 'Author (e.g. "Jane Doe <jane@example.com>")',
+      value: "AUTHOR",
+    },
+    change: {
+      type: "string",
+      short: "c",
+      multiple: true,
+      description:
+        "Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL",
+      value: "INSTRUCTION",
+    },
+    message: { type: "string", short: "m", description: "Commit message", value: "TEXT" },
+    pause: {
+      type: "boolean",
+      short: "p",
+      description: "Pause the container during the commit (default; --pause=false not to)",
+    },
+  },
+  run: async (ctx) => await (await import("./_container_commit.ts")).commitContainer(ctx),
+};
+
 /** The container commands, in registration order. */
 export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   run,
@@ -356,6 +387,7 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   inspect,
   logs,
   prune,
+  commit,
 ];
 
 /** The built-in container commands. */

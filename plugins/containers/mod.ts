@@ -36,6 +36,7 @@ export function openContainers(context: ContainerContext): Containers {
     top: async (name, psArgs) => await (await load()).top(name, psArgs),
     exec: async (name, args, options) => await (await load()).exec(name, args, options),
     diff: async (name, options) => await (await load()).diff(name, options),
+    commit: async (name, options) => await (await load()).commit(name, options),
     cleanup: async (name, options) => await (await load()).cleanup(name, options),
     check: async (options) => await (await load()).check?.(options) ?? [],
     createVolume: async (name, labels) => await (await load()).createVolume(name, labels),

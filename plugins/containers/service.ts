@@ -11,6 +11,7 @@
 
 import { join } from "node:path";
 import type {
+  CommitOptions,
   ContainerContext,
   ContainerRecord,
   Containers,
@@ -629,6 +630,17 @@ export class ContainerService implements Containers {
     }
     const layers = await this.#store.layers.mounts(container.layers);
     return await snapshotter.diff(container.bundle, layers, this.#platform, options);
+  }
+
+  /** Stores the container's changes to its image as a new image (`_commit.ts`). */
+  async commit(name: string, options: CommitOptions = {}): Promise<ImageRecord> {
+    const container = await this.get(name);
+    const { commitContainer } = await import("./_commit.ts");
+    return await commitContainer(container, options, {
+      servin: this.#ctx.servin,
+      diff: () => this.diff(container.id),
+      pause: (paused) => this.#runtime(container.runtime).pause(container.id, paused),
+    });
   }
 
   /** The runtime of a container that must be running (or, with `paused`, paused too). */
