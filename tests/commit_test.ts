@@ -16,10 +16,50 @@ import { readTar, type TarHeader } from "../plugins/formats/tar.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { withImage } from "./_busybox.ts";
 import { listTree, ok, run, sha256 } from "./_cli.ts";
-import { tarContents } from "./_invariants.ts";
-import { have } from "./_layout.ts";
+import { assertSystemCheckClean, tarContents } from "./_invariants.ts";
+import { have, sh } from "./_layout.ts";
+import { manifest } from "./_tree.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
+
+/**
+ * podman loads the committed image and applies its layers with its own
+ * code (containers/storage): it must see the tree our export gives.
+ */
+async function checkWithPodman(root: string, dir: string, image: string): Promise<void> {
+  const podmanRoot = join(dir, "podman");
+  const podman = (...args: string[]) =>
+    sh(
+      "podman",
+      "--root",
+      join(podmanRoot, "root"),
+      "--runroot",
+      join(podmanRoot, "run"),
+      "--storage-driver",
+      "vfs",
+      ...args,
+    );
+  const archive = join(dir, "for-podman.tar");
+  await ok(root, ["save", "--format", "oci-archive", "-o", archive, image]);
+  const ours = join(dir, "ours");
+  await Deno.mkdir(ours);
+  await ok(root, ["image", "export", "-o", join(dir, "ours.tar"), image]);
+  await sh("tar", "--numeric-owner", "--xattrs", "-xpf", join(dir, "ours.tar"), "-C", ours);
+  try {
+    const loaded = await podman("load", "-i", archive);
+    const name = /Loaded image(?:\(s\))?: (\S+)/.exec(loaded)?.[1];
+    assert.ok(name, loaded);
+    const mounted = (await podman("image", "mount", name)).trim();
+    try {
+      const theirs = (await manifest(mounted)).filter((r) => r.path !== ".");
+      assert.deepEqual((await manifest(ours)).filter((r) => r.path !== "."), theirs);
+    } finally {
+      await podman("image", "unmount", name);
+    }
+  } finally {
+    await podman("system", "reset", "-f").catch(() => {});
+  }
+}
 
 const SCRIPT = [
   "echo hello > /srv/new.txt",
@@ -173,6 +213,8 @@ for (const snapshotter of ["overlay", "copy"]) {
       for (const name of byName.keys()) {
         assert.doesNotMatch(name, /^(etc\/(hosts|hostname|resolv\.conf)|proc|sys|dev)(\/|$)/);
       }
+      await assertSystemCheckClean(root, "after commits");
+      if (have("podman")) await checkWithPodman(root, dir, "committed:1");
     }),
   });
 }
