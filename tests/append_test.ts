@@ -10,6 +10,7 @@ import { layerTar } from "../plugins/formats/layer_writer.ts";
 import type { TarHeader } from "../plugins/formats/tar.ts";
 import { listTree, sha256, withTempDir } from "./_cli.ts";
 import { checkStore, tarContents } from "./_invariants.ts";
+import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
 import { buildTar } from "./_tar.ts";
 
 const BASE = buildTar([
@@ -189,5 +190,43 @@ Deno.test(
       (e: unknown) => e instanceof ServinError && e.code === "vetoed",
     );
     assert.deepEqual(await listTree(root), before);
+  }),
+);
+
+Deno.test(
+  "append on an image with Docker layer media types writes them as OCI's in its OCI manifest",
+  withTempDir(async ({ dir, root }) => {
+    const layout = join(dir, "layout");
+    const written = await writeImage(layout, [{ tar: BASE, compression: "gzip" }]);
+    const blobs = join(layout, "blobs/sha256");
+    const text = (await Deno.readTextFile(join(blobs, written.manifest))).replace(
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+      "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    );
+    const manifest = sha256(text);
+    await Deno.writeTextFile(join(blobs, manifest), text);
+    await writeIndex(layout, [
+      manifestDescriptor({ ...written, manifest, manifestSize: text.length }, { name: "b:1" }),
+    ]);
+    await using servin = await openServin({ root });
+    const [loaded] = await servin.loadImages(layout);
+    const stored = await blobJson(root, loaded!.image.manifest!);
+    assert.equal(
+      (stored.layers as { mediaType: string }[])[0]!.mediaType,
+      "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    );
+    const image = await servin.append({
+      base: loaded!.image.id,
+      layer: step(),
+      config: {},
+      history: {},
+      created: new Date(0),
+    });
+    const types = (await blobJson(root, image.manifest!)).layers as { mediaType: string }[];
+    assert.deepEqual(types.map((l) => l.mediaType), [
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+      "application/vnd.oci.image.layer.v1.tar",
+    ]);
+    await checkStore(root, "after append on a Docker-typed image");
   }),
 );

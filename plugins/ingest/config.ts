@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ServinError } from "../../core/errors.ts";
 import { type Descriptor, type ImageConfig, MEDIA_TYPES } from "../../core/image.ts";
 
 /** The default configuration of an imported root filesystem (the seed's). */
@@ -127,7 +128,9 @@ export interface AppendedConfigInput {
 
 /** RFC 3339 in UTC, without a fraction when the time is whole seconds (as Go writes it). */
 export function rfc3339(date: Date): string {
-  if (Number.isNaN(date.getTime())) throw new TypeError("invalid creation time");
+  if (Number.isNaN(date.getTime())) {
+    throw new ServinError("invalid-argument", "Invalid creation time: not a date");
+  }
   return date.toISOString().replace(/\.000Z$/, "Z");
 }
 

@@ -187,7 +187,7 @@ class Ingest {
           diffId,
           size: base.layer_sizes?.[i] ?? 0,
           blob: { digest: hexOf(descs[i]!.digest, `layer ${i}`), size: descs[i]!.size },
-          mediaType: descs[i]!.mediaType,
+          mediaType: ociLayerType(descs[i]!.mediaType),
         }));
       }
       const config = structuredClone(req.config);
@@ -559,6 +559,16 @@ class Ingest {
       blobs: [img.id, img.manifest.digest, ...img.layers.map((l) => l.blob.digest)],
     };
   }
+}
+
+/**
+ * The OCI media type of a Docker layer media type (the new manifest is an
+ * OCI one); any other type as it is.
+ */
+function ociLayerType(mediaType: string): string {
+  const compression = mediaTypeCompression(mediaType);
+  const docker = mediaType.startsWith("application/vnd.docker.image.rootfs.diff.");
+  return docker && compression ? layerMediaType(compression) : mediaType;
 }
 
 /** True when the top-level names of a "root filesystem" are those of a docker-archive or an OCI layout. */
