@@ -20,6 +20,7 @@
  */
 
 import { join } from "node:path";
+import { messageOf, osError, ServinError } from "../../core/errors.ts";
 import { deviceNumbers, fileType, fileXattrs } from "./layers.ts";
 import type { TarHeader } from "./tar.ts";
 import { TarWriter } from "./tar_writer.ts";
@@ -176,11 +177,21 @@ export function layerTar(
         mtime: options.clampMtime !== undefined ? Math.min(mtime, options.clampMtime) : mtime,
       };
       if (!h.xattrs || Object.keys(h.xattrs).length === 0) delete h.xattrs;
-      if (h.type !== "file") await tar.add(h);
-      else if (typeof content === "string") {
-        using file = await Deno.open(content);
-        await tar.add(h, file.readable);
-      } else await tar.add(h, content ?? new Uint8Array());
+      try {
+        if (h.type !== "file") await tar.add(h);
+        else if (typeof content === "string") {
+          using file = await Deno.open(content);
+          await tar.add(h, file.readable);
+        } else await tar.add(h, content ?? new Uint8Array());
+      } catch (err) {
+        // A file that changed or went while it was read (a container running on) is no bug.
+        if (err instanceof ServinError) throw err;
+        throw osError(err) ?? new ServinError(
+          "conflict",
+          `Cannot write "${h.name}" into the layer: ${messageOf(err)}`,
+          { cause: err },
+        );
+      }
     }
     await tar.finish();
     await writer.close();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { ServinError } from "../../core/errors.ts";
 import { DEFAULT_LIMITS } from "../../core/kinds.ts";
 import { sha256Hex } from "./digest.ts";
 import { directoryLayer, layerTar, opaqueEntry, whiteoutEntry } from "./layer_writer.ts";
@@ -155,6 +156,24 @@ Deno.test("layer writer: a directory's tree, with hardlinks, symlinks and xattrs
     // GNU tar reads it back, and the same tree gives the same bytes.
     assert.match(await gnuTarList(data), /sub\/b link to a/);
     assert.equal(sha256Hex(await bytesOf(directoryLayer(dir, { listxattr }))), sha256Hex(data));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("layer writer: a file gone or changed before it is read fails the stream with one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "short"), "ab");
+    await assert.rejects(
+      bytesOf(layerTar([{ header: file("gone", { size: 1 }), content: join(dir, "gone") }])),
+      (e: unknown) => e instanceof ServinError && e.code === "os-error",
+    );
+    await assert.rejects(
+      bytesOf(layerTar([{ header: file("short", { size: 5 }), content: join(dir, "short") }])),
+      (e: unknown) =>
+        e instanceof ServinError && e.code === "conflict" && /"short"/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
