@@ -65,20 +65,27 @@ function rank(base: string): number {
 }
 
 /**
- * The sort key of a path: each component as its rank and UTF-8 bytes,
- * separated by a 0 byte (smaller than any), so that a directory comes
- * right before what it holds.
+ * The sort key of a path: each component as its rank and its UTF-8 bytes
+ * (one character per byte, so that comparing keys compares bytes),
+ * separated by a 0 (smaller than any), so that a directory comes right
+ * before what it holds.
  */
-function sortKey(path: string): Uint8Array {
-  const parts = path.split("/").map((p) => [rank(p), ...enc.encode(p)]);
-  return new Uint8Array(parts.flatMap((p, i) => i ? [0, ...p] : p));
+function sortKey(path: string): string {
+  let key = "";
+  for (const p of path.split("/")) {
+    const bytes = ASCII.test(p) ? p : String.fromCharCode(...enc.encode(p));
+    key += `${key ? "\u0000" : ""}${String.fromCharCode(rank(p))}${bytes}`;
+  }
+  return key;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}
+/** Printable ASCII: its characters are its UTF-8 bytes (anything else is encoded). */
+const ASCII = /^[ -~]*$/;
+
+/** Bytes the writer hands on at a time: fewer, larger chunks cost the stream less. */
+const CHUNK = 1024 * 1024;
+/** Files up to this size are read whole, in one call. */
+const SMALL_FILE = 256 * 1024;
 
 /**
  * Sorts `entries` in canonical order and settles hardlink groups: the first
@@ -124,8 +131,8 @@ export function canonicalEntries(entries: Iterable<LayerEntry>): LayerEntry[] {
     groupOf.set(name, e.linkKey);
     if (!holder.has(e.linkKey)) holder.set(e.linkKey, e);
   }
-  const keys = new Map([...byName.keys()].map((n) => [n, sortKey(n)]));
-  const names = [...byName.keys()].sort((a, b) => compareBytes(keys.get(a)!, keys.get(b)!));
+  const names = [...byName.keys()].map((n) => [sortKey(n), n] as const)
+    .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([, n]) => n);
   const first = new Map<string, string>();
   return names.map((name) => {
     const e = byName.get(name)!;
@@ -167,7 +174,20 @@ export function layerTar(
   const channel = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 4 });
   const writer = channel.writable.getWriter();
   (async () => {
-    const tar = new TarWriter((chunk) => writer.write(chunk));
+    let buffer = new Uint8Array(CHUNK);
+    let used = 0;
+    const flush = async () => {
+      if (used === 0) return;
+      const full = buffer.subarray(0, used);
+      [buffer, used] = [new Uint8Array(CHUNK), 0];
+      await writer.write(full);
+    };
+    const tar = new TarWriter(async (chunk) => {
+      if (used + chunk.length > CHUNK) await flush();
+      if (chunk.length >= CHUNK) return await writer.write(chunk);
+      buffer.set(chunk, used);
+      used += chunk.length;
+    });
     for (const { header, content } of sorted) {
       const mtime = Math.floor(header.mtime);
       const h: TarHeader = {
@@ -179,10 +199,12 @@ export function layerTar(
       if (!h.xattrs || Object.keys(h.xattrs).length === 0) delete h.xattrs;
       try {
         if (h.type !== "file") await tar.add(h);
-        else if (typeof content === "string") {
-          using file = await Deno.open(content);
-          await tar.add(h, file.readable);
-        } else await tar.add(h, content ?? new Uint8Array());
+        else if (typeof content !== "string") await tar.add(h, content ?? new Uint8Array());
+        else if (h.size <= SMALL_FILE) await tar.add(h, Deno.readFileSync(content));
+        else {
+          using file = Deno.openSync(content);
+          await tar.add(h, chunksOf(file));
+        }
       } catch (err) {
         // A file that changed or went while it was read (a container running on) is no bug.
         if (err instanceof ServinError) throw err;
@@ -194,9 +216,20 @@ export function layerTar(
       }
     }
     await tar.finish();
+    await flush();
     await writer.close();
   })().catch((err) => writer.abort(err).catch(() => {}));
   return channel.readable;
+}
+
+/** The bytes of `file`, a chunk of up to {@link CHUNK} bytes at a time, read synchronously (quicker). */
+async function* chunksOf(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const chunk = new Uint8Array(CHUNK);
+    const n = file.readSync(chunk);
+    if (n === null) return;
+    yield chunk.subarray(0, n);
+  }
 }
 
 /**
