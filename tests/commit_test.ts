@@ -164,6 +164,9 @@ for (const snapshotter of ["overlay", "copy"]) {
         assert.equal(inspect.Author, "Jane Doe");
         const history = JSON.parse(await ok(root, ["history", "--format", "json", "committed:1"]));
         assert.equal(history[0].comment, "a message");
+        // Stopped (the overlay unmounted), the container commits to the same image.
+        await ok(root, ["stop", "-t", "0", "c"]);
+        assert.equal((await servin.commit("c", { created })).id, one.id);
       } finally {
         await servin.close();
       }
