@@ -35,6 +35,9 @@ async function checkWithPodman(root: string, dir: string, image: string): Promis
       join(podmanRoot, "root"),
       "--runroot",
       join(podmanRoot, "run"),
+      // Its own state directory, not /run/libpod, which other tests' podman share.
+      "--tmpdir",
+      join(podmanRoot, "tmp"),
       "--storage-driver",
       "vfs",
       ...args,
