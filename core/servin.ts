@@ -17,7 +17,6 @@ import type {
   ImportOptions,
   IngestContext,
   IngestRequest,
-  KindLookup,
   ListFilter,
   LoadedImage,
   LoadOptions,
@@ -56,15 +55,12 @@ import {
 import { type Plugin, Registry } from "./registry.ts";
 
 /** What {@link ServinHandle.open} made, for the constructor. */
-type Opened = Omit<ServinOpenOptions, "platform"> & {
-  registry: Registry;
-  platform: Platform;
-  root: string;
-  store: Store;
+type Opened = Omit<ServinOpenOptions, "platform"> & Pick<ServinHandle, Parts> & {
   owns: boolean;
   warn: WarnFn;
   limits: Limits;
 };
+type Parts = "registry" | "platform" | "root" | "store";
 
 /** Options of {@link ServinHandle.open}. */
 export interface ServinOpenOptions extends OpenOptions {
@@ -95,24 +91,17 @@ export class ServinHandle implements Servin {
   readonly store: Store;
   /** Containers, as the container plugin provides them. */
   readonly containers: Containers;
-  #owns: boolean;
-  #warn: WarnFn;
-  #limits: Limits;
+  /** What `open` made: whether the registry is ours to dispose, the warning sink, the limits. */
+  #o: Opened;
   #trust: TrustContext;
 
   private constructor(o: Opened) {
     ({ registry: this.registry, platform: this.platform, root: this.root, store: this.store } = o);
-    [this.#owns, this.#warn, this.#limits] = [o.owns, o.warn, o.limits];
-    const { registry, root, warn } = o;
-    this.#trust = {
-      root,
-      signaturePolicy: o.signaturePolicy,
-      requirements: () => registry.all("requirement"),
-    };
-    const service = registry.all("containers")[0];
-    this.containers = service
-      ? service.open({ servin: this, kinds: registry, root, defaults: o.defaults ?? {}, warn })
-      : noContainers();
+    this.#o = o;
+    const { registry: kinds, root, warn } = o, requirements = () => kinds.all("requirement");
+    this.#trust = { root, signaturePolicy: o.signaturePolicy, requirements };
+    const [found, defaults] = [kinds.all("containers")[0], o.defaults ?? {}];
+    this.containers = found?.open({ servin: this, kinds, root, defaults, warn }) ?? noContainers();
   }
 
   /** Loads the plugins (or takes `options.registry`), picks the platform and opens the store. */
@@ -120,7 +109,9 @@ export class ServinHandle implements Servin {
     const owns = !options.registry;
     const registry = options.registry ?? await Registry.create(options.plugins ?? []);
     try {
-      const platform = hostPlatform(registry, options.platform ?? Deno.build.os);
+      const os = options.platform ?? Deno.build.os;
+      const platform = registry.all("platform").find((p) => p.name === os);
+      if (!platform) throw new ServinError("unsupported", `No platform plugin supports "${os}"`);
       const root = options.root || platform.defaultRoot();
       const seen = new Set<string>();
       const print = options.warn ?? ((m: string) => console.error(`servin: warning: ${m}`));
@@ -372,7 +363,7 @@ export class ServinHandle implements Servin {
   #ingestContext(): IngestContext {
     const { store, platform, root, registry: kinds } = this, trust = this.#trust;
     return {
-      ...{ store, platform, root, kinds, limits: this.#limits, warn: this.#warn },
+      ...{ store, platform, root, kinds, limits: this.#o.limits, warn: this.#o.warn },
       beforeCommit: (p) => kinds.series("image:commit:before", { ...p, trust }),
     };
   }
@@ -380,7 +371,7 @@ export class ServinHandle implements Servin {
   async #committed(verb: IngestVerb, loaded: LoadedImage[]): Promise<LoadedImage[]> {
     for (const { image } of loaded) {
       const after = await this.registry.parallel("image:commit:after", { verb, image });
-      for (const e of after.errors) this.#warn(e.message);
+      for (const e of after.errors) this.#o.warn(e.message);
     }
     return loaded;
   }
@@ -539,7 +530,7 @@ export class ServinHandle implements Servin {
       untagged: result.untagged,
       deleted: result.deleted !== undefined,
     });
-    for (const e of after.errors) this.#warn(e.message);
+    for (const e of after.errors) this.#o.warn(e.message);
     return result;
   }
 
@@ -582,25 +573,15 @@ export class ServinHandle implements Servin {
     try {
       await this.store.close();
     } finally {
-      if (this.#owns) await this.registry.dispose();
+      if (this.#o.owns) await this.registry.dispose();
     }
-  }
-}
-
-/** The platform plugin registered under the host's OS name. */
-function hostPlatform(kinds: KindLookup, os: string): Platform {
-  try {
-    return kinds.get("platform", os);
-  } catch {
-    throw new ServinError("unsupported", `No platform plugin supports "${os}"`);
   }
 }
 
 /** The containers API when no container plugin is loaded. */
 function noContainers(): Containers {
-  const fail = () =>
-    Promise.reject(new ServinError("unsupported", "No container plugin is loaded"));
-  const none = () => Promise.resolve([]);
+  const none = () => Promise.resolve([]), why = "No container plugin is loaded";
+  const fail = () => Promise.reject(new ServinError("unsupported", why));
   // Every method fails but the listings, which are empty; not a thenable.
   return new Proxy({} as Containers, {
     get: (_, key) => key === "then" ? undefined : key === "list" || key === "prune" ? none : fail,
