@@ -70,6 +70,7 @@ const SCRIPT = [
   "rm /etc/image-file",
   "echo extra >> /etc/passwd",
   "rm -rf /home && mkdir /home && echo x > /home/new",
+  "echo kept apart > /mnt/vol/f && echo gone with the tmpfs > /scratch/f",
   "touch /tmp/ready",
   "exec sleep 600",
 ].join(" && ");
@@ -120,7 +121,20 @@ for (const snapshotter of ["overlay", "copy"]) {
     ignore,
     fn: withImage(async (root, dir) => {
       const s = ["--snapshotter", snapshotter, "--network", "none"];
-      await ok(root, ["run", "-d", ...s, "--name", "c", "busybox:test", "sh", "-c", SCRIPT]);
+      // A volume and a tmpfs, whose mount targets the image lacks: not the image's to keep.
+      const mounts = ["-v", "/mnt/vol", "--tmpfs", "/scratch"];
+      await ok(root, [
+        "run",
+        "-d",
+        ...s,
+        ...mounts,
+        "--name",
+        "c",
+        "busybox:test",
+        "sh",
+        "-c",
+        SCRIPT,
+      ]);
       const servin = await openServin({ root });
       try {
         const { bundle } = await servin.containers.get("c");
@@ -217,7 +231,10 @@ for (const snapshotter of ["overlay", "copy"]) {
       const xattr = byName.get("srv/link.txt")?.xattrs?.["user.servin"];
       assert.equal(new TextDecoder().decode(xattr), "yes");
       for (const name of byName.keys()) {
-        assert.doesNotMatch(name, /^(etc\/(hosts|hostname|resolv\.conf)|proc|sys|dev)(\/|$)/);
+        assert.doesNotMatch(
+          name,
+          /^(etc\/(hosts|hostname|resolv\.conf)|proc|sys|dev|mnt|scratch)(\/|$)/,
+        );
       }
       await assertSystemCheckClean(root, "after commits");
       if (have("podman")) await checkWithPodman(root, dir, "committed:1");
