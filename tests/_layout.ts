@@ -43,6 +43,23 @@ export async function sh(cmd: string, ...args: string[]): Promise<string> {
   return text.decode(out.stdout);
 }
 
+/**
+ * podman on a vfs store of its own under `dir`, with its own state directory
+ * (`--tmpdir`): not /run/libpod, which another test's `podman system reset`
+ * would pull from under it.
+ */
+export function podmanIn(dir: string): (...args: string[]) => Promise<string> {
+  const own = [
+    "--root",
+    join(dir, "root"),
+    "--runroot",
+    join(dir, "run"),
+    "--tmpdir",
+    join(dir, "tmp"),
+  ];
+  return (...args) => sh("podman", ...own, "--storage-driver", "vfs", ...args);
+}
+
 /** An OCI layout with four layers, built by umoci from tars we control. */
 export async function buildLayout(dir: string): Promise<string> {
   const base = join(dir, "base");

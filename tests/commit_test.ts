@@ -17,7 +17,7 @@ import { linuxPlatform } from "../plugins/platform/linux.ts";
 import { withImage } from "./_busybox.ts";
 import { listTree, ok, run, sha256 } from "./_cli.ts";
 import { assertSystemCheckClean, tarContents } from "./_invariants.ts";
-import { have, sh } from "./_layout.ts";
+import { have, podmanIn, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
@@ -27,21 +27,7 @@ const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
  * code (containers/storage): it must see the tree our export gives.
  */
 async function checkWithPodman(root: string, dir: string, image: string): Promise<void> {
-  const podmanRoot = join(dir, "podman");
-  const podman = (...args: string[]) =>
-    sh(
-      "podman",
-      "--root",
-      join(podmanRoot, "root"),
-      "--runroot",
-      join(podmanRoot, "run"),
-      // Its own state directory, not /run/libpod, which other tests' podman share.
-      "--tmpdir",
-      join(podmanRoot, "tmp"),
-      "--storage-driver",
-      "vfs",
-      ...args,
-    );
+  const podman = podmanIn(join(dir, "podman"));
   const archive = join(dir, "for-podman.tar");
   await ok(root, ["save", "--format", "oci-archive", "-o", archive, image]);
   const ours = join(dir, "ours");

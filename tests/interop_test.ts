@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ok, withTempDir } from "./_cli.ts";
-import { buildLayout, check, have, sh } from "./_layout.ts";
+import { buildLayout, check, have, podmanIn, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
 
 const TOOLS = ["runc", "busybox", "umoci", "skopeo", "podman", "tar"];
@@ -22,18 +22,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   fn: withTempDir(async ({ dir, root }) => {
-    const podmanRoot = join(dir, "podman");
-    const podman = (...args: string[]) =>
-      sh(
-        "podman",
-        "--root",
-        join(podmanRoot, "root"),
-        "--runroot",
-        join(podmanRoot, "run"),
-        "--storage-driver",
-        "vfs",
-        ...args,
-      );
+    const podman = podmanIn(join(dir, "podman"));
     try {
       const layout = await buildLayout(dir);
       const ociTar = join(dir, "umoci.tar");
