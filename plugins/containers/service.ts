@@ -45,6 +45,8 @@ import {
 } from "./model.ts";
 
 const RUN_LOCK = "run.lock";
+/** The exit code of a process whose exit nobody saw (Docker's, after its daemon died). */
+const UNKNOWN_EXIT = 255;
 const LOG = "container.log";
 /** In the bundle while a stop asked for is under way: the restart policy leaves it stopped. */
 const STOPPED_BY_USER = "stopped-by-user";
@@ -529,7 +531,20 @@ export class ContainerService implements Containers {
     if (await this.#locked(record)) return record;
     const code = await runtime?.exitCode(record);
     if (code !== undefined) return { ...record, status: "exited", exit_code: code };
+    // Its supervisor is about to record the exit it has just seen.
+    if (await runtime?.supervised?.(record)) return record;
     return { ...record, status: "dead" };
+  }
+
+  /**
+   * The record with its live status, and a process that exited after its
+   * supervisor died recorded as exited: with 255, as Docker records an exit
+   * nobody saw, since its code is lost with the supervisor.
+   */
+  async #look(record: ContainerRecord): Promise<ContainerRecord> {
+    const view = await this.#view(record);
+    if (view.status !== "dead") return view;
+    return await this.#settle(record, UNKNOWN_EXIT).catch(() => view);
   }
 
   /** True while the container's process exists or a start of it is under way. */
@@ -541,14 +556,40 @@ export class ContainerService implements Containers {
   /** Containers with their live status, newest first. */
   async list(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
-    for (const c of await this.#index.read()) out.push(await this.#view(c));
+    for (const c of await this.#index.read()) out.push(await this.#look(c));
     // RFC 3339 times compare as strings; localeCompare would set up ICU's collator.
     return out.sort((a, b) => a.created < b.created ? 1 : a.created > b.created ? -1 : 0);
   }
 
   /** The container `name` (name, ID or unique ID prefix) with its live status. */
   async get(name: string): Promise<ContainerRecord> {
-    return await this.#view(resolveContainer(await this.#index.read(), name));
+    return await this.#look(resolveContainer(await this.#index.read(), name));
+  }
+
+  /**
+   * Runs `fn` on the container's root filesystem: a running container's as
+   * it is mounted; a stopped one's mounted for the call and unmounted after,
+   * its run lock held meanwhile so that no start mounts it in between.
+   */
+  async withRootfs<R>(name: string, fn: (rootfs: string) => Promise<R>): Promise<R> {
+    const container = await this.get(name);
+    const rootfs = join(container.bundle, "rootfs");
+    if (container.status === "running" || container.status === "paused") return await fn(rootfs);
+    const lock = await this.#lockRun(container);
+    try {
+      const now = await this.get(container.id);
+      if (now.status === "running" || now.status === "paused") return await fn(rootfs);
+      const snapshotter = this.#snapshotterOf(now);
+      const dirs = now.layers.length ? await this.#store.layers.mounts(now.layers) : [];
+      await snapshotter.mount(now.bundle, dirs, this.#platform);
+      try {
+        return await fn(rootfs);
+      } finally {
+        await snapshotter.unmount(now.bundle, this.#platform);
+      }
+    } finally {
+      lock.close();
+    }
   }
 
   /** Path of a detached container's log. */
