@@ -269,6 +269,7 @@ async function* entries(
     const full = [name, rel].filter(Boolean).join("/");
     const header = headerOf(full || ".", info, info.isSymlink ? Deno.readLinkSync(path) : "");
     if (!header) continue; // a socket: not a file tar can hold
+    if (header.type === "dir") header.name += "/"; // as tar names directories
     if (owner) [header.uid, header.gid] = owner;
     const xattrs = fileXattrs(platform.listxattr, path);
     if (xattrs) header.xattrs = xattrs;
