@@ -695,6 +695,8 @@ export class ContainerService implements Containers {
   async stop(name: string, options: { timeout?: number } = {}): Promise<ContainerRecord> {
     const container = await this.get(name);
     if (container.status !== "running" && container.status !== "paused") {
+      // A restart under way (its back-off) is called off, as Docker's stop does.
+      await Deno.writeTextFile(join(container.bundle, STOPPED_BY_USER), "").catch(() => {});
       return await this.#settle(container, 0);
     }
     const runtime = this.#runtime(container.runtime);
@@ -736,6 +738,8 @@ export class ContainerService implements Containers {
     const stored = resolveContainer(await this.#index.read(), container.id);
     if (stored.status !== "running") return stored;
     const runtime = this.#runtime(stored.runtime);
+    // Started again meanwhile (an exit command that ran late): that run is not this one's to end.
+    if (LIVE.has((await runtime.state(stored.id))?.status ?? "")) return stored;
     const code = await runtime.exitCode(stored) ?? fallbackCode;
     await runtime.delete(stored.id);
     await this.#snapshotterOf(stored).unmount(stored.bundle, this.#platform);
@@ -754,6 +758,10 @@ export class ContainerService implements Containers {
     const out = await runtime.state(container.id);
     if (!out) throw new ServinError("conflict", `Container ${container.name} is not running`);
     await runtime.kill(container.id, sig);
+    // Without a live supervisor nobody sees the exit: record SIGKILL's here.
+    if ((sig === "SIGKILL" || sig === "9") && !(await runtime.supervised?.(container) ?? true)) {
+      if (await this.#gone(container, 10_000)) await this.#settle(container, 128 + 9);
+    }
   }
 
   /** Waits until the process exits (polling the runtime); its exit code. */
@@ -847,6 +855,14 @@ export class ContainerService implements Containers {
     const again = !byUser && (mode === "always" || mode === "unless-stopped" ||
       (mode === "on-failure" && code !== 0 && (max === undefined || count < Number(max))));
     if (again) {
+      // Docker's back-off: 100 ms, doubled at each restart of a run shorter than 10 s, at most 1 min.
+      const ran = Date.parse(settled.finished_at ?? "") - Date.parse(settled.started_at ?? "");
+      const delay = ran >= 10_000 ? 100 : Math.min(100 * 2 ** Math.min(count, 10), 60_000);
+      await new Promise((r) => setTimeout(r, delay));
+      // A stop or removal meanwhile calls the restart off.
+      const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
+      if (await exists(join(container.bundle, STOPPED_BY_USER))) return;
+      if (!(await exists(container.bundle))) return;
       await this.#transaction((records) => {
         const c = records.find((x) => x.id === container.id);
         if (c) c.restart_count = count + 1;
