@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { mountsUnder, withImage } from "./_busybox.ts";
 import { listTree, ok, run } from "./_cli.ts";
 import { have } from "./_layout.ts";
-import { buildTar } from "./_tar.ts";
+import { buildTar, gzip } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox") || !have("conmon");
 
@@ -173,7 +173,7 @@ Deno.test({
     await ok(root, ["cp", "-", "box:/tmp"], { stdin: tar });
     assert.equal(await sh(root, "box", "cat /tmp/in/a; busybox readlink /tmp/in/l"), "a\na\n");
     assert.match(await sh(root, "box", "ls -ln /tmp/in/a"), /^-rw-------\s+1\s+0\s+0\s/);
-    await ok(root, ["cp", "-a", "-", "box:/srv"], { stdin: tar });
+    await ok(root, ["cp", "-a", "-", "box:/srv"], { stdin: await gzip(tar) }); // compressed too
     assert.match(await sh(root, "box", "ls -ln /srv/in/a"), /^-rw-------\s+1\s+1234\s+1234\s/);
     await fails(root, ["cp", "-", "box:/tmp/in/a"], /must be an existing directory/, tar);
     await fails(root, ["cp", "-", "box:/nodir"], /must be an existing directory/, tar);

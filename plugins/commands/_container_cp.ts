@@ -15,11 +15,13 @@ import { basename, dirname, join, relative } from "node:path";
 import type { CommandContext, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
+import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
 import { openConfined, resolveInRoot } from "../formats/confine.ts";
 import { unpack } from "../formats/extract.ts";
 import { fileXattrs, headerOf, mergedTree } from "../formats/layers.ts";
 import { readTar, type TarEntry } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
+import { peek } from "../ingest/streams.ts";
 import { copyLayers } from "../snapshot/_copy.ts";
 import { stage, sweepStaging } from "../storage/fs.ts";
 
@@ -117,7 +119,7 @@ export async function copyFiles(ctx: CommandContext): Promise<void> {
           `Cannot copy a tar stream to ${into.name}:${into.path}: it must be an existing directory`,
         );
       }
-      const tar = readTar(Deno.stdin.readable, DEFAULT_LIMITS);
+      const tar = readTar(await stdinTar(), DEFAULT_LIMITS);
       await place(servin, owner ? owned(tar, owner) : tar, dir, warn);
     });
     return;
@@ -128,6 +130,20 @@ export async function copyFiles(ctx: CommandContext): Promise<void> {
     const target = destination(source, into.path, lookup, `${into.name}:${into.path}`);
     await place(servin, entries(source, target.name, servin.platform, owner), target.dir, warn);
   });
+}
+
+/** The tar on stdin, decompressed when it is gzip or zstd (Docker's daemon takes those too). */
+async function stdinTar(): Promise<ReadableStream<Uint8Array>> {
+  const [head, whole] = await peek(Deno.stdin.readable, 8);
+  const compression = detectCompression(head);
+  if (!isSupported(compression)) {
+    await whole.cancel();
+    throw new ServinError(
+      "invalid-archive",
+      `Cannot read the tar on stdin: ${compression} compression is not supported`,
+    );
+  }
+  return decompress(whole, compression);
 }
 
 /** `path` on the host with its symlinks resolved, or undefined when it does not exist. */
