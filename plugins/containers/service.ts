@@ -386,6 +386,16 @@ export class ContainerService implements Containers {
    * is held while a start is under way, and by a foreground run until it ends.
    */
   async start(name: string, options: StartOptions = {}): Promise<number> {
+    return await this.#start(name, options, false);
+  }
+
+  /**
+   * {@link start}; `restart`: the restart policy's, called off when a stop or
+   * removal was asked for since the exit (checked under the run lock, which
+   * `remove` and `stop` do not need, so either one's mark is seen or its
+   * kill comes after this start), and counted in `restart_count`.
+   */
+  async #start(name: string, options: StartOptions, restart: boolean): Promise<number> {
     const platform = this.#platform;
     if (platform.cannotRun) {
       throw new ServinError("unsupported", `Cannot run containers: ${platform.cannotRun}`);
@@ -405,12 +415,14 @@ export class ContainerService implements Containers {
       if (LIVE.has((await runtime.state(container.id))?.status ?? "")) {
         throw new ServinError("conflict", `Container ${container.name} is already running`);
       }
+      if (restart && await exists(join(container.bundle, STOPPED_BY_USER))) return 0;
       // What a supervisor that died left of the last run.
       await runtime.delete(container.id);
       await Deno.remove(join(container.bundle, STOPPED_BY_USER)).catch(() => {});
       record = await this.#transaction((records) => {
         const c = records.find((x) => x.id === container.id);
         if (!c) throw new ServinError("not-found", `No such container: ${name}`);
+        if (restart) c.restart_count = (c.restart_count ?? 0) + 1;
         c.status = "running";
         c.started_at = new Date().toISOString();
         delete c.exit_code;
@@ -615,6 +627,8 @@ export class ContainerService implements Containers {
       if (container.status === "paused") await runtime?.pause(container.id, false).catch(() => {});
       for (let i = 0; i < 200 && await this.#isRunning(container); i++) {
         await new Promise((r) => setTimeout(r, 50));
+        // A restart that took the run lock before the mark was written runs again: kill it too.
+        await runtime?.kill(container.id, "KILL").catch(() => {});
       }
       if (await this.#isRunning(container)) {
         throw new ServinError("conflict", `Container ${container.name} did not stop`);
@@ -859,15 +873,7 @@ export class ContainerService implements Containers {
       const ran = Date.parse(settled.finished_at ?? "") - Date.parse(settled.started_at ?? "");
       const delay = ran >= 10_000 ? 100 : Math.min(100 * 2 ** Math.min(count, 10), 60_000);
       await new Promise((r) => setTimeout(r, delay));
-      // A stop or removal meanwhile calls the restart off.
-      const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
-      if (await exists(join(container.bundle, STOPPED_BY_USER))) return;
-      if (!(await exists(container.bundle))) return;
-      await this.#transaction((records) => {
-        const c = records.find((x) => x.id === container.id);
-        if (c) c.restart_count = count + 1;
-      });
-      await this.start(container.id, { ...options, detach: true });
+      await this.#start(container.id, { ...options, detach: true }, true);
     } else if (container.auto_remove) {
       await this.remove(container.id, { force: true, volumes: true });
     }
@@ -1157,4 +1163,8 @@ function runningError(name: string): ServinError {
 
 function nameTaken(name: string): ServinError {
   return new ServinError("already-exists", `The container name "${name}" is already in use`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
 }
