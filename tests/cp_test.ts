@@ -265,3 +265,47 @@ Deno.test({
     assert.deepEqual(await listTree(outside), []);
   }),
 });
+
+Deno.test({
+  name:
+    "cp sees a running container as its process does (volumes in, /proc out); a stopped one refuses its mount paths and a read-only rootfs",
+  ignore,
+  fn: withImage(async (root, dir) => {
+    const file = join(dir, "file");
+    await Deno.writeTextFile(file, "to the volume\n");
+    await ok(root, [
+      "run",
+      "-d",
+      "--name",
+      "vol",
+      "-v",
+      "data:/data",
+      "busybox:test",
+      "sleep",
+      "300",
+    ]);
+    await ok(root, ["cp", file, "vol:/data/"]);
+    assert.equal(await sh(root, "vol", "cat /data/file"), "to the volume\n");
+    const names = (await tarList(await cpOut(root, "vol:/"))).map((l) => l.split(" ")[2]);
+    assert.ok(names.includes("./proc/") && names.includes("./data/file"), names.join());
+    assert.ok(!names.some((n) => /^\.\/(proc|sys|dev)\/./.test(n!)), "kernel filesystems pruned");
+
+    await ok(root, ["stop", "-t", "0", "vol"]);
+    await fails(root, ["cp", file, "vol:/data/again"], /volume mount \(\/data\).*start it first/);
+    await fails(root, ["cp", file, "vol:/data/no/such/dir/"], /volume mount \(\/data\)/);
+    await fails(
+      root,
+      ["cp", "-", "vol:/data"],
+      /volume mount/,
+      buildTar([{ name: "x", body: "" }]),
+    );
+    await fails(root, ["cp", "vol:/data/file", join(dir, "out")], /volume mount \(\/data\)/);
+    await ok(root, ["cp", file, "vol:/tmp/"]); // the rootfs itself is fine
+    assert.deepEqual(mountsUnder(root), []);
+
+    await ok(root, ["create", "--name", "ro", "--read-only", "busybox:test", "sleep", "300"]);
+    await fails(root, ["cp", file, "ro:/tmp/"], /root filesystem is read-only/);
+    await ok(root, ["cp", "ro:/etc/image-file", join(dir, "image-file")]); // reading is fine
+    assert.equal(await Deno.readTextFile(join(dir, "image-file")), "from the image\n");
+  }),
+});

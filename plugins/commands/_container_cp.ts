@@ -11,8 +11,8 @@
  * @module
  */
 
-import { basename, dirname, join, relative } from "node:path";
-import type { CommandContext, Servin } from "../../core/api.ts";
+import { basename, dirname, join, posix, relative } from "node:path";
+import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
@@ -27,6 +27,9 @@ import { stage, sweepStaging } from "../storage/fs.ts";
 
 /** Staging of a copy: the entries extracted, before they are merged into place. */
 const STAGING_PREFIX = "cp-";
+
+/** A running container's mounts of kernel filesystems, seen through `/proc/PID/root`. */
+const KERNEL_DIRS = new Set(["/proc", "/sys", "/dev"]);
 
 /** One end of a copy: a tar stream, a host path, or a path in a container. */
 type End =
@@ -65,6 +68,8 @@ interface Source {
   contents: boolean;
   /** Opens a regular file of it (given its host path). */
   open(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Directories (relative to it) listed without what they hold. */
+  prune?(rel: string): boolean;
 }
 
 /** Where the entries land: under `dir`, the top one named `name` (`""`: into `dir` itself). */
@@ -95,8 +100,11 @@ export async function copyFiles(ctx: CommandContext): Promise<void> {
     throw new ServinError("unsupported", "The container service cannot reach a container's files");
   }
   if (src.kind === "container") {
-    await withRootfs(src.name, async (rootfs) => {
+    await withRootfs(src.name, async (rootfs, container) => {
+      const label = `${src.name}:${src.path}`;
+      offMounts(rootfs, container, posix.normalize(src.path), label);
       const source = containerSource(rootfs, src.path, src.name, follow);
+      offMounts(rootfs, container, `/${relative(rootfs, source.path)}`, label);
       if (dst.kind === "stream") return await toStdout(source, servin.platform);
       // Unresolved: a trailing `/` says "a directory".
       const host = (dst as { path: string }).path;
@@ -111,7 +119,8 @@ export async function copyFiles(ctx: CommandContext): Promise<void> {
   // Docker's rule: files copied in belong to root, unless -a keeps their owners.
   const owner = archive ? undefined : [0, 0] as const;
   if (src.kind === "stream") {
-    await withRootfs(into.name, async (rootfs) => {
+    await withRootfs(into.name, async (rootfs, container) => {
+      writable(rootfs, container, posix.normalize(into.path), `${into.name}:${into.path}`);
       const dir = resolveInRoot(rootfs, into.path, { code: "not-found" });
       if (dir === undefined || !Deno.statSync(dir).isDirectory) {
         throw new ServinError(
@@ -119,17 +128,54 @@ export async function copyFiles(ctx: CommandContext): Promise<void> {
           `Cannot copy a tar stream to ${into.name}:${into.path}: it must be an existing directory`,
         );
       }
+      writable(rootfs, container, `/${relative(rootfs, dir)}`, `${into.name}:${into.path}`);
       const tar = readTar(await stdinTar(), DEFAULT_LIMITS);
       await place(servin, owner ? owned(tar, owner) : tar, dir, warn);
     });
     return;
   }
   const source = hostSource(src.path, follow);
-  await withRootfs(into.name, async (rootfs) => {
+  await withRootfs(into.name, async (rootfs, container) => {
+    writable(rootfs, container, posix.normalize(into.path), `${into.name}:${into.path}`);
     const lookup = (path: string) => resolveInRoot(rootfs, path, { code: "not-found" });
     const target = destination(source, into.path, lookup, `${into.name}:${into.path}`);
+    const inside = `/${relative(rootfs, join(target.dir, target.name))}`;
+    writable(rootfs, container, inside, `${into.name}:${into.path}`);
     await place(servin, entries(source, target.name, servin.platform, owner), target.dir, warn);
   });
+}
+
+/**
+ * Refuses `inside` (a path in the container) when it lies on a volume,
+ * bind or tmpfs mount of a stopped container: those are mounted only while
+ * it runs (a running container is seen as its process sees it, mounts included).
+ */
+function offMounts(rootfs: string, c: ContainerRecord, inside: string, label: string): void {
+  if (rootfs.startsWith("/proc/")) return;
+  for (const m of c.host?.mounts ?? []) {
+    const dest = m.destination.replace(/\/+$/, "");
+    if (inside === dest || inside.startsWith(`${dest}/`)) {
+      throw new ServinError(
+        "conflict",
+        `Cannot copy ${label}: it is on a ${m.type} mount (${m.destination}), which a stopped container does not have (start it first)`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses to write at `inside` (a path in the container) in a stopped
+ * container whose rootfs is read-only (`--read-only`; a running one's
+ * refuses by itself), or on its mounts.
+ */
+function writable(rootfs: string, c: ContainerRecord, inside: string, label: string): void {
+  offMounts(rootfs, c, inside, label);
+  if (c.host?.readonly_rootfs && !rootfs.startsWith("/proc/")) {
+    throw new ServinError(
+      "conflict",
+      `Cannot copy to ${label}: the container's root filesystem is read-only`,
+    );
+  }
 }
 
 /** The tar on stdin, decompressed when it is gzip or zstd (Docker's daemon takes those too). */
@@ -187,8 +233,11 @@ function containerSource(rootfs: string, path: string, name: string, follow: boo
   if (!found) {
     throw new ServinError("not-found", `Could not find the file ${path} in container ${name}`);
   }
+  const top = `/${relative(rootfs, found.path)}`.replace(/\/$/, "");
   return {
     ...found,
+    // A running container's kernel filesystems are not its files (Docker copies them empty).
+    prune: (rel) => rootfs.startsWith("/proc/") && KERNEL_DIRS.has(`${top}/${rel}`),
     // The file checked is the file read, and no symlink is followed on the way.
     open: async (p) =>
       (await openConfined(rootfs, relative(rootfs, p), {
@@ -279,7 +328,7 @@ async function* entries(
 ): AsyncGenerator<TarEntry> {
   const links = new Map<string, string>();
   const walk = source.info.isDirectory
-    ? mergedTree([source.path])
+    ? mergedTree([source.path], undefined, { prune: source.prune })
     : [{ rel: "", source: source.path, info: source.info }];
   for (const { rel, source: path, info } of walk) {
     const full = [name, rel].filter(Boolean).join("/");

@@ -580,22 +580,29 @@ export class ContainerService implements Containers {
 
   /**
    * Runs `fn` on the container's root filesystem: a running container's as
-   * it is mounted; a stopped one's mounted for the call and unmounted after,
-   * its run lock held meanwhile so that no start mounts it in between.
+   * its process sees it (`/proc/PID/root/`: its volumes, binds and tmpfs
+   * mounts included); a stopped one's snapshot, mounted for the call and
+   * unmounted after, its run lock held meanwhile so that no start mounts it
+   * in between.
    */
-  async withRootfs<R>(name: string, fn: (rootfs: string) => Promise<R>): Promise<R> {
+  async withRootfs<R>(
+    name: string,
+    fn: (rootfs: string, container: ContainerRecord) => Promise<R>,
+  ): Promise<R> {
     const container = await this.get(name);
-    const rootfs = join(container.bundle, "rootfs");
-    if (container.status === "running" || container.status === "paused") return await fn(rootfs);
+    const live = (c: ContainerRecord) =>
+      (c.status === "running" || c.status === "paused") && c.pid ? `/proc/${c.pid}/root/` : "";
+    if (live(container)) return await fn(live(container), container);
     const lock = await this.#lockRun(container);
     try {
       const now = await this.get(container.id);
-      if (now.status === "running" || now.status === "paused") return await fn(rootfs);
+      if (live(now)) return await fn(live(now), now);
+      const rootfs = join(now.bundle, "rootfs");
       const snapshotter = this.#snapshotterOf(now);
       const dirs = now.layers.length ? await this.#store.layers.mounts(now.layers) : [];
       await snapshotter.mount(now.bundle, dirs, this.#platform);
       try {
-        return await fn(rootfs);
+        return await fn(rootfs, now);
       } finally {
         await snapshotter.unmount(now.bundle, this.#platform);
       }
