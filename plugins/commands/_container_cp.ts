@@ -18,7 +18,8 @@ import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
 import { openConfined, resolveInRoot } from "../formats/confine.ts";
 import { unpack } from "../formats/extract.ts";
-import { fileXattrs, headerOf, mergedTree } from "../formats/layers.ts";
+import { headerOf } from "../formats/layer_writer.ts";
+import { mergedTree } from "../formats/layers.ts";
 import { readTar, type TarEntry } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
 import { peek } from "../ingest/streams.ts";
@@ -332,12 +333,10 @@ async function* entries(
     : [{ rel: "", source: source.path, info: source.info }];
   for (const { rel, source: path, info } of walk) {
     const full = [name, rel].filter(Boolean).join("/");
-    const header = headerOf(full || ".", info, info.isSymlink ? Deno.readLinkSync(path) : "");
+    const header = headerOf(full || ".", path, info, platform.listxattr);
     if (!header) continue; // a socket: not a file tar can hold
     if (header.type === "dir") header.name += "/"; // as tar names directories
     if (owner) [header.uid, header.gid] = owner;
-    const xattrs = fileXattrs(platform.listxattr, path);
-    if (xattrs) header.xattrs = xattrs;
     const empty = (async function* () {})();
     if (header.type === "file" && (info.nlink ?? 1) > 1) {
       const key = `${info.dev}:${info.ino}`;

@@ -10,7 +10,6 @@
  */
 
 import { join } from "node:path";
-import type { TarHeader } from "./tar.ts";
 import { classify, isHostXattr, OPAQUE_XATTR } from "./whiteout.ts";
 
 /** One visible entry of the merged tree. */
@@ -42,28 +41,6 @@ export function deviceNumbers(info: Deno.FileInfo): [number, number] {
   const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
   const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
   return [major, minor];
-}
-
-/**
- * The tar header of a file as `info` (its lstat) describes it, named `name`;
- * `linkname` is a symlink's target. Undefined for a socket.
- */
-export function headerOf(name: string, info: Deno.FileInfo, linkname = ""): TarHeader | undefined {
-  const type = fileType(info);
-  if (!type) return undefined;
-  const [devmajor, devminor] = deviceNumbers(info);
-  return {
-    name,
-    type,
-    mode: (info.mode ?? 0) & 0o7777,
-    uid: info.uid ?? 0,
-    gid: info.gid ?? 0,
-    size: type === "file" ? info.size : 0,
-    mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
-    linkname: type === "symlink" ? linkname : "",
-    devmajor,
-    devminor,
-  };
 }
 
 /** Reads an xattr; absent on platforms without them. */

@@ -13,7 +13,8 @@ import { createGzip } from "node:zlib";
 import { ServinError } from "../../core/errors.ts";
 import { shortId } from "../../core/image.ts";
 import type { StreamSinkContext as SinkContext } from "./_output.ts";
-import { fileType, fileXattrs, headerOf, mergedTree } from "../formats/layers.ts";
+import { deviceNumbers, fileType, fileXattrs, mergedTree } from "../formats/layers.ts";
+import type { TarHeader } from "../formats/tar.ts";
 import { TarWriter } from "../formats/tar_writer.ts";
 
 /** Writes the flattened filesystem of `ctx.images[0]` to `ctx.write`, gzip-compressed or not. */
@@ -59,7 +60,19 @@ async function writeRootfs(ctx: SinkContext): Promise<void> {
     const type = fileType(info);
     if (!type) continue;
     const name = rel === "" ? "./" : `./${rel}${type === "dir" ? "/" : ""}`;
-    const header = headerOf(name, info, type === "symlink" ? await Deno.readLink(source) : "")!;
+    const [devmajor, devminor] = deviceNumbers(info);
+    const header: TarHeader = {
+      name,
+      type,
+      mode: (info.mode ?? 0) & 0o7777,
+      uid: info.uid ?? 0,
+      gid: info.gid ?? 0,
+      size: type === "file" ? info.size : 0,
+      mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
+      linkname: type === "symlink" ? await Deno.readLink(source) : "",
+      devmajor,
+      devminor,
+    };
     const xattrs = fileXattrs(ctx.platform.listxattr, source);
     if (xattrs) header.xattrs = xattrs;
     if (type === "file" && (info.nlink ?? 1) > 1) {
