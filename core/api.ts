@@ -441,6 +441,11 @@ export interface Containers {
   cleanup(name: string, options?: StartOptions): Promise<void>;
   /** Checks each container's bundle and lease; with `repair`, removes what is broken. */
   check?(options?: CheckOptions): Promise<Problem[]>;
+  /** Runs `fn` on the container's root filesystem (a stopped one's mounted for the call only). */
+  withRootfs?<R>(
+    name: string,
+    fn: (rootfs: string, container: ContainerRecord) => Promise<R>,
+  ): Promise<R>;
 }
 
 /** What a container service gets when Servin opens. */

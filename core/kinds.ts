@@ -653,6 +653,8 @@ export interface ContainerRuntime {
   ): Promise<void>;
   /** The exit code a supervisor recorded, or undefined. */
   exitCode(container: RuntimeContainer): Promise<number | undefined>;
+  /** True while the supervisor of a detached container is alive. */
+  supervised?(container: RuntimeContainer): Promise<boolean>;
   /** Runs a process in the running container; resolves with its exit code. */
   exec(container: RuntimeContainer, process: ExecProcess, stdio: RunStdio): Promise<number>;
   /** Freezes (`true`) or thaws the container. */

@@ -308,59 +308,6 @@ Deno.test({
 
 Deno.test({
   name:
-    "--restart on-failure:N restarts N times; always stays stopped after stop; -d --rm removes at exit",
-  ignore,
-  fn: withImage(async (root) => {
-    await ok(root, [
-      "run",
-      "-d",
-      "--name",
-      "flaky",
-      "--restart",
-      "on-failure:2",
-      "busybox:test",
-      "sh",
-      "-c",
-      "echo run; exit 1",
-    ]);
-    await until("flaky was restarted twice and stopped", async () => {
-      const c = await inspect(root, "flaky");
-      return c.status === "exited" && c.restart_count === 2;
-    });
-    assert.equal(await ok(root, ["logs", "flaky"]), "run\nrun\nrun\n");
-
-    await ok(root, [
-      "run",
-      "-d",
-      "--name",
-      "always",
-      "--restart",
-      "always",
-      "busybox:test",
-      "sleep",
-      "300",
-    ]);
-    await ok(root, ["stop", "-t", "0", "always"]);
-    // The supervisor's exit command has run when the record has settled; it must not restart it.
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await inspect(root, "always")).status, "exited");
-
-    const id = (await ok(root, ["run", "-d", "--rm", "busybox:test", "true"])).trim();
-    await until(
-      "the --rm container is gone",
-      async () => !(await ok(root, ["ps", "-aq", "--no-trunc"])).includes(id),
-    );
-    assert.equal(
-      (await run(root, ["run", "-d", "--rm", "--restart", "always", "busybox:test"])).code,
-      125,
-    );
-    await ok(root, ["rm", "-f", "always", "flaky"]);
-    assert.deepEqual(mountsUnder(root), []);
-  }),
-});
-
-Deno.test({
-  name:
     "run pulls a missing image from a registry on 127.0.0.1 (--pull missing); a failed pull is 125 with its reason",
   ignore: ignore || !have("docker-registry"),
   sanitizeResources: false,
@@ -389,5 +336,187 @@ Deno.test({
       "true",
     ]);
     assert.equal(always.code, 0, always.stderr);
+  }),
+});
+
+/** The IDs `runc list` (servin's runc root, runc's default) knows. */
+async function runcIds(): Promise<string[]> {
+  const out = await new Deno.Command("runc", { args: ["list", "-q"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean);
+}
+
+Deno.test({
+  name: "exec -i passes stdin, -t gives a terminal (under script), and the process's exit code",
+  ignore: ignore || !have("script"),
+  fn: withImage(async (root) => {
+    await ok(root, ["run", "-d", "--name", "svc", "busybox:test", "sleep", "300"]);
+    const data = new TextEncoder().encode("data from stdin\n");
+    assert.equal(
+      await ok(root, ["exec", "-i", "svc", "cat"], { stdin: data }),
+      "data from stdin\n",
+    );
+    assert.equal(
+      await ok(root, ["exec", "svc", "cat"], { stdin: data }),
+      "",
+      "without -i the process's stdin is empty",
+    );
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    // util-linux `script` gives servin a pseudo-terminal, which exec -t passes on as a new one.
+    const tty = await new Deno.Command("script", {
+      args: [
+        "-qec",
+        `${Deno.execPath()} run -A ${main} exec -it svc sh -c 'tty; echo "TERM=$TERM"; exit 5'`,
+        "/dev/null",
+      ],
+      env: { SERVIN_ROOT: root, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(tty.stdout);
+    assert.match(text, /\/dev\/pts\/\d+\r?\nTERM=xterm\r?\n$/, text);
+    assert.equal(tty.code, 5, "the process's exit code, through script");
+    const noTty = await run(root, ["exec", "-t", "svc", "sh", "-c", "tty; exit 0"]);
+    assert.equal(noTty.stderr, "the input device is not a TTY\n");
+    assert.equal(noTty.stdout, "not a tty\n");
+  }),
+});
+
+Deno.test({
+  name:
+    "a container whose supervisor died is still managed: ps, exec, stop, kill and rm -f act on the runtime's container",
+  ignore,
+  fn: withImage(async (root) => {
+    const names = ["stopped", "killed", "removed", "exits"];
+    const ids: Record<string, string> = {};
+    for (const name of names) {
+      // Bounded by the test's own cleanup: `rm -f` ends it whatever happens.
+      const script = name === "exits"
+        ? "while ! test -e /tmp/go; do sleep 0.1; done; exit 3"
+        : "sleep 300";
+      ids[name] =
+        (await ok(root, ["run", "-d", "--name", name, "busybox:test", "sh", "-c", script]))
+          .trim();
+      const c = await inspect(root, name);
+      const conmon = Number(await Deno.readTextFile(join(c.bundle, "conmon.pid")));
+      Deno.kill(conmon, "SIGKILL");
+      await until(`the supervisor of ${name} is gone`, async () => {
+        const stat = await Deno.readTextFile(`/proc/${conmon}/stat`).catch(() => "");
+        return stat === "" || / Z /.test(stat);
+      });
+    }
+    const ps = await ok(root, ["ps", "--format", "{{.Names}} {{.Status}}"]);
+    for (const name of names) assert.match(ps, new RegExp(`^${name} Up`, "m"), ps);
+    assert.equal(await ok(root, ["exec", "stopped", "echo", "alive"]), "alive\n");
+
+    await ok(root, ["stop", "-t", "1", "stopped"]);
+    assert.equal((await inspect(root, "stopped")).exit_code, 137);
+    await ok(root, ["kill", "killed"]);
+    const killed = await inspect(root, "killed");
+    assert.equal(killed.status, "exited");
+    assert.equal(killed.exit_code, 137);
+    await ok(root, ["rm", "-f", "removed"]);
+    assert.ok(!(await ok(root, ["ps", "-aq", "--no-trunc"])).includes(ids.removed!));
+
+    // The process ends on its own after its supervisor died: recorded at the next look.
+    await ok(root, ["exec", "exits", "sh", "-c", "echo go > /tmp/go"]);
+    await until("the orphaned process is seen to exit", async () => {
+      return (await inspect(root, "exits")).status === "exited";
+    });
+    const exited = await inspect(root, "exits");
+    assert.equal(exited.exit_code, 255, "its code went with its supervisor: Docker's 255");
+    const index = JSON.parse(await Deno.readTextFile(join(root, "containers", "index.json")));
+    const records = (Array.isArray(index) ? index : index.containers) as {
+      id: string;
+      status: string;
+    }[];
+    assert.equal(records.find((r) => r.id === ids.exits)?.status, "exited", "recorded");
+
+    const left = await runcIds();
+    for (const name of names) assert.ok(!left.includes(ids[name]!), `${name} left in runc`);
+    assert.deepEqual(mountsUnder(root), []);
+  }),
+});
+
+Deno.test({
+  name:
+    "--restart: on-failure:N restarts N times (RestartCount); stop and kill are not undone by always or unless-stopped; -d --rm removes at exit",
+  ignore,
+  fn: withImage(async (root) => {
+    await ok(root, [
+      "run",
+      "-d",
+      "--name",
+      "flaky",
+      "--restart",
+      "on-failure:3",
+      "busybox:test",
+      "sh",
+      "-c",
+      "echo run; exit 2",
+    ]);
+    await until("flaky was restarted 3 times and left stopped", async () => {
+      const c = await inspect(root, "flaky");
+      return c.status === "exited" && c.restart_count === 3;
+    });
+    assert.equal(await ok(root, ["logs", "flaky"]), "run\nrun\nrun\nrun\n");
+    assert.equal(
+      await ok(root, [
+        "container",
+        "inspect",
+        "-f",
+        "{{.RestartCount}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.ExitCode}}",
+        "flaky",
+      ]),
+      "3 on-failure 3 2\n",
+    );
+    // A clean exit is not a failure.
+    await ok(root, ["run", "-d", "--name", "clean", "--restart", "on-failure", "busybox:test"]);
+    assert.equal(await ok(root, ["wait", "clean"]), "0\n");
+    assert.equal((await inspect(root, "clean")).restart_count, 0);
+
+    for (const policy of ["always", "unless-stopped"]) {
+      // Restarted after exits of its own, whatever the code…
+      await ok(root, [
+        "run",
+        "-d",
+        "--name",
+        policy,
+        "--restart",
+        policy,
+        "busybox:test",
+        "sh",
+        "-c",
+        "test -e /tmp/again && exec sleep 300; touch /tmp/again; exit 0",
+      ]);
+      await until(`${policy} was restarted`, async () => {
+        const c = await inspect(root, policy);
+        return c.status === "running" && c.restart_count === 1;
+      });
+      // …but not after a stop or a kill asked for.
+      await ok(root, ["stop", "-t", "0", policy]);
+      await ok(root, ["start", policy]);
+      await ok(root, ["kill", policy]);
+      await until(`${policy}'s supervisor recorded the kill`, async () => {
+        const c = await inspect(root, policy);
+        return c.status === "exited" && c.exit_code === 137;
+      });
+      await new Promise((r) => setTimeout(r, 1000)); // what a restart would take (100 ms back-off)
+      const c = await inspect(root, policy);
+      assert.equal(c.status, "exited", `${policy} stays stopped`);
+      assert.equal(c.restart_count, 1);
+    }
+
+    const id = (await ok(root, ["run", "-d", "--rm", "busybox:test", "true"])).trim();
+    await until(
+      "the --rm container is gone",
+      async () => !(await ok(root, ["ps", "-aq", "--no-trunc"])).includes(id),
+    );
+    assert.equal(
+      (await run(root, ["run", "-d", "--rm", "--restart", "always", "busybox:test"])).code,
+      125,
+    );
+    await ok(root, ["rm", "-f", "flaky", "clean", "always", "unless-stopped"]);
+    assert.deepEqual(mountsUnder(root), []);
   }),
 });

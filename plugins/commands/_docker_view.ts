@@ -313,6 +313,7 @@ export async function inspectImage(servin: Servin, image: ImageRecord): Promise<
 export async function inspectContainer(servin: Servin, c: ContainerRecord): Promise<object> {
   const image = c.image_id ? await servin.getImage(c.image_id).catch(() => undefined) : undefined;
   const args = c.process.args;
+  const restart = c.host?.restart ?? "no";
   const entrypoint = image?.config.entrypoint ?? [];
   const fromEntrypoint = entrypoint.length > 0 && entrypoint.every((a, i) => args[i] === a);
   const logPath = c.detached ? await servin.containers.logPath(c.id).catch(() => "") : "";
@@ -363,7 +364,7 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
     HostsPath: "",
     LogPath: logPath,
     Name: `/${c.name}`,
-    RestartCount: 0,
+    RestartCount: c.restart_count ?? 0,
     Driver: c.snapshotter,
     Platform: servin.platform.os,
     MountLabel: "",
@@ -374,7 +375,10 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
       Binds: binds.length ? binds : NIL_SLICE,
       NetworkMode: c.network,
       PortBindings: NIL_MAP,
-      RestartPolicy: struct({ Name: "no", MaximumRetryCount: 0 }, "container.RestartPolicy"),
+      RestartPolicy: struct({
+        Name: restart.split(":")[0],
+        MaximumRetryCount: Number(restart.split(":")[1] ?? 0),
+      }, "container.RestartPolicy"),
       AutoRemove: c.auto_remove,
       Privileged: false,
       SecurityOpt: c.security_opt ? [...c.security_opt] : NIL_SLICE,

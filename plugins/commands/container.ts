@@ -247,6 +247,23 @@ const exec: CommandDef = {
   run: async (ctx) => await (await life()).execContainer(ctx),
 };
 
+const cp: CommandDef = {
+  name: "cp",
+  aliases: ["container cp"],
+  summary: "Copy files between a container and the host (- : a tar stream on stdin or stdout)",
+  usage: "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+  args: { min: 2, max: 2 },
+  flags: {
+    archive: {
+      type: "boolean",
+      short: "a",
+      description: "Keep owners (default: root's in a container, yours on the host)",
+    },
+    "follow-link": { type: "boolean", short: "L", description: "Follow a symlink in SRC_PATH" },
+  },
+  run: async (ctx) => await (await import("./_container_cp.ts")).copyFiles(ctx),
+};
+
 const ps: CommandDef = {
   name: "ps",
   aliases: ["container ls", "container list"],
@@ -382,6 +399,7 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   rename,
   top,
   exec,
+  cp,
   ps,
   rm,
   inspect,

@@ -44,6 +44,7 @@ export function openContainers(context: ContainerContext): Containers {
     getVolume: async (name) => await (await load()).getVolume(name),
     removeVolume: async (name) => await (await load()).removeVolume(name),
     pruneVolumes: async (options) => await (await load()).pruneVolumes(options),
+    withRootfs: async (name, fn) => await (await load()).withRootfs!(name, fn),
   };
 }
 

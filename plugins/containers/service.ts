@@ -46,6 +46,8 @@ import {
 } from "./model.ts";
 
 const RUN_LOCK = "run.lock";
+/** The exit code of a process whose exit nobody saw (Docker's, after its daemon died). */
+const UNKNOWN_EXIT = 255;
 const LOG = "container.log";
 /** In the bundle while a stop asked for is under way: the restart policy leaves it stopped. */
 const STOPPED_BY_USER = "stopped-by-user";
@@ -385,6 +387,16 @@ export class ContainerService implements Containers {
    * is held while a start is under way, and by a foreground run until it ends.
    */
   async start(name: string, options: StartOptions = {}): Promise<number> {
+    return await this.#start(name, options, false);
+  }
+
+  /**
+   * {@link start}; `restart`: the restart policy's, called off when a stop or
+   * removal was asked for since the exit (checked under the run lock, which
+   * `remove` and `stop` do not need, so either one's mark is seen or its
+   * kill comes after this start), and counted in `restart_count`.
+   */
+  async #start(name: string, options: StartOptions, restart: boolean): Promise<number> {
     const platform = this.#platform;
     if (platform.cannotRun) {
       throw new ServinError("unsupported", `Cannot run containers: ${platform.cannotRun}`);
@@ -404,12 +416,14 @@ export class ContainerService implements Containers {
       if (LIVE.has((await runtime.state(container.id))?.status ?? "")) {
         throw new ServinError("conflict", `Container ${container.name} is already running`);
       }
+      if (restart && await exists(join(container.bundle, STOPPED_BY_USER))) return 0;
       // What a supervisor that died left of the last run.
       await runtime.delete(container.id);
       await Deno.remove(join(container.bundle, STOPPED_BY_USER)).catch(() => {});
       record = await this.#transaction((records) => {
         const c = records.find((x) => x.id === container.id);
         if (!c) throw new ServinError("not-found", `No such container: ${name}`);
+        if (restart) c.restart_count = (c.restart_count ?? 0) + 1;
         c.status = "running";
         c.started_at = new Date().toISOString();
         delete c.exit_code;
@@ -530,7 +544,20 @@ export class ContainerService implements Containers {
     if (await this.#locked(record)) return record;
     const code = await runtime?.exitCode(record);
     if (code !== undefined) return { ...record, status: "exited", exit_code: code };
+    // Its supervisor is about to record the exit it has just seen.
+    if (await runtime?.supervised?.(record)) return record;
     return { ...record, status: "dead" };
+  }
+
+  /**
+   * The record with its live status, and a process that exited after its
+   * supervisor died recorded as exited: with 255, as Docker records an exit
+   * nobody saw, since its code is lost with the supervisor.
+   */
+  async #look(record: ContainerRecord): Promise<ContainerRecord> {
+    const view = await this.#view(record);
+    if (view.status !== "dead") return view;
+    return await this.#settle(record, UNKNOWN_EXIT).catch(() => view);
   }
 
   /** True while the container's process exists or a start of it is under way. */
@@ -542,14 +569,47 @@ export class ContainerService implements Containers {
   /** Containers with their live status, newest first. */
   async list(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
-    for (const c of await this.#index.read()) out.push(await this.#view(c));
+    for (const c of await this.#index.read()) out.push(await this.#look(c));
     // RFC 3339 times compare as strings; localeCompare would set up ICU's collator.
     return out.sort((a, b) => a.created < b.created ? 1 : a.created > b.created ? -1 : 0);
   }
 
   /** The container `name` (name, ID or unique ID prefix) with its live status. */
   async get(name: string): Promise<ContainerRecord> {
-    return await this.#view(resolveContainer(await this.#index.read(), name));
+    return await this.#look(resolveContainer(await this.#index.read(), name));
+  }
+
+  /**
+   * Runs `fn` on the container's root filesystem: a running container's as
+   * its process sees it (`/proc/PID/root/`: its volumes, binds and tmpfs
+   * mounts included); a stopped one's snapshot, mounted for the call and
+   * unmounted after, its run lock held meanwhile so that no start mounts it
+   * in between.
+   */
+  async withRootfs<R>(
+    name: string,
+    fn: (rootfs: string, container: ContainerRecord) => Promise<R>,
+  ): Promise<R> {
+    const container = await this.get(name);
+    const live = (c: ContainerRecord) =>
+      (c.status === "running" || c.status === "paused") && c.pid ? `/proc/${c.pid}/root/` : "";
+    if (live(container)) return await fn(live(container), container);
+    const lock = await this.#lockRun(container);
+    try {
+      const now = await this.get(container.id);
+      if (live(now)) return await fn(live(now), now);
+      const rootfs = join(now.bundle, "rootfs");
+      const snapshotter = this.#snapshotterOf(now);
+      const dirs = now.layers.length ? await this.#store.layers.mounts(now.layers) : [];
+      await snapshotter.mount(now.bundle, dirs, this.#platform);
+      try {
+        return await fn(rootfs, now);
+      } finally {
+        await snapshotter.unmount(now.bundle, this.#platform);
+      }
+    } finally {
+      lock.close();
+    }
   }
 
   /** Path of a detached container's log. */
@@ -575,6 +635,8 @@ export class ContainerService implements Containers {
       if (container.status === "paused") await runtime?.pause(container.id, false).catch(() => {});
       for (let i = 0; i < 200 && await this.#isRunning(container); i++) {
         await new Promise((r) => setTimeout(r, 50));
+        // A restart that took the run lock before the mark was written runs again: kill it too.
+        await runtime?.kill(container.id, "KILL").catch(() => {});
       }
       if (await this.#isRunning(container)) {
         throw new ServinError("conflict", `Container ${container.name} did not stop`);
@@ -666,6 +728,8 @@ export class ContainerService implements Containers {
   async stop(name: string, options: { timeout?: number } = {}): Promise<ContainerRecord> {
     const container = await this.get(name);
     if (container.status !== "running" && container.status !== "paused") {
+      // A restart under way (its back-off) is called off, as Docker's stop does.
+      await Deno.writeTextFile(join(container.bundle, STOPPED_BY_USER), "").catch(() => {});
       return await this.#settle(container, 0);
     }
     const runtime = this.#runtime(container.runtime);
@@ -707,6 +771,8 @@ export class ContainerService implements Containers {
     const stored = resolveContainer(await this.#index.read(), container.id);
     if (stored.status !== "running") return stored;
     const runtime = this.#runtime(stored.runtime);
+    // Started again meanwhile (an exit command that ran late): that run is not this one's to end.
+    if (LIVE.has((await runtime.state(stored.id))?.status ?? "")) return stored;
     const code = await runtime.exitCode(stored) ?? fallbackCode;
     await runtime.delete(stored.id);
     await this.#snapshotterOf(stored).unmount(stored.bundle, this.#platform);
@@ -725,6 +791,10 @@ export class ContainerService implements Containers {
     const out = await runtime.state(container.id);
     if (!out) throw new ServinError("conflict", `Container ${container.name} is not running`);
     await runtime.kill(container.id, sig);
+    // Without a live supervisor nobody sees the exit: record SIGKILL's here.
+    if ((sig === "SIGKILL" || sig === "9") && !(await runtime.supervised?.(container) ?? true)) {
+      if (await this.#gone(container, 10_000)) await this.#settle(container, 128 + 9);
+    }
   }
 
   /** Waits until the process exits (polling the runtime); its exit code. */
@@ -818,11 +888,11 @@ export class ContainerService implements Containers {
     const again = !byUser && (mode === "always" || mode === "unless-stopped" ||
       (mode === "on-failure" && code !== 0 && (max === undefined || count < Number(max))));
     if (again) {
-      await this.#transaction((records) => {
-        const c = records.find((x) => x.id === container.id);
-        if (c) c.restart_count = count + 1;
-      });
-      await this.start(container.id, { ...options, detach: true });
+      // Docker's back-off: 100 ms, doubled at each restart of a run shorter than 10 s, at most 1 min.
+      const ran = Date.parse(settled.finished_at ?? "") - Date.parse(settled.started_at ?? "");
+      const delay = ran >= 10_000 ? 100 : Math.min(100 * 2 ** Math.min(count, 10), 60_000);
+      await new Promise((r) => setTimeout(r, delay));
+      await this.#start(container.id, { ...options, detach: true }, true);
     } else if (container.auto_remove) {
       await this.remove(container.id, { force: true, volumes: true });
     }
@@ -1112,4 +1182,8 @@ function runningError(name: string): ServinError {
 
 function nameTaken(name: string): ServinError {
   return new ServinError("already-exists", `The container name "${name}" is already in use`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
 }

@@ -72,17 +72,27 @@ function lstat(path: string): Deno.FileInfo | undefined {
 
 /**
  * Walks the merged tree of `layers` (directories, lowest first) in pre-order
- * (a directory before what it holds), names sorted.
+ * (a directory before what it holds), names sorted; a directory for which
+ * `prune` returns true is listed, but not what it holds.
  */
-export function* mergedTree(layers: string[], getxattr?: GetXattr): Generator<MergedEntry> {
+export function* mergedTree(
+  layers: string[],
+  getxattr?: GetXattr,
+  options: { prune?: (rel: string) => boolean } = {},
+): Generator<MergedEntry> {
   const top = layers.at(-1);
   if (top === undefined) return;
   const roots = [...layers].reverse(); // topmost first
   yield { rel: "", source: top, info: Deno.lstatSync(top) };
-  yield* children("", roots, getxattr);
+  yield* children("", roots, getxattr, options.prune);
 }
 
-function* children(rel: string, dirs: string[], getxattr: GetXattr): Generator<MergedEntry> {
+function* children(
+  rel: string,
+  dirs: string[],
+  getxattr: GetXattr,
+  prune?: (rel: string) => boolean,
+): Generator<MergedEntry> {
   // `dirs`: the directories that make up `rel`, topmost first.
   const found = new Map<string, { info: Deno.FileInfo; sources: string[]; closed: boolean }>();
   const hidden = new Set<string>();
@@ -127,6 +137,6 @@ function* children(rel: string, dirs: string[], getxattr: GetXattr): Generator<M
     const { info, sources } = found.get(name)!;
     const path = rel === "" ? name : `${rel}/${name}`;
     yield { rel: path, source: sources[0]!, info };
-    if (info.isDirectory) yield* children(path, sources, getxattr);
+    if (info.isDirectory && !prune?.(path)) yield* children(path, sources, getxattr, prune);
   }
 }

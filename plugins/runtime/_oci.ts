@@ -218,6 +218,18 @@ export async function exitCode(c: RuntimeContainer): Promise<number | undefined>
 }
 
 /**
+ * True while the conmon that supervises `c` is alive: its PID file names a
+ * live process whose command is conmon's (a PID reused by another process is not it).
+ */
+export async function supervisorAlive(c: RuntimeContainer): Promise<boolean> {
+  const text = await Deno.readTextFile(files(c.bundle, c.id).conmonPid).catch(() => "");
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+  return cmdline.split("\0")[0]?.endsWith("conmon") === true && cmdline.includes(c.id);
+}
+
+/**
  * Starts `c` under conmon, which creates it through the runtime, then starts
  * it; returns once the process runs (or has already exited).
  */

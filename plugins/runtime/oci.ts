@@ -36,6 +36,7 @@ export function ociRuntime(name: string): ContainerRuntime {
     state: async (id) => await (await work()).state(name, id),
     supervise: async (c, options) => await (await work()).supervise(name, c, options),
     exitCode: async (c) => await (await work()).exitCode(c),
+    supervised: async (c) => await (await work()).supervisorAlive(c),
     exec: async (c, process, stdio) =>
       await (await work()).exec(name, c.bundle, c.id, process, stdio),
     pause: async (id, paused) => {

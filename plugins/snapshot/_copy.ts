@@ -12,6 +12,7 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { join } from "node:path";
+import { ServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
 import { makeNode } from "../formats/extract.ts";
 import { deviceNumbers, fileXattrs, mergedTree } from "../formats/layers.ts";
@@ -19,12 +20,25 @@ import { deviceNumbers, fileXattrs, mergedTree } from "../formats/layers.ts";
 /** Concurrent file copies (file creation is kernel-bound; two cores beat one). */
 const CONCURRENCY = 8;
 
+/** Options of {@link copyLayers}. */
+export interface CopyLayersOptions {
+  /**
+   * Merge into `dest`, an existing tree (`cp` into a container): `dest`
+   * itself keeps its owner and mode, existing directories stay, anything
+   * else in the way is removed first (never written through: files are
+   * created anew), and a directory is never replaced by a non-directory.
+   */
+  merge?: boolean;
+}
+
 /** Materialises the merged tree of `layers` (lowest first) into `dest`, an empty directory. */
 export async function copyLayers(
   layers: string[],
   dest: string,
   platform: Platform,
+  options: CopyLayersOptions = {},
 ): Promise<void> {
+  const merge = options.merge ?? false;
   const root = Deno.uid() === 0 && platform.canChown;
   const myUid = Deno.uid();
   const myGid = Deno.gid();
@@ -60,8 +74,10 @@ export async function copyLayers(
     for (const { rel, source, info: st } of mergedTree(layers, platform.getxattr)) {
       if (failure) throw failure;
       const d = rel === "" ? dest : join(dest, rel);
+      if (merge && rel === "") continue;
+      const kept = merge && clear(d, st.isDirectory);
       if (st.isDirectory) {
-        if (rel !== "") Deno.mkdirSync(d, { mode: 0o700 });
+        if (rel !== "" && !kept) Deno.mkdirSync(d, { mode: 0o700 });
         if (root) Deno.chownSync(d, st.uid!, st.gid!);
         xattrs(source, d);
         dirs.push([d, st]);
@@ -82,7 +98,9 @@ export async function copyLayers(
         if ((st.nlink ?? 1) > 1) linked.set(key, d);
         if (st.isFile) {
           while (pending.size >= CONCURRENCY) await Promise.race(pending);
-          track(Deno.copyFile(source, d).then(() => meta(source, d, st, true)));
+          // Merging, the file is created anew (O_EXCL): a symlink put in its place is not followed.
+          const copied = merge ? copyNew(source, d, st.mode! & 0o777) : Deno.copyFile(source, d);
+          track(copied.then(() => meta(source, d, st, !merge)));
         } else if (st.isFifo || platform.canMknod) {
           const kind = st.isFifo ? "fifo" : st.isCharDevice ? "char" : "block";
           const [major, minor] = deviceNumbers(st);
@@ -101,4 +119,36 @@ export async function copyLayers(
     Deno.chmodSync(d, st.mode! & 0o7777);
     Deno.utimeSync(d, st.mtime!, st.mtime!);
   }
+}
+
+/**
+ * Makes way at `path` for a directory (`dir`) or another file when merging:
+ * removes a non-directory (a symlink itself, never its target); true when
+ * an existing directory is kept (the caller then only sets its attributes
+ * again). A directory is not replaced by a non-directory.
+ */
+function clear(path: string, dir: boolean): boolean {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+  if (st.isDirectory) {
+    if (dir) return true;
+    throw new ServinError(
+      "conflict",
+      `Cannot overwrite the directory "${path}" with a non-directory`,
+    );
+  }
+  Deno.removeSync(path);
+  return false;
+}
+
+/** Copies `source` to `path`, which must not exist (created with O_EXCL, `mode`). */
+async function copyNew(source: string, path: string, mode: number): Promise<void> {
+  const from = await Deno.open(source);
+  const to = await Deno.open(path, { write: true, createNew: true, mode });
+  await from.readable.pipeTo(to.writable);
 }
