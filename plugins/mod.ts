@@ -9,15 +9,11 @@
  */
 
 import type { Plugin } from "../core/registry.ts";
-import { containerCommands } from "./commands/container.ts";
-import { imageCommands } from "./commands/image.ts";
-import { systemCommands } from "./commands/system.ts";
+import { builtinCommands } from "./commands/groups.ts";
 import { containersPlugin } from "./containers/mod.ts";
 import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
-import { darwin } from "./platform/darwin.ts";
-import { linux } from "./platform/linux.ts";
-import { windows } from "./platform/windows.ts";
+import { hostPlatform } from "./platform/host.ts";
 import { registryPlugin, type RegistryPluginOptions } from "./registry/plugin.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { archiveSinks } from "./sinks/archive.ts";
@@ -28,7 +24,6 @@ import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage, type LocalStorageOptions } from "./storage/local.ts";
 import { trustPlugin } from "./trust/mod.ts";
-import { trustCommands } from "./commands/trust.ts";
 
 /** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
 export interface BuiltinOptions {
@@ -41,9 +36,7 @@ export interface BuiltinOptions {
 /** Fresh instances of every built-in plugin. */
 export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
   return [
-    linux(),
-    windows(),
-    darwin(),
+    hostPlatform(),
     localStorage(options.storage),
     ingestPlugin(),
     imagesPlugin(),
@@ -56,10 +49,10 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     overlaySnapshotter(),
     copySnapshotter(),
     ociRuntimes(),
-    imageCommands(),
-    containerCommands(),
-    systemCommands(),
+    builtinCommands("commands-image"),
+    builtinCommands("commands-container"),
+    builtinCommands("commands-system"),
     trustPlugin(),
-    trustCommands(),
+    builtinCommands("commands-trust"),
   ];
 }

@@ -25,6 +25,7 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
+import { pluginsFor } from "./groups.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */
 export interface CliOptions {
@@ -136,11 +137,20 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       io.out(`servin version ${options.version}`);
       return 0;
     }
-    const loaded = await loadRegistry(globals, options);
-    registry = loaded.registry;
-    const commands = registry.all("command");
     const words = rest[0] === "help" ? rest.slice(1) : rest;
-    const found = findCommand(commands, words);
+    // First with only the command groups `words` route to; with all of them when that finds
+    // no command (help, a group's name, a typo, a third-party plugin's command).
+    let loaded = await loadRegistry(globals, options, words);
+    registry = loaded.registry;
+    let found = findCommand(registry.all("command"), words);
+    if (!found && loaded.partial) {
+      registry = undefined;
+      await loaded.registry.dispose();
+      loaded = await loadRegistry(globals, options);
+      registry = loaded.registry;
+      found = findCommand(registry.all("command"), words);
+    }
+    const commands = registry.all("command");
     if (rest[0] === "help" || rest.length === 0 || (!found && globals.help)) {
       io.out(found && rest[0] === "help" ? commandHelp(found.def) : mainHelp(commands, words));
       return 0;
@@ -236,6 +246,13 @@ interface Globals {
   plugins: string[];
 }
 
+/** A set-up registry, the root it was set up for, and whether command groups were left out. */
+interface Loaded {
+  registry: Registry;
+  root?: string;
+  partial: boolean;
+}
+
 /**
  * Sets up the plugins: the given ones, then third-party modules from
  * `--plugin`, the environment and `<root>/config.json`. With no root given,
@@ -245,9 +262,19 @@ interface Globals {
 async function loadRegistry(
   globals: Globals,
   options: CliOptions,
-): Promise<{ registry: Registry; root?: string }> {
+  words?: readonly string[],
+): Promise<Loaded> {
   let root = globals.root || options.root;
-  if (!options.thirdParty) return { registry: await Registry.create(options.plugins), root };
+  // Only the command groups `words` route to, unless a third-party plugin is loaded too.
+  const some = words && pluginsFor(options.plugins, words);
+  let partial = false;
+  const builtin = (thirdParty: boolean) => {
+    partial = !!some && !thirdParty;
+    return partial ? some! : options.plugins;
+  };
+  if (!options.thirdParty) {
+    return { registry: await Registry.create(builtin(false)), root, partial };
+  }
   const specs = new Set([...globals.plugins, ...(options.pluginModules ?? [])]);
   if (root) { for (const spec of await configuredPlugins(root)) specs.add(spec); }
   const loader = () => import("./_plugin_loader.ts");
@@ -258,15 +285,15 @@ async function loadRegistry(
       if (!cache.has(spec)) cache.set(spec, await (await loader()).loadPlugin(spec));
       extra.push(cache.get(spec)!);
     }
-    return await Registry.create([...options.plugins, ...extra]);
+    return await Registry.create([...builtin(extra.length > 0), ...extra]);
   };
   let registry = await create();
-  if (root) return { registry, root };
+  if (root) return { registry, root, partial };
   try {
     root = registry.get("platform", Deno.build.os).defaultRoot();
   } catch {
     // No platform or no home directory: opening the store says so, if a command opens it.
-    return { registry };
+    return { registry, partial };
   }
   const before = specs.size;
   try {
@@ -279,7 +306,7 @@ async function loadRegistry(
     await registry.dispose();
     registry = await create();
   }
-  return { registry, root };
+  return { registry, root, partial };
 }
 
 /** The plugins `<root>/config.json` names; its loader is imported only when the file exists. */
