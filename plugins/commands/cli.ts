@@ -115,6 +115,9 @@ function writeAllSync(target: { writeSync(p: Uint8Array): number }, text: string
   while (off < bytes.length) off += target.writeSync(bytes.subarray(off));
 }
 
+/** Help texts and the unknown-command error, imported only when one is needed. */
+const help = () => import("./_help.ts");
+
 function usageError(message: string): ServinError {
   return new ServinError("usage", message);
 }
@@ -152,22 +155,23 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     }
     const commands = registry.all("command");
     if (rest[0] === "help" || rest.length === 0 || (!found && globals.help)) {
+      const { commandHelp, mainHelp } = await help();
       io.out(found && rest[0] === "help" ? commandHelp(found.def) : mainHelp(commands, words));
       return 0;
     }
     if (!found) {
       const group = commands.some((c) => c.name.startsWith(`${rest[0]} `));
       if (group && rest.length === 1) {
-        io.out(mainHelp(commands, rest));
+        io.out((await help()).mainHelp(commands, rest));
         return 0;
       }
-      throw unknownCommand(commands, rest);
+      throw (await help()).unknownCommand(commands, rest);
     }
     const def = found.def;
     command = def;
     const parsed = parseCommandArgs(def, rest.slice(found.words));
     if (parsed.flags.help || globals.help) {
-      io.out(commandHelp(def));
+      io.out((await help()).commandHelp(def));
       return 0;
     }
     const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
@@ -184,22 +188,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     };
     exitCode = (await def.run(ctx)) ?? 0;
   } catch (caught) {
-    const closed = closedStdout(caught);
-    if (closed !== undefined) {
-      // The reader went away (`| head`): nothing to say to anyone; a listing has done its job.
-      exitCode = closed;
-      failure = caught;
-      return exitCode;
-    }
-    // The one place where an OS error (read-only or full file system…) becomes a user error.
-    const err = osError(caught) ?? caught;
-    failure = err;
-    exitCode = isServinError(err) && err.code !== "internal"
-      ? EXIT_USER_ERROR
-      : EXIT_INTERNAL_ERROR;
-    io.err(`servin: ${messageOf(err)}`);
-    if (debug && caught instanceof Error && caught.stack) io.err(caught.stack);
-    if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
+    ({ exitCode, failure } = report(caught, io, debug));
+    return exitCode;
   } finally {
     const warn = (err: unknown) => io.err(`servin: warning: ${messageOf(err)}`);
     if (registry && command) {
@@ -216,6 +206,29 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     await registry?.dispose().catch(warn);
   }
   return exitCode;
+}
+
+/**
+ * The exit code for an error a command ended with, said on stderr in one line, and the error
+ * the `command:after` hook is told of.
+ */
+function report(
+  caught: unknown,
+  io: Output,
+  debug: boolean,
+): { exitCode: number; failure: unknown } {
+  const closed = closedStdout(caught);
+  // The reader went away (`| head`): nothing to say to anyone; a listing has done its job.
+  if (closed !== undefined) return { exitCode: closed, failure: caught };
+  // The one place where an OS error (read-only or full file system…) becomes a user error.
+  const err = osError(caught) ?? caught;
+  const exitCode = isServinError(err) && err.code !== "internal"
+    ? EXIT_USER_ERROR
+    : EXIT_INTERNAL_ERROR;
+  io.err(`servin: ${messageOf(err)}`);
+  if (debug && caught instanceof Error && caught.stack) io.err(caught.stack);
+  if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
+  return { exitCode, failure: err };
 }
 
 /** The facade, imported only when a command first needs it. */
@@ -500,47 +513,6 @@ export function didYouMean(word: string, known: readonly string[]): string {
   return best ? `. Did you mean "${best.name}"?` : "";
 }
 
-/**
- * The error for words that name no command: it names the first unknown
- * word only (not the arguments after it) and suggests a close command word
- * at that level.
- */
-function unknownCommand(commands: CommandDef[], words: string[]): ServinError {
-  const names = commands.filter((c) => !c.hidden).flatMap((c) => [c.name, ...(c.aliases ?? [])])
-    .map((n) => n.split(" "));
-  let depth = 0;
-  const longer = (n: string[]) =>
-    n.length > depth + 1 && words.slice(0, depth + 1).every((w, i) => n[i] === w);
-  while (depth + 1 < words.length && names.some(longer)) depth++;
-  const prefix = words.slice(0, depth);
-  const next = names.filter((n) => n.length > depth && prefix.every((w, i) => n[i] === w))
-    .map((n) => n[depth]!);
-  const see = prefix.length ? `servin help ${prefix.join(" ")}` : "servin help";
-  return usageError(
-    `unknown command "${words[depth]}" (see "${see}")${didYouMean(words[depth]!, next)}`,
-  );
-}
-
-function flagLines(flags: Record<string, FlagSpec>): string[] {
-  const rows = Object.entries(flags).map(([name, f]) => {
-    const short = f.short ? `-${f.short}, ` : "    ";
-    const value = f.type === "string" ? ` ${valueName(name, f)}` : "";
-    return [`  ${short}--${name}${value}`, f.description + (f.multiple ? " (repeatable)" : "")];
-  });
-  const width = Math.max(0, ...rows.map((r) => r[0]!.length));
-  return rows.map(([a, b]) => `${a!.padEnd(width + 2)}${b}`);
-}
-
-/** Help text of one command. */
-export function commandHelp(def: CommandDef): string {
-  const lines = [`Usage: servin ${def.name} ${def.usage}`, "", def.summary];
-  if (def.aliases?.length) {
-    lines.push("", `Aliases: ${def.aliases.map((a) => `servin ${a}`).join(", ")}`);
-  }
-  lines.push("", "Options:", ...flagLines({ ...def.flags, ...GLOBAL_FLAGS }));
-  return lines.join("\n");
-}
-
 /** Flags given before the command: every command's, `--plugin` and `--version`. */
 export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   ...GLOBAL_FLAGS,
@@ -558,24 +530,3 @@ export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   version: { type: "boolean", short: "v", description: "Print the version" },
 };
-
-function mainHelp(commands: CommandDef[], words: string[]): string {
-  const prefix = words.length ? `${words.join(" ")} ` : "";
-  const shown = commands.filter((c) => !c.hidden && c.name.startsWith(prefix))
-    // Not localeCompare: setting up ICU's collator costs more than the rest of `help`.
-    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const width = Math.max(0, ...shown.map((c) => c.name.length));
-  return [
-    `Usage: servin [--root DIR] [--plugin MODULE]... [--debug] COMMAND [ARGS...]`,
-    "",
-    "Servin manages container images.",
-    "",
-    "Commands:",
-    ...shown.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
-    "",
-    "Global options:",
-    ...flagLines(MAIN_FLAGS),
-    "",
-    'Run "servin COMMAND --help" for more about a command.',
-  ].join("\n");
-}

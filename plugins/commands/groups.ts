@@ -109,7 +109,10 @@ function isCommandGroup(plugin: Plugin): plugin is CommandGroupPlugin {
  * no route of which `words` starts with; undefined (all of them) when no group's route matches,
  * one that matches sees all, or a plugin left out is another's dependency.
  */
-export function pluginsFor(plugins: readonly Plugin[], words: readonly string[]): Plugin[] | undefined {
+export function pluginsFor(
+  plugins: readonly Plugin[],
+  words: readonly string[],
+): Plugin[] | undefined {
   const starts = (route: string) => route.split(" ").every((w, i) => words[i] === w);
   const wanted = (p: Plugin) => !isCommandGroup(p) || p.routes.some(starts);
   const kept = plugins.filter(wanted);
