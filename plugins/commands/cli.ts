@@ -25,7 +25,7 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
-import { pluginsFor } from "./groups.ts";
+import type { CommandGroupPlugin } from "./_define.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */
 export interface CliOptions {
@@ -530,3 +530,28 @@ export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   version: { type: "boolean", short: "v", description: "Print the version" },
 };
+
+function isCommandGroup(plugin: Plugin): plugin is CommandGroupPlugin {
+  return Array.isArray((plugin as Partial<CommandGroupPlugin>).routes);
+}
+
+/**
+ * The plugins to set up for a command line that starts with `words`: all but the command groups
+ * no route of which `words` starts with; undefined (all of them) when no group's route matches,
+ * one that matches sees all, or a plugin left out is another's dependency.
+ */
+export function pluginsFor(
+  plugins: readonly Plugin[],
+  words: readonly string[],
+): Plugin[] | undefined {
+  const starts = (route: string) => route.split(" ").every((w, i) => words[i] === w);
+  const wanted = (p: Plugin) => !isCommandGroup(p) || p.routes.some(starts);
+  const kept = plugins.filter(wanted);
+  const groups = kept.filter(isCommandGroup);
+  if (groups.length === 0 || groups.some((g) => g.seesAll)) return undefined;
+  const left = new Set(plugins.filter((p) => !wanted(p)).map((p) => p.name));
+  if (left.size === 0 || kept.some((p) => p.dependencies?.some((d) => left.has(d)))) {
+    return undefined;
+  }
+  return kept;
+}
