@@ -98,6 +98,55 @@ for (const root of ["main.ts", ...ROOTS.slice(2)]) {
   });
 }
 
+/**
+ * What `main.ts` imports statically, and so every command loads: of `plugins/commands/`, only the
+ * dispatcher and `_define.ts` (shared flags, the routing table): a command table is imported
+ * when its group is set up, and only the groups argv routes to are (see the top of `cli.ts`);
+ * of the local store, the module that lists the index, not the write paths (`_local_store.ts`,
+ * `fs.ts`); the host's platform module, not the others'.
+ */
+const AT_START_IN_COMMANDS = ["plugins/commands/cli.ts", "plugins/commands/_define.ts"];
+const NOT_AT_START_IN_MAIN = [
+  "plugins/storage/_local_store.ts",
+  "plugins/storage/fs.ts",
+  "plugins/platform/windows.ts",
+  "plugins/platform/darwin.ts",
+];
+
+Deno.test("main.ts imports no command table, help text, store write path or other platform statically", async () => {
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) => {
+    const path = target.replace(base, "");
+    return (path.startsWith("plugins/commands/") && !AT_START_IN_COMMANDS.includes(path)) ||
+      NOT_AT_START_IN_MAIN.includes(path);
+  };
+  assert.deepEqual(await staticImports("main.ts", unwanted), []);
+});
+
+Deno.test("what image ls imports when it runs brings no other command table or store write path", async () => {
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) =>
+    /^plugins\/commands\/(container|system|trust|_help)\.ts$/.test(target.replace(base, "")) ||
+    NOT_AT_START_IN_MAIN.slice(0, 2).includes(target.replace(base, ""));
+  for (
+    const root of ["plugins/commands/image.ts", "plugins/commands/_image_list.ts", "core/servin.ts"]
+  ) {
+    assert.deepEqual(await staticImports(root, unwanted), [], root);
+  }
+});
+
+Deno.test("the start-up check sees a command table and the store's write path where they are imported", async () => {
+  // So that the empty answers above mean something.
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) => /(\/_define|\/fs)\.ts$/.test(target.replace(base, ""));
+  assert.deepEqual(await staticImports("plugins/commands/image.ts", unwanted), [
+    "plugins/commands/image.ts → plugins/commands/_define.ts",
+  ]);
+  assert.deepEqual(await staticImports("plugins/storage/_local_store.ts", unwanted), [
+    "plugins/storage/_local_store.ts → plugins/storage/fs.ts",
+  ]);
+});
+
 Deno.test("the start-up check sees the template engine where it is imported", async () => {
   // So that an empty answer above means something.
   assert.deepEqual(

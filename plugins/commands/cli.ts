@@ -1,8 +1,30 @@
 /**
  * CLI dispatch: global flags, finding the registered command for argv,
- * parsing its flags, help, and turning errors into one line on stderr and
- * an exit code. It imports nothing heavy: the facade is imported when a
- * command first asks for it, so `help` and argument errors stay fast.
+ * parsing its flags, and turning errors into one line on stderr and an exit
+ * code. It imports nothing heavy: the facade is imported when a command
+ * first asks for it, help texts (`_help.ts`) when one is printed.
+ *
+ * Start-up: `servin image ls` must start within 1.3× a bare `deno eval 1`
+ * (`bench/startup.ts`), so what `main.ts` imports statically stays small,
+ * and `tests/startup_test.ts` checks that it does. How commands fit in:
+ *
+ * - Commands are data in tables (`image.ts`, `container.ts`, `system.ts`,
+ *   `trust.ts`: `CommandDef` arrays); a command's work is a `_*.ts` module
+ *   its `run` imports.
+ * - A table is registered by the plugin `builtinCommands(name)` of
+ *   `_define.ts` makes: its entry in `GROUPS` there names the table's
+ *   loader and its `routes`, the first words of its commands. The table is
+ *   imported when the group is set up.
+ * - This dispatcher first sets up only the groups one of whose routes argv
+ *   starts with ({@link pluginsFor}); all of them when that finds no command
+ *   (help, a group's name, a typo), when a matched group `seesAll` (`plugin
+ *   ls`, `completion`), or when a third-party plugin is loaded.
+ * - Adding a command to a table: add it there; if its first word (or an
+ *   alias's) is new, add that word to the group's `routes` in `_define.ts`
+ *   (`groups_test.ts` names any word missing).
+ * - Adding a table: export its `CommandDef[]`, add an entry to `GROUPS` in
+ *   `_define.ts` and `builtinCommands("commands-…")` to `plugins/mod.ts`;
+ *   never import a table statically.
  *
  * @module
  */
