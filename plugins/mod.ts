@@ -8,12 +8,14 @@
  * @module
  */
 
-import { definePlugin, type Plugin } from "../core/registry.ts";
+import type { Plugin } from "../core/registry.ts";
 import { builtinCommands } from "./commands/_define.ts";
 import { containersPlugin } from "./containers/mod.ts";
 import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
+import { darwin } from "./platform/darwin.ts";
 import { linux } from "./platform/linux.ts";
+import { windows } from "./platform/windows.ts";
 import { registryPlugin, type RegistryPluginOptions } from "./registry/plugin.ts";
 import { ociRuntimes } from "./runtime/oci.ts";
 import { archiveSinks } from "./sinks/archive.ts";
@@ -36,7 +38,9 @@ export interface BuiltinOptions {
 /** Fresh instances of every built-in plugin. */
 export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
   return [
-    hostPlatform(),
+    linux(),
+    windows(),
+    darwin(),
     localStorage(options.storage),
     ingestPlugin(),
     imagesPlugin(),
@@ -55,23 +59,4 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     trustPlugin(),
     builtinCommands("commands-trust"),
   ];
-}
-
-/**
- * The platform plugin of this host (`Deno.build.os`): Linux's (also on any other OS but Windows
- * and macOS, whose default it was when all three were registered), else Windows' or macOS's,
- * imported when it is set up: a host has no use for another's.
- */
-function hostPlatform(): Plugin {
-  const os = Deno.build.os;
-  if (os !== "windows" && os !== "darwin") return linux();
-  return definePlugin({
-    name: `platform-${os}`,
-    async setup(api) {
-      const plugin = os === "windows"
-        ? (await import("./platform/windows.ts")).windows()
-        : (await import("./platform/darwin.ts")).darwin();
-      await plugin.setup(api);
-    },
-  });
 }
