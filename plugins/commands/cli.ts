@@ -347,7 +347,9 @@ async function loadRegistry(
 /** The plugins `<root>/config.json` names; its loader is imported only when the file exists. */
 async function configuredPlugins(root: string): Promise<string[]> {
   try {
-    await Deno.lstat(`${root}/config.json`);
+    // Synchronous, as the store's first calls are: on a busy machine, the thread an
+    // asynchronous call is handed to can wait longer to run than all of `image ls` takes.
+    Deno.lstatSync(`${root}/config.json`);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return [];
     throw err;

@@ -39,7 +39,10 @@ export function localStorage(options: LocalStorageOptions = {}): Plugin {
   return definePlugin({
     name: "storage-local",
     setup(api) {
-      api.provide("storage", { name: "local", open: (ctx) => openLocal(ctx, options) });
+      api.provide("storage", {
+        name: "local",
+        open: (ctx) => Promise.try(() => openLocal(ctx, options)),
+      });
     },
   });
 }
@@ -54,11 +57,13 @@ export async function readIndex(path: string): Promise<ImageRecord[]> {
  * Makes the store's directories and returns the store: the index is listed here, everything
  * else is the store of `_local_store.ts`, imported and made at its first use.
  */
-async function openLocal(ctx: StorageContext, options: LocalStorageOptions): Promise<Store> {
+function openLocal(ctx: StorageContext, options: LocalStorageOptions): Store {
   try {
-    await Deno.mkdir(ctx.root, { recursive: true, mode: 0o711 });
+    // Synchronous, one system call each: on a busy machine, the thread an asynchronous call is
+    // handed to can wait longer to run than all of `image ls` takes (`bench/startup.ts`).
+    Deno.mkdirSync(ctx.root, { recursive: true, mode: 0o711 });
     for (const dir of [join("images", "blobs", "sha256"), join("images", "layers"), "tmp"]) {
-      await Deno.mkdir(join(ctx.root, dir), { recursive: true, mode: 0o700 });
+      Deno.mkdirSync(join(ctx.root, dir), { recursive: true, mode: 0o700 });
     }
   } catch (err) {
     throw new ServinError(

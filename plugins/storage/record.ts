@@ -55,11 +55,19 @@ export async function readJsonArray(path: string): Promise<unknown[]> {
   return data;
 }
 
-/** Reads a JSON file; `fallback` when it is missing. */
-export async function readJson(path: string, fallback: unknown): Promise<unknown> {
+/**
+ * Reads a JSON file; `fallback` when it is missing. The read is synchronous: state files are
+ * small, and on a busy machine the thread an asynchronous read is handed to can wait longer to
+ * run than all of `image ls` takes (`bench/startup.ts`).
+ */
+export function readJson(path: string, fallback: unknown): Promise<unknown> {
+  return Promise.try(() => readJsonNow(path, fallback));
+}
+
+function readJsonNow(path: string, fallback: unknown): unknown {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = Deno.readTextFileSync(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return fallback;
     throw err;
