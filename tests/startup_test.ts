@@ -152,3 +152,11 @@ Deno.test("the start-up check sees the template engine where it is imported", as
     ["plugins/commands/_docker_view.ts → plugins/commands/_template.ts"],
   );
 });
+
+Deno.test("deno.json has Deno load a dynamic import when it runs, not at start-up", async () => {
+  // Without it, `deno run main.ts` reads and analyses every module an `import()` names (the
+  // whole program, some 100 modules) before the first line runs: more than `image ls` then
+  // takes. What the tests above keep out of the static graph would still be read at start-up.
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.ok(config.unstable?.includes("lazy-dynamic-imports"), JSON.stringify(config.unstable));
+});
