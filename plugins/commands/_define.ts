@@ -166,15 +166,12 @@ const GROUPS: Record<string, GroupSpec> = {
 export function builtinCommands(name: string): CommandGroupPlugin {
   const spec = GROUPS[name];
   if (!spec) throw new Error(`no built-in command group "${name}"`);
-  const { routes, seesAll } = spec;
   return {
-    ...definePlugin({
-      name,
-      async setup(api) {
-        for (const def of await spec.load()) api.provide("command", def);
-      },
-    }),
-    routes,
-    seesAll,
+    name,
+    routes: spec.routes,
+    seesAll: spec.seesAll,
+    async setup(api) {
+      for (const def of await spec.load()) api.provide("command", def);
+    },
   };
 }
