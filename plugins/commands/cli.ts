@@ -11,10 +11,10 @@
  * - Commands are data in tables (`image.ts`, `container.ts`, `system.ts`,
  *   `trust.ts`: `CommandDef` arrays); a command's work is a `_*.ts` module
  *   its `run` imports.
- * - A table is registered by the plugin `builtinCommands(name)` of
- *   `_define.ts` makes: its entry in `GROUPS` there names the table's
- *   loader and its `routes`, the first words of its commands. The table is
- *   imported when the group is set up.
+ * - A table is registered by the plugin that `builtinCommands(name)` in
+ *   `_define.ts` makes: the group's entry in `GROUPS` there names the
+ *   table's loader and its `routes`, the first words of its commands. The
+ *   table is imported when the group is set up.
  * - This dispatcher first sets up only the groups one of whose routes argv
  *   starts with ({@link pluginsFor}); all of them when that finds no command
  *   (help, a group's name, a typo), when a matched group `seesAll` (`plugin
