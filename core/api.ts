@@ -306,6 +306,18 @@ export interface ContainerRecord {
   pid?: number;
 }
 
+/** A volume: a directory under `<root>/volumes/` that containers mount. */
+export interface VolumeRecord {
+  /** Name. */
+  name: string;
+  /** Its data directory on the host. */
+  mountpoint: string;
+  /** Creation time, RFC 3339. */
+  created: string;
+  /** Labels (an anonymous volume has `com.docker.volume.anonymous`). */
+  labels: Record<string, string>;
+}
+
 /** Options of {@link Containers.create}. */
 export interface CreateOptions {
   /** Unique name; a random one when absent. */
@@ -375,10 +387,20 @@ export interface Containers {
   get(name: string): Promise<ContainerRecord>;
   /** Path of a detached container's log. */
   logPath(name: string): Promise<string>;
-  /** Removes a container; a running one needs `force`, which kills it first. */
-  remove(name: string, options?: { force?: boolean }): Promise<ContainerRecord>;
+  /** Removes a container (`force`: a running one too; `volumes`: its anonymous volumes too). */
+  remove(name: string, options?: { force?: boolean; volumes?: boolean }): Promise<ContainerRecord>;
   /** Removes every container that is not running. */
   prune(): Promise<ContainerRecord[]>;
+  /** Creates the named volume (a random name when absent); an existing one is returned as it is. */
+  createVolume(name?: string, labels?: Record<string, string>): Promise<VolumeRecord>;
+  /** The volumes, by name. */
+  listVolumes(): Promise<VolumeRecord[]>;
+  /** The volume `name`. */
+  getVolume(name: string): Promise<VolumeRecord>;
+  /** Removes a volume no container uses. */
+  removeVolume(name: string): Promise<void>;
+  /** Removes unused anonymous volumes (`all`: unused named ones too); their names and bytes. */
+  pruneVolumes(options?: { all?: boolean }): Promise<{ deleted: string[]; reclaimed: number }>;
   /** Sends the stop signal, then SIGKILL after `timeout` seconds (default 10). */
   stop(name: string, options?: { timeout?: number }): Promise<ContainerRecord>;
   /** Sends `signal` (default SIGKILL) to the process. */

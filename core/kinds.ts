@@ -604,6 +604,24 @@ export interface HostConfig {
   restart?: string;
   /** Signal `stop` sends first (the image's `StopSignal`, else SIGTERM). */
   stop_signal?: string;
+  /** Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--tmpfs`, the image's `Volumes`). */
+  mounts?: MountPoint[];
+  /** Mount the root filesystem read-only (`--read-only`). */
+  readonly_rootfs?: boolean;
+}
+
+/** A mount of a container, as Docker's `--mount` names its parts. */
+export interface MountPoint {
+  /** `bind` (a host path), `volume` (a named or anonymous volume) or `tmpfs`. */
+  type: "bind" | "volume" | "tmpfs";
+  /** The volume's name (volumes only; asked for, or made up for an anonymous one). */
+  name?: string;
+  /** Host path: the bind's source or the volume's data directory (empty for tmpfs). */
+  source: string;
+  /** Absolute path in the container. */
+  destination: string;
+  /** `ro` (read-only), `nocopy` (a volume), `create` (a `-v` bind), tmpfs's `size=…`, `mode=…`. */
+  options: string[];
 }
 
 /** The runtime's view of a container. */

@@ -56,6 +56,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     builtinCommands("commands-image"),
     builtinCommands("commands-container"),
     builtinCommands("commands-system"),
+    builtinCommands("commands-volume"),
     trustPlugin(),
     builtinCommands("commands-trust"),
   ];

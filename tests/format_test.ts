@@ -170,11 +170,11 @@ function imageCases(id: string, diffId: string): [string[], Check][] {
     // system df, info, plugin ls.
     [
       ["system", "df", "--format", "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}"],
-      "Images\t1\t0\nContainers\t0\t0\n",
+      "Images\t1\t0\nContainers\t0\t0\nLocal Volumes\t0\t0\n",
     ],
     [
       ["system", "df", "--format", "table {{.Type}}\\t{{.TotalCount}}\\t{{.Size}}"],
-      "TYPE         TOTAL     SIZE\nImages       1         9B\nContainers   0         \n",
+      "TYPE            TOTAL     SIZE\nImages          1         9B\nContainers      0         \nLocal Volumes   0         0B\n",
     ],
     [
       ["system", "info", "--format", "{{.Images}} {{json .OSType}} {{.Containers}}"],

@@ -11,10 +11,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listTree, ok, run, sha256, withTempDir } from "./_cli.ts";
+import { busyboxImage } from "./_busybox.ts";
 import { have, sh } from "./_layout.ts";
 import { type Registry, startRegistry } from "./_registry.ts";
 
 const ignore = !["docker-registry", "tar"].every(have);
+// Running what was pulled needs runc, a busybox to put in the image, and root.
+const runIgnore = ignore || Deno.uid() !== 0 || !have("runc") || !have("busybox");
 const SKOPEO = Deno.env.get("SERVIN_SKOPEO");
 const skopeoMissing = !SKOPEO || !(await Deno.stat(SKOPEO).then(() => true, () => false));
 if (skopeoMissing) {
@@ -91,10 +94,11 @@ function registryTest(
   fn: (
     t: { dir: string; root: string; registry: Registry; reg: ReturnType<typeof api> },
   ) => Promise<void>,
+  skip = ignore,
 ): void {
   Deno.test({
     name,
-    ignore,
+    ignore: skip,
     sanitizeResources: false,
     fn: withTempDir(async ({ dir, root }) => {
       await using registry = await startRegistry(dir);
@@ -104,6 +108,40 @@ function registryTest(
 }
 
 const sigTag = (digest: string) => `sha256-${digest.slice(7)}.sig`;
+
+/** An attachment whose first signature has its first byte changed: no longer the key's. */
+function flipSignature(m: Manifest): Manifest {
+  const sig = m.layers[0]!.annotations!["dev.cosignproject.cosign/signature"]!;
+  const flipped = sig.startsWith("M") ? `N${sig.slice(1)}` : `M${sig.slice(1)}`;
+  m.layers[0]!.annotations!["dev.cosignproject.cosign/signature"] = flipped;
+  return m;
+}
+
+/** A policy file: images under `HOST/test` need a signature by `KEY.pub`; all else is refused. */
+async function signedUnderTest(dir: string, host: string, key: string): Promise<string> {
+  const policy = join(dir, "policy.json");
+  await Deno.writeTextFile(
+    policy,
+    JSON.stringify({
+      default: [{ type: "reject" }],
+      transports: {
+        docker: { [`${host}/test`]: [{ type: "sigstoreSigned", keyPath: `${key}.pub` }] },
+      },
+    }),
+  );
+  return policy;
+}
+
+/** Every path under `root` with the contents of each file: "nothing changed", to the byte. */
+async function snapshot(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const path of await listTree(root)) {
+    out.push(
+      path.endsWith("/") ? path : `${path} ${sha256(await Deno.readFile(join(root, path)))}`,
+    );
+  }
+  return out;
+}
 
 async function keyPair(
   dir: string,
@@ -267,25 +305,11 @@ registryTest(
       sigTag(tamperedDigest),
       "test/tampered",
       sigTag(tamperedDigest),
-      (m) => {
-        const sig = m.layers[0]!.annotations!["dev.cosignproject.cosign/signature"]!;
-        const flipped = sig.startsWith("M") ? `N${sig.slice(1)}` : `M${sig.slice(1)}`;
-        m.layers[0]!.annotations!["dev.cosignproject.cosign/signature"] = flipped;
-        return m;
-      },
+      flipSignature,
     );
     const outside = `${host}/elsewhere/app:1`;
     await pushImage(dir, root, outside, "outside\n");
-    const policy = join(dir, "policy.json");
-    await Deno.writeTextFile(
-      policy,
-      JSON.stringify({
-        default: [{ type: "reject" }],
-        transports: {
-          docker: { [`${host}/test`]: [{ type: "sigstoreSigned", keyPath: `${key}.pub` }] },
-        },
-      }),
-    );
+    const policy = await signedUnderTest(dir, host, key);
 
     // A fresh store, so that nothing of the pushes is there to reuse.
     const store = join(dir, "store");
@@ -351,6 +375,156 @@ registryTest(
         signedPrefix: `${host}/test/app`,
       }),
       0,
+    );
+  },
+);
+
+registryTest(
+  "run and create refuse unsigned, tampered and out-of-scope images they pull (125, nothing stored) and run a signed one",
+  async ({ dir, root, registry, reg }) => {
+    const key = await keyPair(dir, root, "k");
+    const env = { SERVIN_PASSPHRASE: "s3cret" };
+    const host = registry.host;
+    await busyboxImage(dir, root);
+    const publish = async (image: string, ref: string, sign: boolean) => {
+      await ok(root, ["tag", image, ref]);
+      const digest = (await ok(root, ["push", ref])).match(/sha256:[0-9a-f]{64}/)![0];
+      if (sign) await ok(root, ["image", "sign", "--key", `${key}.key`, ref], { env });
+      return digest;
+    };
+    const signed = `${host}/test/app:1`;
+    await publish("busybox:test", signed, true);
+    const unsigned = `${host}/test/unsigned:1`;
+    await publish("busybox:test", unsigned, false);
+    // Signed, then the signature's first byte changed.
+    const flipped = `${host}/test/flipped:1`;
+    const flippedDigest = await publish("busybox:test", flipped, true);
+    await reg.copy(
+      "test/flipped",
+      sigTag(flippedDigest),
+      "test/flipped",
+      sigTag(flippedDigest),
+      flipSignature,
+    );
+    // Signed, then the tag moved to another image that carries the old signature: valid
+    // for the key, but over another digest.
+    const moved = `${host}/test/moved:1`;
+    const before = await publish("busybox:test", moved, true);
+    const after = await publish("configured:test", moved, false);
+    assert.notEqual(after, before);
+    await reg.copy("test/moved", sigTag(before), "test/moved", sigTag(after));
+    const outside = `${host}/elsewhere/app:1`;
+    await publish("busybox:test", outside, true);
+    const policy = await signedUnderTest(dir, host, key);
+    const signedReq = /requirement 1 "sigstoreSigned" of docker:[^ ]+\/test in [^ ]+policy\.json: /;
+    const cases = [
+      [unsigned, new RegExp(signedReq.source + "no signatures for ")],
+      [flipped, new RegExp(signedReq.source + ".*not valid for the key")],
+      [moved, new RegExp(signedReq.source + `.*is for digest ${before}, not ${after}`)],
+      [outside, /requirement 1 "reject" of default in [^ ]+policy\.json: the policy rejects it/],
+    ] as const;
+
+    // A fresh store, so that nothing of the pushes is there to reuse.
+    const store = join(dir, "store");
+    await ok(store, ["images"]);
+    const empty = await snapshot(store);
+    try {
+      for (const command of ["run", "create"]) {
+        for (const pull of ["missing", "always"]) {
+          for (const [ref, why] of cases) {
+            const args = ["--signature-policy", policy, command, "--pull", pull];
+            const r = await run(store, [
+              ...args,
+              ...(command === "run" ? ["--rm"] : []),
+              ref,
+              "true",
+            ]);
+            const what = `${command} --pull ${pull} ${ref}`;
+            assert.equal(r.code, 125, `${what}: ${r.stdout}${r.stderr}`);
+            assert.match(r.stderr, why, `${what}: ${r.stderr}`);
+            // One line, after Docker's note for --pull missing; the hook's wrapper names the plugin.
+            const refused = `servin: plugin "trust": ${ref.replace(/[.:]/g, "\\$&")} is refused: `;
+            assert.match(
+              r.stderr,
+              new RegExp(`^(Unable to find image .*\\n)?${refused}[^\\n]*\\n$`),
+              `${what}: ${r.stderr}`,
+            );
+            assert.deepEqual(await snapshot(store), empty, `${what} left files behind`);
+          }
+        }
+      }
+
+      // The signed image is pulled (the policy is consulted again with --pull always) and runs.
+      const created = await ok(store, ["--signature-policy", policy, "create", signed, "true"]);
+      assert.match(created, /^[0-9a-f]{64}\n$/);
+      await ok(store, ["rm", created.trim()]);
+      const ran = await run(store, [
+        "--signature-policy",
+        policy,
+        "run",
+        "--rm",
+        "--pull",
+        "always",
+        signed,
+        "echo",
+        "signed and run",
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(ran.stdout, "signed and run\n");
+    } finally {
+      const ids = (await run(store, ["ps", "-aq", "--no-trunc"])).stdout.split("\n");
+      for (const id of ids.filter(Boolean)) await run(store, ["rm", "-f", id]);
+    }
+  },
+  runIgnore,
+);
+
+registryTest(
+  "the README's signing walkthrough runs as written, against this registry",
+  async ({ dir, root, registry }) => {
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    const section = readme.slice(readme.indexOf("\n## Signing and policy\n"));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)![1]!.replaceAll(
+      "localhost:5000",
+      registry.host,
+    );
+    // `servin` on PATH is this checkout's (or the compiled binary under test), on the test's root.
+    const bin = join(dir, "bin");
+    await Deno.mkdir(bin);
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    const servin = Deno.env.get("SERVIN_BIN") ?? `${Deno.execPath()} run -A ${main}`;
+    await Deno.writeTextFile(join(bin, "servin"), `#!/bin/sh\nexec ${servin} "$@"\n`, {
+      mode: 0o755,
+    });
+    // The rootfs.tar the walkthrough imports.
+    const work = join(dir, "work");
+    await Deno.mkdir(join(work, "tree", "etc"), { recursive: true });
+    await Deno.writeTextFile(join(work, "tree", "etc", "hello"), "hi\n");
+    await sh("tar", "-C", join(work, "tree"), "-cf", join(work, "rootfs.tar"), ".");
+    const shell = (text: string) =>
+      new Deno.Command("sh", {
+        args: ["-euc", text],
+        cwd: work,
+        env: { PATH: `${bin}:${Deno.env.get("PATH")}`, SERVIN_ROOT: root, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    // Every step but the last must succeed; the last is the pull the policy refuses.
+    const lines = script.trimEnd().split("\n");
+    const last = lines.pop()!;
+    assert.match(last, /pull .*other\/app:1 .*# refused/);
+    const steps = await shell(lines.join("\n"));
+    assert.equal(steps.code, 0, decode(steps.stderr));
+    const out = decode(steps.stdout);
+    assert.match(out, new RegExp(`^Verified ${registry.host}/team/app:1 `, "m"));
+    assert.match(out, new RegExp(`^Pulled ${registry.host}/team/app:1: sha256:`, "m"));
+    assert.equal((await Deno.stat(join(work, "servin.key"))).mode! & 0o777, 0o600);
+    const refused = await shell(last);
+    assert.equal(refused.code, 1, decode(refused.stdout));
+    assert.match(
+      decode(refused.stderr),
+      /other\/app:1 is refused: requirement 1 "reject" of default in .*policy\.json/,
     );
   },
 );

@@ -9,6 +9,7 @@ import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts"
 import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
 import { type LogEntry, parseLog, timeMs } from "../runtime/_log.ts";
+import { treeBytes } from "../storage/fs.ts";
 import { eachArgument, formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
 import { confirm } from "./_prompt.ts";
@@ -51,32 +52,7 @@ function psRows(list: ContainerRecord[], noTrunc: boolean): string[][] {
  * the container's own copy. Hardlinked files count once.
  */
 export async function writableSize(c: ContainerRecord): Promise<number> {
-  const top = `${c.bundle}/${c.snapshotter === "overlay" ? "upper" : "rootfs"}`;
-  const seen = new Set<string>();
-  const dirs = [top];
-  let bytes = 0;
-  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(dir));
-    } catch {
-      continue; // Removed meanwhile, or never made (a container being created).
-    }
-    for (const e of entries) {
-      const path = `${dir}/${e.name}`;
-      if (e.isDirectory) {
-        dirs.push(path);
-        continue;
-      }
-      const info = await Deno.lstat(path).catch(() => undefined);
-      if (!info?.isFile) continue;
-      const key = `${info.dev}:${info.ino}`;
-      if ((info.nlink ?? 1) > 1 && seen.has(key)) continue;
-      seen.add(key);
-      bytes += info.size;
-    }
-  }
-  return bytes;
+  return await treeBytes(`${c.bundle}/${c.snapshotter === "overlay" ? "upper" : "rootfs"}`);
 }
 
 const PS_FILTERS = ["status", "name", "id", "ancestor", "label", "exited"];
@@ -211,7 +187,10 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
 export async function removeContainers(ctx: CommandContext): Promise<number> {
   const servin = await ctx.servin();
   return await eachArgument(ctx, async (name) => {
-    await servin.containers.remove(name, { force: Boolean(ctx.flags.force) });
+    await servin.containers.remove(name, {
+      force: Boolean(ctx.flags.force),
+      volumes: Boolean(ctx.flags.volumes),
+    });
     ctx.out(name);
   });
 }

@@ -13,6 +13,12 @@ import { join, resolve } from "node:path";
 import type { CommandContext, CreateOptions, Servin } from "../../core/api.ts";
 import type { HostConfig } from "../../core/kinds.ts";
 import { isServinError, messageOf, osError, ServinError } from "../../core/errors.ts";
+import {
+  checkDistinct,
+  parseMountFlag,
+  parseTmpfsFlag,
+  parseVolumeFlag,
+} from "../volumes/mounts.ts";
 import { strings } from "./_each.ts";
 import { withProgress } from "./_progress.ts";
 
@@ -113,6 +119,14 @@ function hostConfig(ctx: CommandContext): HostConfig {
     }
     host.pids_limit = n;
   }
+  const mounts = [
+    ...strings(f.volume).map(parseVolumeFlag),
+    ...strings(f.mount).map(parseMountFlag),
+    ...strings(f.tmpfs).map(parseTmpfsFlag),
+  ];
+  checkDistinct(mounts);
+  if (mounts.length) host.mounts = mounts;
+  if (f["read-only"]) host.readonly_rootfs = true;
   if (typeof f.restart === "string") {
     if (!/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(f.restart)) {
       throw invalid("--restart", f.restart, "use no, on-failure[:N], always or unless-stopped");

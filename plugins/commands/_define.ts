@@ -156,6 +156,10 @@ const GROUPS: Record<string, GroupSpec> = {
     seesAll: true,
     load: async () => (await import("./system.ts")).SYSTEM_COMMANDS,
   },
+  "commands-volume": {
+    routes: ["volume"],
+    load: async () => (await import("./volume.ts")).VOLUME_COMMANDS,
+  },
   "commands-trust": {
     routes: ["key", "image sign", "image verify"],
     load: async () => (await import("./trust.ts")).TRUST_COMMANDS,

@@ -128,6 +128,7 @@ export function containerRows(
   return list.map((c, i) => {
     const { command, status, size } = words(c, i);
     const labels: Record<string, string> = {};
+    const mounts = c.host?.mounts ?? [];
     return struct({
       Command: JSON.stringify(noTrunc ? command : ellipsis(command, 20)),
       CreatedAt: goTime(c.created),
@@ -135,8 +136,10 @@ export function containerRows(
       Image: c.image,
       Label: (args: unknown[]) => labels[String(args[0])] ?? "",
       Labels: "",
-      LocalVolumes: "0",
-      Mounts: "",
+      LocalVolumes: String(mounts.filter((m) => m.type === "volume").length),
+      // Docker's: a volume's name, a bind's source, cut to 15 characters as its table cuts them.
+      Mounts: mounts.filter((m) => m.type !== "tmpfs")
+        .map((m) => noTrunc ? m.name ?? m.source : ellipsis(m.name ?? m.source, 15)).join(","),
       Names: c.name,
       Networks: c.network,
       Ports: "",
@@ -313,6 +316,13 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
   const entrypoint = image?.config.entrypoint ?? [];
   const fromEntrypoint = entrypoint.length > 0 && entrypoint.every((a, i) => args[i] === a);
   const logPath = c.detached ? await servin.containers.logPath(c.id).catch(() => "") : "";
+  const mounts = c.host?.mounts ?? [];
+  // Docker's Binds are the -v binds as given; its Config.Volumes the anonymous volumes' places.
+  const binds = mounts.filter((m) => m.type === "bind" && m.options.includes("create"))
+    .map((m) => `${m.source}:${m.destination}${m.options.includes("ro") ? ":ro" : ""}`);
+  const volumes = mounts.filter((m) =>
+    m.type === "volume" && m.name && /^[0-9a-f]{64}$/.test(m.name)
+  );
   const network = struct({
     IPAMConfig: null,
     Links: NIL_SLICE,
@@ -361,7 +371,7 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
     AppArmorProfile: "",
     ExecIDs: NIL_SLICE,
     HostConfig: struct({
-      Binds: NIL_SLICE,
+      Binds: binds.length ? binds : NIL_SLICE,
       NetworkMode: c.network,
       PortBindings: NIL_MAP,
       RestartPolicy: struct({ Name: "no", MaximumRetryCount: 0 }, "container.RestartPolicy"),
@@ -369,9 +379,21 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
       Privileged: false,
       SecurityOpt: c.security_opt ? [...c.security_opt] : NIL_SLICE,
       Runtime: c.runtime,
+      ReadonlyRootfs: c.host?.readonly_rootfs === true,
     }, "container.HostConfig"),
     GraphDriver: struct({ Data: { MergedDir: `${c.bundle}/rootfs` }, Name: c.snapshotter }),
-    Mounts: [],
+    Mounts: mounts.map((m) =>
+      struct({
+        Type: m.type,
+        ...m.type === "volume" ? { Name: m.name ?? "" } : {},
+        Source: m.source,
+        Destination: m.destination,
+        ...m.type === "volume" ? { Driver: "local" } : {},
+        Mode: m.options.includes("ro") ? "ro" : "",
+        RW: !m.options.includes("ro"),
+        Propagation: m.type === "bind" ? "rprivate" : "",
+      }, "container.MountPoint")
+    ),
     Config: struct({
       Hostname: c.hostname,
       Domainname: "",
@@ -386,7 +408,9 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
       Env: [...c.process.env],
       Cmd: fromEntrypoint ? args.slice(entrypoint.length) : [...args],
       Image: c.image,
-      Volumes: NIL_MAP,
+      Volumes: volumes.length
+        ? Object.fromEntries(volumes.map((m) => [m.destination, {}]))
+        : NIL_MAP,
       WorkingDir: c.process.cwd,
       Entrypoint: fromEntrypoint ? [...entrypoint] : NIL_SLICE,
       OnBuild: NIL_SLICE,

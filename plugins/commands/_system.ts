@@ -4,13 +4,14 @@
  * @module
  */
 
-import type { CommandContext } from "../../core/api.ts";
+import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
 import { type PluginDescription, Registry } from "../../core/registry.ts";
 import { DF_HEADERS, dfRow, PLUGIN_HEADERS, printListing } from "./_docker_view.ts";
 import { formatFlag } from "./_each.ts";
 import { humanSize, table } from "./_format.ts";
 import deno from "../../deno.json" with { type: "json" };
 import { writableSize } from "./_container_list.ts";
+import { treeBytes } from "../storage/fs.ts";
 import { confirm } from "./_prompt.ts";
 
 /** `servin system info`: the data root, platform, plugins and image count. */
@@ -112,6 +113,7 @@ export async function diskUsage(ctx: CommandContext): Promise<void> {
       "",
       "",
     ),
+    await volumeRow(servin, containers),
   ];
   if (format === "template") return printListing(ctx, rows, DF_HEADERS);
   ctx.out(table(
@@ -132,6 +134,23 @@ export async function diskUsage(ctx: CommandContext): Promise<void> {
   ));
 }
 
+/** Docker's `Local Volumes` row: volumes, those in use, their bytes and the unused ones'. */
+async function volumeRow(servin: Servin, containers: readonly ContainerRecord[]) {
+  const volumes = await servin.containers.listVolumes();
+  const used = new Set(
+    containers.flatMap((c) => (c.host?.mounts ?? []).map((m) => m.type === "volume" && m.name)),
+  );
+  let size = 0;
+  let free = 0;
+  for (const v of volumes) {
+    const bytes = await treeBytes(v.mountpoint);
+    size += bytes;
+    if (!used.has(v.name)) free += bytes;
+  }
+  const active = volumes.filter((v) => used.has(v.name)).length;
+  return dfRow("Local Volumes", volumes.length, active, humanSize(size), humanSize(free));
+}
+
 /** `servin system prune [-a] [--volumes] [-f]`: stopped containers, then unused images. */
 export async function systemPrune(ctx: CommandContext): Promise<void> {
   const all = Boolean(ctx.flags.all);
@@ -148,15 +167,21 @@ export async function systemPrune(ctx: CommandContext): Promise<void> {
     await Promise.all(stopped.map(async (c) => [c.id, await writableSize(c)] as const)),
   );
   const removed = await servin.containers.prune();
+  // As Docker's: only anonymous volumes, whatever -a says.
+  const volumes = ctx.flags.volumes
+    ? await servin.containers.pruneVolumes()
+    : { deleted: [], reclaimed: 0 };
   const images = await servin.pruneImages({ all });
   if (removed.length) ctx.out(["Deleted Containers:", ...removed.map((c) => c.id), ""].join("\n"));
+  if (volumes.deleted.length) ctx.out(["Deleted Volumes:", ...volumes.deleted, ""].join("\n"));
   if (images.deleted.length) {
     ctx.out(
       ["Deleted Images:", ...images.deleted.map((id) => `deleted: sha256:${id}`), ""].join("\n"),
     );
   }
   const containerBytes = removed.reduce((n, c) => n + (sizes.get(c.id) ?? 0), 0);
-  ctx.out(`Total reclaimed space: ${humanSize(containerBytes + images.reclaimed)}`);
+  const total = containerBytes + volumes.reclaimed + images.reclaimed;
+  ctx.out(`Total reclaimed space: ${humanSize(total)}`);
 }
 
 /** Docker's names of CPU architectures, from Deno's. */

@@ -70,6 +70,22 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
     description: "no, on-failure[:N], always or unless-stopped (detached containers)",
     value: "POLICY",
   },
+  volume: {
+    type: "string",
+    short: "v",
+    multiple: true,
+    description: "Bind a host path (absolute) or mount a volume (a name; none: anonymous)",
+    value: "[SRC:]DST[:ro]",
+  },
+  mount: {
+    type: "string",
+    multiple: true,
+    description:
+      "Mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…][,tmpfs-mode=…]",
+    value: "SPEC",
+  },
+  tmpfs: { type: "string", multiple: true, description: "Mount a tmpfs", value: "DST[:OPTS]" },
+  "read-only": { type: "boolean", description: "Mount the container's root filesystem read-only" },
   "security-opt": {
     type: "string",
     multiple: true,
@@ -272,7 +288,14 @@ const rm: CommandDef = {
   summary: "Remove containers (-f: also running ones)",
   usage: "[OPTIONS] CONTAINER...",
   args: { min: 1 },
-  flags: { force: force("Kill and remove running containers") },
+  flags: {
+    force: force("Kill and remove running containers"),
+    volumes: {
+      type: "boolean",
+      short: "v",
+      description: "Remove the container's anonymous volumes too",
+    },
+  },
   run: async (ctx) => await (await import("./_container_list.ts")).removeContainers(ctx),
 };
 

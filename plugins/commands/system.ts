@@ -31,7 +31,7 @@ const pluginLs: CommandDef = {
 
 const df: CommandDef = {
   name: "system df",
-  summary: "Show the disk space images and containers use, shared and unique",
+  summary: "Show the disk space images, containers and volumes use",
   usage: "[OPTIONS]",
   args: { max: 0 },
   flags: {
@@ -49,7 +49,7 @@ const prune: CommandDef = {
   flags: {
     all: all("Remove all images no container uses, not only dangling ones"),
     force: force("Do not ask for confirmation"),
-    volumes: { type: "boolean", description: "Also remove unused volumes (Servin keeps none)" },
+    volumes: { type: "boolean", description: "Also remove anonymous volumes no container uses" },
   },
   run: async (ctx) => await (await import("./_system.ts")).systemPrune(ctx),
 };

@@ -38,6 +38,11 @@ export function openContainers(context: ContainerContext): Containers {
     diff: async (name, options) => await (await load()).diff(name, options),
     cleanup: async (name, options) => await (await load()).cleanup(name, options),
     check: async (options) => await (await load()).check?.(options) ?? [],
+    createVolume: async (name, labels) => await (await load()).createVolume(name, labels),
+    listVolumes: async () => await (await load()).listVolumes(),
+    getVolume: async (name) => await (await load()).getVolume(name),
+    removeVolume: async (name) => await (await load()).removeVolume(name),
+    pruneVolumes: async (options) => await (await load()).pruneVolumes(options),
   };
 }
 

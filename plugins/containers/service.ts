@@ -17,6 +17,7 @@ import type {
   CreateOptions,
   ExecOptions,
   StartOptions,
+  VolumeRecord,
 } from "../../core/api.ts";
 import { isServinError, ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, mergeEnv, shortId } from "../../core/image.ts";
@@ -24,6 +25,7 @@ import type {
   CheckOptions,
   ContainerRuntime,
   Lease,
+  MountPoint,
   Platform,
   Problem,
   RunStdio,
@@ -32,6 +34,8 @@ import type {
 } from "../../core/kinds.ts";
 import { resolveUser } from "../runtime/user.ts";
 import { IndexFile, isStaged, removeTree, stage, sweepStaging } from "../storage/fs.ts";
+import { checkDistinct, checkTarget, checkVolumeName } from "../volumes/mounts.ts";
+import { anonymousName, isAnonymous, VolumeStore } from "../volumes/store.ts";
 import {
   checkContainerName,
   checkContainerRecord,
@@ -65,6 +69,7 @@ export class ContainerService implements Containers {
   #dir: string;
   #tmp: string;
   #index: IndexFile<ContainerRecord>;
+  #volumes: VolumeStore;
   #ready?: Promise<void>;
 
   /** The service over `context.root`; nothing is read or made until it is used. */
@@ -79,6 +84,7 @@ export class ContainerService implements Containers {
       record.bundle = join(dir, record.id);
       return record;
     }, { notice: context.warn });
+    this.#volumes = new VolumeStore(context.root, context.warn);
   }
 
   // The facade may still be opening when this service is made: ask it late.
@@ -176,6 +182,11 @@ export class ContainerService implements Containers {
         `Invalid working directory "${options.workdir}": must be absolute`,
       );
     }
+    // An image still to be pulled (which the trust policy may refuse) leaves nothing behind: no
+    // directory, no lock file. #lease looks again under the lock.
+    if (options.noFallback && !lookup(await this.#store.index.list(), image)) {
+      throw new MissingImage(image);
+    }
     await this.#prepare();
     const taken = new Set((await this.#index.read()).map((c) => c.name));
     if (options.name && taken.has(options.name)) throw nameTaken(options.name);
@@ -188,7 +199,10 @@ export class ContainerService implements Containers {
     const staging = await stage(this.#tmp, `${CREATE_PREFIX}${id}`);
     const bundle = join(this.#dir, id);
     let leased = false;
-    let made: ContainerRecord;
+    let made = false;
+    let mounts: MountPoint[] = [];
+    const anonymous = new Set<string>();
+    let result: ContainerRecord;
     try {
       const found = await this.#lease(image, id);
       leased = found !== undefined;
@@ -216,9 +230,11 @@ export class ContainerService implements Containers {
         name: options.name ?? randomName(taken),
         stopSignal: raw.config?.StopSignal,
       });
+      mounts = await this.#mounts(options.host?.mounts ?? [], raw.config?.Volumes, anonymous);
+      if (mounts.length) record.host = { ...record.host, mounts };
       Object.assign(record.process, await resolveUser(record.process.user, roots));
       await runtime.writeBundle({ ...record, bundle: staging.path });
-      made = await this.#transaction(async (records) => {
+      result = await this.#transaction(async (records) => {
         const names = new Set(records.map((c) => c.name));
         if (names.has(record.name)) {
           if (options.name) throw nameTaken(record.name);
@@ -227,6 +243,14 @@ export class ContainerService implements Containers {
           if (!options.hostname) record.hostname = record.name.slice(0, 63);
           await runtime.writeBundle({ ...record, bundle: staging.path });
         }
+        // Under the container lock, which `volume rm` and `volume prune` take too.
+        await this.#volumes.ensure(
+          mounts.filter((m) => m.type === "volume").map((m) => ({
+            name: m.name!,
+            anonymous: anonymous.has(m.name!),
+          })),
+        );
+        made = true;
         await Deno.rename(staging.path, bundle);
         records.push({ ...record, bundle });
         return structuredClone({ ...record, bundle });
@@ -238,10 +262,79 @@ export class ContainerService implements Containers {
       await removeTree(bundle).catch(() => {});
       await staging.release().catch(() => {});
       if (leased) await this.#release(id).catch(() => {});
+      if (made) {
+        await this.#transaction((records) =>
+          this.#dropAnonymous(mounts, records.filter((c) => c.id !== id))
+        ).catch(() => {});
+      }
       throw err;
     }
     await staging.detach();
-    return made;
+    return result;
+  }
+
+  /**
+   * The mounts of a new container: the ones asked for, with each volume's
+   * name (made up for an anonymous one) and data directory, and an anonymous
+   * volume for each of the image's `Volumes` that nothing is mounted on.
+   */
+  async #mounts(
+    asked: readonly MountPoint[],
+    imageVolumes: Record<string, unknown> = {},
+    anonymous: Set<string>,
+  ): Promise<MountPoint[]> {
+    // The CLI parsed these already; a library caller's are checked here.
+    const mounts = asked.map((m) => ({
+      ...m,
+      destination: checkTarget(m.destination),
+      options: [...m.options ?? []],
+    }));
+    const taken = new Set(mounts.map((m) => m.destination));
+    checkDistinct(mounts);
+    for (const path of Object.keys(imageVolumes ?? {}).sort()) {
+      const destination = checkTarget(path, "image volume");
+      if (!taken.has(destination)) {
+        mounts.push({ type: "volume", source: "", destination, options: [] });
+      }
+      taken.add(destination);
+    }
+    for (const m of mounts) {
+      if (!["bind", "volume", "tmpfs"].includes(m.type)) {
+        throw new ServinError("invalid-argument", `Invalid mount type "${m.type}"`);
+      }
+      if (m.type === "bind" && !m.source.startsWith("/")) {
+        throw new ServinError(
+          "invalid-argument",
+          `Invalid bind source "${m.source}": a host path must be absolute`,
+        );
+      }
+      if (m.type === "volume") {
+        if (m.name === undefined) {
+          m.name = anonymousName();
+          anonymous.add(m.name);
+        }
+        m.source = this.#volumes.dataDir(checkVolumeName(m.name));
+      } else if (m.type === "bind" && !m.options.includes("create")) {
+        // As Docker: a --mount bind needs its source; a -v bind makes it at start.
+        if (!(await Deno.lstat(m.source).then(() => true, () => false))) {
+          throw new ServinError(
+            "invalid-argument",
+            `Invalid mount on "${m.destination}": bind source path does not exist: ${m.source}`,
+          );
+        }
+      }
+    }
+    return mounts;
+  }
+
+  /** Removes the anonymous volumes of `mounts` that none of `others` uses (under the lock). */
+  async #dropAnonymous(
+    mounts: readonly MountPoint[],
+    others: readonly ContainerRecord[],
+  ): Promise<void> {
+    const names = new Set(mounts.filter((m) => m.type === "volume" && m.name).map((m) => m.name!));
+    if (names.size === 0) return;
+    await this.#volumes.remove((v) => names.has(v.name) && isAnonymous(v), volumeUsers(others));
   }
 
   /**
@@ -251,11 +344,7 @@ export class ContainerService implements Containers {
    */
   async #lease(name: string, id: string): Promise<ImageRecord | undefined> {
     return await this.#store.index.transaction(async (tx) => {
-      // What was built or imported under a short name is `localhost/NAME`, as podman names it.
-      const image = findImage(tx.images, name) ??
-        (/^[a-z0-9][^/:]*(:[\w.-]+)?$/.test(name)
-          ? findImage(tx.images, `localhost/${name}`)
-          : undefined);
+      const image = lookup(tx.images, name);
       if (!image) return undefined;
       for (const diffId of image.layers) {
         if (!(await this.#store.layers.info(diffId))) {
@@ -332,6 +421,10 @@ export class ContainerService implements Containers {
       try {
         const dirs = record.layers.length ? await this.#store.layers.mounts(record.layers) : [];
         await snapshotter.mount(record.bundle, dirs, platform);
+        if (record.host?.mounts?.length) {
+          const { prepareMounts } = await import("../volumes/_prepare.ts");
+          await prepareMounts(join(record.bundle, "rootfs"), record.host.mounts, platform);
+        }
         if (options.detach) {
           await runtime.supervise(record, { log, onExit: options.onExit });
           detached = true;
@@ -356,7 +449,9 @@ export class ContainerService implements Containers {
       return code;
     } finally {
       lock.close();
-      if (record?.auto_remove && !detached) await this.remove(record.id, { force: true });
+      if (record?.auto_remove && !detached) {
+        await this.remove(record.id, { force: true, volumes: true });
+      }
     }
   }
 
@@ -461,8 +556,14 @@ export class ContainerService implements Containers {
     return join((await this.get(name)).bundle, LOG);
   }
 
-  /** Removes a container; a running one needs `force`, which kills it first. */
-  async remove(name: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
+  /**
+   * Removes a container; a running one needs `force`, which kills it first.
+   * With `volumes`, its anonymous volumes that no other container uses go too.
+   */
+  async remove(
+    name: string,
+    options: { force?: boolean; volumes?: boolean } = {},
+  ): Promise<ContainerRecord> {
     const container = await this.get(name);
     const runtime = this.#ctx.kinds.all("runtime").find((r) => r.name === container.runtime);
     if (container.status === "running" || container.status === "paused") {
@@ -492,7 +593,9 @@ export class ContainerService implements Containers {
         // A start holds the run lock before it marks the record, and until
         // it exits: seen free here, no start can run this record any more.
         if (i >= 0 && await this.#isRunning(container)) throw runningError(container.name);
-        return i < 0 ? undefined : records.splice(i, 1)[0];
+        const gone = i < 0 ? undefined : records.splice(i, 1)[0];
+        if (gone && options.volumes) await this.#dropAnonymous(gone.host?.mounts ?? [], records);
+        return gone;
       });
       if (!removed) throw new ServinError("not-found", `No such container: ${name}`);
       // Out of sight first, so that no half-deleted bundle is ever at its path.
@@ -709,8 +812,55 @@ export class ContainerService implements Containers {
       });
       await this.start(container.id, { ...options, detach: true });
     } else if (container.auto_remove) {
-      await this.remove(container.id, { force: true });
+      await this.remove(container.id, { force: true, volumes: true });
     }
+  }
+
+  /** Creates the named volume (a random name when absent); an existing one is returned as it is. */
+  async createVolume(name?: string, labels: Record<string, string> = {}): Promise<VolumeRecord> {
+    const [made] = await this.#volumes.ensure([{
+      name: name === undefined ? anonymousName() : checkVolumeName(name),
+      labels,
+    }]);
+    return made!;
+  }
+
+  /** The volumes, by name. */
+  async listVolumes(): Promise<VolumeRecord[]> {
+    return await this.#volumes.list();
+  }
+
+  /** The volume `name`. */
+  async getVolume(name: string): Promise<VolumeRecord> {
+    return await this.#volumes.get(name);
+  }
+
+  /** Removes a volume; refused while any container, running or not, uses it. */
+  async removeVolume(name: string): Promise<void> {
+    await this.#transaction(async (records) => {
+      await this.#volumes.get(name);
+      const users = volumeUsers(records);
+      const ids = users.get(name);
+      if (ids) {
+        throw new ServinError(
+          "conflict",
+          `Cannot remove volume ${name}: volume is in use - [${ids.join(", ")}]`,
+        );
+      }
+      await this.#volumes.remove((v) => v.name === name, users);
+    });
+  }
+
+  /** Removes the anonymous volumes no container uses (`all`: the named ones too). */
+  async pruneVolumes(
+    options: { all?: boolean } = {},
+  ): Promise<{ deleted: string[]; reclaimed: number }> {
+    return await this.#transaction(async (records) =>
+      await this.#volumes.remove(
+        (v) => options.all === true || isAnonymous(v),
+        volumeUsers(records),
+      )
+    );
   }
 
   /** Removes every container that is not running; returns their records. */
@@ -874,7 +1024,24 @@ interface RawConfig {
   os?: string;
   architecture?: string;
   variant?: string;
-  config?: { StopSignal?: string };
+  config?: { StopSignal?: string; Volumes?: Record<string, unknown> };
+}
+
+/** Volume name → the containers (IDs) whose mounts name it. */
+function volumeUsers(records: readonly ContainerRecord[]): Map<string, string[]> {
+  const users = new Map<string, string[]>();
+  for (const c of records) {
+    for (const m of c.host?.mounts ?? []) {
+      if (m.type === "volume" && m.name) users.set(m.name, [...users.get(m.name) ?? [], c.id]);
+    }
+  }
+  return users;
+}
+
+/** The image `name` names: a short name built or imported is `localhost/NAME`, as podman has it. */
+function lookup(images: ImageRecord[], name: string): ImageRecord | undefined {
+  return findImage(images, name) ??
+    (/^[a-z0-9][^/:]*(:[\w.-]+)?$/.test(name) ? findImage(images, `localhost/${name}`) : undefined);
 }
 
 /** The image is missing (and no fallback was asked for): what `run --pull missing` pulls. */

@@ -21,15 +21,19 @@ export function matchesFilter(img: ImageRecord, filter: ImageFilter): boolean {
   if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
     return false;
   }
-  for (const label of filter.label ?? []) {
-    const eq = label.indexOf("=");
-    const key = eq < 0 ? label : label.slice(0, eq);
-    if (!(key in img.config.labels)) return false;
-    if (eq >= 0 && img.config.labels[key] !== label.slice(eq + 1)) return false;
-  }
+  if (!hasLabels(img.config.labels, filter.label ?? [])) return false;
   const refs = filter.reference ?? [];
   if (refs.length === 0) return true;
   return img.repo_tags.some((tag) => refs.some((pattern) => matchReference(tag, pattern)));
+}
+
+/** True when `labels` has every `key` or `key=value` of `wanted` (Docker's `label=` filter). */
+export function hasLabels(labels: Record<string, string>, wanted: readonly string[]): boolean {
+  return wanted.every((label) => {
+    const eq = label.indexOf("=");
+    const key = eq < 0 ? label : label.slice(0, eq);
+    return key in labels && (eq < 0 || labels[key] === label.slice(eq + 1));
+  });
 }
 
 function matchReference(tag: string, pattern: string): boolean {

@@ -3,7 +3,8 @@
  * cwd, user, terminal, rlimits within the caller's hard limits, Docker's
  * default capabilities with `--cap-add`/`--cap-drop`/`--privileged`), the
  * usual mounts plus the ones the caller adds (the generated `/etc/hosts`,
- * `/etc/hostname`, `/etc/resolv.conf`, the init; volumes go the same way),
+ * `/etc/hostname`, `/etc/resolv.conf`, the init) and the user's volumes,
+ * binds and tmpfs mounts, the root read-only with `--read-only`,
  * namespaces (a path per namespace to join, for networks), masked paths,
  * cgroup resources (`--memory`, `--cpus`, `--pids-limit`) and the seccomp
  * filter `seccomp.ts` chose.
@@ -12,7 +13,7 @@
  */
 
 import { ServinError } from "../../core/errors.ts";
-import type { RuntimeContainer } from "../../core/kinds.ts";
+import type { MountPoint, RuntimeContainer } from "../../core/kinds.ts";
 import type { LinuxSeccomp } from "./seccomp.ts";
 
 /** An OCI mount. */
@@ -255,6 +256,29 @@ export function nofileHardLimit(): number {
   return 1024;
 }
 
+/**
+ * The generated mounts and the user's (`-v`, `--mount`, `--tmpfs`) as OCI
+ * mounts: a user's mount on a generated file's place replaces it, as in
+ * Docker, and parents are mounted before what lies under them.
+ */
+function userMounts(generated: OciMount[], mounts: readonly MountPoint[]): OciMount[] {
+  const user = mounts.map((m): OciMount =>
+    m.type === "tmpfs"
+      ? { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options }
+      : {
+        destination: m.destination,
+        type: "bind",
+        source: m.source,
+        options: ["rbind", "rprivate", ...m.options.includes("ro") ? ["ro"] : []],
+      }
+  );
+  const taken = new Set(user.map((m) => m.destination));
+  const all = [...generated.filter((m) => !taken.has(m.destination)), ...user];
+  const depth = (m: OciMount) => m.destination.split("/").filter(Boolean).length;
+  // Array.prototype.sort is stable: at one depth the order stays as given.
+  return all.sort((a, b) => depth(a) - depth(b));
+}
+
 /** The runtime spec for `c`, with what `extras` adds. */
 export function runtimeSpec(c: RuntimeContainer, extras: SpecExtras = {}): unknown {
   const host = c.host ?? {};
@@ -294,7 +318,7 @@ export function runtimeSpec(c: RuntimeContainer, extras: SpecExtras = {}): unkno
       rlimits: [...rlimits.values()],
       noNewPrivileges: false,
     },
-    root: { path: "rootfs", readonly: false },
+    root: { path: "rootfs", readonly: host.readonly_rootfs === true },
     hostname: c.hostname,
     mounts: [
       ...MOUNTS.map((m) =>
@@ -302,7 +326,7 @@ export function runtimeSpec(c: RuntimeContainer, extras: SpecExtras = {}): unkno
           ? { ...m, options: m.options.filter((o) => o !== "ro") }
           : m
       ),
-      ...extras.mounts ?? [],
+      ...userMounts(extras.mounts ?? [], host.mounts ?? []),
     ],
     linux: {
       namespaces: namespaces.map((type) => {

@@ -133,6 +133,39 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Bytes of the regular files under `dir`, hardlinked files counted once,
+ * symlinks not followed; 0 for what is not there (removed meanwhile, or
+ * never made).
+ */
+export async function treeBytes(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  const dirs = [dir];
+  let bytes = 0;
+  for (let d = dirs.pop(); d !== undefined; d = dirs.pop()) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(d));
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const path = join(d, e.name);
+      if (e.isDirectory) {
+        dirs.push(path);
+        continue;
+      }
+      const info = await Deno.lstat(path).catch(() => undefined);
+      if (!info?.isFile) continue;
+      const key = `${info.dev}:${info.ino}`;
+      if ((info.nlink ?? 1) > 1 && seen.has(key)) continue;
+      seen.add(key);
+      bytes += info.size;
+    }
+  }
+  return bytes;
+}
+
 /** True when `path` still names the file `file` has open. */
 export async function isSameFile(file: Deno.FsFile, path: string): Promise<boolean> {
   const [a, b] = await Promise.all([file.stat(), Deno.stat(path).catch(() => undefined)]);
