@@ -8,8 +8,8 @@
  * (`bench/startup.ts`), so what `main.ts` imports statically stays small,
  * and `tests/startup_test.ts` checks that it does. How commands fit in:
  *
- * - Commands are data in tables (`image.ts`, `container.ts`, `system.ts`,
- *   `trust.ts`: `CommandDef` arrays); a command's work is a `_*.ts` module
+ * - Commands are data in tables (`image.ts`, `container.ts`, `volume.ts`,
+ *   `system.ts`, `trust.ts`: `CommandDef` arrays); a command's work is a `_*.ts` module
  *   its `run` imports.
  * - A table is registered by the plugin that `builtinCommands(name)` in
  *   `_define.ts` makes: the group's entry in `GROUPS` there names the
