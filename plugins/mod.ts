@@ -9,10 +9,7 @@
  */
 
 import type { Plugin } from "../core/registry.ts";
-import { containerCommands } from "./commands/container.ts";
-import { imageCommands } from "./commands/image.ts";
-import { systemCommands } from "./commands/system.ts";
-import { volumeCommands } from "./commands/volume.ts";
+import { builtinCommands } from "./commands/_define.ts";
 import { containersPlugin } from "./containers/mod.ts";
 import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
@@ -29,7 +26,6 @@ import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage, type LocalStorageOptions } from "./storage/local.ts";
 import { trustPlugin } from "./trust/mod.ts";
-import { trustCommands } from "./commands/trust.ts";
 
 /** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
 export interface BuiltinOptions {
@@ -57,11 +53,11 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     overlaySnapshotter(),
     copySnapshotter(),
     ociRuntimes(),
-    imageCommands(),
-    containerCommands(),
-    systemCommands(),
-    volumeCommands(),
+    builtinCommands("commands-image"),
+    builtinCommands("commands-container"),
+    builtinCommands("commands-system"),
+    builtinCommands("commands-volume"),
     trustPlugin(),
-    trustCommands(),
+    builtinCommands("commands-trust"),
   ];
 }

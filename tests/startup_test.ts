@@ -98,10 +98,65 @@ for (const root of ["main.ts", ...ROOTS.slice(2)]) {
   });
 }
 
+/**
+ * What `main.ts` imports statically, and so every command loads: of `plugins/commands/`, only the
+ * dispatcher and `_define.ts` (shared flags, the routing table): a command table is imported
+ * when its group is set up, and only the groups argv routes to are (see the top of `cli.ts`);
+ * of the local store, the module that lists the index, not the write paths (`_local_store.ts`,
+ * `fs.ts`).
+ */
+const AT_START_IN_COMMANDS = ["plugins/commands/cli.ts", "plugins/commands/_define.ts"];
+const NOT_AT_START_IN_MAIN = [
+  "plugins/storage/_local_store.ts",
+  "plugins/storage/fs.ts",
+];
+
+Deno.test("main.ts imports no command table, help text or store write path statically", async () => {
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) => {
+    const path = target.replace(base, "");
+    return (path.startsWith("plugins/commands/") && !AT_START_IN_COMMANDS.includes(path)) ||
+      NOT_AT_START_IN_MAIN.includes(path);
+  };
+  assert.deepEqual(await staticImports("main.ts", unwanted), []);
+});
+
+Deno.test("what image ls imports when it runs brings no other command table or store write path", async () => {
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) =>
+    /^plugins\/commands\/(container|system|trust|_help)\.ts$/.test(target.replace(base, "")) ||
+    NOT_AT_START_IN_MAIN.includes(target.replace(base, ""));
+  for (
+    const root of ["plugins/commands/image.ts", "plugins/commands/_image_list.ts", "core/servin.ts"]
+  ) {
+    assert.deepEqual(await staticImports(root, unwanted), [], root);
+  }
+});
+
+Deno.test("the start-up check sees a command table and the store's write path where they are imported", async () => {
+  // So that the empty answers above mean something.
+  const base = new URL("../", import.meta.url).href;
+  const unwanted = (target: string) => /(\/_define|\/fs)\.ts$/.test(target.replace(base, ""));
+  assert.deepEqual(await staticImports("plugins/commands/image.ts", unwanted), [
+    "plugins/commands/image.ts → plugins/commands/_define.ts",
+  ]);
+  assert.deepEqual(await staticImports("plugins/storage/_local_store.ts", unwanted), [
+    "plugins/storage/_local_store.ts → plugins/storage/fs.ts",
+  ]);
+});
+
 Deno.test("the start-up check sees the template engine where it is imported", async () => {
   // So that an empty answer above means something.
   assert.deepEqual(
     await staticImports("plugins/commands/_docker_view.ts", (t) => t.endsWith("/_template.ts")),
     ["plugins/commands/_docker_view.ts → plugins/commands/_template.ts"],
   );
+});
+
+Deno.test("deno.json has Deno load a dynamic import when it runs, not at start-up", async () => {
+  // Without it, `deno run main.ts` reads and analyses every module an `import()` names (the
+  // whole program, some 100 modules) before the first line runs: more than `image ls` then
+  // takes. What the tests above keep out of the static graph would still be read at start-up.
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.ok(config.unstable?.includes("lazy-dynamic-imports"), JSON.stringify(config.unstable));
 });

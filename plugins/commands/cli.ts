@@ -1,8 +1,30 @@
 /**
  * CLI dispatch: global flags, finding the registered command for argv,
- * parsing its flags, help, and turning errors into one line on stderr and
- * an exit code. It imports nothing heavy: the facade is imported when a
- * command first asks for it, so `help` and argument errors stay fast.
+ * parsing its flags, and turning errors into one line on stderr and an exit
+ * code. It imports nothing heavy: the facade is imported when a command
+ * first asks for it, help texts (`_help.ts`) when one is printed.
+ *
+ * Start-up: `servin image ls` must start within 1.3× a bare `deno eval 1`
+ * (`bench/startup.ts`), so what `main.ts` imports statically stays small,
+ * and `tests/startup_test.ts` checks that it does. How commands fit in:
+ *
+ * - Commands are data in tables (`image.ts`, `container.ts`, `volume.ts`,
+ *   `system.ts`, `trust.ts`: `CommandDef` arrays); a command's work is a `_*.ts` module
+ *   its `run` imports.
+ * - A table is registered by the plugin that `builtinCommands(name)` in
+ *   `_define.ts` makes: the group's entry in `GROUPS` there names the
+ *   table's loader and its `routes`, the first words of its commands. The
+ *   table is imported when the group is set up.
+ * - This dispatcher first sets up only the groups one of whose routes argv
+ *   starts with ({@link pluginsFor}); all of them when that finds no command
+ *   (help, a group's name, a typo), when a matched group `seesAll` (`plugin
+ *   ls`, `completion`), or when a third-party plugin is loaded.
+ * - Adding a command to a table: add it there; if its first word (or an
+ *   alias's) is new, add that word to the group's `routes` in `_define.ts`
+ *   (`groups_test.ts` names any word missing).
+ * - Adding a table: export its `CommandDef[]`, add an entry to `GROUPS` in
+ *   `_define.ts` and `builtinCommands("commands-…")` to `plugins/mod.ts`;
+ *   never import a table statically.
  *
  * @module
  */
@@ -25,6 +47,7 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
+import type { CommandGroupPlugin } from "./_define.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */
 export interface CliOptions {
@@ -114,6 +137,9 @@ function writeAllSync(target: { writeSync(p: Uint8Array): number }, text: string
   while (off < bytes.length) off += target.writeSync(bytes.subarray(off));
 }
 
+/** Help texts and the unknown-command error, imported only when one is needed. */
+const help = () => import("./_help.ts");
+
 function usageError(message: string): ServinError {
   return new ServinError("usage", message);
 }
@@ -136,28 +162,38 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
       io.out(`servin version ${options.version}`);
       return 0;
     }
-    const loaded = await loadRegistry(globals, options);
-    registry = loaded.registry;
-    const commands = registry.all("command");
     const words = rest[0] === "help" ? rest.slice(1) : rest;
-    const found = findCommand(commands, words);
+    // First with only the command groups `words` route to; with all of them when that finds
+    // no command (help, a group's name, a typo, a third-party plugin's command).
+    let loaded = await loadRegistry(globals, options, words);
+    registry = loaded.registry;
+    let found = findCommand(registry.all("command"), words);
+    if (!found && loaded.partial) {
+      registry = undefined;
+      await loaded.registry.dispose();
+      loaded = await loadRegistry(globals, options);
+      registry = loaded.registry;
+      found = findCommand(registry.all("command"), words);
+    }
+    const commands = registry.all("command");
     if (rest[0] === "help" || rest.length === 0 || (!found && globals.help)) {
+      const { commandHelp, mainHelp } = await help();
       io.out(found && rest[0] === "help" ? commandHelp(found.def) : mainHelp(commands, words));
       return 0;
     }
     if (!found) {
       const group = commands.some((c) => c.name.startsWith(`${rest[0]} `));
       if (group && rest.length === 1) {
-        io.out(mainHelp(commands, rest));
+        io.out((await help()).mainHelp(commands, rest));
         return 0;
       }
-      throw unknownCommand(commands, rest);
+      throw (await help()).unknownCommand(commands, rest);
     }
     const def = found.def;
     command = def;
     const parsed = parseCommandArgs(def, rest.slice(found.words));
     if (parsed.flags.help || globals.help) {
-      io.out(commandHelp(def));
+      io.out((await help()).commandHelp(def));
       return 0;
     }
     const open = openOptions(options, (parsed.flags.root as string | undefined) ?? loaded.root);
@@ -174,22 +210,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     };
     exitCode = (await def.run(ctx)) ?? 0;
   } catch (caught) {
-    const closed = closedStdout(caught);
-    if (closed !== undefined) {
-      // The reader went away (`| head`): nothing to say to anyone; a listing has done its job.
-      exitCode = closed;
-      failure = caught;
-      return exitCode;
-    }
-    // The one place where an OS error (read-only or full file system…) becomes a user error.
-    const err = osError(caught) ?? caught;
-    failure = err;
-    exitCode = isServinError(err) && err.code !== "internal"
-      ? EXIT_USER_ERROR
-      : EXIT_INTERNAL_ERROR;
-    io.err(`servin: ${messageOf(err)}`);
-    if (debug && caught instanceof Error && caught.stack) io.err(caught.stack);
-    if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
+    ({ exitCode, failure } = report(caught, io, debug));
+    return exitCode;
   } finally {
     const warn = (err: unknown) => io.err(`servin: warning: ${messageOf(err)}`);
     if (registry && command) {
@@ -206,6 +228,29 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
     await registry?.dispose().catch(warn);
   }
   return exitCode;
+}
+
+/**
+ * The exit code for an error a command ended with, said on stderr in one line, and the error
+ * the `command:after` hook is told of.
+ */
+function report(
+  caught: unknown,
+  io: Output,
+  debug: boolean,
+): { exitCode: number; failure: unknown } {
+  const closed = closedStdout(caught);
+  // The reader went away (`| head`): nothing to say to anyone; a listing has done its job.
+  if (closed !== undefined) return { exitCode: closed, failure: caught };
+  // The one place where an OS error (read-only or full file system…) becomes a user error.
+  const err = osError(caught) ?? caught;
+  const exitCode = isServinError(err) && err.code !== "internal"
+    ? EXIT_USER_ERROR
+    : EXIT_INTERNAL_ERROR;
+  io.err(`servin: ${messageOf(err)}`);
+  if (debug && caught instanceof Error && caught.stack) io.err(caught.stack);
+  if (!debug && !isServinError(err)) io.err("servin: (run with --debug for details)");
+  return { exitCode, failure: err };
 }
 
 /** The facade, imported only when a command first needs it. */
@@ -236,6 +281,13 @@ interface Globals {
   plugins: string[];
 }
 
+/** A set-up registry, the root it was set up for, and whether command groups were left out. */
+interface Loaded {
+  registry: Registry;
+  root?: string;
+  partial: boolean;
+}
+
 /**
  * Sets up the plugins: the given ones, then third-party modules from
  * `--plugin`, the environment and `<root>/config.json`. With no root given,
@@ -245,9 +297,19 @@ interface Globals {
 async function loadRegistry(
   globals: Globals,
   options: CliOptions,
-): Promise<{ registry: Registry; root?: string }> {
+  words?: readonly string[],
+): Promise<Loaded> {
   let root = globals.root || options.root;
-  if (!options.thirdParty) return { registry: await Registry.create(options.plugins), root };
+  // Only the command groups `words` route to, unless a third-party plugin is loaded too.
+  const some = words && pluginsFor(options.plugins, words);
+  let partial = false;
+  const builtin = (thirdParty: boolean) => {
+    partial = !!some && !thirdParty;
+    return partial ? some! : options.plugins;
+  };
+  if (!options.thirdParty) {
+    return { registry: await Registry.create(builtin(false)), root, partial };
+  }
   const specs = new Set([...globals.plugins, ...(options.pluginModules ?? [])]);
   if (root) { for (const spec of await configuredPlugins(root)) specs.add(spec); }
   const loader = () => import("./_plugin_loader.ts");
@@ -258,15 +320,15 @@ async function loadRegistry(
       if (!cache.has(spec)) cache.set(spec, await (await loader()).loadPlugin(spec));
       extra.push(cache.get(spec)!);
     }
-    return await Registry.create([...options.plugins, ...extra]);
+    return await Registry.create([...builtin(extra.length > 0), ...extra]);
   };
   let registry = await create();
-  if (root) return { registry, root };
+  if (root) return { registry, root, partial };
   try {
     root = registry.get("platform", Deno.build.os).defaultRoot();
   } catch {
     // No platform or no home directory: opening the store says so, if a command opens it.
-    return { registry };
+    return { registry, partial };
   }
   const before = specs.size;
   try {
@@ -279,13 +341,15 @@ async function loadRegistry(
     await registry.dispose();
     registry = await create();
   }
-  return { registry, root };
+  return { registry, root, partial };
 }
 
 /** The plugins `<root>/config.json` names; its loader is imported only when the file exists. */
 async function configuredPlugins(root: string): Promise<string[]> {
   try {
-    await Deno.lstat(`${root}/config.json`);
+    // Synchronous, as the store's first calls are: on a busy machine, the thread an
+    // asynchronous call is handed to can wait longer to run than all of `image ls` takes.
+    Deno.lstatSync(`${root}/config.json`);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return [];
     throw err;
@@ -473,47 +537,6 @@ export function didYouMean(word: string, known: readonly string[]): string {
   return best ? `. Did you mean "${best.name}"?` : "";
 }
 
-/**
- * The error for words that name no command: it names the first unknown
- * word only (not the arguments after it) and suggests a close command word
- * at that level.
- */
-function unknownCommand(commands: CommandDef[], words: string[]): ServinError {
-  const names = commands.filter((c) => !c.hidden).flatMap((c) => [c.name, ...(c.aliases ?? [])])
-    .map((n) => n.split(" "));
-  let depth = 0;
-  const longer = (n: string[]) =>
-    n.length > depth + 1 && words.slice(0, depth + 1).every((w, i) => n[i] === w);
-  while (depth + 1 < words.length && names.some(longer)) depth++;
-  const prefix = words.slice(0, depth);
-  const next = names.filter((n) => n.length > depth && prefix.every((w, i) => n[i] === w))
-    .map((n) => n[depth]!);
-  const see = prefix.length ? `servin help ${prefix.join(" ")}` : "servin help";
-  return usageError(
-    `unknown command "${words[depth]}" (see "${see}")${didYouMean(words[depth]!, next)}`,
-  );
-}
-
-function flagLines(flags: Record<string, FlagSpec>): string[] {
-  const rows = Object.entries(flags).map(([name, f]) => {
-    const short = f.short ? `-${f.short}, ` : "    ";
-    const value = f.type === "string" ? ` ${valueName(name, f)}` : "";
-    return [`  ${short}--${name}${value}`, f.description + (f.multiple ? " (repeatable)" : "")];
-  });
-  const width = Math.max(0, ...rows.map((r) => r[0]!.length));
-  return rows.map(([a, b]) => `${a!.padEnd(width + 2)}${b}`);
-}
-
-/** Help text of one command. */
-export function commandHelp(def: CommandDef): string {
-  const lines = [`Usage: servin ${def.name} ${def.usage}`, "", def.summary];
-  if (def.aliases?.length) {
-    lines.push("", `Aliases: ${def.aliases.map((a) => `servin ${a}`).join(", ")}`);
-  }
-  lines.push("", "Options:", ...flagLines({ ...def.flags, ...GLOBAL_FLAGS }));
-  return lines.join("\n");
-}
-
 /** Flags given before the command: every command's, `--plugin` and `--version`. */
 export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   ...GLOBAL_FLAGS,
@@ -532,23 +555,27 @@ export const MAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   version: { type: "boolean", short: "v", description: "Print the version" },
 };
 
-function mainHelp(commands: CommandDef[], words: string[]): string {
-  const prefix = words.length ? `${words.join(" ")} ` : "";
-  const shown = commands.filter((c) => !c.hidden && c.name.startsWith(prefix))
-    // Not localeCompare: setting up ICU's collator costs more than the rest of `help`.
-    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const width = Math.max(0, ...shown.map((c) => c.name.length));
-  return [
-    `Usage: servin [--root DIR] [--plugin MODULE]... [--debug] COMMAND [ARGS...]`,
-    "",
-    "Servin manages container images.",
-    "",
-    "Commands:",
-    ...shown.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`),
-    "",
-    "Global options:",
-    ...flagLines(MAIN_FLAGS),
-    "",
-    'Run "servin COMMAND --help" for more about a command.',
-  ].join("\n");
+function isCommandGroup(plugin: Plugin): plugin is CommandGroupPlugin {
+  return Array.isArray((plugin as Partial<CommandGroupPlugin>).routes);
+}
+
+/**
+ * The plugins to set up for a command line that starts with `words`: all but the command groups
+ * no route of which `words` starts with; undefined (all of them) when no group's route matches,
+ * one that matches sees all, or a plugin left out is another's dependency.
+ */
+export function pluginsFor(
+  plugins: readonly Plugin[],
+  words: readonly string[],
+): Plugin[] | undefined {
+  const starts = (route: string) => route.split(" ").every((w, i) => words[i] === w);
+  const wanted = (p: Plugin) => !isCommandGroup(p) || p.routes.some(starts);
+  const kept = plugins.filter(wanted);
+  const groups = kept.filter(isCommandGroup);
+  if (groups.length === 0 || groups.some((g) => g.seesAll)) return undefined;
+  const left = new Set(plugins.filter((p) => !wanted(p)).map((p) => p.name));
+  if (left.size === 0 || kept.some((p) => p.dependencies?.some((d) => left.has(d)))) {
+    return undefined;
+  }
+  return kept;
 }

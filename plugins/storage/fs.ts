@@ -13,6 +13,11 @@
 
 import { ServinError } from "../../core/errors.ts";
 import { joinPath as join } from "../platform/_common.ts";
+import { readJson, readJsonArray } from "./record.ts";
+
+// Here too for the modules that read and write state files: `record.ts` holds them so that
+// listing the images does not load the write paths.
+export { readJson, readJsonArray };
 
 /** A sha256 digest in lowercase hex, as the store names blobs and layers. */
 export const HEX64 = /^[0-9a-f]{64}$/;
@@ -159,31 +164,6 @@ export async function treeBytes(dir: string): Promise<number> {
     }
   }
   return bytes;
-}
-
-/** Reads a JSON array file; a missing file is an empty array. */
-export async function readJsonArray(path: string): Promise<unknown[]> {
-  const data = await readJson(path, []);
-  if (!Array.isArray(data)) {
-    throw new ServinError("invalid-argument", `${path} is not a JSON array`);
-  }
-  return data;
-}
-
-/** Reads a JSON file; `fallback` when it is missing. */
-export async function readJson(path: string, fallback: unknown): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return fallback;
-    throw err;
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ServinError("invalid-argument", `${path} is not valid JSON`);
-  }
 }
 
 /** True when `path` still names the file `file` has open. */

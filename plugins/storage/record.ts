@@ -1,7 +1,8 @@
 /**
  * Checking index records as they are read and before they are written: a
  * damaged `index.json` is an error naming the file and the record, never a
- * reason for a command to act on half a record (or delete what it names).
+ * reason for a command to act on half a record (or delete what it names);
+ * and reading the JSON files state is kept in (`fs.ts` has the writing).
  *
  * @module
  */
@@ -43,4 +44,37 @@ export function checkRecord(value: unknown, where: string): ImageRecord {
     throw bad("has no config or metadata");
   }
   return r as ImageRecord;
+}
+
+/** Reads a JSON array file; a missing file is an empty array. */
+export async function readJsonArray(path: string): Promise<unknown[]> {
+  const data = await readJson(path, []);
+  if (!Array.isArray(data)) {
+    throw new ServinError("invalid-argument", `${path} is not a JSON array`);
+  }
+  return data;
+}
+
+/**
+ * Reads a JSON file; `fallback` when it is missing. The read is synchronous: state files are
+ * small, and on a busy machine the thread an asynchronous read is handed to can wait longer to
+ * run than all of `image ls` takes (`bench/startup.ts`).
+ */
+export function readJson(path: string, fallback: unknown): Promise<unknown> {
+  return Promise.try(() => readJsonNow(path, fallback));
+}
+
+function readJsonNow(path: string, fallback: unknown): unknown {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return fallback;
+    throw err;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ServinError("invalid-argument", `${path} is not valid JSON`);
+  }
 }
