@@ -148,6 +148,8 @@ const GROUPS: Record<string, GroupSpec> = {
       "ps",
       "rm",
       "logs",
+      "cp",
+      "commit",
     ],
     load: async () => (await import("./container.ts")).CONTAINER_COMMANDS,
   },
