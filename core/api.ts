@@ -304,8 +304,8 @@ export interface ContainerRecord {
   process: ProcessSpec;
   /** Hostname. */
   hostname: string;
-  /** `host` to share the host's network namespace, else `none`. */
-  network: "none" | "host";
+  /** `none`, `host` (the host's network namespace), or a network's name (`bridge`). */
+  network: string;
   /** Remove when the process exits (`--rm`). */
   auto_remove: boolean;
   /** Started detached; output goes to the log file. */
@@ -322,6 +322,52 @@ export interface ContainerRecord {
   restart_count?: number;
   /** The process's ID on the host while it runs (live, never stored). */
   pid?: number;
+  /** Its place on its network while it runs (live, never stored). */
+  endpoint?: NetworkEndpoint;
+}
+
+/** A running container's interface on its network, and the ports published to it. */
+export interface NetworkEndpoint {
+  /** Address of its interface. */
+  ip: string;
+  /** Prefix length of the address. */
+  prefix: number;
+  /** The network's gateway. */
+  gateway: string;
+  /** MAC address of its interface. */
+  mac: string;
+  /** Published ports: host address and port to container port and protocol. */
+  ports: { host_ip: string; host_port: number; container_port: number; protocol: string }[];
+}
+
+/** A container network (`network create`): a bridge with its subnet. */
+export interface NetworkRecord {
+  /** Name (`bridge` is the default network). */
+  name: string;
+  /** Random 64-hex ID. */
+  id: string;
+  /** `bridge`. */
+  driver: string;
+  /** The bridge interface on the host. */
+  bridge: string;
+  /** Subnet (CIDR). */
+  subnet: string;
+  /** Gateway address (the bridge's). */
+  gateway: string;
+  /** Creation time, RFC 3339. */
+  created: string;
+}
+
+/** Networks of containers: what `network create|ls|rm|inspect|prune` use. */
+export interface ContainerNetworks {
+  /** Every network, the default one first. */
+  list(): Promise<NetworkRecord[]>;
+  /** Creates a bridge network (subnet and gateway chosen when not given). */
+  create(name: string, options?: { subnet?: string; gateway?: string }): Promise<NetworkRecord>;
+  /** Removes a network no container uses. */
+  remove(name: string): Promise<NetworkRecord>;
+  /** Removes every network no container uses; returns them. */
+  prune(): Promise<NetworkRecord[]>;
 }
 
 /** A volume: a directory under `<root>/volumes/` that containers mount. */
@@ -360,8 +406,8 @@ export interface CreateOptions {
   autoRemove?: boolean;
   /** Will run detached, output to the log. */
   detached?: boolean;
-  /** `host` shares the host's network namespace. */
-  network?: "none" | "host";
+  /** `none`, `host` or a network's name (default: `bridge` as root on Linux, else `none`). */
+  network?: string;
   /** Fail instead of building a basic rootfs when the image is missing. */
   noFallback?: boolean;
   /** Docker's `--security-opt` values (`seccomp=unconfined|PROFILE.json`), read by the runtime. */
@@ -446,6 +492,8 @@ export interface Containers {
     name: string,
     fn: (rootfs: string, container: ContainerRecord) => Promise<R>,
   ): Promise<R>;
+  /** The networks containers join. */
+  networks?: ContainerNetworks;
 }
 
 /** What a container service gets when Servin opens. */

@@ -570,8 +570,10 @@ export interface RuntimeContainer {
   bundle: string;
   /** The process. */
   process: ProcessSpec;
-  /** `host` shares the host's network namespace. */
-  network: "none" | "host";
+  /** `none`, `host` (the host's network namespace), or a network's name. */
+  network: string;
+  /** The network namespace file to join (a network's), else a new namespace or the host's. */
+  netns?: string;
   /** Docker's `--security-opt` values (`seccomp=unconfined`); absent: the defaults. */
   security_opt?: string[];
   /** Host settings; absent: Docker's defaults. */
@@ -608,6 +610,10 @@ export interface HostConfig {
   mounts?: MountPoint[];
   /** Mount the root filesystem read-only (`--read-only`). */
   readonly_rootfs?: boolean;
+  /** Published ports, `[IP:][HOST_PORT:]PORT[/PROTO]` (`-p`; `-P` adds the image's). */
+  publish?: string[];
+  /** `-P`: the image's exposed ports published too, to free host ports. */
+  publish_all?: boolean;
 }
 
 /** A mount of a container, as Docker's `--mount` names its parts. */

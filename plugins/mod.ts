@@ -55,6 +55,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     ociRuntimes(),
     builtinCommands("commands-image"),
     builtinCommands("commands-container"),
+    builtinCommands("commands-network"),
     builtinCommands("commands-system"),
     builtinCommands("commands-volume"),
     trustPlugin(),

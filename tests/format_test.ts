@@ -255,7 +255,8 @@ Deno.test({
       ],
       [
         ["ps", "-a", "--format", "{{.ID}}: {{.Command}} {{.Networks}}"],
-        `${short}: "/bin/sh -c 'echo hi'" none\n`,
+        // As root, a container joins the default bridge network, as Docker's do.
+        `${short}: "/bin/sh -c 'echo hi'" bridge\n`,
       ],
       [
         ["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.RunningFor}}"],
@@ -284,7 +285,7 @@ Deno.test({
         "-f",
         "{{.Config.Image}} {{.Config.Cmd}} {{.HostConfig.NetworkMode}}",
         "web",
-      ], `${IMAGE} [/bin/sh -c echo hi] none\n`],
+      ], `${IMAGE} [/bin/sh -c echo hi] bridge\n`],
       [
         ["inspect", "-f", "{{range .NetworkSettings.Networks}}[{{.IPAddress}}]{{end}}", "web"],
         "[]\n",

@@ -11,7 +11,7 @@ import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
 import { type LogEntry, parseLog, timeMs } from "../runtime/_log.ts";
 import { treeBytes } from "../storage/fs.ts";
 import { eachArgument, formatFlag, strings } from "./_each.ts";
-import { humanAgo, humanDuration, humanSize, table } from "./_format.ts";
+import { humanAgo, humanDuration, humanSize, portsText, table } from "./_format.ts";
 import { confirm } from "./_prompt.ts";
 
 function quoteCommand(args: string[]): string {
@@ -41,6 +41,7 @@ function psRows(list: ContainerRecord[], noTrunc: boolean): string[][] {
       `"${command}"`,
       humanAgo(c.created, now),
       statusText(c, now),
+      portsText(c),
       c.name,
     ];
   });
@@ -169,7 +170,7 @@ export async function listContainers(ctx: CommandContext): Promise<void> {
     ));
     return;
   }
-  const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"];
+  const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
   let rows = psRows(shown, noTrunc);
   if (ctx.flags.size) {
     const images = new Map((await servin.listImages()).map((img) => [img.id, img.size]));

@@ -103,6 +103,9 @@ function hostConfig(ctx: CommandContext): HostConfig {
     if (!/^[^:\s]+:[0-9a-fA-F.:]+$/.test(h)) throw invalid("--add-host", h, "expected HOST:IP");
   }
   if (hosts.length) host.extra_hosts = hosts;
+  const publish = strings(f.publish);
+  if (publish.length) host.publish = publish;
+  if (f["publish-all"]) host.publish_all = true;
   for (const d of host.dns ?? []) {
     if (!/^[0-9a-fA-F.:]+$/.test(d)) throw invalid("--dns", d, "expected an IP address");
   }
@@ -141,10 +144,7 @@ function hostConfig(ctx: CommandContext): HostConfig {
 
 async function createOptions(ctx: CommandContext, detached: boolean): Promise<CreateOptions> {
   const f = ctx.flags;
-  const network = (f.network as string | undefined) ?? "none";
-  if (network !== "none" && network !== "host") {
-    throw new ServinError("invalid-argument", `Invalid --network "${network}": use none or host`);
-  }
+  const network = f.network as string | undefined;
   let tty = Boolean(f.tty);
   if (tty && !detached && !Deno.stdin.isTerminal()) {
     // Docker's words; the process runs without a terminal rather than not at all.

@@ -150,6 +150,7 @@ const GROUPS: Record<string, GroupSpec> = {
       "logs",
       "cp",
       "commit",
+      "port",
     ],
     load: async () => (await import("./container.ts")).CONTAINER_COMMANDS,
   },
@@ -157,6 +158,10 @@ const GROUPS: Record<string, GroupSpec> = {
     routes: ["system", "info", "plugin", "version", "completion", "inspect"],
     seesAll: true,
     load: async () => (await import("./system.ts")).SYSTEM_COMMANDS,
+  },
+  "commands-network": {
+    routes: ["network"],
+    load: async () => (await import("./network.ts")).NETWORK_COMMANDS,
   },
   "commands-volume": {
     routes: ["volume"],

@@ -10,7 +10,7 @@
 
 import type { CommandContext, ContainerRecord, HistoryEntry, Servin } from "../../core/api.ts";
 import { type ImageRecord, shortId } from "../../core/image.ts";
-import { humanAgo, humanSize, splitTag } from "./_format.ts";
+import { humanAgo, humanSize, portsText, splitTag } from "./_format.ts";
 import { NIL_MAP, NIL_SLICE, renderListing, struct } from "./_template.ts";
 
 /** Go's zero time, which Docker prints for "never". */
@@ -142,7 +142,7 @@ export function containerRows(
         .map((m) => noTrunc ? m.name ?? m.source : ellipsis(m.name ?? m.source, 15)).join(","),
       Names: c.name,
       Networks: c.network,
-      Ports: "",
+      Ports: portsText(c),
       RunningFor: humanAgo(c.created, now),
       Size: size,
       State: c.status,
@@ -305,6 +305,19 @@ export async function inspectImage(servin: Servin, image: ImageRecord): Promise<
   }, "image.InspectResponse");
 }
 
+/** Docker's `HostConfig.PortBindings` of `-p` values as given (host port "" when chosen at start). */
+function portBindings(publish: string[]): Record<string, object[]> {
+  const out: Record<string, object[]> = {};
+  for (const spec of publish) {
+    const m = /^(?:(\d[\d.]*):)?(?:([\d-]*):)?([\d-]+)(?:\/(\w+))?$/.exec(spec);
+    if (!m) continue;
+    (out[`${m[3]}/${m[4] ?? "tcp"}`] ??= []).push(
+      struct({ HostIp: m[1] ?? "", HostPort: m[2] ?? "" }, "nat.PortBinding"),
+    );
+  }
+  return out;
+}
+
 /**
  * A container as `docker container inspect` shows it — `Id`, `Name`
  * (`/name`), `State`, `Config`, `HostConfig`, `Mounts`, `NetworkSettings` —
@@ -324,16 +337,28 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
   const volumes = mounts.filter((m) =>
     m.type === "volume" && m.name && /^[0-9a-f]{64}$/.test(m.name)
   );
+  const ep = c.endpoint;
+  const net = ep
+    ? await servin.containers.networks?.list().then((l) => l.find((n) => n.name === c.network))
+      .catch(() => undefined)
+    : undefined;
+  // Docker's map of "80/tcp" to its host bindings.
+  const bindings: Record<string, object[]> = {};
+  for (const p of ep?.ports ?? []) {
+    (bindings[`${p.container_port}/${p.protocol}`] ??= []).push(
+      struct({ HostIp: p.host_ip || "0.0.0.0", HostPort: String(p.host_port) }, "nat.PortBinding"),
+    );
+  }
   const network = struct({
     IPAMConfig: null,
     Links: NIL_SLICE,
     Aliases: NIL_SLICE,
-    MacAddress: "",
-    NetworkID: "",
+    MacAddress: ep?.mac ?? "",
+    NetworkID: net?.id ?? "",
     EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
+    Gateway: ep?.gateway ?? "",
+    IPAddress: ep?.ip ?? "",
+    IPPrefixLen: ep?.prefix ?? 0,
     IPv6Gateway: "",
     GlobalIPv6Address: "",
     GlobalIPv6PrefixLen: 0,
@@ -374,7 +399,8 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
     HostConfig: struct({
       Binds: binds.length ? binds : NIL_SLICE,
       NetworkMode: c.network,
-      PortBindings: NIL_MAP,
+      PortBindings: c.host?.publish?.length ? portBindings(c.host.publish) : NIL_MAP,
+      PublishAllPorts: c.host?.publish_all ?? false,
       RestartPolicy: struct({
         Name: restart.split(":")[0],
         MaximumRetryCount: Number(restart.split(":")[1] ?? 0),
@@ -423,12 +449,12 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
     NetworkSettings: struct({
       Bridge: "",
       SandboxID: "",
-      SandboxKey: "",
-      Ports: NIL_MAP,
-      Gateway: "",
-      IPAddress: "",
-      IPPrefixLen: 0,
-      MacAddress: "",
+      SandboxKey: ep ? `/run/servin/netns/${c.id}` : "",
+      Ports: ep ? bindings : NIL_MAP,
+      Gateway: ep?.gateway ?? "",
+      IPAddress: ep?.ip ?? "",
+      IPPrefixLen: ep?.prefix ?? 0,
+      MacAddress: ep?.mac ?? "",
       Networks: { [c.network]: network },
     }, "container.NetworkSettings"),
   }, "container.InspectResponse");

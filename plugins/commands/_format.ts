@@ -85,3 +85,33 @@ export function splitTag(tag: string): { repository: string; tag: string } {
   if (colon <= slash) return { repository: tag, tag: DEFAULT_TAG };
   return { repository: tag.slice(0, colon), tag: tag.slice(colon + 1) };
 }
+
+/**
+ * Docker's PORTS words of a running container: `0.0.0.0:8080->80/tcp`, comma-separated.
+ *
+ * @example
+ * ```ts
+ * import { portsText } from "./_format.ts";
+ * const ports = [{ host_ip: "", host_port: 8080, container_port: 80, protocol: "tcp" }];
+ * console.assert(portsText({ endpoint: { ports } }) === "0.0.0.0:8080->80/tcp");
+ * ```
+ */
+export function portsText(
+  c: { endpoint?: { ports: PortLike[] } },
+): string {
+  return (c.endpoint?.ports ?? [])
+    .map((p) => `${p.host_ip || "0.0.0.0"}:${p.host_port}->${p.container_port}/${p.protocol}`)
+    .join(", ");
+}
+
+/** A published port as {@link portsText} reads it. */
+export interface PortLike {
+  /** Host address (empty: every address). */
+  host_ip: string;
+  /** Host port. */
+  host_port: number;
+  /** Container port. */
+  container_port: number;
+  /** `tcp`, `udp` or `sctp`. */
+  protocol: string;
+}

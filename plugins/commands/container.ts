@@ -39,7 +39,23 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
     description: "OCI runtime: runc or crun (default: SERVIN_RUNTIME, then the first installed)",
     value: "NAME",
   },
-  network: { type: "string", description: "none (default) or host", value: "MODE" },
+  network: {
+    type: "string",
+    description: "bridge (default as root), none, host, or a network's name",
+    value: "NETWORK",
+  },
+  publish: {
+    type: "string",
+    short: "p",
+    multiple: true,
+    description: "Publish a port to the host",
+    value: "[IP:][HOST:]PORT[/PROTO]",
+  },
+  "publish-all": {
+    type: "boolean",
+    short: "P",
+    description: "Publish the image's exposed ports to free host ports",
+  },
   pull: {
     type: "string",
     description: "missing (default: pull when not in the store), always or never",
@@ -344,6 +360,15 @@ const logs: CommandDef = {
   run: async (ctx) => await (await import("./_container_list.ts")).containerLogs(ctx),
 };
 
+const port: CommandDef = {
+  name: "port",
+  aliases: ["container port"],
+  summary: "List a container's published ports (or the host address of one)",
+  usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
+  args: { min: 1, max: 2 },
+  run: async (ctx) => await (await import("./_network.ts")).containerPort(ctx),
+};
+
 const prune: CommandDef = {
   name: "container prune",
   summary: "Remove every container that is not running",
@@ -404,6 +429,7 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   rm,
   inspect,
   logs,
+  port,
   prune,
   commit,
 ];

@@ -20,6 +20,7 @@ export function openContainers(context: ContainerContext): Containers {
   let service: Promise<Containers> | undefined;
   const load = () =>
     service ??= import("./service.ts").then((m) => new m.ContainerService(context));
+  const networks = async () => (await load()).networks!;
   return {
     create: async (image, options) => await (await load()).create(image, options),
     start: async (name, options) => await (await load()).start(name, options),
@@ -45,6 +46,12 @@ export function openContainers(context: ContainerContext): Containers {
     removeVolume: async (name) => await (await load()).removeVolume(name),
     pruneVolumes: async (options) => await (await load()).pruneVolumes(options),
     withRootfs: async (name, fn) => await (await load()).withRootfs!(name, fn),
+    networks: {
+      list: async () => await (await networks()).list(),
+      create: async (name, options) => await (await networks()).create(name, options),
+      remove: async (name) => await (await networks()).remove(name),
+      prune: async () => await (await networks()).prune(),
+    },
   };
 }
 

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type {
   CommitOptions,
   ContainerContext,
+  ContainerNetworks,
   ContainerRecord,
   Containers,
   CreateOptions,
@@ -37,6 +38,7 @@ import { resolveUser } from "../runtime/user.ts";
 import { IndexFile, isStaged, removeTree, stage, sweepStaging } from "../storage/fs.ts";
 import { checkDistinct, checkTarget, checkVolumeName } from "../volumes/mounts.ts";
 import { anonymousName, isAnonymous, VolumeStore } from "../volumes/store.ts";
+import { defaultNetwork, joinsNetwork, netnsPath, Networks, parsePublish } from "./_network.ts";
 import {
   checkContainerName,
   checkContainerRecord,
@@ -74,12 +76,14 @@ export class ContainerService implements Containers {
   #index: IndexFile<ContainerRecord>;
   #volumes: VolumeStore;
   #ready?: Promise<void>;
+  #networks: Networks;
 
   /** The service over `context.root`; nothing is read or made until it is used. */
   constructor(context: ContainerContext) {
     this.#ctx = context;
     this.#dir = join(context.root, "containers");
     this.#tmp = join(context.root, "tmp");
+    this.#networks = new Networks(context.root);
     const dir = this.#dir;
     this.#index = new IndexFile(join(dir, "index.json"), join(dir, "index.lock"), (v, where) => {
       const record = checkContainerRecord(v, where);
@@ -191,6 +195,7 @@ export class ContainerService implements Containers {
       throw new MissingImage(image);
     }
     await this.#prepare();
+    options = await this.#networkOptions(options);
     const taken = new Set((await this.#index.read()).map((c) => c.name));
     if (options.name && taken.has(options.name)) throw nameTaken(options.name);
     const runtime = this.#runtime(options.runtime);
@@ -211,6 +216,14 @@ export class ContainerService implements Containers {
       leased = found !== undefined;
       if (!found && options.noFallback) throw new MissingImage(image);
       const raw = found ? await this.#rawConfig(found) : {};
+      if (options.host?.publish_all && found) {
+        // -P: the image's exposed ports, each to a free host port chosen at start.
+        const exposed = Object.keys(found.config.exposed_ports ?? {});
+        options = {
+          ...options,
+          host: { ...options.host, publish: [...options.host.publish ?? [], ...exposed] },
+        };
+      }
       if (options.platform) checkPlatform(image, raw, options.platform);
       // A basic rootfs is a plain directory: copy is the snapshotter that mounts nothing.
       const snapshotter = found
@@ -236,7 +249,8 @@ export class ContainerService implements Containers {
       mounts = await this.#mounts(options.host?.mounts ?? [], raw.config?.Volumes, anonymous);
       if (mounts.length) record.host = { ...record.host, mounts };
       Object.assign(record.process, await resolveUser(record.process.user, roots));
-      await runtime.writeBundle({ ...record, bundle: staging.path });
+      const netns = joinsNetwork(record.network) ? netnsPath(id) : undefined;
+      await runtime.writeBundle({ ...record, bundle: staging.path, netns });
       result = await this.#transaction(async (records) => {
         const names = new Set(records.map((c) => c.name));
         if (names.has(record.name)) {
@@ -244,7 +258,7 @@ export class ContainerService implements Containers {
           // Another process took the random name meanwhile: draw again.
           record.name = randomName(names);
           if (!options.hostname) record.hostname = record.name.slice(0, 63);
-          await runtime.writeBundle({ ...record, bundle: staging.path });
+          await runtime.writeBundle({ ...record, bundle: staging.path, netns });
         }
         // Under the container lock, which `volume rm` and `volume prune` take too.
         await this.#volumes.ensure(
@@ -338,6 +352,50 @@ export class ContainerService implements Containers {
     const names = new Set(mounts.filter((m) => m.type === "volume" && m.name).map((m) => m.name!));
     if (names.size === 0) return;
     await this.#volumes.remove((v) => names.has(v.name) && isAnonymous(v), volumeUsers(others));
+  }
+
+  /**
+   * The options with the network chosen (the default one when none is
+   * named) and checked: the network exists and can be joined here, and the
+   * ports to publish read as Docker's; ports without a network to publish
+   * them on are dropped with a warning, as Docker does.
+   */
+  async #networkOptions(options: CreateOptions): Promise<CreateOptions> {
+    const network = options.network ?? defaultNetwork();
+    const publish = options.host?.publish ?? [];
+    for (const spec of publish) parsePublish(spec);
+    if (joinsNetwork(network)) {
+      await this.#networks.checkJoin(network);
+      return { ...options, network };
+    }
+    if (publish.length || options.host?.publish_all) {
+      this.#ctx.warn(`published ports are discarded with --network ${network}`);
+    }
+    const { publish: _p, publish_all: _a, ...host } = options.host ?? {};
+    return { ...options, network, host };
+  }
+
+  /** The networks containers join, as the `network` commands use them. */
+  get networks(): ContainerNetworks {
+    const n = this.#networks;
+    return {
+      list: () => n.list(),
+      create: (name, options) => n.create(name, options),
+      remove: async (name) => n.remove(name, this.#userOf(await this.#index.read())),
+      prune: async () => {
+        const users = this.#userOf(await this.#index.read());
+        const removed = [];
+        for (const net of await n.list()) {
+          if (net.name === "bridge" || users(net.name)) continue;
+          removed.push(await n.remove(net.name, users).catch(() => undefined));
+        }
+        return removed.filter((r) => r !== undefined);
+      },
+    };
+  }
+
+  #userOf(records: readonly ContainerRecord[]): (network: string) => string | undefined {
+    return (network) => records.find((c) => c.network === network)?.name;
   }
 
   /**
@@ -440,6 +498,7 @@ export class ContainerService implements Containers {
           const { prepareMounts } = await import("../volumes/_prepare.ts");
           await prepareMounts(join(record.bundle, "rootfs"), record.host.mounts, platform);
         }
+        if (joinsNetwork(record.network)) await this.#networks.setup(record);
         if (options.detach) {
           await runtime.supervise(record, { log, onExit: options.onExit });
           detached = true;
@@ -457,6 +516,7 @@ export class ContainerService implements Containers {
       } finally {
         if (!detached) {
           await runtime.delete(record.id);
+          await this.#networks.teardown(record.id);
           await snapshotter.unmount(record.bundle, platform);
           await this.#finish(record.id, code);
         }
@@ -535,10 +595,14 @@ export class ContainerService implements Containers {
     const runtime = this.#ctx.kinds.all("runtime").find((r) => r.name === record.runtime);
     const state = await runtime?.state(record.id);
     if (state && LIVE.has(state.status)) {
+      const endpoint = joinsNetwork(record.network)
+        ? await this.#networks.endpoint(record.id)
+        : undefined;
       return {
         ...record,
         status: state.status === "paused" ? "paused" : "running",
         pid: state.pid,
+        ...(endpoint ? { endpoint } : {}),
       };
     }
     if (await this.#locked(record)) return record;
@@ -644,6 +708,7 @@ export class ContainerService implements Containers {
     }
     // A supervisor that died, or one that has not cleaned up yet, leaves the runtime's state.
     await runtime?.delete(container.id).catch(() => {});
+    await this.#networks.teardown(container.id);
     const snapshotter = this.#ctx.kinds.all("snapshotter")
       .find((s) => s.name === container.snapshotter);
     await snapshotter?.unmount(container.bundle, this.#platform);
@@ -775,6 +840,7 @@ export class ContainerService implements Containers {
     if (LIVE.has((await runtime.state(stored.id))?.status ?? "")) return stored;
     const code = await runtime.exitCode(stored) ?? fallbackCode;
     await runtime.delete(stored.id);
+    await this.#networks.teardown(stored.id);
     await this.#snapshotterOf(stored).unmount(stored.bundle, this.#platform);
     await this.#finish(stored.id, code);
     return await this.get(stored.id);
@@ -1004,7 +1070,29 @@ export class ContainerService implements Containers {
         tx.leases[leaseOwner(c.id)] = { ...image ? { image: c.image_id } : {}, layers: c.layers };
       });
     }
+    await this.#checkNetworks(problems, options);
     return problems;
+  }
+
+  /**
+   * What stopped containers left of their networks (endpoints, namespaces,
+   * address leases): reported; with `repair`, torn down.
+   */
+  async #checkNetworks(problems: Problem[], options: CheckOptions): Promise<void> {
+    const records = await this.#index.read();
+    const live = new Set<string>();
+    for (const c of records) if (await this.#isRunning(c)) live.add(c.id);
+    const known = new Set(records.map((c) => c.id));
+    for (const l of await this.#networks.leftovers(live, known)) {
+      const whose = known.has(l.id) ? "stopped container" : "container that does not exist";
+      if (options.repair) await this.#networks.repair(l);
+      problems.push({
+        kind: "network",
+        id: l.id,
+        message: `network leftover of ${whose} ${shortId(l.id)}: ${l.what}`,
+        ...(options.repair ? { repaired: "released it" } : {}),
+      });
+    }
   }
 
   /**

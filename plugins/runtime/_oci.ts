@@ -350,6 +350,14 @@ export async function writeBundle(c: RuntimeContainer): Promise<void> {
       options: ["bind", "ro", "nosuid", "nodev"],
     });
   }
-  const text = JSON.stringify(runtimeSpec(c, { seccomp, mounts }), null, 2);
+  const text = JSON.stringify(
+    runtimeSpec(c, {
+      seccomp,
+      mounts,
+      ...(c.netns ? { namespacePaths: { network: c.netns } } : {}),
+    }),
+    null,
+    2,
+  );
   await Deno.writeTextFile(join(c.bundle, "config.json"), text);
 }
