@@ -331,8 +331,11 @@ Deno.test({
     const bundle = join(root, "containers", orphan.id);
     Deno.kill(Number(await Deno.readTextFile(join(bundle, "conmon.pid"))), "SIGKILL");
     await sh("runc", ...["kill", orphan.id, "KILL"]);
-    // Bounded: the process is gone within 10 s of its SIGKILL.
-    for (let i = 0; i < 100 && (await run(root, ["ps", "-q"])).stdout.trim(); i++) {
+    // Bounded: the process is gone within 10 s of its SIGKILL. Asked of runc, not of `ps`,
+    // which would record the exit (and tear the network down) itself.
+    const exited = async () =>
+      JSON.parse(await sh("runc", ...["state", orphan.id])).status === "stopped";
+    for (let i = 0; i < 100 && !(await exited()); i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const check = await run(root, ["system", "check"]);
