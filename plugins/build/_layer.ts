@@ -1,0 +1,113 @@
+/**
+ * The layer a COPY or ADD writes: its items in path order, parents first,
+ * each with canonical headers (no user or group names, times clamped to the
+ * build's timestamp when one is given), so that the same inputs give the
+ * same bytes. Directories above the destination that the base image has
+ * keep the base's mode, owner and time, so the layer changes nothing but
+ * what was copied.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Servin } from "../../core/api.ts";
+import { TarWriter } from "../formats/tar_writer.ts";
+import type { CopyItem } from "./_context.ts";
+
+/** Options of {@link copyLayer}. */
+export interface CopyLayerOptions {
+  /** Latest file time, seconds (`--timestamp`). */
+  clampMtime?: number;
+  /** Time of directories the layer makes. */
+  created: Date;
+  /** Scratch directory. */
+  tmp: string;
+}
+
+/** The directories of image `id`'s layers, topmost first. */
+async function layerDirs(servin: Servin, id: string | undefined): Promise<string[]> {
+  if (!id) return [];
+  const image = await servin.getImage(id);
+  return [...await servin.store.layers.mounts(image.layers)].reverse();
+}
+
+function lookup(dirs: string[], rel: string): Deno.FileInfo | undefined {
+  for (const d of dirs) {
+    try {
+      const info = Deno.lstatSync(join(d, rel));
+      // A whiteout (a 0/0 character device) hides the name below.
+      if (info.isCharDevice && (info.rdev ?? 0) === 0) return undefined;
+      return info;
+    } catch {
+      // Not in this layer: look below.
+    }
+  }
+  return undefined;
+}
+
+/** An uncompressed tar stream of `items` over the image `base`. */
+export async function copyLayer(
+  servin: Servin,
+  base: string | undefined,
+  items: CopyItem[],
+  options: CopyLayerOptions,
+): Promise<ReadableStream<Uint8Array>> {
+  const dirs = await layerDirs(servin, base);
+  const clamp = (t: number) =>
+    options.clampMtime === undefined ? t : Math.min(t, options.clampMtime);
+  const made = Math.floor(options.created.getTime() / 1000);
+  const all = new Map<string, CopyItem>();
+  for (const item of items) {
+    const parts = item.dest.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const rel = parts.slice(0, i).join("/");
+      if (all.has(rel) || items.some((x) => x.dest === rel)) continue;
+      const info = lookup(dirs, rel);
+      all.set(rel, {
+        dest: rel,
+        type: "dir",
+        mode: info?.isDirectory ? (info.mode ?? 0o755) & 0o7777 : 0o755,
+        uid: info?.isDirectory ? info.uid ?? 0 : 0,
+        gid: info?.isDirectory ? info.gid ?? 0 : 0,
+        mtime: info?.isDirectory ? Math.floor((info.mtime?.getTime() ?? 0) / 1000) : made,
+        size: 0,
+      });
+    }
+    all.set(item.dest, item);
+  }
+  const sorted = [...all.values()].filter((i) => i.dest !== "").sort((a, b) =>
+    a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0
+  );
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  (async () => {
+    const tar = new TarWriter((chunk) => writer.write(chunk));
+    for (const i of sorted) {
+      const header = {
+        name: i.type === "dir" ? `${i.dest}/` : i.dest,
+        type: i.type,
+        mode: i.mode,
+        uid: i.uid,
+        gid: i.gid,
+        size: i.size,
+        mtime: clamp(i.mtime),
+        linkname: i.linkname ?? "",
+        devmajor: 0,
+        devminor: 0,
+      };
+      if (i.type === "file" && i.from) {
+        const f = await Deno.open(i.from);
+        try {
+          await tar.add(header, f.readable);
+        } finally {
+          try {
+            f.close();
+          } catch { /* the stream closed it */ }
+        }
+      } else await tar.add(header);
+    }
+    await tar.finish();
+    await writer.close();
+  })().catch((err) => writer.abort(err).catch(() => {}));
+  return readable;
+}
