@@ -11,7 +11,6 @@
 
 import { join } from "node:path";
 import type { Servin } from "../../core/api.ts";
-import { TarWriter } from "../formats/tar_writer.ts";
 import type { CopyItem } from "./_context.ts";
 
 /** Options of {@link copyLayer}. */
@@ -53,8 +52,6 @@ export async function copyLayer(
   options: CopyLayerOptions,
 ): Promise<ReadableStream<Uint8Array>> {
   const dirs = await layerDirs(servin, base);
-  const clamp = (t: number) =>
-    options.clampMtime === undefined ? t : Math.min(t, options.clampMtime);
   const made = Math.floor(options.created.getTime() / 1000);
   const all = new Map<string, CopyItem>();
   for (const item of items) {
@@ -75,39 +72,23 @@ export async function copyLayer(
     }
     all.set(item.dest, item);
   }
-  const sorted = [...all.values()].filter((i) => i.dest !== "").sort((a, b) =>
-    a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0
-  );
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
-  (async () => {
-    const tar = new TarWriter((chunk) => writer.write(chunk));
-    for (const i of sorted) {
-      const header = {
-        name: i.type === "dir" ? `${i.dest}/` : i.dest,
+  const { layerTar } = await import("../formats/layer_writer.ts");
+  return layerTar(
+    [...all.values()].filter((i) => i.dest !== "").map((i) => ({
+      header: {
+        name: i.dest,
         type: i.type,
         mode: i.mode,
         uid: i.uid,
         gid: i.gid,
         size: i.size,
-        mtime: clamp(i.mtime),
+        mtime: i.mtime,
         linkname: i.linkname ?? "",
         devmajor: 0,
         devminor: 0,
-      };
-      if (i.type === "file" && i.from) {
-        const f = await Deno.open(i.from);
-        try {
-          await tar.add(header, f.readable);
-        } finally {
-          try {
-            f.close();
-          } catch { /* the stream closed it */ }
-        }
-      } else await tar.add(header);
-    }
-    await tar.finish();
-    await writer.close();
-  })().catch((err) => writer.abort(err).catch(() => {}));
-  return readable;
+      },
+      content: i.from,
+    })),
+    { clampMtime: options.clampMtime },
+  );
 }
