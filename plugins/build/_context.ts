@@ -107,14 +107,21 @@ export async function openContext(
   try {
     const stream = options.stdin ?? Deno.stdin.readable;
     const { decompress, detectCompression } = await import("../formats/compression.ts");
-    const [head, rest] = stream.tee();
-    const reader = head.getReader();
-    const first = (await reader.read()).value ?? new Uint8Array();
-    await reader.cancel();
-    const kind = detectCompression(first);
-    const plain = kind === "tar" || kind === "none"
-      ? rest
-      : decompress(rest, kind as Parameters<typeof decompress>[1]);
+    // The first chunk tells the compression; it is put back in front of the rest.
+    const reader = stream.getReader();
+    const first = await reader.read();
+    const whole = ReadableStream.from((async function* () {
+      if (!first.done) yield first.value;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    })());
+    const kind = first.done ? "none" : detectCompression(first.value);
+    const plain = kind === "none"
+      ? whole
+      : decompress(whole, kind as Parameters<typeof decompress>[1]);
     await unpack(readTar(plain, DEFAULT_LIMITS), dir, {
       platform: options.platform,
       warn: () => {},
