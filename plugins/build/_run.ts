@@ -8,8 +8,7 @@
  * @module
  */
 
-import type { KindLookup, Servin } from "../../core/api.ts";
-import { ServinError } from "../../core/errors.ts";
+import type { Servin } from "../../core/api.ts";
 import { parseLog } from "../runtime/_log.ts";
 
 /** What {@link runStep} runs. */
@@ -82,25 +81,6 @@ async function follow(
   if (partial) emit(partial);
 }
 
-/** The container's changes as a canonical layer tar, from the snapshotter that made it. */
-async function changes(
-  servin: Servin,
-  id: string,
-  clampMtime: number | undefined,
-): Promise<ReadableStream<Uint8Array>> {
-  const record = await servin.containers.get(id);
-  const kinds = (servin as unknown as { registry?: KindLookup }).registry;
-  const snapshotter = kinds?.all("snapshotter").find((s) => s.name === record.snapshotter);
-  if (!snapshotter?.diff) {
-    throw new ServinError(
-      "unsupported",
-      `The "${record.snapshotter}" snapshotter cannot tell a RUN step's changes`,
-    );
-  }
-  const dirs = record.layers.length ? await servin.store.layers.mounts(record.layers) : [];
-  return await snapshotter.diff(record.bundle, [...dirs], servin.platform, { clampMtime });
-}
-
 /** Runs the step; resolves with the process's exit code (its layer committed when 0). */
 export async function runStep(servin: Servin, options: RunStepOptions): Promise<number> {
   const started = performance.now();
@@ -120,7 +100,9 @@ export async function runStep(servin: Servin, options: RunStepOptions): Promise<
     await follow(log, done, (line) => options.output(line, (performance.now() - started) / 1000));
     const code = await done;
     if (code !== 0) return code;
-    await options.commit(await changes(servin, container.id, options.clampMtime));
+    await options.commit(
+      await servin.containers.diff(container.id, { clampMtime: options.clampMtime }),
+    );
     return 0;
   } finally {
     await servin.containers.remove(container.id, { force: true }).catch(() => {});
