@@ -13,7 +13,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withImage } from "./_busybox.ts";
-import { ok, run } from "./_cli.ts";
+import { ok, run, sha256 } from "./_cli.ts";
+import { startRegistry } from "./_registry.ts";
 import { manifest, type Record as TreeRecord, untar } from "./_tree.ts";
 
 function has(tool: string): boolean {
@@ -379,5 +380,44 @@ Deno.test({
       await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "child:1"]),
     );
     assert.equal(config.OnBuild, null);
+  }),
+});
+
+Deno.test({
+  name: "FROM pulls through the registry per --pull; ADD downloads a URL with --checksum",
+  ignore: !canRun || !has("docker-registry"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: withImage(async (root, dir) => {
+    await using registry = await startRegistry(dir);
+    const ref = `127.0.0.1:${registry.port}/test/busybox:1`;
+    await ok(root, ["push", "busybox:test", ref]);
+    const body = "downloaded\n";
+    const digest = `sha256:${sha256(body)}`;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => new Response(body),
+    );
+    try {
+      const url = `http://127.0.0.1:${server.addr.port}/files/got.txt`;
+      const fresh = join(dir, "fresh");
+      const ctx = await context(join(dir, "ctx"), {
+        "Containerfile": `FROM ${ref}\nADD --checksum=${digest} ${url} /dl/\n`,
+        "bad/Containerfile": `FROM ${ref}\nADD --checksum=sha256:${"0".repeat(64)} ${url} /dl/\n`,
+      });
+      const never = await run(fresh, ["build", "--pull", "never", ctx]);
+      assert.equal(never.code, 1);
+      assert.match(never.stderr, /not found|No such image/i);
+      await ok(fresh, ["build", "-q", "-t", "dl:1", ctx]);
+      const tree = await servinTree(fresh, dir, "dl:1");
+      const file = tree.find((r) => r.path === "dl/got.txt");
+      assert.equal(file?.mode, "600");
+      assert.equal(file?.sha256, sha256(body));
+      const bad = await run(fresh, ["build", "-f", join(ctx, "bad/Containerfile"), ctx]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Checksum of .* is sha256:/);
+    } finally {
+      await server.shutdown();
+    }
   }),
 });
