@@ -15,6 +15,7 @@
 
 import { join } from "node:path";
 import {
+  busyboxTarball,
   CommandFailed,
   onPath,
   parseOptions,
@@ -57,17 +58,8 @@ async function main(): Promise<void> {
   ];
   const sh = (cmd: string[], ...args: string[]) => run(cmd[0]!, [...cmd.slice(1), ...args]);
   try {
-    const tree = join(dir, "bb");
-    await Deno.mkdir(join(tree, "bin"), { recursive: true });
-    await Deno.mkdir(join(tree, "etc"), { recursive: true });
-    await Deno.writeTextFile(join(tree, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    await Deno.writeTextFile(join(tree, "etc", "group"), "root:x:0:\n");
-    await Deno.copyFile(await Deno.realPath("/usr/bin/busybox"), join(tree, "bin", "busybox"));
-    for (const a of ["sh", "cat", "wc", "mkdir", "cp", "echo"]) {
-      await Deno.symlink("busybox", join(tree, "bin", a));
-    }
-    await run("tar", ["-C", tree, "-cf", join(dir, "bb.tar"), "."]);
-    await sh(servin, "import", join(dir, "bb.tar"), "bb:1");
+    const bb = await busyboxTarball(dir, ["sh", "cat", "wc", "mkdir", "cp", "echo"]);
+    await sh(servin, "import", bb, "bb:1");
     await sh(servin, "save", "--format", "oci-archive", "-o", join(dir, "bb-oci.tar"), "bb:1");
     const pulled = (await sh(buildah, "pull", "-q", `oci-archive:${join(dir, "bb-oci.tar")}`))
       .stdout.trim().split("\n").at(-1)!;

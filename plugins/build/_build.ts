@@ -480,21 +480,37 @@ class Run {
       throw err;
     }
     const text = `${step.keyword} ${step.args.trim()}`;
-    const n = this.progress.start(`${label} ${text}`);
-    const started = performance.now();
-    const key = this.#key(state, text);
-    const hit = await this.#hit(key);
-    if (hit) {
-      state.image = hit;
-      this.progress.cached(n);
-      return;
-    }
+    const { n, started, key, hit } = await this.#begin(
+      state,
+      `${label} ${text}`,
+      this.#key(state, text),
+    );
+    if (hit) return;
     state.image = await this.#commit(
       state,
       createdBy(step.keyword, expandedText(step, vars(state), file.escape)),
       { empty: true, key },
     );
     this.progress.done(n, started);
+  }
+
+  /**
+   * Starts a step's vertex and looks its key up: on a hit the stage moves to
+   * the cached image and the vertex is closed as CACHED.
+   */
+  async #begin(
+    state: State,
+    title: string,
+    key: string,
+  ): Promise<{ n: number; started: number; key: string; hit: boolean }> {
+    const n = this.progress.start(title);
+    const started = performance.now();
+    const found = await this.#hit(key);
+    if (found) {
+      state.image = found;
+      this.progress.cached(n);
+    }
+    return { n, started, key, hit: found !== undefined };
   }
 
   #key(state: State, text: string, extra = ""): string {
@@ -545,15 +561,12 @@ class Run {
       ? `|${argsUsed.length} ${argsUsed.map(([k, v]) => `${k}=${v}`).join(" ")} `
       : "";
     const text = `RUN ${prefix}${step.json ? JSON.stringify(argv) : argv.join(" ")}`;
-    const n = this.progress.start(`${label} RUN ${step.args.trim()}`);
-    const started = performance.now();
-    const key = this.#key(state, text);
-    const hit = await this.#hit(key);
-    if (hit) {
-      state.image = hit;
-      this.progress.cached(n);
-      return;
-    }
+    const { n, started, key, hit } = await this.#begin(
+      state,
+      `${label} RUN ${step.args.trim()}`,
+      this.#key(state, text),
+    );
+    if (hit) return;
     if (!state.image) {
       throw lineError(
         this.file.file,
@@ -688,21 +701,18 @@ class Run {
     const text = `${step.keyword} ${chown ? `--chown=${chown} ` : ""}${
       chmodText ? `--chmod=${chmodText} ` : ""
     }${from ? `--from=${from} ` : ""}${srcs.join(" ")} ${words.at(-1)}`;
-    const n = this.progress.start(`${label} ${step.keyword} ${step.args.trim()}`);
-    const started = performance.now();
-    const key = this.#key(
+    const { n, started, key, hit } = await this.#begin(
       state,
-      text,
-      `${await hashItems(items)}:${extra.join(",")}:${
-        from ? (this.#results.get(this.#stageIndex(from, false)) ?? from) : ""
-      }`,
+      `${label} ${step.keyword} ${step.args.trim()}`,
+      this.#key(
+        state,
+        text,
+        `${await hashItems(items)}:${extra.join(",")}:${
+          from ? (this.#results.get(this.#stageIndex(from, false)) ?? from) : ""
+        }`,
+      ),
     );
-    const hit = await this.#hit(key);
-    if (hit) {
-      state.image = hit;
-      this.progress.cached(n);
-      return;
-    }
+    if (hit) return;
     const layer = await copyLayer(this.servin, state.image, items, {
       clampMtime: this.clamp,
       created: this.#created,
