@@ -368,6 +368,10 @@ Deno.test({
       "ctx/sub",
       "ctx/sub/deep.log",
     ]);
+    const baseConfig = JSON.parse(
+      await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "base:1"]),
+    );
+    assert.deepEqual(baseConfig.OnBuild, ["COPY a.txt /onbuild.txt"]);
     // ONBUILD triggers run in the image that uses base:1 as its base.
     const child = await context(join(dir, "child"), {
       "Containerfile": "FROM base:1\n",
@@ -419,5 +423,60 @@ Deno.test({
     } finally {
       await server.shutdown();
     }
+  }),
+});
+
+Deno.test({
+  name: "SHELL, HEALTHCHECK, VOLUME, STOPSIGNAL, --label: config and Docker-like history",
+  ignore: runIgnore,
+  sanitizeResources: false,
+  fn: withImage(async (root, dir) => {
+    const ctx = await context(join(dir, "ctx"), {
+      "Containerfile": [
+        "FROM busybox:test",
+        'SHELL ["/bin/sh", "-ec"]',
+        'RUN echo "flags $-"',
+        "HEALTHCHECK --interval=5s --timeout=1m30s --retries=2 CMD true",
+        "STOPSIGNAL SIGUSR1",
+        'VOLUME ["/v1", "/v2"]',
+        "ENTRYPOINT echo hi",
+      ].join("\n") + "\n",
+    });
+    const r = await run(root, ["build", "--label", "a=b", "-t", "meta:1", ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /#\d+ [\d.]+ flags [a-z]*e/);
+    const config = JSON.parse(
+      await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "meta:1"]),
+    );
+    assert.deepEqual(config.Healthcheck, {
+      Test: ["CMD-SHELL", "true"],
+      Interval: 5e9,
+      Timeout: 90e9,
+      Retries: 2,
+    });
+    assert.deepEqual(config.Shell, ["/bin/sh", "-ec"]);
+    assert.deepEqual(config.Entrypoint, ["/bin/sh", "-ec", "echo hi"]);
+    assert.deepEqual(config.Volumes, { "/v1": {}, "/v2": {} });
+    assert.equal(config.StopSignal, "SIGUSR1");
+    assert.deepEqual(config.Labels, { a: "b" });
+    const history = JSON.parse(await ok(root, ["history", "--format", "json", "meta:1"]));
+    assert.deepEqual(
+      history.slice(0, 7).map((h: { created_by: string; empty_layer: boolean }) => [
+        h.created_by,
+        h.empty_layer,
+      ]),
+      [
+        ["LABEL a=b", true],
+        ["ENTRYPOINT echo hi", true],
+        ['VOLUME ["/v1","/v2"]', true],
+        ["STOPSIGNAL SIGUSR1", true],
+        ["HEALTHCHECK CMD true", true],
+        ['RUN /bin/sh -ec echo "flags $-"', false],
+        ['SHELL ["/bin/sh","-ec"]', true],
+      ],
+    );
+    // The same build again: every step, --label's included, is a cache hit.
+    const again = await run(root, ["build", "--label", "a=b", "-t", "meta:2", ctx]);
+    assert.equal(lastLine(again.stdout), lastLine(r.stdout));
   }),
 });

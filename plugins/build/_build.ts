@@ -235,10 +235,16 @@ class Run {
     }
     let id = this.#results.get(target);
     if (options.labels && Object.keys(options.labels).length) {
+      // `--label` is one more step, cached like the others.
       const state = await this.#stateOf(id);
       state.config.Labels = { ...state.config.Labels, ...options.labels };
       const text = `LABEL ${Object.entries(options.labels).map(([k, v]) => `${k}=${v}`).join(" ")}`;
-      id = await this.#commit(state, text, { empty: true });
+      const { n, started, key, hit } = await this.#begin(state, text, this.#key(state, text));
+      if (!hit) {
+        state.image = await this.#commit(state, text, { key });
+        this.progress.done(n, started);
+      }
+      id = state.image;
     }
     if (!id) {
       throw new ServinError("invalid-argument", "The target stage is an empty scratch image");
@@ -489,7 +495,7 @@ class Run {
     state.image = await this.#commit(
       state,
       createdBy(step.keyword, expandedText(step, vars(state), file.escape)),
-      { empty: true, key },
+      { key },
     );
     this.progress.done(n, started);
   }
@@ -533,7 +539,7 @@ class Run {
   async #commit(
     state: State,
     createdByText: string,
-    opts: { empty?: boolean; layer?: ReadableStream<Uint8Array>; key?: string },
+    opts: { layer?: ReadableStream<Uint8Array>; key?: string },
   ): Promise<string> {
     // Until the facade's `append` lands (issue 14's dependency), a build says so clearly.
     const append = (this.servin as unknown as { append?: (o: unknown) => Promise<ImageRecord> })
@@ -748,8 +754,9 @@ function createdBy(keyword: string, text: string): string {
 }
 
 function expandedText(step: Instruction, v: Map<string, string>, escape: string): string {
-  if (["CMD", "ENTRYPOINT", "SHELL", "HEALTHCHECK", "ONBUILD"].includes(step.keyword)) {
-    return step.json ? JSON.stringify(step.json) : step.args.trim();
+  if (step.json) return JSON.stringify(step.json);
+  if (["CMD", "ENTRYPOINT", "HEALTHCHECK", "ONBUILD"].includes(step.keyword)) {
+    return step.args.trim();
   }
   try {
     return expandWords(step.args, v, { escape }).join(" ");
