@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withImage } from "./_busybox.ts";
-import { ok, run, sha256 } from "./_cli.ts";
+import { ok, run, sha256, spawn } from "./_cli.ts";
 import { startRegistry } from "./_registry.ts";
 import { manifest, type Record as TreeRecord, untar } from "./_tree.ts";
 
@@ -478,5 +478,45 @@ Deno.test({
     // The same build again: every step, --label's included, is a cache hit.
     const again = await run(root, ["build", "--label", "a=b", "-t", "meta:2", ctx]);
     assert.equal(lastLine(again.stdout), lastLine(r.stdout));
+  }),
+});
+
+Deno.test({
+  name: "SIGTERM during a RUN exits 143 and leaves no container; image prune collects the cache",
+  ignore: runIgnore,
+  sanitizeResources: false,
+  fn: withImage(async (root, dir) => {
+    const ctx = await context(join(dir, "ctx"), {
+      "Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n" +
+        "RUN echo started; sleep 30\n",
+      "short/Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n",
+    });
+    const child = spawn(root, ["build", "--progress", "plain", ctx]);
+    const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    // Bounded: the RUN prints "started" within the first steps, or the test fails.
+    for (let i = 0; i < 1000 && !/\d started/.test(seen); i++) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      seen += value;
+    }
+    assert.match(seen, /\d started/);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await stderr.cancel();
+    await child.stdout.cancel();
+    assert.equal(status.code, 143);
+    assert.equal((await ok(root, ["ps", "-aq"])).trim(), "");
+
+    // The first RUN is cached; after image prune its image is gone and it runs again.
+    const short = join(ctx, "short");
+    const cached = await run(root, ["build", "-t", "short:1", short]);
+    assert.match(cached.stderr, /CACHED/);
+    await ok(root, ["image", "prune", "-f"]);
+    await ok(root, ["rmi", "short:1"]);
+    await ok(root, ["image", "prune", "-f"]);
+    const again = await run(root, ["build", short]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /CACHED/);
   }),
 });

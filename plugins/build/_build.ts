@@ -153,6 +153,7 @@ export async function build(servin: Servin, options: BuildOptions): Promise<Imag
     const file = parseContainerfile(fileText, fileName || "Containerfile");
     const ignore = await loadIgnore(ctx.dir);
     const cache = new BuildCache(servin.root);
+    await cache.retain(new Set((await servin.listImages()).map((i) => i.id)));
     const run = new Run(servin, options, file, ctx.dir, ignore, cache, progress, cleanups);
     return await run.build();
   } finally {
@@ -246,6 +247,7 @@ class Run {
       }
       id = state.image;
     }
+    this.#checkAbort();
     if (!id) {
       throw new ServinError("invalid-argument", "The target stage is an empty scratch image");
     }
@@ -299,6 +301,12 @@ class Run {
     });
   }
 
+  #checkAbort(): void {
+    if (this.options.signal?.aborted) {
+      throw new ServinError("conflict", "The build was interrupted");
+    }
+  }
+
   /** The image ID `name` is when built or pulled per `--pull`. */
   async #image(name: string): Promise<string> {
     const pull = this.options.pull ?? "missing";
@@ -313,6 +321,7 @@ class Run {
     }
     return (await this.servin.pullImage(name, {
       platform: `${this.#platform.os}/${this.#platform.arch}`,
+      signal: this.options.signal,
     })).id;
   }
 
@@ -378,6 +387,7 @@ class Run {
   }
 
   async #step(step: Instruction, state: State, label: string): Promise<void> {
+    this.#checkAbort();
     const { file } = this;
     const esc = { escape: file.escape };
     const at = (why: string) => lineError(file.file, step.line, why);
@@ -597,6 +607,7 @@ class Run {
         state.image = await this.#commit(state, text, { layer, key });
       },
       clampMtime: this.clamp,
+      signal: this.options.signal,
     });
     if (code !== 0) {
       this.progress.error(

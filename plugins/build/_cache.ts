@@ -3,7 +3,7 @@
  * `<root>/build/cache.json`. An entry is only a pointer: the image itself
  * is an ordinary (untagged) image of the store, so `image prune` collects
  * it when no tag keeps it, and an entry whose image is gone is a miss and is
- * dropped at the next write.
+ * dropped when the next build starts.
  *
  * @module
  */
@@ -38,16 +38,28 @@ export class BuildCache {
     return (await this.#read())[key];
   }
 
-  /** Records `id` for `key`, dropping entries whose image is not in `live` when given. */
-  async set(key: string, id: string, live?: ReadonlySet<string>): Promise<void> {
+  /** Records `id` for `key`. */
+  async set(key: string, id: string): Promise<void> {
+    await this.#update((entries) => {
+      entries[key] = id;
+    });
+  }
+
+  /** Drops the entries whose image is not in `live` (collected by a prune since). */
+  async retain(live: ReadonlySet<string>): Promise<void> {
+    const entries = await this.#read();
+    if (Object.values(entries).every((id) => live.has(id))) return;
+    await this.#update((entries) => {
+      for (const [k, id] of Object.entries(entries)) if (!live.has(id)) delete entries[k];
+    });
+  }
+
+  async #update(change: (entries: Record<string, string>) => void): Promise<void> {
     await Deno.mkdir(this.#dir, { recursive: true });
     const lock = await lockExclusive(join(this.#dir, "cache.lock"));
     try {
       const entries = await this.#read();
-      entries[key] = id;
-      if (live) {
-        for (const [k, v] of Object.entries(entries)) if (!live.has(v)) delete entries[k];
-      }
+      change(entries);
       await atomicWrite(this.#file, new TextEncoder().encode(JSON.stringify(entries)));
     } finally {
       lock.close();

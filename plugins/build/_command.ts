@@ -7,6 +7,7 @@
 
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
+import { SIGNAL_EXIT_CODES } from "../commands/_interrupt.ts";
 import { build, type BuildOptions } from "./_build.ts";
 
 function pairs(values: unknown, flag: string, fromEnv: boolean): Record<string, string> {
@@ -66,8 +67,35 @@ export async function buildCommand(ctx: CommandContext): Promise<number> {
     log: quiet ? undefined : (line) => ctx.err(line),
   };
   const servin = await ctx.servin();
-  const { interruptible } = await import("../commands/_interrupt.ts");
-  const image = await interruptible(ctx, () => build(servin, options));
-  ctx.out(`sha256:${image.id}`);
-  return 0;
+  // Not `interruptible`: closing the store under a RUN would leave its container. A signal
+  // stops the build before its next step; SIGTERM reaches a RUN through the runtime, which
+  // forwards it, and its container is removed as after any failed step.
+  const controller = new AbortController();
+  let code = 0;
+  const signals = Deno.build.os === "windows"
+    ? ["SIGINT"] as const
+    : ["SIGINT", "SIGTERM"] as const;
+  const listeners = signals.map((signal) => {
+    const listener = () => {
+      if (code) Deno.exit(code);
+      code = SIGNAL_EXIT_CODES[signal];
+      controller.abort();
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  try {
+    const image = await build(servin, { ...options, signal: controller.signal });
+    if (code) return code;
+    ctx.out(`sha256:${image.id}`);
+    return 0;
+  } catch (err) {
+    if (code) {
+      ctx.err("servin: the build was interrupted");
+      return code;
+    }
+    throw err;
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
 }

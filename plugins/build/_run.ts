@@ -31,6 +31,8 @@ export interface RunStepOptions {
   commit(layer: ReadableStream<Uint8Array>): Promise<void>;
   /** Latest file time of the layer, seconds. */
   clampMtime?: number;
+  /** Kills the step's process (SIGKILL, as Docker cancels a step) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** Polls `path` for new log entries until `done` resolves, then reads the rest. */
@@ -97,6 +99,9 @@ export async function runStep(servin: Servin, options: RunStepOptions): Promise<
   try {
     const log = await servin.containers.logPath(container.id);
     const done = servin.containers.start(container.id, { tee: false });
+    const kill = () => servin.containers.kill(container.id, "SIGKILL").catch(() => {});
+    options.signal?.addEventListener("abort", kill, { once: true });
+    done.finally(() => options.signal?.removeEventListener("abort", kill)).catch(() => {});
     await follow(log, done, (line) => options.output(line, (performance.now() - started) / 1000));
     const code = await done;
     if (code !== 0) return code;

@@ -34,6 +34,8 @@ export interface BuildOptions {
   labels?: Record<string, string>;
   /** Where progress lines go (none: silent). */
   log?: (line: string) => void;
+  /** Stops the build before its next step (a RUN under way is not killed by it); what it made so far stays as cache. */
+  signal?: AbortSignal;
   /** Stdin, for `-` (default: the process's). */
   stdin?: ReadableStream<Uint8Array>;
 }
