@@ -106,6 +106,8 @@ const COMPARED = {
     "COPY --from=build /out/ /from-build/",
     "ADD files.tar /unpacked/",
     "COPY *.md /docs/",
+    "COPY --chown=alice:staff a.txt /new/parent/file",
+    "COPY links /links/",
     'RUN echo "$GREETING" > greeting && rm /etc/image-file && mkdir -p /srv/x && ' +
     "ln /app/greeting /app/hard && chmod 4755 /app/greeting",
     "USER alice",
@@ -131,6 +133,9 @@ Deno.test({
   sanitizeResources: false,
   fn: withImage(async (root, dir) => {
     const ctx = await context(join(dir, "ctx"), COMPARED);
+    await Deno.mkdir(join(ctx, "links"));
+    await Deno.writeTextFile(join(ctx, "links/one"), "linked\n");
+    await Deno.link(join(ctx, "links/one"), join(ctx, "links/two"));
     // A tar archive ADD unpacks, with owners and modes of its own.
     const files = join(dir, "files");
     await Deno.mkdir(join(files, "t"), { recursive: true });

@@ -733,7 +733,7 @@ class Run {
     const layer = await copyLayer(this.servin, state.image, items, {
       clampMtime: this.clamp,
       created: this.#created,
-      tmp: join(this.servin.root, "tmp"),
+      owner,
     });
     state.image = await this.#commit(state, text, { layer, key });
     this.progress.done(n, started);

@@ -233,6 +233,8 @@ export interface CopyItem {
   linkname?: string;
   /** Bytes of a file. */
   size: number;
+  /** Files with the same key are one file hardlinked (kept as links in the layer). */
+  linkKey?: string;
 }
 
 /** Options of {@link planCopy}. */
@@ -276,6 +278,7 @@ export function planCopy(sources: Source[], dest: string, options: PlanOptions):
       mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
       linkname: type === "symlink" ? Deno.readLinkSync(path) : undefined,
       size: type === "file" ? info.size : 0,
+      linkKey: type === "file" && (info.nlink ?? 1) > 1 ? `${info.dev}:${info.ino}` : undefined,
     });
   };
   const walk = (dir: string, rel: string, target: string) => {

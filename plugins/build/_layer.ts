@@ -19,8 +19,8 @@ export interface CopyLayerOptions {
   clampMtime?: number;
   /** Time of directories the layer makes. */
   created: Date;
-  /** Scratch directory. */
-  tmp: string;
+  /** Owner of the directories the layer makes (`--chown`, as Docker and buildah; else root). */
+  owner?: { uid: number; gid: number };
 }
 
 /** The directories of image `id`'s layers, topmost first. */
@@ -64,8 +64,8 @@ export async function copyLayer(
         dest: rel,
         type: "dir",
         mode: info?.isDirectory ? (info.mode ?? 0o755) & 0o7777 : 0o755,
-        uid: info?.isDirectory ? info.uid ?? 0 : 0,
-        gid: info?.isDirectory ? info.gid ?? 0 : 0,
+        uid: info?.isDirectory ? info.uid ?? 0 : options.owner?.uid ?? 0,
+        gid: info?.isDirectory ? info.gid ?? 0 : options.owner?.gid ?? 0,
         mtime: info?.isDirectory ? Math.floor((info.mtime?.getTime() ?? 0) / 1000) : made,
         size: 0,
       });
@@ -88,6 +88,7 @@ export async function copyLayer(
         devminor: 0,
       },
       content: i.from,
+      linkKey: i.linkKey,
     })),
     { clampMtime: options.clampMtime },
   );
