@@ -108,6 +108,9 @@ const COMPARED = {
     "COPY *.md /docs/",
     "COPY --chown=alice:staff a.txt /new/parent/file",
     "COPY links /links/",
+    "RUN ln -s srv /linked",
+    "COPY a.txt /linked/through-link/",
+    "COPY dir /linked/",
     'RUN echo "$GREETING" > greeting && rm /etc/image-file && mkdir -p /srv/x && ' +
     "ln /app/greeting /app/hard && chmod 4755 /app/greeting",
     "USER alice",

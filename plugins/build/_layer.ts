@@ -11,6 +11,7 @@
 
 import { join } from "node:path";
 import type { Servin } from "../../core/api.ts";
+import { type PathNode, resolveLexically } from "../formats/confine.ts";
 import type { CopyItem } from "./_context.ts";
 
 /** Options of {@link copyLayer}. */
@@ -44,6 +45,39 @@ function lookup(dirs: string[], rel: string): Deno.FileInfo | undefined {
   return undefined;
 }
 
+/**
+ * Resolves `rel`, a directory path of the image, through the image's
+ * symlinks (confined to its root, as the container would see it): the
+ * longest existing prefix is resolved and the rest appended, so that a COPY
+ * into `/lib/x` of an image whose `/lib` links to `usr/lib` writes
+ * `usr/lib/x` instead of replacing the link.
+ */
+function resolveDir(dirs: string[], rel: string, memo: Map<string, string>): string {
+  if (rel === "") return "";
+  const known = memo.get(rel);
+  if (known !== undefined) return known;
+  const node = (r: string): PathNode | undefined => {
+    const info = lookup(dirs, r);
+    if (!info) return undefined;
+    if (info.isSymlink) {
+      for (const d of dirs) {
+        try {
+          return { type: "symlink", target: Deno.readLinkSync(join(d, r)) };
+        } catch { /* below */ }
+      }
+    }
+    return { type: info.isDirectory ? "dir" : "other" };
+  };
+  const cut = rel.lastIndexOf("/");
+  const parent = cut < 0 ? "" : rel.slice(0, cut);
+  const name = rel.slice(cut + 1);
+  const above = resolveDir(dirs, parent, memo);
+  const here = above ? `${above}/${name}` : name;
+  const resolved = node(here)?.type === "symlink" ? resolveLexically(here, node) ?? here : here;
+  memo.set(rel, resolved);
+  return resolved;
+}
+
 /** An uncompressed tar stream of `items` over the image `base`. */
 export async function copyLayer(
   servin: Servin,
@@ -53,12 +87,22 @@ export async function copyLayer(
 ): Promise<ReadableStream<Uint8Array>> {
   const dirs = await layerDirs(servin, base);
   const made = Math.floor(options.created.getTime() / 1000);
+  const memo = new Map<string, string>();
+  const placed = items.map((item) => {
+    // A directory onto a link to a directory goes where the link points, as Docker copies it.
+    if (item.type === "dir") return { ...item, dest: resolveDir(dirs, item.dest, memo) };
+    const cut = item.dest.lastIndexOf("/");
+    if (cut < 0) return item;
+    const dir = resolveDir(dirs, item.dest.slice(0, cut), memo);
+    return { ...item, dest: dir ? `${dir}/${item.dest.slice(cut + 1)}` : item.dest.slice(cut + 1) };
+  });
+  const dests = new Set(placed.map((i) => i.dest));
   const all = new Map<string, CopyItem>();
-  for (const item of items) {
+  for (const item of placed) {
     const parts = item.dest.split("/");
     for (let i = 1; i < parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
-      if (all.has(rel) || items.some((x) => x.dest === rel)) continue;
+      if (all.has(rel) || dests.has(rel)) continue;
       const info = lookup(dirs, rel);
       all.set(rel, {
         dest: rel,
