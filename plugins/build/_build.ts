@@ -591,7 +591,12 @@ class Run {
       );
     }
     const env = [...c.Env ?? []];
-    for (const [k, v] of state.args) {
+    // Proxy variables given with --build-arg reach RUN without an ARG, and stay out of history.
+    const proxies = PROXY_ARGS.flatMap((k) => {
+      const v = this.options.buildArgs?.[k];
+      return v === undefined ? [] : [[k, v] as [string, string]];
+    });
+    for (const [k, v] of [...state.args, ...proxies]) {
       if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
     }
     const { runStep } = await import("./_run.ts");
