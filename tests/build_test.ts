@@ -267,7 +267,8 @@ Deno.test({
   sanitizeResources: false,
   fn: withImage(async (root, dir) => {
     const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": "FROM busybox:test\nCOPY . /src/\nRUN echo fixed > /f && touch /g\n" +
+      "Containerfile":
+        "FROM busybox:test\nCOPY . /src/\nRUN <<EOF\necho fixed > /f\ntouch /g\nEOF\n" +
         'ENV A=1\nCMD ["sh"]\n',
       "x/y.txt": "y\n",
     });
@@ -279,6 +280,8 @@ Deno.test({
     assert.equal(a, b);
     const inspect = JSON.parse(await ok(root, ["image", "inspect", a.slice(7)]))[0];
     assert.equal(inspect.Created, "1970-01-01T00:00:00Z");
+    const tree = await servinTree(root, dir, a.slice(7));
+    assert.equal(tree.find((r) => r.path === "f")?.sha256, sha256("fixed\n"));
   }),
 });
 

@@ -571,7 +571,7 @@ class Run {
 
   async #run(step: Instruction, state: State, label: string): Promise<void> {
     const c = state.config;
-    const argv = step.json ?? [...(c.Shell ?? ["/bin/sh", "-c"]), step.args.trim()];
+    const argv = step.json ?? [...(c.Shell ?? ["/bin/sh", "-c"]), heredoc(step.args.trim())];
     const argsUsed = [...state.args].filter(([k]) => !PROXY_ARGS.includes(k));
     const prefix = argsUsed.length
       ? `|${argsUsed.length} ${argsUsed.map(([k, v]) => `${k}=${v}`).join(" ")} `
@@ -579,7 +579,7 @@ class Run {
     const text = `RUN ${prefix}${step.json ? JSON.stringify(argv) : argv.join(" ")}`;
     const { n, started, key, hit } = await this.#begin(
       state,
-      `${label} RUN ${step.args.trim()}`,
+      `${label} RUN ${step.args.trim().split("\n")[0]}`,
       this.#key(state, text),
     );
     if (hit) return;
@@ -621,7 +621,7 @@ class Run {
       );
       throw new ServinError(
         "invalid-argument",
-        `${this.file.file}:${step.line}: RUN ${step.args.trim()}: exit code ${code}`,
+        `${this.file.file}:${step.line}: RUN ${step.args.trim().split("\n")[0]}: exit code ${code}`,
       );
     }
     this.progress.done(n, started);
@@ -667,6 +667,13 @@ class Run {
       }
     }
     const srcs = words.slice(0, -1);
+    if (srcs.some((w) => w.startsWith("<<"))) {
+      throw lineError(
+        file.file,
+        step.line,
+        `${step.keyword} with a here-document is not supported`,
+      );
+    }
     let destWord = words.at(-1)!;
     if (!destWord.startsWith("/")) {
       destWord = join(state.config.WorkingDir || "/", destWord) +
@@ -758,6 +765,18 @@ class Run {
     // Docker gives a named user without a group the user's own uid as gid when there is none.
     return { uid: r.uid, gid: g === undefined && r.gid === 0 && r.uid !== 0 ? r.uid : r.gid };
   }
+}
+
+/**
+ * The script of `RUN <<EOF` … `EOF` (a here-document that is the whole
+ * command; `<<-` strips leading tabs), or `text` as it is: a command that
+ * feeds a here-document to a program (`RUN python3 <<EOF`) is the shell's
+ * to read, as in Docker.
+ */
+export function heredoc(text: string): string {
+  const m = /^<<(-?)(["']?)([A-Za-z_]\w*)\2[ \t]*\n([\s\S]*?)\n?\3[ \t]*$/.exec(text);
+  if (!m) return text;
+  return m[1] ? m[4]!.replace(/^\t+/gm, "") : m[4]!;
 }
 
 function envEpoch(): number | undefined {

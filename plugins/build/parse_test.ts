@@ -71,3 +71,12 @@ Deno.test("an unknown instruction names the file and the line", () => {
   assert.throws(() => parseContainerfile("# nothing\n", "F"), /no FROM/);
   assert.throws(() => parseContainerfile("FROM a AS x\nFROM b AS x\n", "F"), /duplicate stage/);
 });
+
+Deno.test("RUN here-documents: the whole command is the script, else the shell reads it", async () => {
+  const { heredoc } = await import("./_build.ts");
+  assert.equal(heredoc("<<EOF\necho a\necho b\nEOF"), "echo a\necho b");
+  assert.equal(heredoc("<<-'END'\n\techo a\nEND"), "echo a");
+  assert.equal(heredoc("cat <<EOF > /f\nx\nEOF"), "cat <<EOF > /f\nx\nEOF");
+  const f = parseContainerfile("FROM a\nRUN <<EOF\necho hi\nEOF\nRUN true\n", "F");
+  assert.deepEqual(f.stages[0]!.steps.map((s) => [s.keyword, s.line]), [["RUN", 2], ["RUN", 5]]);
+});
