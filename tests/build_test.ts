@@ -57,7 +57,7 @@ function lastLine(text: string): string {
 
 /** Image IDs in the store. */
 async function images(root: string): Promise<string[]> {
-  return (await ok(root, ["images", "-q", "--no-trunc"])).trim().split("\n").filter(Boolean)
+  return (await ok(root, ["images", "-a", "-q", "--no-trunc"])).trim().split("\n").filter(Boolean)
     .sort();
 }
 
@@ -246,6 +246,15 @@ Deno.test({
     assert.equal((second.stderr.match(/CACHED/g) ?? []).length, 3, second.stderr);
     assert.equal(lastLine(second.stdout), lastLine(first.stdout));
     assert.equal(await stamps("c:2"), s1);
+    // The steps' images are intermediate: hidden without -a, kept by image prune.
+    const shown = (await ok(root, ["images", "-q", "--no-trunc"])).trim().split("\n");
+    const all = (await ok(root, ["images", "-a", "-q", "--no-trunc"])).trim().split("\n");
+    assert.equal(shown.length, 3); // busybox:test, configured:test, c:1 and c:2 (one ID)
+    assert.equal(all.length, 5);
+    await ok(root, ["image", "prune", "-f"]);
+    assert.equal((await ok(root, ["images", "-a", "-q"])).trim().split("\n").length, 5);
+    const pruned = await run(root, ["build", "-t", "c:2", ctx]);
+    assert.equal((pruned.stderr.match(/CACHED/g) ?? []).length, 3, pruned.stderr);
     // A changed source: the COPY and what follows miss; the first RUN still hits.
     await Deno.writeTextFile(join(ctx, "a.txt"), "two\n");
     const third = await run(root, ["build", "-t", "c:3", ctx]);

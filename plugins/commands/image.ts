@@ -63,7 +63,7 @@ const imageLs: CommandDef = {
   usage: "[OPTIONS] [REPOSITORY[:TAG]]",
   args: { max: 1 },
   flags: {
-    all: all("Show all images (no intermediate images exist)"),
+    all: all("Show all images (intermediate images of builds and commits too)"),
     quiet: quiet("Only show image IDs"),
     "no-trunc": noTrunc("Show full image IDs"),
     digests: { type: "boolean", description: "Show the manifest digests" },
