@@ -540,3 +540,36 @@ Deno.test({
     assert.doesNotMatch(again.stderr, /CACHED/);
   }),
 });
+
+Deno.test({
+  name: "multi-stage: independent stages both built, an unneeded failing stage skipped",
+  ignore: runIgnore,
+  sanitizeResources: false,
+  fn: withImage(async (root, dir) => {
+    const ctx = await context(join(dir, "ctx"), {
+      "Containerfile": [
+        "FROM busybox:test AS a",
+        "RUN echo from-a > /a",
+        "FROM busybox:test AS broken",
+        "RUN exit 7",
+        "FROM busybox:test AS b",
+        "RUN echo from-b > /b",
+        "FROM scratch",
+        "COPY --from=a /a /got/a",
+        "COPY --from=2 /b /got/b",
+        "COPY --from=busybox:test /etc/image-file /got/",
+      ].join("\n") + "\n",
+    });
+    const r = await run(root, ["build", "-t", "multi:1", ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /exit 7/);
+    assert.match(r.stderr, /\[a 2\/2\] RUN echo from-a/);
+    const tree = await servinTree(root, dir, "multi:1");
+    assert.deepEqual(tree.map((e) => e.path), ["got", "got/a", "got/b", "got/image-file"]);
+    assert.equal(tree.find((e) => e.path === "got/b")?.sha256, sha256("from-b\n"));
+    // --target picks a stage by name; the failing one fails the build with its line.
+    const broken = await run(root, ["build", "--target", "broken", ctx]);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /Containerfile:4: RUN exit 7: exit code 7/);
+  }),
+});

@@ -215,13 +215,6 @@ class Run {
       }
     }
     const target = this.#stageIndex(options.target ?? String(file.stages.length - 1), true);
-    const needed = new Set<number>();
-    const need = (i: number) => {
-      if (needed.has(i)) return;
-      needed.add(i);
-      for (const dep of this.#deps(i)) need(dep);
-    };
-    need(target);
     const unknown = Object.keys(options.buildArgs ?? {}).filter((k) =>
       !PROXY_ARGS.includes(k) &&
       !file.globalArgs.some((a) => a.args.trim().split(/[=\s]/)[0] === k) &&
@@ -230,10 +223,24 @@ class Run {
     if (unknown.length) {
       this.progress.note(`[Warning] build args not consumed: ${unknown.join(", ")}`);
     }
-    for (const stage of file.stages) {
-      if (!needed.has(stage.index)) continue;
-      this.#results.set(stage.index, await this.#stage(stage.index));
-    }
+    // Each stage starts once the stages it reads are done; independent ones build at the
+    // same time. Stages the target does not need are never started. A stage waits for all
+    // its dependencies to settle, so no step is still running when the build fails.
+    const started = new Map<number, Promise<void>>();
+    const go = (i: number): Promise<void> => {
+      let p = started.get(i);
+      if (!p) {
+        p = (async () => {
+          const settled = await Promise.allSettled([...new Set(this.#deps(i))].map(go));
+          const failed = settled.find((r) => r.status === "rejected");
+          if (failed) throw failed.reason;
+          this.#results.set(i, await this.#stage(i));
+        })();
+        started.set(i, p);
+      }
+      return p;
+    };
+    await go(target);
     let id = this.#results.get(target);
     if (options.labels && Object.keys(options.labels).length) {
       // `--label` is one more step, cached like the others.
