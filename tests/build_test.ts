@@ -108,6 +108,7 @@ const COMPARED = {
     "COPY *.md /docs/",
     "COPY --chown=alice:staff a.txt /new/parent/file",
     "COPY links /links/",
+    "COPY a.txt /etc",
     "RUN ln -s srv /linked",
     "COPY a.txt /linked/through-link/",
     "COPY dir /linked/",

@@ -36,7 +36,7 @@ import {
 } from "./_parse.ts";
 import { expandWord, expandWords, nameValues } from "./_shell.ts";
 import { Progress } from "./_progress.ts";
-import { copyLayer } from "./_layer.ts";
+import { copyLayer, isImageDir } from "./_layer.ts";
 import type { BuildOptions } from "./mod.ts";
 
 export type { BuildOptions };
@@ -708,7 +708,9 @@ class Run {
     const items: CopyItem[] = [];
     const extra: string[] = [];
     const globbed = srcs.length > 1 || srcs.some((s) => /[*?[]/.test(s));
-    const dest = globbed ? destWord.replace(/\/?$/, "/") : destWord;
+    const dest = globbed || await isImageDir(this.servin, state.image, destWord)
+      ? destWord.replace(/\/?$/, "/")
+      : destWord;
     if (step.keyword === "ADD") {
       const { addSources } = await import("./_add.ts");
       for (const s of srcs) {

@@ -78,6 +78,22 @@ function resolveDir(dirs: string[], rel: string, memo: Map<string, string>): str
   return resolved;
 }
 
+/**
+ * True when `path` (absolute) is a directory of image `id`, symlinks
+ * followed: a COPY to it without a trailing `/` copies into it, as Docker's.
+ */
+export async function isImageDir(
+  servin: Servin,
+  id: string | undefined,
+  path: string,
+): Promise<boolean> {
+  const rel = path.split("/").filter((p) => p !== "" && p !== ".").join("/");
+  if (rel === "") return true;
+  const dirs = await layerDirs(servin, id);
+  const resolved = resolveDir(dirs, rel, new Map());
+  return lookup(dirs, resolved)?.isDirectory ?? false;
+}
+
 /** An uncompressed tar stream of `items` over the image `base`. */
 export async function copyLayer(
   servin: Servin,
