@@ -1,8 +1,8 @@
 /**
  * Benchmark: `servin build` against `buildah bud --layers --runtime runc` on
  * the same Containerfile, base image (a static busybox, imported by servin,
- * saved as an OCI archive and pulled into a throwaway buildah root with vfs
- * storage) and context (400 small files and one of 8 MiB): a cold build
+ * saved as an OCI archive and pulled into a throwaway buildah root with
+ * overlay storage, buildah's default) and context (400 small files and one of 8 MiB): a cold build
  * (`--no-cache`) and a cached rebuild (every step a cache hit), interleaved
  * over N rounds (3 by default) in a rotating order; prints medians and the
  * ratios. Goals: cached rebuild ≤ 0.5× buildah's, cold build ≤ 1.0×.
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     "--runroot",
     join(dir, "buildah-run"),
     "--storage-driver",
-    "vfs",
+    "overlay",
   ];
   const sh = (cmd: string[], ...args: string[]) => run(cmd[0]!, [...cmd.slice(1), ...args]);
   try {
