@@ -150,7 +150,7 @@ export async function build(servin: Servin, options: BuildOptions): Promise<Imag
         );
       }
     }
-    const file = parseContainerfile(fileText, fileName || "Containerfile");
+    const file = await parseContainerfile(fileText, fileName || "Containerfile");
     const ignore = await loadIgnore(ctx.dir);
     const cache = new BuildCache(servin.root);
     await cache.retain(new Set((await servin.listImages()).map((i) => i.id)));
@@ -382,7 +382,9 @@ class Run {
     const triggers = state.config.OnBuild ?? [];
     delete state.config.OnBuild;
     const steps = [
-      ...triggers.map((t) => parseLine(t, `${file.file} (ONBUILD of ${base})`, stage.from.line)),
+      ...await Promise.all(
+        triggers.map((t) => parseLine(t, `${file.file} (ONBUILD of ${base})`, stage.from.line)),
+      ),
       ...stage.steps,
     ];
     let k = 1;

@@ -17,6 +17,8 @@ import { unpack } from "../formats/extract.ts";
 import { fileType } from "../formats/layers.ts";
 import { readTar } from "../formats/tar.ts";
 
+const DOCKERIGNORE = "@balena/dockerignore";
+
 /** Which context paths a build sees. */
 export interface IgnoreRules {
   /** True when `rel` (a cleaned relative path) is left out. */
@@ -57,8 +59,9 @@ export async function loadIgnore(dir: string): Promise<IgnoreRules> {
  * ```
  */
 export async function ignoreRules(text: string): Promise<IgnoreRules> {
-  // A CommonJS module whose export is the factory itself; its types say otherwise.
-  const mod = await import("@balena/dockerignore") as unknown as {
+  // A CommonJS module whose export is the factory itself; its types say otherwise. Imported by
+  // a name the module graph does not follow (see _parse.ts).
+  const mod = await import(DOCKERIGNORE) as unknown as {
     default: () => { add(p: string[]): { ignores(path: string): boolean } };
   };
   const ignore = mod.default;

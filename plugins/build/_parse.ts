@@ -8,8 +8,14 @@
  * @module
  */
 
-import { DockerfileParser } from "dockerfile-ast";
+import type * as DockerfileAst from "dockerfile-ast";
 import { ServinError } from "../../core/errors.ts";
+
+// Imported by a name the module graph does not follow, so that other commands (and their fresh
+// caches) never fetch the package; the type import keeps it checked and cached, and the compile
+// task names it with --include.
+const DOCKERFILE_AST = "dockerfile-ast";
+let parser: Promise<typeof DockerfileAst> | undefined;
 
 /** Instructions Servin builds. */
 export const INSTRUCTIONS: ReadonlySet<string> = new Set([
@@ -92,8 +98,8 @@ export function jsonForm(text: string): string[] | undefined {
 /**
  * Parses one instruction line outside a file (an ONBUILD trigger).
  */
-export function parseLine(text: string, file: string, line: number): Instruction {
-  const parsed = parseContainerfile(`FROM scratch\n${text}\n`, file);
+export async function parseLine(text: string, file: string, line: number): Promise<Instruction> {
+  const parsed = await parseContainerfile(`FROM scratch\n${text}\n`, file);
   const step = parsed.stages[0]?.steps[0];
   if (!step) throw lineError(file, line, `cannot read the trigger "${text}"`);
   return { ...step, line };
@@ -105,11 +111,12 @@ export function parseLine(text: string, file: string, line: number): Instruction
  * @example
  * ```ts
  * import { parseContainerfile } from "./_parse.ts";
- * const f = parseContainerfile("FROM busybox AS b\nRUN echo \\\n  hi\n", "Containerfile");
+ * const f = await parseContainerfile("FROM busybox AS b\nRUN echo \\\n  hi\n", "Containerfile");
  * console.assert(f.stages[0]!.name === "b" && f.stages[0]!.steps[0]!.args === "echo   hi");
  * ```
  */
-export function parseContainerfile(text: string, file: string): Containerfile {
+export async function parseContainerfile(text: string, file: string): Promise<Containerfile> {
+  const { DockerfileParser } = await (parser ??= import(DOCKERFILE_AST));
   const df = DockerfileParser.parse(text);
   const escape = df.getEscapeCharacter();
   const out: Containerfile = { file, escape, globalArgs: [], stages: [] };

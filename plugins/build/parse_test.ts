@@ -35,7 +35,7 @@ Deno.test("KEY=value pairs and the legacy form", () => {
   assert.throws(() => nameValues(`X`, vars), /KEY=value/);
 });
 
-Deno.test("a Containerfile parses into stages with Docker's line rules", () => {
+Deno.test("a Containerfile parses into stages with Docker's line rules", async () => {
   const text = [
     "# syntax=docker/dockerfile:1",
     "# escape=`",
@@ -48,7 +48,7 @@ Deno.test("a Containerfile parses into stages with Docker's line rules", () => {
     "FROM scratch",
     "COPY --from=0 /x /x",
   ].join("\n");
-  const f = parseContainerfile(text, "Containerfile");
+  const f = await parseContainerfile(text, "Containerfile");
   assert.equal(f.escape, "`");
   assert.equal(f.globalArgs.length, 1);
   assert.equal(f.stages.length, 2);
@@ -61,15 +61,21 @@ Deno.test("a Containerfile parses into stages with Docker's line rules", () => {
   assert.deepEqual(copy!.json, ["a b", "/dst/"]);
 });
 
-Deno.test("an unknown instruction names the file and the line", () => {
-  assert.throws(
+Deno.test("an unknown instruction names the file and the line", async () => {
+  await assert.rejects(
     () => parseContainerfile("FROM busybox\nRUN true\nFROOB x\n", "Dockerfile"),
     (err) =>
       err instanceof ServinError && /^Dockerfile:3: unknown instruction: FROOB$/.test(err.message),
   );
-  assert.throws(() => parseContainerfile("RUN true\n", "F"), /F:1: RUN before the first FROM/);
-  assert.throws(() => parseContainerfile("# nothing\n", "F"), /no FROM/);
-  assert.throws(() => parseContainerfile("FROM a AS x\nFROM b AS x\n", "F"), /duplicate stage/);
+  await assert.rejects(
+    () => parseContainerfile("RUN true\n", "F"),
+    /F:1: RUN before the first FROM/,
+  );
+  await assert.rejects(() => parseContainerfile("# nothing\n", "F"), /no FROM/);
+  await assert.rejects(
+    () => parseContainerfile("FROM a AS x\nFROM b AS x\n", "F"),
+    /duplicate stage/,
+  );
 });
 
 Deno.test("RUN here-documents: the whole command is the script, else the shell reads it", async () => {
@@ -77,6 +83,6 @@ Deno.test("RUN here-documents: the whole command is the script, else the shell r
   assert.equal(heredoc("<<EOF\necho a\necho b\nEOF"), "echo a\necho b");
   assert.equal(heredoc("<<-'END'\n\techo a\nEND"), "echo a");
   assert.equal(heredoc("cat <<EOF > /f\nx\nEOF"), "cat <<EOF > /f\nx\nEOF");
-  const f = parseContainerfile("FROM a\nRUN <<EOF\necho hi\nEOF\nRUN true\n", "F");
+  const f = await parseContainerfile("FROM a\nRUN <<EOF\necho hi\nEOF\nRUN true\n", "F");
   assert.deepEqual(f.stages[0]!.steps.map((s) => [s.keyword, s.line]), [["RUN", 2], ["RUN", 5]]);
 });
