@@ -109,6 +109,8 @@ const COMPARED = {
     "COPY --chown=alice:staff a.txt /new/parent/file",
     "COPY links /links/",
     "COPY a.txt /etc",
+    "COPY --chown=alice a.txt /owners/alice",
+    "COPY --chown=7 dir/b.txt /owners/seven",
     "RUN ln -s srv /linked",
     "COPY a.txt /linked/through-link/",
     "COPY dir /linked/",

@@ -773,8 +773,7 @@ class Run {
     const image = await this.servin.getImage(state.image);
     const roots = [...await this.servin.store.layers.mounts(image.layers)].reverse();
     const r = await resolveUser(chown, roots);
-    // Docker gives a named user without a group the user's own uid as gid when there is none.
-    return { uid: r.uid, gid: g === undefined && r.gid === 0 && r.uid !== 0 ? r.uid : r.gid };
+    return { uid: r.uid, gid: r.gid };
   }
 }
 
