@@ -51,6 +51,12 @@ async function context(dir: string, files: Record<string, string>): Promise<stri
   return dir;
 }
 
+/** What builds left in the store's scratch directory (nothing, once they are done). */
+function scratchLeft(root: string): string[] {
+  return [...Deno.readDirSync(join(root, "tmp"))].map((e) => e.name)
+    .filter((n) => n.startsWith("build-"));
+}
+
 function lastLine(text: string): string {
   return text.trim().split("\n").at(-1) ?? "";
 }
@@ -380,6 +386,7 @@ Deno.test({
       }),
     );
     assert.match(id, /^sha256:/);
+    assert.deepEqual(scratchLeft(root), []);
     const files = (await servinTree(root, dir, "base:1")).map((r) => r.path).filter((p) =>
       p.startsWith("ctx/")
     );
@@ -569,6 +576,7 @@ Deno.test({
     assert.match(r.stderr, /\[a 2\/2\] RUN echo from-a/);
     const tree = await servinTree(root, dir, "multi:1");
     assert.deepEqual(tree.map((e) => e.path), ["got", "got/a", "got/b", "got/image-file"]);
+    assert.deepEqual(scratchLeft(root), []);
     assert.equal(tree.find((e) => e.path === "got/b")?.sha256, sha256("from-b\n"));
     // --target picks a stage by name; the failing one fails the build with its line.
     const broken = await run(root, ["build", "--target", "broken", ctx]);

@@ -13,7 +13,7 @@ import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
 import { sha256Hasher } from "../formats/digest.ts";
 import { unpack } from "../formats/extract.ts";
 import { readTar } from "../formats/tar.ts";
-import { findSources, type IgnoreRules, type Source } from "./_context.ts";
+import { findSources, type IgnoreRules, scratchDir, type Source } from "./_context.ts";
 
 /** Sources of one ADD argument that are copied with the same rules. */
 export interface AddGroup {
@@ -42,9 +42,8 @@ export interface AddOptions {
 }
 
 async function scratch(options: AddOptions): Promise<string> {
-  await Deno.mkdir(options.tmp, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: options.tmp, prefix: "build-add-" });
-  options.cleanups.push(() => Deno.remove(dir, { recursive: true }));
+  const { dir, remove } = await scratchDir(options.tmp, "build-add-");
+  options.cleanups.push(remove);
   return dir;
 }
 

@@ -26,6 +26,7 @@ import {
   NO_IGNORE,
   openContext,
   planCopy,
+  scratchDir,
 } from "./_context.ts";
 import {
   type Containerfile,
@@ -640,9 +641,8 @@ class Run {
   async #rootOf(id: string): Promise<string> {
     const known = this.#roots.get(id);
     if (known) return known;
-    const tmp = join(this.servin.root, "tmp");
-    const dir = await Deno.makeTempDir({ dir: tmp, prefix: "build-from-" });
-    this.cleanups.push(() => Deno.remove(dir, { recursive: true }));
+    const { dir, remove } = await scratchDir(join(this.servin.root, "tmp"), "build-from-");
+    this.cleanups.push(remove);
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     await Promise.all([
       this.servin.exportImage(id, pipe.writable),

@@ -16,6 +16,7 @@ import { sha256Hasher } from "../formats/digest.ts";
 import { unpack } from "../formats/extract.ts";
 import { fileType } from "../formats/layers.ts";
 import { readTar } from "../formats/tar.ts";
+import { stage } from "../storage/fs.ts";
 
 const DOCKERIGNORE = "@balena/dockerignore";
 
@@ -73,6 +74,22 @@ export async function ignoreRules(text: string): Promise<IgnoreRules> {
   };
 }
 
+/**
+ * A scratch directory `<tmp>/<prefix><random>` staged under a lock, so that
+ * what a killed build leaves is swept by the next writing command; returns
+ * it and its removal.
+ */
+export async function scratchDir(
+  tmp: string,
+  prefix: string,
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  await Deno.mkdir(tmp, { recursive: true });
+  const random = [...crypto.getRandomValues(new Uint8Array(8))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const staged = await stage(tmp, `${prefix}${random}`);
+  return { dir: staged.path, remove: () => staged.release() };
+}
+
 /** A context opened for a build. */
 export interface OpenedContext {
   /** Its directory. */
@@ -104,9 +121,8 @@ export async function openContext(
     }
     return { dir: await Deno.realPath(spec), close: async () => {} };
   }
-  await Deno.mkdir(options.tmp, { recursive: true });
-  const dir = await Deno.makeTempDir({ dir: options.tmp, prefix: "build-context-" });
-  const close = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  const { dir, remove } = await scratchDir(options.tmp, "build-context-");
+  const close = () => remove().catch(() => {});
   try {
     const stream = options.stdin ?? Deno.stdin.readable;
     const { decompress, detectCompression } = await import("../formats/compression.ts");
