@@ -79,9 +79,12 @@ function lex(text: string, vars: Vars, escape: string, split: boolean): string[]
         colon = true;
         i++;
       }
-      const op = next();
-      if (!"-+?".includes(op)) throw lexError(text, `unsupported modifier "${op}"`);
-      // The word after the operator is itself processed, up to the matching `}`.
+      let op = next();
+      if (!colon && "#%/".includes(op) && text[i] === op) op += next();
+      if (!(colon ? "-+?" : "-+?#%/").includes(op[0]!)) {
+        throw lexError(text, `unsupported modifier "${op}"`);
+      }
+      // The word after the operator, up to the matching `}`.
       let depth = 1;
       const start = i;
       while (i < text.length) {
@@ -92,8 +95,10 @@ function lex(text: string, vars: Vars, escape: string, split: boolean): string[]
         i++;
       }
       if (i >= text.length) throw lexError(text, "missing '}'");
-      const inner = lex(text.slice(start, i), vars, escape, false).join("");
+      const raw = text.slice(start, i);
       i++;
+      if ("#%/".includes(op[0]!)) return trim(value ?? "", op, raw, vars, escape);
+      const inner = lex(raw, vars, escape, false).join("");
       const set = value !== undefined && (!colon || value !== "");
       if (op === "-") return set ? value! : inner;
       if (op === "+") return set ? inner : "";
@@ -143,6 +148,58 @@ function lex(text: string, vars: Vars, escape: string, split: boolean): string[]
   }
   if (started || !split) words.push(cur);
   return words;
+}
+
+/** A shell pattern (`*`, `?`, `[…]`) as a regular expression source. */
+function globSource(pattern: string): string {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*") re += "[\\s\\S]*";
+    else if (c === "?") re += "[\\s\\S]";
+    else if (c === "[" && pattern.indexOf("]", i + 2) > 0) {
+      const end = pattern.indexOf("]", i + 2);
+      const body = pattern.slice(i + 1, end);
+      re += `[${body.startsWith("!") ? "^" + body.slice(1) : body}]`;
+      i = end;
+    } else if (c === "\\" && i + 1 < pattern.length) {
+      re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return re;
+}
+
+/**
+ * `${VAR#p}`, `${VAR##p}` (shortest, longest prefix removed), `${VAR%p}`,
+ * `${VAR%%p}` (suffix), `${VAR/p/r}` and `${VAR//p/r}` (first, every match
+ * replaced), with shell patterns, as BuildKit expands them.
+ */
+function trim(value: string, op: string, raw: string, vars: Vars, escape: string): string {
+  if (op[0] === "/") {
+    let cut = -1;
+    for (let j = 0; j < raw.length; j++) {
+      if (raw[j] === escape) j++;
+      else if (raw[j] === "/") {
+        cut = j;
+        break;
+      }
+    }
+    const pattern = lex(cut < 0 ? raw : raw.slice(0, cut), vars, escape, false).join("");
+    const replacement = cut < 0 ? "" : lex(raw.slice(cut + 1), vars, escape, false).join("");
+    if (pattern === "") return value;
+    const re = new RegExp(globSource(pattern), op === "//" ? "g" : "");
+    return value.replace(re, () => replacement);
+  }
+  const re = new RegExp(`^${globSource(lex(raw, vars, escape, false).join(""))}$`);
+  const n = value.length;
+  if (op[0] === "#") {
+    const order = op === "#" ? [...Array(n + 1).keys()] : [...Array(n + 1).keys()].reverse();
+    for (const k of order) if (re.test(value.slice(0, k))) return value.slice(k);
+  } else {
+    const order = op === "%" ? [...Array(n + 1).keys()].reverse() : [...Array(n + 1).keys()];
+    for (const k of order) if (re.test(value.slice(k))) return value.slice(0, k);
+  }
+  return value;
 }
 
 /**

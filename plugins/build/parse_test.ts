@@ -20,6 +20,18 @@ Deno.test("expansion follows Docker's forms and quotes", () => {
   assert.throws(() => expandWord(`"open`, vars), /matching "/);
 });
 
+Deno.test("prefix, suffix and pattern substitutions follow BuildKit's", () => {
+  const v = new Map([["P", "/usr/local/bin/tool.tar.gz"], ["V", "v1.2.3"]]);
+  assert.equal(expandWord("${P#*/}", v), "usr/local/bin/tool.tar.gz");
+  assert.equal(expandWord("${P##*/}", v), "tool.tar.gz");
+  assert.equal(expandWord("${P%.*}", v), "/usr/local/bin/tool.tar");
+  assert.equal(expandWord("${P%%.*}", v), "/usr/local/bin/tool");
+  assert.equal(expandWord("${V/./-}", v), "v1-2.3");
+  assert.equal(expandWord("${V//./-}", v), "v1-2-3");
+  assert.equal(expandWord("${V#v}|${U#x}", v), "1.2.3|");
+  assert.equal(expandWord("${V/[0-9]/N}", v), "vN.2.3");
+});
+
 Deno.test("words split on unquoted blanks only, not inside an expanded value", () => {
   assert.deepEqual(expandWords(`a "b c"  $S d\\ e`, vars), ["a", "b c", "x y", "d e"]);
   assert.deepEqual(expandWords("  ", vars), []);
