@@ -468,6 +468,7 @@ Deno.test({
         'RUN echo "flags $-"',
         "HEALTHCHECK --interval=5s --timeout=1m30s --retries=2 CMD true",
         "STOPSIGNAL SIGUSR1",
+        "EXPOSE 9000-9002/udp",
         'VOLUME ["/v1", "/v2"]',
         "ENTRYPOINT echo hi",
       ].join("\n") + "\n",
@@ -488,10 +489,12 @@ Deno.test({
     assert.deepEqual(config.Entrypoint, ["/bin/sh", "-ec", "echo hi"]);
     assert.deepEqual(config.Volumes, { "/v1": {}, "/v2": {} });
     assert.equal(config.StopSignal, "SIGUSR1");
+    // A range is each of its ports, as Docker reads it (buildah 1.28 keeps the range as one key).
+    assert.deepEqual(config.ExposedPorts, { "9000/udp": {}, "9001/udp": {}, "9002/udp": {} });
     assert.deepEqual(config.Labels, { a: "b" });
     const history = JSON.parse(await ok(root, ["history", "--format", "json", "meta:1"]));
     assert.deepEqual(
-      history.slice(0, 7).map((h: { created_by: string; empty_layer: boolean }) => [
+      history.slice(0, 8).map((h: { created_by: string; empty_layer: boolean }) => [
         h.created_by,
         h.empty_layer,
       ]),
@@ -499,6 +502,7 @@ Deno.test({
         ["LABEL a=b", true],
         ["ENTRYPOINT echo hi", true],
         ['VOLUME ["/v1","/v2"]', true],
+        ["EXPOSE 9000-9002/udp", true],
         ["STOPSIGNAL SIGUSR1", true],
         ["HEALTHCHECK CMD true", true],
         ['RUN /bin/sh -ec echo "flags $-"', false],

@@ -462,7 +462,14 @@ class Run {
         case "EXPOSE": {
           c.ExposedPorts = { ...c.ExposedPorts };
           for (const p of expandWords(step.args, vars(state), esc)) {
-            c.ExposedPorts[p.includes("/") ? p.toLowerCase() : `${p}/tcp`] = {};
+            // `80`, `53/udp`, or a range `8000-8002/tcp`, each port of which is exposed.
+            const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
+            const [first, last] = [Number(m?.[1]), Number(m?.[2] ?? m?.[1])];
+            if (!m || first < 1 || last > 65535 || last < first) {
+              throw at(`invalid port "${p}"`);
+            }
+            const proto = (m[3] ?? "tcp").toLowerCase();
+            for (let port = first; port <= last; port++) c.ExposedPorts[`${port}/${proto}`] = {};
           }
           break;
         }
