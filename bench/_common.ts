@@ -688,3 +688,20 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     Deno.exit(1);
   }
 }
+
+/**
+ * A tarball at `DIR/bb.tar` of a static busybox root (the host's
+ * `/usr/bin/busybox`, a link per applet in `applets`, root in passwd and
+ * group); returns its path.
+ */
+export async function busyboxTarball(dir: string, applets: string[]): Promise<string> {
+  const tree = `${dir}/bb`;
+  await Deno.mkdir(`${tree}/bin`, { recursive: true });
+  await Deno.mkdir(`${tree}/etc`, { recursive: true });
+  await Deno.writeTextFile(`${tree}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\n");
+  await Deno.writeTextFile(`${tree}/etc/group`, "root:x:0:\n");
+  await Deno.copyFile(await Deno.realPath("/usr/bin/busybox"), `${tree}/bin/busybox`);
+  for (const a of applets) await Deno.symlink("busybox", `${tree}/bin/${a}`);
+  await run("tar", ["-C", tree, "-cf", `${dir}/bb.tar`, "."]);
+  return `${dir}/bb.tar`;
+}

@@ -23,6 +23,7 @@
 
 import { join } from "node:path";
 import {
+  busyboxTarball,
   CommandFailed,
   onPath,
   parseOptions,
@@ -96,17 +97,7 @@ async function main(): Promise<void> {
     "none",
   ];
   try {
-    const tree = join(dir, "bb");
-    await Deno.mkdir(join(tree, "bin"), { recursive: true });
-    await Deno.mkdir(join(tree, "etc"), { recursive: true });
-    await Deno.writeTextFile(join(tree, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    await Deno.writeTextFile(join(tree, "etc", "group"), "root:x:0:\n");
-    await Deno.copyFile(
-      await Deno.realPath(join("/usr/bin", "busybox")),
-      join(tree, "bin", "busybox"),
-    );
-    for (const a of ["sh", "true", "sleep"]) await Deno.symlink("busybox", join(tree, "bin", a));
-    await run("tar", ["-C", tree, "-cf", join(dir, "bb.tar"), "."]);
+    await busyboxTarball(dir, ["sh", "true", "sleep"]);
     await runCmd(servin, "--root", root, "import", join(dir, "bb.tar"), "bb:1");
     const archive = join(dir, "bb-archive.tar");
     await runCmd(

@@ -432,6 +432,8 @@ export interface StartOptions {
   detach?: boolean;
   /** Command the supervisor runs when the process exits (the CLI's `container cleanup ID`). */
   onExit?: string[];
+  /** In the foreground: false keeps the output in the log only (default: passed on too). */
+  tee?: boolean;
 }
 
 /** Options of {@link Containers.exec}: the container's defaults where absent. */

@@ -125,6 +125,7 @@ const GROUPS: Record<string, GroupSpec> = {
       "save",
       "pull",
       "push",
+      "build",
       "login",
       "logout",
     ],

@@ -8,7 +8,7 @@
 import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, resolveImage, shortId } from "../../core/image.ts";
-import { matchesFilter } from "../images/filter.ts";
+import { intermediates, matchesFilter } from "../images/filter.ts";
 import { formatFlag, strings } from "./_each.ts";
 import { humanAgo, humanSize, splitTag, table } from "./_format.ts";
 
@@ -106,7 +106,9 @@ export async function listImages(ctx: CommandContext): Promise<void> {
   const format = formatFlag(ctx, ["table", "json"], true);
   const filter = parseFilters(strings(ctx.flags.filter));
   const servin = await ctx.servin();
-  const images = narrow(await servin.listImages(), filter, ctx.args[0]);
+  const listed = await servin.listImages();
+  const hidden = ctx.flags.all ? new Set<string>() : intermediates(listed);
+  const images = narrow(listed, filter, ctx.args[0]).filter((img) => !hidden.has(img.id));
   const noTrunc = Boolean(ctx.flags["no-trunc"]);
   if (ctx.flags.quiet) {
     const ids = images.map((img) => noTrunc ? `sha256:${img.id}` : shortId(img.id));

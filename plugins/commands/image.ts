@@ -63,7 +63,7 @@ const imageLs: CommandDef = {
   usage: "[OPTIONS] [REPOSITORY[:TAG]]",
   args: { max: 1 },
   flags: {
-    all: all("Show all images (no intermediate images exist)"),
+    all: all("Show all images (intermediate images of builds and commits too)"),
     quiet: quiet("Only show image IDs"),
     "no-trunc": noTrunc("Show full image IDs"),
     digests: { type: "boolean", description: "Show the manifest digests" },
@@ -214,6 +214,51 @@ const imagePush: CommandDef = {
   run: async (ctx) => await (await import("./_image_registry.ts")).pushImage(ctx),
 };
 
+const imageBuild: CommandDef = {
+  name: "image build",
+  aliases: ["build"],
+  summary: "Build an image from a Containerfile (or Dockerfile) and a context",
+  usage: "[OPTIONS] CONTEXT|-",
+  args: { min: 1, max: 1 },
+  flags: {
+    tag: {
+      type: "string",
+      short: "t",
+      multiple: true,
+      description: "Name the image",
+      value: "NAME[:TAG]",
+    },
+    file: {
+      type: "string",
+      short: "f",
+      description: "Containerfile (default CONTEXT/Containerfile, else Dockerfile; - is stdin)",
+      value: "FILE",
+    },
+    "build-arg": { type: "string", multiple: true, description: "Build argument", value: "K=V" },
+    target: { type: "string", description: "Stage to build (default: the last)", value: "STAGE" },
+    "no-cache": { type: "boolean", description: "Do not use the build cache" },
+    pull: {
+      type: "string",
+      description: "Pull base images: missing (default), always or never",
+      value: "POLICY",
+    },
+    timestamp: {
+      type: "string",
+      description: "Creation time of the image and latest file time (default: SOURCE_DATE_EPOCH)",
+      value: "SECONDS",
+    },
+    network: {
+      type: "string",
+      description: "Network of RUN steps: bridge, host or none",
+      value: "MODE",
+    },
+    label: { type: "string", multiple: true, description: "Label for the image", value: "K=V" },
+    quiet: quiet("Print only the image ID"),
+    progress: { type: "string", description: "auto, plain or quiet", value: "TYPE" },
+  },
+  run: async (ctx) => await (await import("../build/_command.ts")).buildCommand(ctx),
+};
+
 const login: CommandDef = {
   name: "login",
   summary: "Log in to a registry (credentials kept in <root>/auth.json, mode 0600)",
@@ -255,6 +300,7 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
   imagePrune,
   imagePull,
   imagePush,
+  imageBuild,
   login,
   logout,
 ];

@@ -506,7 +506,7 @@ export class ContainerService implements Containers {
         }
         const stdio: RunStdio = {
           stdin: options.stdin ? "inherit" : "null",
-          output: record.process.tty ? "inherit" : { log, tee: true },
+          output: record.process.tty ? "inherit" : { log, tee: options.tee ?? true },
         };
         code = await runtime.run(record, stdio);
       } catch (err) {

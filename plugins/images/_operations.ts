@@ -18,7 +18,7 @@ import type {
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, shortId } from "../../core/image.ts";
 import { tryNormalizeReference } from "../../core/reference.ts";
-import { matchesFilter } from "./filter.ts";
+import { intermediates, matchesFilter } from "./filter.ts";
 
 /** The images, newest first, filtered. */
 export async function list(servin: Servin, filter: ListFilter): Promise<ImageRecord[]> {
@@ -67,10 +67,18 @@ export async function prune(
   const before = await diskUsage(servin);
   const deleted = await servin.store.index.transaction((tx) => {
     const used = new Set(Object.values(tx.leases).map((l) => l.image));
-    const doomed = tx.images.filter((img) =>
-      !used.has(img.id) && (options.all || img.repo_tags.length === 0)
-    );
-    tx.images.splice(0, tx.images.length, ...tx.images.filter((img) => !doomed.includes(img)));
+    const doomed: ImageRecord[] = [];
+    // An intermediate image (another's parent) stays while its child does; once the child
+    // goes, the parent is dangling in the next round: at most one round per image.
+    for (let round = 0; round <= tx.images.length; round++) {
+      const kept = intermediates(tx.images);
+      const now = tx.images.filter((img) =>
+        !used.has(img.id) && (options.all || (img.repo_tags.length === 0 && !kept.has(img.id)))
+      );
+      if (now.length === 0) break;
+      doomed.push(...now);
+      tx.images.splice(0, tx.images.length, ...tx.images.filter((img) => !now.includes(img)));
+    }
     return doomed.map((img) => img.id);
   });
   const after = await diskUsage(servin);

@@ -16,6 +16,22 @@ export interface ImageFilter {
   label?: string[];
 }
 
+/**
+ * IDs of the intermediate images of `images`: untagged ones another image
+ * was made on (its `metadata.parent`), as build and commit record it. Docker
+ * hides them from `image ls` without `-a`, and `image prune` keeps them
+ * while that image lives: they are its build cache.
+ */
+export function intermediates(images: readonly ImageRecord[]): Set<string> {
+  const untagged = new Set(images.filter((i) => i.repo_tags.length === 0).map((i) => i.id));
+  const out = new Set<string>();
+  for (const img of images) {
+    const parent = img.metadata.parent;
+    if (parent !== undefined && untagged.has(parent)) out.add(parent);
+  }
+  return out;
+}
+
 /** True when `img` passes every filter. */
 export function matchesFilter(img: ImageRecord, filter: ImageFilter): boolean {
   if (filter.dangling !== undefined && (img.repo_tags.length === 0) !== filter.dangling) {
