@@ -13,6 +13,7 @@
 
 import { ServinError } from "../../core/errors.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
+import { lazyMethods } from "../_lazy.ts";
 
 /** A key pair as PEM text: the private key encrypted as cosign writes it, the public key as SPKI. */
 export interface KeyPair {
@@ -46,11 +47,7 @@ export function trustPlugin(): Plugin {
     setup(api) {
       api.provide("trust", {
         name: "trust",
-        sign: async (reference, options, context) =>
-          await (await work()).sign(reference, options, context),
-        verify: async (reference, options, context) =>
-          await (await work()).verify(reference, options, context),
-        policyPath: async (context) => await (await work()).policyPath(context),
+        ...lazyMethods(work, ["sign", "verify", "policyPath"]),
       });
       api.provide("requirement", {
         name: "insecureAcceptAnything",
