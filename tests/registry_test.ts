@@ -9,9 +9,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { listTree, ok, run, sha256, toolTest } from "./_cli.ts";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
+import { listTree, ok, run, sha256, type TempPlaces, toolTest } from "./_cli.ts";
+import { checkStore } from "./_invariants.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
+import { writeImage, writeMultiPlatformLayout } from "./_oci.ts";
 import { freePort, type Registry, startRegistry } from "./_registry.ts";
+import { buildTar } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 ||
   !["docker-registry", "skopeo", "umoci", "openssl", "runc", "busybox"].every(have);
@@ -37,16 +41,25 @@ async function importHello(dir: string, root: string, ref: string): Promise<void
   await ok(root, ["image", "import", tarball, ref]);
 }
 
+/** A test with a registry of its own (plain HTTP on 127.0.0.1), stopped when the test ends. */
+function registryTest(
+  name: string,
+  fn: (places: TempPlaces & { registry: Registry }) => Promise<void>,
+): void {
+  toolTest(name, ignore, async (places) => {
+    await using registry = await startRegistry(places.dir);
+    await fn({ ...places, registry });
+  });
+}
+
 async function blobGets(log: string): Promise<number> {
   const text = await Deno.readTextFile(log);
   return (text.match(/"GET \/v2\/[^"]*\/blobs\/sha256:/g) ?? []).length;
 }
 
-toolTest(
+registryTest(
   "pull what skopeo pushed (whiteouts and all), again without downloads, by digest, and push back",
-  ignore,
-  async ({ dir, root }) => {
-    await using registry = await startRegistry(dir);
+  async ({ dir, root, registry }) => {
     const { layout, ref } = await pushTestImage(dir, registry);
 
     const pulled = await ok(root, ["image", "pull", ref]);
@@ -395,13 +408,9 @@ toolTest(
   },
 );
 
-toolTest(
+registryTest(
   "pull of a multi-platform index takes the host's entry, or the one --platform names",
-  ignore,
-  async ({ dir, root }) => {
-    const { writeImage, writeMultiPlatformLayout } = await import("./_oci.ts");
-    const { buildTar } = await import("./_tar.ts");
-    await using registry = await startRegistry(dir);
+  async ({ dir, root, registry }) => {
     const layout = join(dir, "multi");
     const amd = await writeImage(layout, [{
       tar: buildTar([{ name: "amd", body: "x86\n" }]),
@@ -469,13 +478,9 @@ interface Descriptor {
   size: number;
 }
 
-toolTest(
+registryTest(
   "push compresses an imported plain-tar layer (gzip by default, zstd or none on request) and reuses the gzip blob",
-  ignore,
-  async ({ dir, root }) => {
-    const { gunzipSync, zstdDecompressSync } = await import("node:zlib");
-    const { checkStore } = await import("./_invariants.ts");
-    await using registry = await startRegistry(dir);
+  async ({ dir, root, registry }) => {
     const base = join(dir, "b");
     await Deno.mkdir(join(base, "etc"), { recursive: true });
     // Compressible, so that gzip is clearly smaller than the tar.
