@@ -1,10 +1,40 @@
 /**
- * Methods that import their work when first called: what the registration
- * modules of the plugins (images, trust) hand to `api.provide`, so that
- * registering costs no import of the code that does the work.
+ * What the registration modules of the built-in services (images, trust,
+ * ingest) share: the plugin named after the one service it provides, and
+ * methods that import their work when first called, so that registering
+ * costs no import of the code that does the work.
  *
  * @module
  */
+
+import type { Kind, KindMap } from "../core/api.ts";
+import { definePlugin, type Plugin, type PluginApi } from "../core/registry.ts";
+
+/**
+ * The plugin named `kind` that provides `implementation` as that kind; its
+ * `setup` then runs `more`, for what else the plugin registers (hooks,
+ * further kinds).
+ *
+ * @example
+ * ```ts
+ * import { servicePlugin } from "./_lazy.ts";
+ * const plugin = servicePlugin("ingest", { name: "ingest", ingest: () => Promise.resolve([]) });
+ * console.assert(plugin.name === "ingest");
+ * ```
+ */
+export function servicePlugin<K extends Kind>(
+  kind: K,
+  implementation: KindMap[K],
+  more?: (api: PluginApi) => void,
+): Plugin {
+  return definePlugin({
+    name: kind,
+    setup(api) {
+      api.provide(kind, implementation);
+      more?.(api);
+    },
+  });
+}
 
 type Method = (...args: never[]) => Promise<unknown>;
 

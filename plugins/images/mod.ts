@@ -6,20 +6,15 @@
  * @module
  */
 
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { lazyMethods } from "../_lazy.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { lazyMethods, servicePlugin } from "../_lazy.ts";
 
 const work = () => import("./_operations.ts");
 
 /** The built-in image operations. */
 export function imagesPlugin(): Plugin {
-  return definePlugin({
+  return servicePlugin("images", {
     name: "images",
-    setup(api) {
-      api.provide("images", {
-        name: "images",
-        ...lazyMethods(work, ["list", "history", "prune", "diskUsage", "copy"]),
-      });
-    },
+    ...lazyMethods(work, ["list", "history", "prune", "diskUsage", "copy"]),
   });
 }
