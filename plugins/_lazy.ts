@@ -17,9 +17,10 @@ import { definePlugin, type Plugin, type PluginApi } from "../core/registry.ts";
  *
  * @example
  * ```ts
+ * import type { Ingester } from "../core/api.ts";
  * import { servicePlugin } from "./_lazy.ts";
- * const plugin = servicePlugin("ingest", { name: "ingest", ingest: () => Promise.resolve([]) });
- * console.assert(plugin.name === "ingest");
+ * const ingestPlugin = (pipeline: Ingester) => servicePlugin("ingest", pipeline);
+ * console.assert(ingestPlugin({} as Ingester).name === "ingest");
  * ```
  */
 export function servicePlugin<K extends Kind>(
