@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listTree, ok, run, sha256, toolTest, withTempDir } from "./_cli.ts";
+import { listTree, ok, run, sha256, toolTest } from "./_cli.ts";
 import { busyboxImage } from "./_busybox.ts";
 import { have, sh } from "./_layout.ts";
 import { type Registry, startRegistry } from "./_registry.ts";
@@ -96,14 +96,9 @@ function registryTest(
   ) => Promise<void>,
   skip = ignore,
 ): void {
-  Deno.test({
-    name,
-    ignore: skip,
-    sanitizeResources: false,
-    fn: withTempDir(async ({ dir, root }) => {
-      await using registry = await startRegistry(dir);
-      await fn({ dir, root, registry, reg: api(registry) });
-    }),
+  toolTest(name, skip, async ({ dir, root }) => {
+    await using registry = await startRegistry(dir);
+    await fn({ dir, root, registry, reg: api(registry) });
   });
 }
 
