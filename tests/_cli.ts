@@ -113,6 +113,21 @@ export function withTempDir(
   };
 }
 
+/**
+ * A test that needs host tools or servers (a registry, skopeo, runc…):
+ * skipped when `ignore` says what it needs is missing, run in a fresh
+ * temporary directory as {@link withTempDir} does, and with Deno's resource
+ * sanitizer off, since the servers and processes it starts are ended by its
+ * own cleanup.
+ */
+export function toolTest(
+  name: string,
+  ignore: boolean,
+  fn: (places: TempPlaces) => Promise<void>,
+): void {
+  Deno.test({ name, ignore, sanitizeResources: false, fn: withTempDir(fn) });
+}
+
 /** Writes `data` to a file in `dir` and returns its path. */
 export async function writeFixture(dir: string, name: string, data: Uint8Array): Promise<string> {
   const path = join(dir, name);

@@ -6,6 +6,27 @@
  */
 
 import { headerSums } from "../plugins/formats/sniff.ts";
+import type { TarHeader } from "../plugins/formats/tar.ts";
+
+/**
+ * A parsed tar header as the layer writer takes it: a regular file of mode
+ * 0644, owned by root, empty, with `mtime` in seconds; `extra` overrides.
+ */
+export function tarHeader(name: string, mtime: number, extra: Partial<TarHeader> = {}): TarHeader {
+  return {
+    name,
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime,
+    linkname: "",
+    devmajor: 0,
+    devminor: 0,
+    ...extra,
+  };
+}
 
 /** One entry to write. */
 export interface FixtureEntry {

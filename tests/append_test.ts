@@ -11,7 +11,7 @@ import type { TarHeader } from "../plugins/formats/tar.ts";
 import { listTree, sha256, withTempDir } from "./_cli.ts";
 import { checkStore, tarContents } from "./_invariants.ts";
 import { manifestDescriptor, writeImage, writeIndex } from "./_oci.ts";
-import { buildTar } from "./_tar.ts";
+import { buildTar, tarHeader } from "./_tar.ts";
 
 const BASE = buildTar([
   { name: "etc/", type: "5" },
@@ -19,19 +19,8 @@ const BASE = buildTar([
   { name: "etc/gone", body: "bye\n" },
 ]);
 
-const header = (name: string, extra: Partial<TarHeader> = {}): TarHeader => ({
-  name,
-  type: "file",
-  mode: 0o644,
-  uid: 0,
-  gid: 0,
-  size: 0,
-  mtime: 1_600_000_000,
-  linkname: "",
-  devmajor: 0,
-  devminor: 0,
-  ...extra,
-});
+const header = (name: string, extra: Partial<TarHeader> = {}): TarHeader =>
+  tarHeader(name, 1_600_000_000, extra);
 
 function step(): ReadableStream<Uint8Array> {
   return layerTar([
@@ -136,20 +125,17 @@ Deno.test(
   "append from scratch, and a layer already stored is shared",
   withTempDir(async ({ root }) => {
     await using servin = await openServin({ root });
-    const a = await servin.append({
-      layer: step(),
-      config: { Cmd: ["/a"] },
-      history: {},
-      created: new Date(0),
-      reference: "a",
-    });
-    const b = await servin.append({
-      layer: step(),
-      config: { Cmd: ["/b"] },
-      history: {},
-      created: new Date(0),
-      reference: "b",
-    });
+    // The same step from scratch, under two commands and names.
+    const fromScratch = (name: string) =>
+      servin.append({
+        layer: step(),
+        config: { Cmd: [`/${name}`] },
+        history: {},
+        created: new Date(0),
+        reference: name,
+      });
+    const a = await fromScratch("a");
+    const b = await fromScratch("b");
     assert.equal(a.layers.length, 1);
     assert.deepEqual(a.layers, b.layers);
     assert.notEqual(a.id, b.id);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { DEFAULT_CONFIG } from "../plugins/ingest/config.ts";
-import { listTree, ok, run, sha256, withTempDir, writeFixture } from "./_cli.ts";
+import { listTree, ok, run, type RunResult, sha256, withTempDir, writeFixture } from "./_cli.ts";
 import { buildTar, type FixtureEntry } from "./_tar.ts";
 
 const ROOTFS: FixtureEntry[] = [
@@ -24,11 +24,18 @@ async function importId(root: string, ...args: string[]): Promise<string> {
   return (await ok(root, ["image", "import", ...args])).trim().slice(7);
 }
 
-function oneLineError(stderr: string, ...fragments: string[]) {
-  const lines = stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${stderr}`);
+/**
+ * `servin ARGS…`, which must fail with exit 1 and one `servin: …` line on
+ * stderr that holds every one of `fragments`; returns the result.
+ */
+async function fails(root: string, args: string[], ...fragments: string[]): Promise<RunResult> {
+  const r = await run(root, args);
+  assert.equal(r.code, 1, args.join(" "));
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
   assert.match(lines[0]!, /^servin: /);
   for (const f of fragments) assert.ok(lines[0]!.includes(f), `"${f}" not in: ${lines[0]}`);
+  return r;
 }
 
 Deno.test(
@@ -186,12 +193,8 @@ Deno.test(
     assert.deepEqual(oci.config.Entrypoint, ["/bin/sh", "-c"]);
     assert.equal(oci.history[0].comment, "first cut");
 
-    const bad = await run(root, ["image", "import", "--cmd", "[oops", path, "x"]);
-    assert.equal(bad.code, 1);
-    oneLineError(bad.stderr, "--cmd");
-    const rel = await run(root, ["image", "import", "--workdir", "srv", path, "x"]);
-    assert.equal(rel.code, 1);
-    oneLineError(rel.stderr, "--workdir");
+    await fails(root, ["image", "import", "--cmd", "[oops", path, "x"], "--cmd");
+    await fails(root, ["image", "import", "--workdir", "srv", path, "x"], "--workdir");
   }),
 );
 
@@ -230,12 +233,8 @@ Deno.test(
     assert.equal(await q("label=tier=other"), "");
     assert.equal(await q("dangling=true"), "");
 
-    const bad = await run(root, ["image", "ls", "--filter", "colour=red"]);
-    assert.equal(bad.code, 1);
-    oneLineError(bad.stderr, "colour=red");
-    const fmt = await run(root, ["image", "ls", "--format", "yaml"]);
-    assert.equal(fmt.code, 1);
-    oneLineError(fmt.stderr, "yaml");
+    await fails(root, ["image", "ls", "--filter", "colour=red"], "colour=red");
+    await fails(root, ["image", "ls", "--format", "yaml"], "yaml");
   }),
 );
 
@@ -260,12 +259,8 @@ Deno.test(
     assert.match(await ok(root, ["images"]), new RegExp(`<none>\\s+<none>\\s+${a.slice(0, 12)}`));
     assert.equal(await ok(root, ["images", "-q", "-f", "dangling=true"]), `${a.slice(0, 12)}\n`);
 
-    const missing = await run(root, ["tag", "nope:1", "x"]);
-    assert.equal(missing.code, 1);
-    oneLineError(missing.stderr, "No such image: nope:1");
-    const invalid = await run(root, ["tag", a, "Bad:Name"]);
-    assert.equal(invalid.code, 1);
-    oneLineError(invalid.stderr, "Bad:Name");
+    await fails(root, ["tag", "nope:1", "x"], "No such image: nope:1");
+    await fails(root, ["tag", a, "Bad:Name"], "Bad:Name");
   }),
 );
 
@@ -278,13 +273,9 @@ Deno.test(
     assert.equal(await ok(root, ["rmi", "app:2"]), "Untagged: app:2\n");
     await ok(root, ["tag", "app:1", "app:3"]);
 
-    const refused = await run(root, ["image", "rm", id.slice(0, 12)]);
-    assert.equal(refused.code, 1);
-    oneLineError(refused.stderr, "app:1", "app:3", "-f");
+    await fails(root, ["image", "rm", id.slice(0, 12)], "app:1", "app:3", "-f");
 
-    const mixed = await run(root, ["rmi", "nope", "-f", id.slice(0, 5)]);
-    assert.equal(mixed.code, 1);
-    oneLineError(mixed.stderr, "No such image: nope");
+    const mixed = await fails(root, ["rmi", "nope", "-f", id.slice(0, 5)], "No such image: nope");
     assert.equal(mixed.stdout, `Untagged: app:1\nUntagged: app:3\nDeleted: sha256:${id}\n`);
     assert.equal(await ok(root, ["images", "-q"]), "");
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
@@ -340,16 +331,12 @@ Deno.test(
     assert.equal(await ok(root, ["help", "image", "ls"]), await ok(root, ["images", "--help"]));
     assert.match(await ok(root, ["image"]), /image ls/);
 
-    const pull = await run(root, ["image", "pull", "127.0.0.1:59999/nothing/here"]);
-    assert.equal(pull.code, 1);
-    oneLineError(pull.stderr, "127.0.0.1:59999");
+    await fails(root, ["image", "pull", "127.0.0.1:59999/nothing/here"], "127.0.0.1:59999");
 
     for (
       const args of [["frobnicate"], ["image", "ls", "--bogus"], ["image", "tag", "x"], ["--bogus"]]
     ) {
-      const r = await run(root, args);
-      assert.equal(r.code, 1, args.join(" "));
-      oneLineError(r.stderr);
+      await fails(root, args);
     }
     const debug = await run(root, ["--debug", "image", "tag", "nope", "x"]);
     assert.equal(debug.code, 1);

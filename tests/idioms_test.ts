@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, withTempDir } from "./_cli.ts";
+import { ok, toolTest, withTempDir } from "./_cli.ts";
 import { addSymlinkWhiteoutLayers, have, sh } from "./_layout.ts";
 import { manifest, untar, xattrsOf } from "./_tree.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
@@ -55,12 +55,10 @@ Deno.test({
   }),
 });
 
-Deno.test({
-  name:
-    "a tar --xattrs rootfs keeps its file capability and user xattr through import, both snapshotters and export",
-  ignore: !isRoot || !have("setcap") || !have("getcap") || !have("tar"),
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+toolTest(
+  "a tar --xattrs rootfs keeps its file capability and user xattr through import, both snapshotters and export",
+  !isRoot || !have("setcap") || !have("getcap") || !have("tar"),
+  async ({ dir, root }) => {
     const platform = linuxPlatform();
     const src = join(dir, "src");
     await Deno.mkdir(join(src, "bin"), { recursive: true });
@@ -108,5 +106,5 @@ Deno.test({
     await ok(root, ["image", "import", exported, "caps:2"]);
     const [again] = JSON.parse(await ok(root, ["image", "inspect", "caps:2"]));
     assert.deepEqual(xattrsOf(again.rootfs_path), wanted);
-  }),
-});
+  },
+);

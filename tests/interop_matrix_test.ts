@@ -17,7 +17,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, withTempDir } from "./_cli.ts";
+import { ok, run, toolTest } from "./_cli.ts";
 import { addSymlinkWhiteoutLayers, have, pathOf, sh, umociLayout } from "./_layout.ts";
 import { startRegistry } from "./_registry.ts";
 import { manifest, untar, xattrsOf } from "./_tree.ts";
@@ -61,12 +61,11 @@ interface Case {
   prints: string;
 }
 
-Deno.test({
-  name: "images of buildah, podman, skopeo and umoci load and pull, export as their tools " +
+toolTest(
+  "images of buildah, podman, skopeo and umoci load and pull, export as their tools " +
     "show them and run on both snapshotters",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir }) => {
+  async ({ dir }) => {
     const storage = join(dir, "storage");
     const store = `[vfs@${storage}/root+${storage}/run]`;
     const common = ["--root", `${storage}/root`, "--runroot", `${storage}/run`];
@@ -265,8 +264,8 @@ Deno.test({
     } finally {
       await podman("system", "reset", "-f").catch(() => {});
     }
-  }),
-});
+  },
+);
 
 /** Extracts `tarball` into `dest`; returns `dest`. */
 async function untarTo(tarball: string, dest: string): Promise<string> {

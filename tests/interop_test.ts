@@ -9,19 +9,17 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, withTempDir } from "./_cli.ts";
+import { ok, toolTest } from "./_cli.ts";
 import { buildLayout, check, have, podmanIn, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
 
 const TOOLS = ["runc", "busybox", "umoci", "skopeo", "podman", "tar"];
 const ignore = Deno.uid() !== 0 || !TOOLS.every(have);
 
-Deno.test({
-  name:
-    "umoci, skopeo and podman archives load, run with whiteouts applied, and save back for podman",
+toolTest(
+  "umoci, skopeo and podman archives load, run with whiteouts applied, and save back for podman",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+  async ({ dir, root }) => {
     const podman = podmanIn(join(dir, "podman"));
     try {
       const layout = await buildLayout(dir);
@@ -118,5 +116,5 @@ Deno.test({
     } finally {
       await podman("system", "reset", "-f").catch(() => {});
     }
-  }),
-});
+  },
+);

@@ -462,47 +462,64 @@ function assertReadNoFurther(sent: number): void {
   assert.ok(sent < ENDLESS_MAX / 2, `the server was read no further (${sent} bytes)`);
 }
 
-Deno.test(
-  "a manifest past 4 MiB is refused while it streams",
-  withTempDir(async ({ root }) => {
-    const image = await tinyImage();
-    // Valid JSON however long: the manifest followed by spaces.
-    await using registry = serveEndless(
-      image,
-      (url) => url.pathname.includes("/manifests/"),
-      image.manifest,
-      0x20,
-      { "content-type": "application/vnd.oci.image.manifest.v1+json" },
-    );
-    const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
-    assertUserError(r, /the manifest( 1)? is larger than 4194304 bytes/);
-    assertReadNoFurther(registry.sent.bytes);
-  }),
-);
+/** A pull from a registry whose answer to what `matches` picks never ends. */
+interface EndlessCase {
+  name: string;
+  /** The requests answered endlessly, their first bytes, the byte that follows, the headers. */
+  endless: (image: TinyImage) => {
+    matches: (url: URL) => boolean;
+    head: Uint8Array;
+    fill: number;
+    headers?: HeadersInit;
+  };
+  /** The one-line error the pull must fail with. */
+  error: (image: TinyImage) => RegExp;
+  /** More checks of the registry's log. */
+  check?: (image: TinyImage, seen: string[]) => void;
+}
 
-Deno.test(
-  "a blob never streams past its descriptor's size",
-  withTempDir(async ({ root }) => {
-    const image = await tinyImage();
-    await using registry = serveEndless(
-      image,
-      (url) => url.pathname === `/v2/t/app/blobs/${image.layerDigest}`,
-      image.layer,
-      0,
-    );
-    const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
-    assertUserError(
-      r,
-      new RegExp(
-        `: blob ${image.layerDigest} is larger than ${image.layer.length} bytes$`,
-        "m",
-      ),
-    );
-    const gets = registry.seen.filter((l) => l.includes(image.layerDigest));
-    assert.equal(gets.length, 1, "not retried");
-    assertReadNoFurther(registry.sent.bytes);
-  }),
-);
+const ENDLESS_CASES: EndlessCase[] = [
+  {
+    name: "a manifest past 4 MiB is refused while it streams",
+    // Valid JSON however long: the manifest followed by spaces.
+    endless: (image) => ({
+      matches: (url) => url.pathname.includes("/manifests/"),
+      head: image.manifest,
+      fill: 0x20,
+      headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    }),
+    error: () => /the manifest( 1)? is larger than 4194304 bytes/,
+  },
+  {
+    name: "a blob never streams past its descriptor's size",
+    endless: (image) => ({
+      matches: (url) => url.pathname === `/v2/t/app/blobs/${image.layerDigest}`,
+      head: image.layer,
+      fill: 0,
+    }),
+    error: (image) =>
+      new RegExp(`: blob ${image.layerDigest} is larger than ${image.layer.length} bytes$`, "m"),
+    check: (image, seen) => {
+      const gets = seen.filter((l) => l.includes(image.layerDigest));
+      assert.equal(gets.length, 1, "not retried");
+    },
+  },
+];
+
+for (const c of ENDLESS_CASES) {
+  Deno.test(
+    c.name,
+    withTempDir(async ({ root }) => {
+      const image = await tinyImage();
+      const { matches, head, fill, headers } = c.endless(image);
+      await using registry = serveEndless(image, matches, head, fill, headers);
+      const r = await servin(root, ["pull", `${registry.host}/t/app:1`]);
+      assertUserError(r, c.error(image));
+      c.check?.(image, registry.seen);
+      assertReadNoFurther(registry.sent.bytes);
+    }),
+  );
+}
 
 Deno.test(
   "a corrupt auth.json is an error naming the file, and login leaves it alone",

@@ -9,9 +9,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { listTree, ok, run, sha256, withTempDir } from "./_cli.ts";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
+import { listTree, ok, run, sha256, type TempPlaces, toolTest } from "./_cli.ts";
+import { checkStore } from "./_invariants.ts";
 import { buildLayout, check, have, sh } from "./_layout.ts";
+import { writeImage, writeMultiPlatformLayout } from "./_oci.ts";
 import { freePort, type Registry, startRegistry } from "./_registry.ts";
+import { buildTar } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 ||
   !["docker-registry", "skopeo", "umoci", "openssl", "runc", "busybox"].every(have);
@@ -37,18 +41,25 @@ async function importHello(dir: string, root: string, ref: string): Promise<void
   await ok(root, ["image", "import", tarball, ref]);
 }
 
+/** A test with a registry of its own (plain HTTP on 127.0.0.1), stopped when the test ends. */
+function registryTest(
+  name: string,
+  fn: (places: TempPlaces & { registry: Registry }) => Promise<void>,
+): void {
+  toolTest(name, ignore, async (places) => {
+    await using registry = await startRegistry(places.dir);
+    await fn({ ...places, registry });
+  });
+}
+
 async function blobGets(log: string): Promise<number> {
   const text = await Deno.readTextFile(log);
   return (text.match(/"GET \/v2\/[^"]*\/blobs\/sha256:/g) ?? []).length;
 }
 
-Deno.test({
-  name:
-    "pull what skopeo pushed (whiteouts and all), again without downloads, by digest, and push back",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    await using registry = await startRegistry(dir);
+registryTest(
+  "pull what skopeo pushed (whiteouts and all), again without downloads, by digest, and push back",
+  async ({ dir, root, registry }) => {
     const { layout, ref } = await pushTestImage(dir, registry);
 
     const pulled = await ok(root, ["image", "pull", ref]);
@@ -116,14 +127,13 @@ Deno.test({
     const missing = await run(root, ["pull", `${registry.host}/test/nothing:1`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "a registry that dies mid-pull leaves the store as it was, and the next pull completes",
+toolTest(
+  "a registry that dies mid-pull leaves the store as it was, and the next pull completes",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+  async ({ dir, root }) => {
     await using first = await startRegistry(dir);
     await pushTestImage(dir, first);
     await ok(root, ["image", "ls"]);
@@ -164,8 +174,8 @@ Deno.test({
     const again = await run(root, ["pull", `${registry.host}/test/app:1`]);
     assert.equal(again.code, 0, again.stderr);
     await check(root, `${registry.host}/test/app:1`, "overlay");
-  }),
-});
+  },
+);
 
 /** Makes an RSA key and a self-signed certificate for it, valid two days, with openssl. */
 async function selfSigned(keyFile: string, certFile: string, commonName: string): Promise<void> {
@@ -236,12 +246,10 @@ async function certificates(
   return { ca, cert, key, certDir };
 }
 
-Deno.test({
-  name:
-    "htpasswd Basic auth over TLS with a private CA: login, pull, push; a wrong password stores nothing",
-  ignore: ignore || !have("htpasswd"),
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+toolTest(
+  "htpasswd Basic auth over TLS with a private CA: login, pull, push; a wrong password stores nothing",
+  ignore || !have("htpasswd"),
+  async ({ dir, root }) => {
     const tls = await certificates(dir);
     const htpasswd = join(dir, "htpasswd");
     await sh("htpasswd", "-Bbc", htpasswd, "alice", "s3cret");
@@ -307,19 +315,17 @@ auth:
     );
     const after = await run(root, ["pull", "--cert-dir", tls.certDir, ref]);
     assert.equal(after.code, 1);
-  }),
-});
+  },
+);
 
 function base64url(bytes: Uint8Array | string): string {
   return Buffer.from(bytes).toString("base64url");
 }
 
-Deno.test({
-  name:
-    "token (Bearer) auth: a token server of the test's own signs tokens the real registry checks",
+toolTest(
+  "token (Bearer) auth: a token server of the test's own signs tokens the real registry checks",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+  async ({ dir, root }) => {
     const keyFile = join(dir, "token.key");
     const certFile = join(dir, "token.crt");
     await selfSigned(keyFile, certFile, "token issuer");
@@ -399,17 +405,12 @@ Deno.test({
     assert.match(await ok(root, ["pull", ref]), /^Pulled /);
     assert.ok(issued.includes("repository:tokens/app:pull,push"), issued.join(" "));
     assert.ok(issued.includes("repository:tokens/app:pull"), issued.join(" "));
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "pull of a multi-platform index takes the host's entry, or the one --platform names",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    const { writeImage, writeMultiPlatformLayout } = await import("./_oci.ts");
-    const { buildTar } = await import("./_tar.ts");
-    await using registry = await startRegistry(dir);
+registryTest(
+  "pull of a multi-platform index takes the host's entry, or the one --platform names",
+  async ({ dir, root, registry }) => {
     const layout = join(dir, "multi");
     const amd = await writeImage(layout, [{
       tar: buildTar([{ name: "amd", body: "x86\n" }]),
@@ -438,8 +439,8 @@ Deno.test({
     const none = await run(root, ["pull", "--platform", "linux/riscv64", ref]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no image for platform linux\/riscv64/);
-  }),
-});
+  },
+);
 
 /** The manifest `ref` (`repo:tag`) has on `registry`, as an OCI or Docker client asks for it. */
 async function manifestOf(
@@ -477,15 +478,9 @@ interface Descriptor {
   size: number;
 }
 
-Deno.test({
-  name:
-    "push compresses an imported plain-tar layer (gzip by default, zstd or none on request) and reuses the gzip blob",
-  ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
-    const { gunzipSync, zstdDecompressSync } = await import("node:zlib");
-    const { checkStore } = await import("./_invariants.ts");
-    await using registry = await startRegistry(dir);
+registryTest(
+  "push compresses an imported plain-tar layer (gzip by default, zstd or none on request) and reuses the gzip blob",
+  async ({ dir, root, registry }) => {
     const base = join(dir, "b");
     await Deno.mkdir(join(base, "etc"), { recursive: true });
     // Compressible, so that gzip is clearly smaller than the tar.
@@ -614,15 +609,13 @@ Deno.test({
       bad.stderr,
       'servin: Invalid --compression-format "lz4": use gzip, zstd or none\n',
     );
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "a compressed upload that fails starts over once; failing again, the push leaves the store as it was",
+toolTest(
+  "a compressed upload that fails starts over once; failing again, the push leaves the store as it was",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+  async ({ dir, root }) => {
     // Relative upload locations, so that every request goes through the proxy.
     await using registry = await startRegistry(dir, "  relativeurls: true\n");
     const ref = `${registry.host}/flaky/app:1`;
@@ -668,5 +661,5 @@ Deno.test({
     } finally {
       await proxy.shutdown();
     }
-  }),
-});
+  },
+);

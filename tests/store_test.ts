@@ -10,6 +10,24 @@ import { buildTar } from "./_tar.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+function readIndex(root: string): Promise<string> {
+  return Deno.readTextFile(join(root, "images", "index.json"));
+}
+
+/**
+ * Imports a one-file tarball as `ref`; returns the tarball and the index
+ * as it then is, which what the test does next must leave as it was.
+ */
+async function importOne(
+  dir: string,
+  root: string,
+  ref: string,
+): Promise<{ tarball: string; index: string }> {
+  const tarball = await writeFixture(dir, "rootfs.tar", buildTar([{ name: "f", body: "f" }]));
+  await ok(root, ["image", "import", tarball, ref]);
+  return { tarball, index: await readIndex(root) };
+}
+
 Deno.test(
   "concurrent imports, tags and removals in separate processes lose nothing",
   withTempDir(async ({ dir, root }) => {
@@ -34,7 +52,7 @@ Deno.test(
     for (const r of results.slice(0, 9)) assert.equal(r.code, 0, r.stderr);
     assert.equal(results[9]!.code, 0, results[9]!.stderr);
 
-    const images = JSON.parse(await Deno.readTextFile(join(root, "images", "index.json")));
+    const images = JSON.parse(await readIndex(root));
     const tags = images.flatMap((i: { repo_tags: string[] }) => i.repo_tags).sort();
     const expected = [
       ...paths.map((_, i) => `own:${i}`),
@@ -56,9 +74,7 @@ Deno.test(
 Deno.test(
   "a killed import leaves no image, and the next command sweeps its staging",
   withTempDir(async ({ dir, root }) => {
-    const small = await writeFixture(dir, "small.tar", buildTar([{ name: "a", body: "a" }]));
-    await ok(root, ["image", "import", small, "kept"]);
-    const index = await Deno.readTextFile(join(root, "images", "index.json"));
+    const { tarball, index } = await importOne(dir, root, "kept");
 
     // A slow input: stdin we feed by hand, so the import is surely mid-way when killed.
     const child = new Deno.Command(Deno.execPath(), {
@@ -82,10 +98,10 @@ Deno.test(
     await child.status;
     await writer.abort().catch(() => {});
 
-    assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
+    assert.equal(await readIndex(root), index);
     const list = await ok(root, ["images", "-q"]);
     assert.equal(list.split("\n").filter(Boolean).length, 1);
-    await ok(root, ["image", "import", small, "next"]);
+    await ok(root, ["image", "import", tarball, "next"]);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
   }),
 );
@@ -93,9 +109,7 @@ Deno.test(
 Deno.test(
   "a writer waiting for the store lock says who holds it, and gives up after SERVIN_LOCK_TIMEOUT",
   withTempDir(async ({ dir, root }) => {
-    const tarball = await writeFixture(dir, "rootfs.tar", buildTar([{ name: "f", body: "f" }]));
-    await ok(root, ["image", "import", tarball, "first:1"]);
-    const index = await Deno.readTextFile(join(root, "images", "index.json"));
+    const { tarball, index } = await importOne(dir, root, "first:1");
     // Another process holds the lock, as a hung writer would: this test process.
     const lock = await Deno.open(join(root, "images", "index.lock"), { read: true, write: true });
     try {
@@ -121,7 +135,7 @@ Deno.test(
     } finally {
       lock.close();
     }
-    assert.equal(await Deno.readTextFile(join(root, "images", "index.json")), index);
+    assert.equal(await readIndex(root), index);
     assert.deepEqual(await listTree(join(root, "tmp")), []);
   }),
 );

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listTree, ok, run, sha256, withTempDir } from "./_cli.ts";
+import { listTree, ok, run, sha256, toolTest } from "./_cli.ts";
 import { busyboxImage } from "./_busybox.ts";
 import { have, sh } from "./_layout.ts";
 import { type Registry, startRegistry } from "./_registry.ts";
@@ -96,14 +96,9 @@ function registryTest(
   ) => Promise<void>,
   skip = ignore,
 ): void {
-  Deno.test({
-    name,
-    ignore: skip,
-    sanitizeResources: false,
-    fn: withTempDir(async ({ dir, root }) => {
-      await using registry = await startRegistry(dir);
-      await fn({ dir, root, registry, reg: api(registry) });
-    }),
+  toolTest(name, skip, async ({ dir, root }) => {
+    await using registry = await startRegistry(dir);
+    await fn({ dir, root, registry, reg: api(registry) });
   });
 }
 
@@ -529,12 +524,10 @@ registryTest(
   },
 );
 
-Deno.test({
-  name:
-    "load: an archive tagged for a registry is judged under docker-archive scopes, a local tag is not",
+toolTest(
+  "load: an archive tagged for a registry is judged under docker-archive scopes, a local tag is not",
   ignore,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+  async ({ dir, root }) => {
     const base = join(dir, "b");
     await Deno.mkdir(base);
     await Deno.writeTextFile(join(base, "f"), "x\n");
@@ -570,15 +563,13 @@ Deno.test({
     assert.match(refused.stderr, new RegExp(`"reject" of docker-archive:${archives}`));
     assert.deepEqual(await listTree(store), empty);
     await ok(store, ["--signature-policy", policy, "load", "-i", local]);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "skopeo signs (keys from servin and from skopeo) and servin verifies; servin signs and skopeo's policy accepts",
-  ignore: ignore || skopeoMissing,
-  sanitizeResources: false,
-  fn: withTempDir(async ({ dir, root }) => {
+toolTest(
+  "skopeo signs (keys from servin and from skopeo) and servin verifies; servin signs and skopeo's policy accepts",
+  ignore || skopeoMissing,
+  async ({ dir, root }) => {
     const skopeo = SKOPEO!;
     await using registry = await startRegistry(dir);
     const host = registry.host;
@@ -676,5 +667,5 @@ Deno.test({
       }).output();
     assert.equal((await skopeoCopy(`${servinKey}.pub`)).code, 0);
     assert.notEqual((await skopeoCopy(`${other}.pub`)).code, 0);
-  }),
-});
+  },
+);

@@ -10,7 +10,7 @@ import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, shortId } from "../../core/image.ts";
 import { type LogEntry, parseLog, timeMs } from "../runtime/_log.ts";
 import { treeBytes } from "../storage/fs.ts";
-import { eachArgument, formatFlag, strings } from "./_each.ts";
+import { eachArgument, formatFlag, splitFilter, strings } from "./_each.ts";
 import { humanAgo, humanDuration, humanSize, portsText, table } from "./_format.ts";
 import { confirm } from "./_prompt.ts";
 
@@ -63,15 +63,7 @@ const STATUSES = ["created", "running", "exited", "dead", "paused", "restarting"
 function parsePsFilters(list: string[]): Map<string, string[]> {
   const filters = new Map<string, string[]>();
   for (const item of list) {
-    const eq = item.indexOf("=");
-    const key = item.slice(0, eq);
-    const value = item.slice(eq + 1);
-    if (eq < 0 || !PS_FILTERS.includes(key)) {
-      throw new ServinError(
-        "invalid-argument",
-        `Invalid filter "${item}": use ${PS_FILTERS.map((k) => `${k}=…`).join(", ")}`,
-      );
-    }
+    const [key, value] = splitFilter(item, PS_FILTERS, PS_FILTERS.map((k) => `${k}=…`).join(", "));
     if (key === "status" && !STATUSES.includes(value)) {
       throw new ServinError(
         "invalid-argument",

@@ -1,7 +1,7 @@
 /**
  * What several commands share: going on after a failing argument, the
  * `inspect` commands' JSON array or template, repeatable flag values as a
- * list, and the `--format` check.
+ * list, the `--filter KEY=VALUE` split and the `--format` check.
  *
  * @module
  */
@@ -58,6 +58,23 @@ export async function inspectEach<T>(
 /** A flag's values as a list (a repeatable flag gives an array, others one string). */
 export function strings(value: unknown): string[] {
   return Array.isArray(value) ? value : typeof value === "string" ? [value] : [];
+}
+
+/**
+ * One `--filter KEY=VALUE` split at its first `=`; a value without `=` or
+ * with a key not in `keys` is an error that lists what to use (`usage`).
+ */
+export function splitFilter(
+  item: string,
+  keys: readonly string[],
+  usage: string,
+): [string, string] {
+  const eq = item.indexOf("=");
+  const key = item.slice(0, eq);
+  if (eq < 0 || !keys.includes(key)) {
+    throw new ServinError("invalid-argument", `Invalid filter "${item}": use ${usage}`);
+  }
+  return [key, item.slice(eq + 1)];
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { interruptible } from "./_interrupt.ts";
-import { withProgress } from "./_progress.ts";
+import { stagingWork } from "./_progress.ts";
 
 /** `servin image load [-i FILE]`. */
 export async function loadImages(ctx: CommandContext): Promise<void> {
@@ -16,17 +16,12 @@ export async function loadImages(ctx: CommandContext): Promise<void> {
   if (input === "-" && Deno.stdin.isTerminal()) {
     throw new ServinError("invalid-argument", "Nothing to load: give -i FILE or redirect stdin");
   }
-  const servin = await ctx.servin();
-  const images = await interruptible(ctx, () =>
-    withProgress(
-      ctx,
-      "Loading",
-      (onProgress) =>
-        servin.loadImages(input, {
-          platform: ctx.flags.platform as string | undefined,
-          onProgress,
-        }),
-    ));
+  const images = await stagingWork(
+    ctx,
+    "Loading",
+    (servin, onProgress) =>
+      servin.loadImages(input, { platform: ctx.flags.platform as string | undefined, onProgress }),
+  );
   for (const { image, tags } of images) {
     if (tags.length === 0) ctx.out(`Loaded image ID: sha256:${image.id}`);
     for (const tag of tags) ctx.out(`Loaded image: ${tag}`);

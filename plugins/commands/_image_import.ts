@@ -10,8 +10,7 @@ import { ServinError } from "../../core/errors.ts";
 import { mergeEnv } from "../../core/image.ts";
 import type { BuiltConfig } from "../ingest/config.ts";
 import { strings } from "./_each.ts";
-import { interruptible } from "./_interrupt.ts";
-import { withProgress } from "./_progress.ts";
+import { stagingWork } from "./_progress.ts";
 
 /** Splits a command line into words: a JSON array, or words with shell-style quotes. */
 export function parseCommandLine(text: string, flag: string): string[] {
@@ -216,17 +215,15 @@ function configFromFlags(flags: CommandContext["flags"]): Partial<BuiltConfig> {
 export async function importImage(ctx: CommandContext): Promise<void> {
   const [input, reference] = ctx.args as [string, string];
   const config = configFromFlags(ctx.flags);
-  const servin = await ctx.servin();
-  const image = await interruptible(ctx, () =>
-    withProgress(
-      ctx,
-      "Importing",
-      (onProgress) =>
-        servin.importImage(input, reference, {
-          config,
-          message: ctx.flags.message as string | undefined,
-          onProgress,
-        }),
-    ));
+  const image = await stagingWork(
+    ctx,
+    "Importing",
+    (servin, onProgress) =>
+      servin.importImage(input, reference, {
+        config,
+        message: ctx.flags.message as string | undefined,
+        onProgress,
+      }),
+  );
   ctx.out(`sha256:${image.id}`);
 }

@@ -9,14 +9,16 @@ import type { CommandContext, ListFilter } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { type ImageRecord, resolveImage, shortId } from "../../core/image.ts";
 import { intermediates, matchesFilter } from "../images/filter.ts";
-import { formatFlag, strings } from "./_each.ts";
+import { formatFlag, splitFilter, strings } from "./_each.ts";
 import { humanAgo, humanSize, splitTag, table } from "./_format.ts";
 
 // Docker's template views (and the Go-template engine under them) are imported
 // only when `--format` is a template: the table and JSON paths don't need them.
 const view = () => import("./_docker_view.ts");
 
-const FILTER_KEYS = new Set(["reference", "dangling", "label", "since", "before"]);
+const FILTER_KEYS = ["reference", "dangling", "label", "since", "before"];
+const FILTER_USAGE =
+  "reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE or before=IMAGE";
 
 /** `image ls` filters: the facade's, and `since`/`before`, which name images. */
 interface ImageFilters extends ListFilter {
@@ -27,15 +29,7 @@ interface ImageFilters extends ListFilter {
 function parseFilters(list: string[]): ImageFilters {
   const filter: ImageFilters = {};
   for (const item of list) {
-    const eq = item.indexOf("=");
-    const key = item.slice(0, eq);
-    const value = item.slice(eq + 1);
-    if (eq < 0 || !FILTER_KEYS.has(key)) {
-      throw new ServinError(
-        "invalid-argument",
-        `Invalid filter "${item}": use reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE or before=IMAGE`,
-      );
-    }
+    const [key, value] = splitFilter(item, FILTER_KEYS, FILTER_USAGE);
     if (key === "since" || key === "before") {
       filter[key] = value;
       continue;

@@ -8,8 +8,7 @@
 import type { CommandContext, PushOptions } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import type { RegistryOptions } from "../../core/kinds.ts";
-import { interruptible } from "./_interrupt.ts";
-import { withProgress } from "./_progress.ts";
+import { stagingWork } from "./_progress.ts";
 
 /** The connection flags `--tls-verify` and `--cert-dir`. */
 export function registryOptions(ctx: CommandContext): RegistryOptions {
@@ -29,16 +28,15 @@ export function registryOptions(ctx: CommandContext): RegistryOptions {
 /** `servin image pull NAME`. */
 export async function pullImage(ctx: CommandContext): Promise<void> {
   const options = registryOptions(ctx);
-  const servin = await ctx.servin();
-  const image = await interruptible(
+  const image = await stagingWork(
     ctx,
-    () =>
-      withProgress(ctx, "Pulling", (onProgress) =>
-        servin.pullImage(ctx.args[0]!, {
-          ...options,
-          platform: ctx.flags.platform as string | undefined,
-          onProgress,
-        })),
+    "Pulling",
+    (servin, onProgress) =>
+      servin.pullImage(ctx.args[0]!, {
+        ...options,
+        platform: ctx.flags.platform as string | undefined,
+        onProgress,
+      }),
   );
   ctx.out(
     ctx.flags.quiet
@@ -63,13 +61,11 @@ function compressionOptions(ctx: CommandContext): PushOptions {
 /** `servin image push IMAGE [DESTINATION]`: prints the manifest digest. */
 export async function pushImage(ctx: CommandContext): Promise<void> {
   const options = { ...registryOptions(ctx), ...compressionOptions(ctx) };
-  const servin = await ctx.servin();
-  const digest = await interruptible(ctx, () =>
-    withProgress(
-      ctx,
-      "Pushing",
-      (onProgress) => servin.pushImage(ctx.args[0]!, ctx.args[1], { ...options, onProgress }),
-    ));
+  const digest = await stagingWork(
+    ctx,
+    "Pushing",
+    (servin, onProgress) => servin.pushImage(ctx.args[0]!, ctx.args[1], { ...options, onProgress }),
+  );
   ctx.out(`digest: ${digest}`);
 }
 

@@ -5,9 +5,10 @@
  * @module
  */
 
-import type { CommandContext } from "../../core/api.ts";
+import type { CommandContext, Servin } from "../../core/api.ts";
 import type { ProgressFn } from "../../core/kinds.ts";
 import { humanSize } from "./_format.ts";
+import { interruptible } from "./_interrupt.ts";
 
 /** A progress printer for `verb`, or undefined when stderr is not a terminal or `--quiet` was given. */
 export function progressPrinter(ctx: CommandContext, verb: string): ProgressFn | undefined {
@@ -47,4 +48,18 @@ export async function withProgress<T>(
   } finally {
     if (onProgress) ctx.errRaw("\r\x1b[K");
   }
+}
+
+/**
+ * What import, load, pull and push share: runs `work` on the open Servin
+ * with a progress printer for `verb`, interruptible by SIGINT and SIGTERM
+ * (see _interrupt.ts).
+ */
+export async function stagingWork<T>(
+  ctx: CommandContext,
+  verb: string,
+  work: (servin: Servin, onProgress: ProgressFn | undefined) => Promise<T>,
+): Promise<T> {
+  const servin = await ctx.servin();
+  return await interruptible(ctx, () => withProgress(ctx, verb, (p) => work(servin, p)));
 }

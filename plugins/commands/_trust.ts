@@ -7,16 +7,13 @@
 
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
+import { readText } from "../storage/fs.ts";
 import { formatFlag } from "./_each.ts";
 import { registryOptions } from "./_image_registry.ts";
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
-    throw new ServinError("invalid-argument", `Cannot read ${what} ${path}: ${why}`);
-  }
+/** A file the user named, such as a key: `Cannot read the private key FILE: …` when it fails. */
+async function readFile(path: string, what: string): Promise<string> {
+  return await readText(path, `${what} ${path}`);
 }
 
 /** Reads a line from the terminal without echoing it. */
@@ -45,7 +42,7 @@ async function prompt(ctx: CommandContext, question: string): Promise<string> {
 async function passphrase(ctx: CommandContext, confirm: boolean): Promise<string> {
   const file = ctx.flags["passphrase-file"] as string | undefined;
   if (file !== undefined) {
-    return (await readText(file, "the passphrase file")).replace(/\r?\n$/, "");
+    return (await readFile(file, "the passphrase file")).replace(/\r?\n$/, "");
   }
   if (ctx.passphrase !== undefined) return ctx.passphrase;
   if (!Deno.stdin.isTerminal()) {
@@ -94,7 +91,7 @@ export async function generateKeys(ctx: CommandContext): Promise<void> {
 
 /** `servin image sign --key PREFIX.key REF`: prints the digest signed. */
 export async function signImage(ctx: CommandContext): Promise<void> {
-  const key = await readText(needKey(ctx), "the private key");
+  const key = await readFile(needKey(ctx), "the private key");
   const options = registryOptions(ctx);
   const secret = await passphrase(ctx, false);
   const servin = await ctx.servin();
@@ -110,7 +107,7 @@ export async function signImage(ctx: CommandContext): Promise<void> {
 /** `servin image verify --key PREFIX.pub IMAGE`: exit 0 with a summary, or 1 naming why not. */
 export async function verifyImage(ctx: CommandContext): Promise<void> {
   const format = formatFlag(ctx, ["text", "json"]);
-  const key = await readText(needKey(ctx), "the public key");
+  const key = await readFile(needKey(ctx), "the public key");
   const servin = await ctx.servin();
   const verified = await servin.verify(ctx.args[0]!, {
     ...registryOptions(ctx),

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { ContainerRecord } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { MIN_PREFIX_LENGTH, shortId } from "../../core/image.ts";
+import { beginRecordCheck, isDiffIdList } from "../storage/record.ts";
 
 /** A fresh random container ID (64 hex digits). */
 export function newContainerId(): string {
@@ -115,26 +116,15 @@ export function resolveContainer(
   throw new ServinError("not-found", `No such container: ${name}`);
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 /**
  * Checks that `value` is a container record as Servin writes it, so that a
  * damaged index never makes a command act on half a record (or delete a
  * directory an ID that is not one would name).
  */
 export function checkContainerRecord(value: unknown, where: string): ContainerRecord {
-  const r = value as Partial<ContainerRecord> | null;
-  const bad = (what: string) =>
-    new ServinError(
-      "invalid-argument",
-      `${where}: container ${typeof r?.id === "string" ? r.id.slice(0, 12) : "?"} ${what}`,
-    );
-  if (!r || typeof r !== "object") throw bad("is not an object");
-  if (typeof r.id !== "string" || !HEX64.test(r.id)) throw bad("has no valid id");
+  const [r, bad] = beginRecordCheck<ContainerRecord>(value, where, "container");
   if (typeof r.name !== "string" || !NAME.test(r.name)) throw bad("has no valid name");
-  if (!Array.isArray(r.layers) || !r.layers.every((l) => typeof l === "string" && HEX64.test(l))) {
-    throw bad("has a layers that is not a list of diff_ids");
-  }
+  if (!isDiffIdList(r.layers)) throw bad("has a layers that is not a list of diff_ids");
   for (const key of ["image", "image_id", "created", "status", "snapshotter", "runtime"] as const) {
     if (typeof r[key] !== "string") throw bad(`has no ${key}`);
   }

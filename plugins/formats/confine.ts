@@ -23,6 +23,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { type ErrorCode, ServinError } from "../../core/errors.ts";
+import { fileType } from "./layers.ts";
 
 /** Most symlinks followed while resolving one path (Linux's own limit). */
 export const MAX_SYMLINKS = 40;
@@ -197,16 +198,20 @@ function lookupOnDisk(path: string): PathNode | undefined {
   return { type: info.isDirectory ? "dir" : "other" };
 }
 
+const KIND_NAMES = {
+  file: "a regular file",
+  dir: "a directory",
+  symlink: "a symlink",
+  fifo: "a FIFO",
+  char: "a character device",
+  block: "a block device",
+};
+
 /** What a file is, for messages. */
 function kindOf(info: Deno.FileInfo): string {
-  if (info.isFile) return "a regular file";
-  if (info.isDirectory) return "a directory";
-  if (info.isSymlink) return "a symlink";
-  if (info.isFifo) return "a FIFO";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  if (info.isSocket) return "a socket";
-  return "not a regular file";
+  const type = fileType(info);
+  if (type) return KIND_NAMES[type];
+  return info.isSocket ? "a socket" : "not a regular file";
 }
 
 /** Options of {@link openConfined}. */

@@ -55,6 +55,11 @@ interface Sandbox {
   extractor(options?: Partial<ExtractorOptions>): Extractor;
 }
 
+/** A sandbox test only root can run: it makes devices or sets privileged attributes. */
+function rootSandboxTest(name: string, fn: (s: Sandbox) => Promise<void>): void {
+  Deno.test({ name, ignore: !isRoot, fn: () => sandbox(fn) });
+}
+
 async function sandbox(fn: (s: Sandbox) => Promise<void>): Promise<void> {
   const base = await Deno.makeTempDir();
   const outside = join(base, "outside");
@@ -277,20 +282,14 @@ Deno.test("extract: without overlay whiteouts, a whiteout is kept as its .wh. fi
   });
 });
 
-Deno.test({
-  name: "extract: as root, a whiteout becomes a 0:0 device",
-  ignore: !isRoot,
-  fn: async () => {
-    await sandbox(async (s) => {
-      const x = s.extractor();
-      await x.apply(entry("etc/.wh.passwd"));
-      await x.finish();
-      const info = Deno.lstatSync(join(s.dest, "etc/passwd"));
-      assert.equal(info.isCharDevice, true);
-      assert.equal(info.rdev, 0);
-      assert.deepEqual(names(join(s.dest, "etc")), ["passwd"]);
-    });
-  },
+rootSandboxTest("extract: as root, a whiteout becomes a 0:0 device", async (s) => {
+  const x = s.extractor();
+  await x.apply(entry("etc/.wh.passwd"));
+  await x.finish();
+  const info = Deno.lstatSync(join(s.dest, "etc/passwd"));
+  assert.equal(info.isCharDevice, true);
+  assert.equal(info.rdev, 0);
+  assert.deepEqual(names(join(s.dest, "etc")), ["passwd"]);
 });
 
 Deno.test("extract: devices and FIFOs are skipped with a warning where they cannot be made", async () => {
@@ -317,29 +316,26 @@ Deno.test("extract: devices and FIFOs are skipped with a warning where they cann
   });
 });
 
-Deno.test({
-  name: "extract: as root, devices are made and ownership is applied before special modes",
-  ignore: !isRoot,
-  fn: async () => {
-    await sandbox(async (s) => {
-      const x = s.extractor();
-      await x.apply(entry("zero", { type: "char", devmajor: 1, devminor: 5, mode: 0o640 }));
-      await x.apply(entry("fifo", { type: "fifo", mode: 0o600 }));
-      await x.apply(entry("suid", { body: "x", mode: 0o4755, uid: 1234, gid: 4321 }));
-      await x.apply(entry("big", { body: new Uint8Array(2 * 1024 * 1024 + 3), mode: 0o2750 }));
-      const stats = await x.finish();
-      assert.equal(stats.size, 2 * 1024 * 1024 + 4);
-      const zero = Deno.lstatSync(join(s.dest, "zero"));
-      assert.equal(zero.isCharDevice, true);
-      assert.equal(zero.rdev, (1 << 8) | 5);
-      assert.equal(Deno.lstatSync(join(s.dest, "fifo")).isFifo, true);
-      const suid = Deno.lstatSync(join(s.dest, "suid"));
-      assert.equal(suid.mode! & 0o7777, 0o4755, "chown after chmod would have cleared setuid");
-      assert.deepEqual([suid.uid, suid.gid], [1234, 4321]);
-      assert.equal(Deno.lstatSync(join(s.dest, "big")).mode! & 0o7777, 0o2750);
-    });
+rootSandboxTest(
+  "extract: as root, devices are made and ownership is applied before special modes",
+  async (s) => {
+    const x = s.extractor();
+    await x.apply(entry("zero", { type: "char", devmajor: 1, devminor: 5, mode: 0o640 }));
+    await x.apply(entry("fifo", { type: "fifo", mode: 0o600 }));
+    await x.apply(entry("suid", { body: "x", mode: 0o4755, uid: 1234, gid: 4321 }));
+    await x.apply(entry("big", { body: new Uint8Array(2 * 1024 * 1024 + 3), mode: 0o2750 }));
+    const stats = await x.finish();
+    assert.equal(stats.size, 2 * 1024 * 1024 + 4);
+    const zero = Deno.lstatSync(join(s.dest, "zero"));
+    assert.equal(zero.isCharDevice, true);
+    assert.equal(zero.rdev, (1 << 8) | 5);
+    assert.equal(Deno.lstatSync(join(s.dest, "fifo")).isFifo, true);
+    const suid = Deno.lstatSync(join(s.dest, "suid"));
+    assert.equal(suid.mode! & 0o7777, 0o4755, "chown after chmod would have cleared setuid");
+    assert.deepEqual([suid.uid, suid.gid], [1234, 4321]);
+    assert.equal(Deno.lstatSync(join(s.dest, "big")).mode! & 0o7777, 0o2750);
   },
-});
+);
 
 Deno.test("extract: the entry limit is enforced when given", async () => {
   await sandbox(async (s) => {
@@ -595,20 +591,17 @@ Deno.test("extract: xattrs: user.* always, others as root, the host's never", as
   });
 });
 
-Deno.test({
-  name: "extract: as root, a privileged xattr the filesystem refuses fails the entry",
-  ignore: !isRoot,
-  fn: async () => {
-    await sandbox(async (s) => {
-      // Small files are written in the background: the failure comes by `finish`.
-      const x = s.extractor({ platform: noXattrs(22) });
-      await x.apply(entry("f", { xattrs: { "security.capability": new Uint8Array([9]) } }));
-      await assert.rejects(() => x.finish(), (err: unknown) => {
-        assert.ok(err instanceof ServinError, String(err));
-        assert.equal(err.code, "invalid-archive");
-        assert.match(err.message, /^entry "f" could not be written: setxattr/);
-        return true;
-      });
+rootSandboxTest(
+  "extract: as root, a privileged xattr the filesystem refuses fails the entry",
+  async (s) => {
+    // Small files are written in the background: the failure comes by `finish`.
+    const x = s.extractor({ platform: noXattrs(22) });
+    await x.apply(entry("f", { xattrs: { "security.capability": new Uint8Array([9]) } }));
+    await assert.rejects(() => x.finish(), (err: unknown) => {
+      assert.ok(err instanceof ServinError, String(err));
+      assert.equal(err.code, "invalid-archive");
+      assert.match(err.message, /^entry "f" could not be written: setxattr/);
+      return true;
     });
   },
-});
+);

@@ -6,6 +6,7 @@ import { sha256Hex } from "./digest.ts";
 import { directoryLayer, layerTar, opaqueEntry, whiteoutEntry } from "./layer_writer.ts";
 import { listxattr, setxattr } from "../platform/_libc.ts";
 import { readTar, type TarHeader } from "./tar.ts";
+import { tarHeader } from "../../tests/_tar.ts";
 
 async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -37,19 +38,8 @@ async function gnuTarList(data: Uint8Array): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-const file = (name: string, extra: Partial<TarHeader> = {}): TarHeader => ({
-  name,
-  type: "file",
-  mode: 0o644,
-  uid: 0,
-  gid: 0,
-  size: 0,
-  mtime: 1_700_000_000,
-  linkname: "",
-  devmajor: 0,
-  devminor: 0,
-  ...extra,
-});
+const file = (name: string, extra: Partial<TarHeader> = {}): TarHeader =>
+  tarHeader(name, 1_700_000_000, extra);
 
 Deno.test("layer writer: parents first, names bytewise, whiteouts before their siblings", async () => {
   const tar = layerTar([

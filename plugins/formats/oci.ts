@@ -17,6 +17,11 @@ export const MANIFESTS: ReadonlySet<string> = new Set([MEDIA_TYPES.manifest, DOC
 /** Media types of indexes (multi-platform). */
 export const INDEXES: ReadonlySet<string> = new Set([MEDIA_TYPES.index, DOCKER_LIST]);
 
+/** The error of an archive or image that is malformed (`invalid-archive`), saying what is wrong. */
+export function invalidArchive(message: string): ServinError {
+  return new ServinError("invalid-archive", message);
+}
+
 /** Parses `os/arch[/variant]`. */
 export function parsePlatform(
   want: string,

@@ -6,24 +6,15 @@
  * @module
  */
 
-import { definePlugin, type Plugin } from "../../core/registry.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { lazyMethods, servicePlugin } from "../_lazy.ts";
 
 const work = () => import("./_operations.ts");
 
 /** The built-in image operations. */
 export function imagesPlugin(): Plugin {
-  return definePlugin({
+  return servicePlugin("images", {
     name: "images",
-    setup(api) {
-      api.provide("images", {
-        name: "images",
-        list: async (servin, filter) => await (await work()).list(servin, filter),
-        history: async (servin, name) => await (await work()).history(servin, name),
-        prune: async (servin, options) => await (await work()).prune(servin, options),
-        diskUsage: async (servin) => await (await work()).diskUsage(servin),
-        copy: async (servin, from, to, options) =>
-          await (await work()).copy(servin, from, to, options),
-      });
-    },
+    ...lazyMethods(work, ["list", "history", "prune", "diskUsage", "copy"]),
   });
 }

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { definePlugin, type Plugin } from "../../core/registry.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { servicePlugin } from "../_lazy.ts";
 
 /** Options of {@link ingestPlugin}. */
 export interface IngestPluginOptions {
@@ -15,19 +16,14 @@ export interface IngestPluginOptions {
 
 /** The built-in ingest pipeline plugin. */
 export function ingestPlugin(options: IngestPluginOptions = {}): Plugin {
-  return definePlugin({
+  return servicePlugin("ingest", {
     name: "ingest",
-    setup(api) {
-      api.provide("ingest", {
-        name: "ingest",
-        async ingest(request, context) {
-          const { ingest } = await import("./pipeline.ts");
-          return await ingest(request, context, options.parallel ?? 3);
-        },
-        async append(request, context) {
-          return await (await import("./pipeline.ts")).append(request, context);
-        },
-      });
+    async ingest(request, context) {
+      const { ingest } = await import("./pipeline.ts");
+      return await ingest(request, context, options.parallel ?? 3);
+    },
+    async append(request, context) {
+      return await (await import("./pipeline.ts")).append(request, context);
     },
   });
 }

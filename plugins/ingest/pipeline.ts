@@ -45,6 +45,7 @@ import {
   mediaTypeCompression,
 } from "../formats/compression.ts";
 import { sha256Hex } from "../formats/digest.ts";
+import { invalidArchive as invalid } from "../formats/oci.ts";
 import { isTarHeader } from "../formats/tar.ts";
 import {
   buildAppendedConfig,
@@ -54,10 +55,6 @@ import {
   DEFAULT_CONFIG,
 } from "./config.ts";
 import { bounded, limitBytes, peek, readAll, readFile, tap } from "./streams.ts";
-
-function invalid(message: string): ServinError {
-  return new ServinError("invalid-archive", message);
-}
 
 /** A layer ready to commit: staged, or reused from the store (re-checked at commit). */
 interface ReadyLayer {

@@ -1,13 +1,14 @@
 /**
  * What the platform plugins share: the OCI names of the host architecture,
- * the home directory lookup, finding host tools, and the stub platforms'
- * refusals. No `node:` imports: the platform is set up on every start.
+ * the home directory lookup, finding host tools, the stub platforms'
+ * refusals, and the plugin that registers a platform. No `node:` imports: the platform is set up on every start.
  *
  * @module
  */
 
 import { ServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
+import { definePlugin, type Plugin } from "../../core/registry.ts";
 
 const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
 
@@ -77,4 +78,12 @@ export function stubPlatform(name: string, label: string, defaultRoot: () => str
     listxattr: () => ({}),
     basicRootfs: () => Promise.reject(refuse("Building a basic root filesystem")()),
   };
+}
+
+/** The plugin `platform-NAME` that registers the platform `make` builds, when it is set up. */
+export function platformPlugin(name: string, make: () => Platform): Plugin {
+  return definePlugin({
+    name: `platform-${name}`,
+    setup: (api) => api.provide("platform", make()),
+  });
 }

@@ -6,8 +6,8 @@
  */
 
 import type { Platform } from "../../core/kinds.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { dotServin, stubPlatform } from "./_common.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { dotServin, platformPlugin, stubPlatform } from "./_common.ts";
 
 /** The macOS platform. */
 export function darwinPlatform(): Platform {
@@ -16,8 +16,5 @@ export function darwinPlatform(): Platform {
 
 /** The built-in macOS platform plugin (registered as `darwin`, `Deno.build.os`'s name). */
 export function darwin(): Plugin {
-  return definePlugin({
-    name: "platform-darwin",
-    setup: (api) => api.provide("platform", darwinPlatform()),
-  });
+  return platformPlugin("darwin", darwinPlatform);
 }

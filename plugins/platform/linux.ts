@@ -8,8 +8,8 @@
  */
 
 import type { Platform, SpecialFileKind } from "../../core/kinds.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { homeDir, joinPath, ociArchitecture } from "./_common.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { homeDir, joinPath, ociArchitecture, platformPlugin } from "./_common.ts";
 import * as libc from "./_libc.ts";
 
 const S_IF: Record<SpecialFileKind, number> = { char: 0o020000, block: 0o060000, fifo: 0o010000 };
@@ -42,8 +42,5 @@ export function linuxPlatform(): Platform {
 
 /** The built-in Linux platform plugin (registered as `linux`, `Deno.build.os`'s name). */
 export function linux(): Plugin {
-  return definePlugin({
-    name: "platform-linux",
-    setup: (api) => api.provide("platform", linuxPlatform()),
-  });
+  return platformPlugin("linux", linuxPlatform);
 }

@@ -6,8 +6,8 @@
  */
 
 import type { Platform } from "../../core/kinds.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { dotServin, stubPlatform } from "./_common.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { dotServin, platformPlugin, stubPlatform } from "./_common.ts";
 
 /** The Windows platform. */
 export function windowsPlatform(): Platform {
@@ -16,8 +16,5 @@ export function windowsPlatform(): Platform {
 
 /** The built-in Windows platform plugin (registered as `windows`, `Deno.build.os`'s name). */
 export function windows(): Plugin {
-  return definePlugin({
-    name: "platform-windows",
-    setup: (api) => api.provide("platform", windowsPlatform()),
-  });
+  return platformPlugin("windows", windowsPlatform);
 }

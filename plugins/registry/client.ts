@@ -185,21 +185,9 @@ export function limitBytes(
   });
 }
 
-/** Reads a whole stream into one buffer. */
+/** Reads a whole stream into one buffer (as ingest/streams.ts's `readAll` does); its error fails the read. */
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** The registry's `errors` (`MANIFEST_UNKNOWN: manifest unknown`), else the HTTP status. */

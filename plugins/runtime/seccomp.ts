@@ -32,6 +32,7 @@
 
 import { resolve } from "node:path";
 import { ServinError } from "../../core/errors.ts";
+import { readText } from "../storage/fs.ts";
 
 /** One argument condition of an OCI seccomp rule. */
 export interface SeccompArg {
@@ -366,16 +367,7 @@ export function parseSecurityOpts(values: readonly string[], cwd = Deno.cwd()): 
 }
 
 async function readProfile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
-    throw new ServinError(
-      err instanceof Deno.errors.NotFound ? "not-found" : "invalid-argument",
-      `Cannot read seccomp profile "${path}": ${why}`,
-    );
-  }
+  const text = await readText(path, `seccomp profile "${path}"`, "not-found");
   try {
     return JSON.parse(text);
   } catch (err) {

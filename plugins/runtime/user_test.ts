@@ -73,6 +73,17 @@ Deno.test("the image's /etc/passwd is read inside the image root, even through s
 
 const isRoot = Deno.uid() === 0;
 
+/** A test skipped unless run as root: making a character device (mknod) needs root. */
+function rootTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore: !isRoot, fn });
+}
+
+/** Runs `mknod` or `mkfifo` with `args` to make a special file; it must succeed. */
+function makeNode(tool: "mknod" | "mkfifo", ...args: string[]): void {
+  const made = new Deno.Command(tool, { args }).outputSync();
+  assert.ok(made.success, new TextDecoder().decode(made.stderr));
+}
+
 function refusal(code: string, message: RegExp) {
   return (err: unknown) => {
     assert.ok(err instanceof ServinError, String(err));
@@ -106,8 +117,7 @@ Deno.test("a symlink out of the image root never reads the host's file", async (
 Deno.test("a FIFO at /etc/passwd is refused without hanging", async () => {
   const root = await image({ "etc/group": "root:x:0:\n" });
   try {
-    const mk = new Deno.Command("mkfifo", { args: [join(root, "etc/passwd")] }).outputSync();
-    assert.ok(mk.success);
+    makeNode("mkfifo", join(root, "etc/passwd"));
     await assert.rejects(
       () => resolveUser("root", [root]),
       refusal("invalid-argument", /^the image's \/etc\/passwd is a FIFO, not a regular file$/),
@@ -117,40 +127,29 @@ Deno.test("a FIFO at /etc/passwd is refused without hanging", async () => {
   }
 });
 
-Deno.test({
-  name: "a character device like /dev/zero at /etc/group is refused, not read",
-  ignore: !isRoot, // mknod of a character device needs root
-  fn: async () => {
-    const root = await image({ "etc/passwd": "root:x:0:0::/root:/bin/sh\n" });
-    try {
-      const args = [join(root, "etc/group"), "c", "1", "5"];
-      const mk = new Deno.Command("mknod", { args }).outputSync();
-      assert.ok(mk.success, new TextDecoder().decode(mk.stderr));
-      await assert.rejects(
-        () => resolveUser("root", [root]),
-        refusal("invalid-argument", /^the image's \/etc\/group is a character device/),
-      );
-    } finally {
-      await Deno.remove(root, { recursive: true });
-    }
-  },
+rootTest("a character device like /dev/zero at /etc/group is refused, not read", async () => {
+  const root = await image({ "etc/passwd": "root:x:0:0::/root:/bin/sh\n" });
+  try {
+    makeNode("mknod", join(root, "etc/group"), "c", "1", "5");
+    await assert.rejects(
+      () => resolveUser("root", [root]),
+      refusal("invalid-argument", /^the image's \/etc\/group is a character device/),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
-Deno.test({
-  name: "a whiteout (0:0 device) in an upper layer deletes the lower /etc/passwd",
-  ignore: !isRoot, // mknod of a character device needs root
-  fn: async () => {
-    const lower = await image({ "etc/passwd": "alice:x:7:7::/:/bin/sh\n" });
-    const upper = await image({ "etc/group": "" });
-    try {
-      const args = [join(upper, "etc/passwd"), "c", "0", "0"];
-      assert.ok(new Deno.Command("mknod", { args }).outputSync().success);
-      await assert.rejects(() => resolveUser("alice", [upper, lower]), /Cannot find user/);
-      assert.equal((await resolveUser("alice", [lower])).uid, 7);
-    } finally {
-      for (const dir of [lower, upper]) await Deno.remove(dir, { recursive: true });
-    }
-  },
+rootTest("a whiteout (0:0 device) in an upper layer deletes the lower /etc/passwd", async () => {
+  const lower = await image({ "etc/passwd": "alice:x:7:7::/:/bin/sh\n" });
+  const upper = await image({ "etc/group": "" });
+  try {
+    makeNode("mknod", join(upper, "etc/passwd"), "c", "0", "0");
+    await assert.rejects(() => resolveUser("alice", [upper, lower]), /Cannot find user/);
+    assert.equal((await resolveUser("alice", [lower])).uid, 7);
+  } finally {
+    for (const dir of [lower, upper]) await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("an /etc/passwd over 1 MiB is refused, naming the limit", async () => {

@@ -27,12 +27,8 @@ import {
   resolveLexically,
 } from "../formats/confine.ts";
 import { sha256Hex } from "../formats/digest.ts";
-import { resolveManifest } from "../formats/oci.ts";
+import { invalidArchive as invalid, resolveManifest } from "../formats/oci.ts";
 import { readTar } from "../formats/tar.ts";
-
-function invalid(message: string): ServinError {
-  return new ServinError("invalid-archive", message);
-}
 
 /** Archive paths without `./`, refusing absolute paths and `..` (see confine.ts). */
 function memberName(name: string): string {

@@ -6,12 +6,13 @@
  * who holds them, JSON index files changed only under such a lock, and
  * staging directories in `<root>/tmp/` guarded by a locked `<dir>.lock`, so
  * that a sweep in another process clears what a dead process left and never
- * touches live work.
+ * touches live work. Also the reading of a file a user names (a policy, a
+ * profile, a key) with a one-line error.
  *
  * @module
  */
 
-import { ServinError } from "../../core/errors.ts";
+import { type ErrorCode, ServinError } from "../../core/errors.ts";
 import { joinPath as join } from "../platform/_common.ts";
 import { readJson, readJsonArray } from "./record.ts";
 
@@ -164,6 +165,27 @@ export async function treeBytes(dir: string): Promise<number> {
     }
   }
   return bytes;
+}
+
+/**
+ * The text of the file at `path`, which a user named; otherwise the error
+ * `Cannot read WHAT: no such file` (code `missing`), or with the system's
+ * reason (`invalid-argument`).
+ */
+export async function readText(
+  path: string,
+  what: string,
+  missing: ErrorCode = "invalid-argument",
+): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    const notFound = err instanceof Deno.errors.NotFound;
+    throw new ServinError(
+      notFound ? missing : "invalid-argument",
+      `Cannot read ${what}: ${notFound ? "no such file" : (err as Error).message}`,
+    );
+  }
 }
 
 /** True when `path` still names the file `file` has open. */

@@ -13,24 +13,42 @@ import type { ImageRecord } from "../../core/image.ts";
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
+ * Starts the check of a record read from an index (an image record, a
+ * container record): returns it once it is an object with a valid `id`,
+ * with the maker of the errors that name `where`, the `noun` and the
+ * record's short ID; throws such an error otherwise.
+ */
+export function beginRecordCheck<T>(
+  value: unknown,
+  where: string,
+  noun: string,
+): [Partial<T>, (what: string) => ServinError] {
+  const r = value as { id?: unknown } | null;
+  const bad = (what: string) =>
+    new ServinError(
+      "invalid-argument",
+      `${where}: ${noun} ${typeof r?.id === "string" ? r.id.slice(0, 12) : "?"} ${what}`,
+    );
+  if (!r || typeof r !== "object") throw bad("is not an object");
+  if (typeof r.id !== "string" || !HEX64.test(r.id)) throw bad("has no valid id");
+  return [r as Partial<T>, bad];
+}
+
+/** Whether `value` is a list of layer diff_ids (64 hex digits each), as records name layers. */
+export function isDiffIdList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((l) => typeof l === "string" && HEX64.test(l));
+}
+
+/**
  * Checks that `value` is an index record as Servin writes it; throws a clear
  * error naming `where` and the record otherwise, so that a damaged index
  * never makes a command act on half a record.
  */
 export function checkRecord(value: unknown, where: string): ImageRecord {
-  const r = value as Partial<ImageRecord> | null;
-  const bad = (what: string) =>
-    new ServinError(
-      "invalid-argument",
-      `${where}: record ${typeof r?.id === "string" ? r.id.slice(0, 12) : "?"} ${what}`,
-    );
-  if (!r || typeof r !== "object") throw bad("is not an object");
-  if (typeof r.id !== "string" || !HEX64.test(r.id)) throw bad("has no valid id");
+  const [r, bad] = beginRecordCheck<ImageRecord>(value, where, "record");
   const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
   if (!strings(r.repo_tags)) throw bad("has a repo_tags that is not a list of strings");
-  if (!Array.isArray(r.layers) || !r.layers.every((l) => typeof l === "string" && HEX64.test(l))) {
-    throw bad("has a layers that is not a list of diff_ids");
-  }
+  if (!isDiffIdList(r.layers)) throw bad("has a layers that is not a list of diff_ids");
   if (r.blobs !== undefined && !(Array.isArray(r.blobs) && r.blobs.every((b) => HEX64.test(b)))) {
     throw bad("has a blobs that is not a list of digests");
   }

@@ -12,7 +12,8 @@
  */
 
 import { ServinError } from "../../core/errors.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
+import type { Plugin } from "../../core/registry.ts";
+import { lazyMethods, servicePlugin } from "../_lazy.ts";
 
 /** A key pair as PEM text: the private key encrypted as cosign writes it, the public key as SPKI. */
 export interface KeyPair {
@@ -41,34 +42,24 @@ const work = () => import("./_sigstore.ts");
 
 /** The built-in trust plugin. */
 export function trustPlugin(): Plugin {
-  return definePlugin({
-    name: "trust",
-    setup(api) {
-      api.provide("trust", {
-        name: "trust",
-        sign: async (reference, options, context) =>
-          await (await work()).sign(reference, options, context),
-        verify: async (reference, options, context) =>
-          await (await work()).verify(reference, options, context),
-        policyPath: async (context) => await (await work()).policyPath(context),
-      });
-      api.provide("requirement", {
-        name: "insecureAcceptAnything",
-        check: () => Promise.resolve(),
-      });
-      api.provide("requirement", {
-        name: "reject",
-        check: () => Promise.reject(new ServinError("vetoed", "the policy rejects it")),
-      });
-      api.provide("requirement", {
-        name: "sigstoreSigned",
-        check: async (requirement, image) =>
-          await (await work()).checkSigstoreSigned(requirement, image),
-      });
-      api.on("image:commit:before", async (payload) => {
-        if (payload.verb !== "pull" && payload.verb !== "load") return;
-        await (await work()).enforce(payload);
-      });
-    },
+  const service = { name: "trust", ...lazyMethods(work, ["sign", "verify", "policyPath"]) };
+  return servicePlugin("trust", service, (api) => {
+    api.provide("requirement", {
+      name: "insecureAcceptAnything",
+      check: () => Promise.resolve(),
+    });
+    api.provide("requirement", {
+      name: "reject",
+      check: () => Promise.reject(new ServinError("vetoed", "the policy rejects it")),
+    });
+    api.provide("requirement", {
+      name: "sigstoreSigned",
+      check: async (requirement, image) =>
+        await (await work()).checkSigstoreSigned(requirement, image),
+    });
+    api.on("image:commit:before", async (payload) => {
+      if (payload.verb !== "pull" && payload.verb !== "load") return;
+      await (await work()).enforce(payload);
+    });
   });
 }

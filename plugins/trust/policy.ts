@@ -12,6 +12,7 @@
 import { ServinError } from "../../core/errors.ts";
 import type { PolicyImage, PolicyRequirement } from "../../core/kinds.ts";
 import { parseRegistryReference } from "../../core/reference.ts";
+import { readText } from "../storage/fs.ts";
 
 /** One requirement as written: `{ "type": "…", …fields }`. */
 export type Requirement = Readonly<Record<string, unknown>> & { type: string };
@@ -89,14 +90,7 @@ export class Policy {
    * ```
    */
   static async load(path: string): Promise<Policy> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (err) {
-      const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
-      throw new ServinError("invalid-argument", `Cannot read policy ${path}: ${why}`);
-    }
-    return Policy.parse(text, path);
+    return Policy.parse(await readText(path, `policy ${path}`), path);
   }
 
   /** The requirements for an image of `transport` known by `scopes` (most specific first). */
