@@ -112,28 +112,26 @@ async function main(): Promise<void> {
       "bb:1",
     );
     await runCmd(podman, "load", "-i", archive);
+    // --ulimit: podman's default RLIMIT_NOFILE and RLIMIT_NPROC are above this host's hard limit.
+    const podmanRun = [
+      "run",
+      "--rm",
+      "--runtime",
+      "runc",
+      "--ulimit",
+      "nofile=1024:1024",
+      "--ulimit",
+      "nproc=4096:4096",
+    ];
     const cases = [
       { name: "servin", cmd: servin, args: ["--root", root, "run", "--rm", "bb:1", "true"] },
-      {
-        name: "podman",
-        cmd: podman,
-        // --ulimit: podman's default RLIMIT_NOFILE and RLIMIT_NPROC are above this host's hard limit.
-        args: [
-          "run",
-          "--rm",
-          "--runtime",
-          "runc",
-          "--network",
-          "none",
-          "--ulimit",
-          "nofile=1024:1024",
-          "--ulimit",
-          "nproc=4096:4096",
-          "localhost/bb:1",
-          "true",
-        ],
-      },
+      { name: "podman", cmd: podman, args: [...podmanRun, "localhost/bb:1", "true"] },
     ];
+    // Each with its default network (a bridge as root), then both without one.
+    for (const c of [...cases]) {
+      const none = [...c.args.slice(0, -2), "--network", "none", ...c.args.slice(-2)];
+      cases.push({ name: `${c.name} (none)`, cmd: c.cmd, args: none });
+    }
     for (const c of cases) await runCmd(c.cmd, ...c.args); // warm-up
     const times = new Map(cases.map((c) => [c.name, [] as number[]]));
     for (let round = 0; round < rounds; round++) {
@@ -146,7 +144,7 @@ async function main(): Promise<void> {
       console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
     }
     console.log("\n`run --rm IMAGE true`, end to end:");
-    printResults(times, rounds, { podman: "podman" });
+    printResults(times, rounds, { podman: "podman", "podman (none)": "podman (none)" });
 
     const now = await supervisorRss(servin, root, "conmon .*-c");
     console.log(`\nSupervisor RSS per detached container (conmon): ${(now / 1024).toFixed(1)} MiB`);
