@@ -11,6 +11,7 @@ import type { ImageConfig, ImageRecord } from "./image.ts";
 import type {
   CheckOptions,
   ContainerRuntime,
+  HostConfig,
   ImageSink,
   ImageSource,
   LayerCompression,
@@ -30,7 +31,7 @@ import type {
   VerifiedSignature,
   WarnFn,
 } from "./kinds.ts";
-import type { HostConfig } from "./kinds.ts";
+import type { Registry } from "./registry.ts";
 
 /** An input given as a stream rather than a path. */
 export interface StreamInput {
@@ -641,29 +642,41 @@ export interface Ingester {
   append(request: AppendOptions, context: IngestContext): Promise<ImageRecord>;
 }
 
-/** Image operations the facade delegates (filters, history, prune, disk usage, copy): the `images` kind. */
-export interface ImageOperations {
-  /** Name (`images`). */
-  name: string;
-  /** See {@link Servin.listImages}. */
-  list(servin: Servin, filter: ListFilter): Promise<ImageRecord[]>;
-  /** See {@link Servin.history}. */
-  history(servin: Servin, name: string): Promise<HistoryEntry[]>;
-  /** See {@link Servin.pruneImages}. */
-  prune(
-    servin: Servin,
-    options: { all?: boolean },
-  ): Promise<{ deleted: string[]; reclaimed: number }>;
-  /** See {@link Servin.diskUsage}. */
-  diskUsage(servin: Servin): Promise<DiskUsage>;
-  /** See {@link Servin.copy}. */
-  copy(
-    servin: Servin,
-    from: CopyLocation,
-    to: CopyLocation,
-    options: PullOptions,
-  ): Promise<string[]>;
+/** The facade methods the `images` kind implements. */
+export type ImageVerb =
+  | "listImages"
+  | "history"
+  | "pruneImages"
+  | "diskUsage"
+  | "copy"
+  | "saveImages"
+  | "pushImage"
+  | "exportImage"
+  | "removeImage";
+
+/** What the `images` kind's operations get from the facade. */
+export interface ImageContext {
+  /** The facade. */
+  servin: Servin;
+  /** The loaded plugins (sinks) and their hooks. */
+  kinds: Pick<Registry, "get" | "all" | "series" | "parallel">;
+  /** Prints a warning. */
+  warn: WarnFn;
 }
+
+/**
+ * Image operations the facade delegates (filters, history, prune, disk usage,
+ * copy, save, push, export, remove): the `images` kind. Each is the facade
+ * method of the same name with the context first.
+ */
+export type ImageOperations =
+  & { name: string }
+  & {
+    [V in ImageVerb]: (
+      context: ImageContext,
+      ...args: Parameters<Servin[V]>
+    ) => ReturnType<Servin[V]>;
+  };
 
 /** Every kind of capability, by the name plugins register it under. */
 export interface KindMap {

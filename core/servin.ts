@@ -13,6 +13,7 @@ import type {
   CopyLocation,
   DiskUsage,
   HistoryEntry,
+  ImageContext,
   ImageInput,
   ImportOptions,
   IngestContext,
@@ -31,7 +32,7 @@ import type {
 } from "./api.ts";
 import { ServinError } from "./errors.ts";
 import type { IngestVerb } from "./hooks.ts";
-import { type ImageConfig, type ImageRecord, resolveImage, shortId } from "./image.ts";
+import { type ImageConfig, type ImageRecord, resolveImage } from "./image.ts";
 import {
   type CheckOptions,
   DEFAULT_LIMITS,
@@ -39,7 +40,6 @@ import {
   type Platform,
   type Problem,
   type RegistryOptions,
-  type SinkImage,
   type Store,
   type TrustContext,
   type TrustOptions,
@@ -50,7 +50,6 @@ import {
   formatRegistryReference,
   normalizeReference,
   parseRegistryReference,
-  tryNormalizeReference,
 } from "./reference.ts";
 import { type Plugin, Registry } from "./registry.ts";
 
@@ -94,12 +93,16 @@ export class ServinHandle implements Servin {
   /** What `open` made: whether the registry is ours to dispose, the warning sink, the limits. */
   #o: Opened;
   #trust: TrustContext;
+  /** What the `images` kind's operations get. */
+  #ctx: ImageContext;
+  #images = () => this.registry.get("images");
 
   private constructor(o: Opened) {
     ({ registry: this.registry, platform: this.platform, root: this.root, store: this.store } = o);
     this.#o = o;
     const { registry: kinds, root, warn } = o, requirements = () => kinds.all("requirement");
     this.#trust = { root, signaturePolicy: o.signaturePolicy, requirements };
+    this.#ctx = { servin: this, kinds, warn };
     const [found, defaults] = [kinds.all("containers")[0], o.defaults ?? {}];
     this.containers = found?.open({ servin: this, kinds, root, defaults, warn }) ?? noContainers();
   }
@@ -143,7 +146,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async listImages(filter: ListFilter = {}): Promise<ImageRecord[]> {
-    return await this.registry.get("images").list(this, filter);
+    return await this.#images().listImages(this.#ctx, filter);
   }
 
   /**
@@ -220,29 +223,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async pushImage(name: string, destination?: string, options: PushOptions = {}): Promise<string> {
-    const image = await this.getImage(name);
-    const ref = parseRegistryReference(destination ?? name);
-    if (ref.digest && !ref.tag) {
-      throw new ServinError(
-        "invalid-argument",
-        `Cannot push to a digest reference: ${destination ?? name}`,
-      );
-    }
-    const sink = this.registry.get("sink", "registry");
-    const digest = await sink.write({
-      images: [{ image, tags: [] }],
-      store: this.store,
-      platform: this.platform,
-      destination: formatRegistryReference(ref),
-      registry: options,
-      root: this.root,
-      progress: options.onProgress,
-      compression: {
-        format: options.compressionFormat ?? "gzip",
-        force: options.forceCompression ?? options.compressionFormat !== undefined,
-      },
-    });
-    return digest || `sha256:${image.manifest}`;
+    return await this.#images().pushImage(this.#ctx, name, destination, options);
   }
 
   /**
@@ -256,7 +237,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async copy(from: CopyLocation, to: CopyLocation, options: PullOptions = {}): Promise<string[]> {
-    return await this.registry.get("images").copy(this, from, to, options);
+    return await this.#images().copy(this.#ctx, from, to, options);
   }
 
   /**
@@ -387,35 +368,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async saveImages(names: string[], output: WriteTarget, options: SaveOptions = {}): Promise<void> {
-    const all = await this.store.index.list();
-    const images: SinkImage[] = [];
-    for (const name of names) {
-      const image = resolveImage(all, name);
-      const tag = tryNormalizeReference(name);
-      const tags = tag && image.repo_tags.includes(tag) ? [tag] : image.repo_tags;
-      const same = images.find((i) => i.image.id === image.id);
-      if (same) same.tags.push(...tags.filter((t) => !same.tags.includes(t)));
-      else images.push({ image, tags: [...tags] });
-    }
-    await this.#save(images, output, options.format ?? "docker+oci");
-  }
-
-  async #save(images: SinkImage[], output: WriteTarget, format: string): Promise<void> {
-    const sink = this.registry.all("sink").find((s) =>
-      s.name === format && !/^(rootfs|registry)/.test(s.name)
-    );
-    if (!sink) {
-      throw new ServinError(
-        "invalid-argument",
-        `Unknown format "${format}" (use docker+oci, docker-archive or oci-archive)`,
-      );
-    }
-    await sink.write(this.#sinkContext(images, output));
-  }
-
-  #sinkContext(images: SinkImage[], output: WriteTarget) {
-    const { store, platform, root } = this;
-    return { images, store, platform, output, registry: {}, root };
+    await this.#images().saveImages(this.#ctx, names, output, options);
   }
 
   /**
@@ -427,9 +380,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async exportImage(name: string, output: WriteTarget, o: { gzip?: boolean } = {}): Promise<void> {
-    const image = await this.getImage(name);
-    const sink = this.registry.get("sink", o.gzip ? "rootfs+gzip" : "rootfs");
-    await sink.write(this.#sinkContext([{ image, tags: image.repo_tags }], output));
+    await this.#images().exportImage(this.#ctx, name, output, o);
   }
 
   /**
@@ -441,7 +392,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async history(name: string): Promise<HistoryEntry[]> {
-    return await this.registry.get("images").history(this, name);
+    return await this.#images().history(this.#ctx, name);
   }
 
   /**
@@ -457,7 +408,7 @@ export class ServinHandle implements Servin {
   async pruneImages(
     options: { all?: boolean } = {},
   ): Promise<{ deleted: string[]; reclaimed: number }> {
-    return await this.registry.get("images").prune(this, options);
+    return await this.#images().pruneImages(this.#ctx, options);
   }
 
   /**
@@ -469,7 +420,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async diskUsage(): Promise<DiskUsage> {
-    return await this.registry.get("images").diskUsage(this);
+    return await this.#images().diskUsage(this.#ctx);
   }
 
   /**
@@ -485,53 +436,7 @@ export class ServinHandle implements Servin {
    * ```
    */
   async removeImage(name: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    const force = options.force ?? false;
-    const seen = await this.getImage(name);
-    const tag = seen.repo_tags.find((t) => t === tryNormalizeReference(name));
-    const untagOnly = tag !== undefined && seen.repo_tags.length > 1;
-    await this.registry.series("image:remove:before", {
-      image: structuredClone(seen),
-      tag: untagOnly ? tag : undefined,
-      force,
-    });
-    let result: RemoveResult = { untagged: [] };
-    await this.store.index.transaction(async (tx) => {
-      const image = resolveImage(tx.images, seen.id);
-      if (untagOnly && image.repo_tags.length > 1) {
-        image.repo_tags = image.repo_tags.filter((t) => t !== tag);
-        result = { untagged: [tag] };
-        return;
-      }
-      if (!tag && image.repo_tags.length > 1 && !force) {
-        throw new ServinError(
-          "conflict",
-          `Cannot remove image ${shortId(image.id)}: it is tagged ${
-            image.repo_tags.join(", ")
-          } (use -f to remove all)`,
-        );
-      }
-      const users = Object.entries(tx.leases).filter(([, l]) => l.image === image.id);
-      if (users.length && !force) {
-        const names = new Map(
-          (await this.containers.list()).map((c) => [`container:${c.id}`, c.name]),
-        );
-        throw new ServinError(
-          "conflict",
-          `Cannot remove image ${shortId(image.id)}: containers use it: ${
-            users.map(([owner]) => names.get(owner) ?? owner).join(", ")
-          } (use -f to remove it anyway; they keep its layers)`,
-        );
-      }
-      tx.images.splice(tx.images.indexOf(image), 1);
-      result = { untagged: [...image.repo_tags], deleted: image.id };
-    });
-    const after = await this.registry.parallel("image:remove:after", {
-      image: seen,
-      untagged: result.untagged,
-      deleted: result.deleted !== undefined,
-    });
-    for (const e of after.errors) this.#o.warn(e.message);
-    return result;
+    return await this.#images().removeImage(this.#ctx, name, options);
   }
 
   /**

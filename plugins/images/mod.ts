@@ -1,6 +1,7 @@
 /**
  * The image operations plugin: listing with Docker's filters, history,
- * prune, disk usage and copy, which the facade delegates to. The work is
+ * prune, disk usage, copy, save, push, export and remove, which the facade
+ * delegates to. The work is
  * imported when an operation first runs.
  *
  * @module
@@ -15,6 +16,16 @@ const work = () => import("./_operations.ts");
 export function imagesPlugin(): Plugin {
   return servicePlugin("images", {
     name: "images",
-    ...lazyMethods(work, ["list", "history", "prune", "diskUsage", "copy"]),
+    ...lazyMethods(work, [
+      "listImages",
+      "history",
+      "pruneImages",
+      "diskUsage",
+      "copy",
+      "saveImages",
+      "pushImage",
+      "exportImage",
+      "removeImage",
+    ]),
   });
 }
