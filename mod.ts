@@ -35,8 +35,6 @@ export type { Reference } from "./core/reference.ts";
 export { Registry, sortPlugins } from "./core/registry.ts";
 export { DEFAULT_CONFIG } from "./plugins/ingest/config.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
-export { build } from "./plugins/build/mod.ts";
-export type { BuildOptions } from "./plugins/build/mod.ts";
 export type { BuiltinOptions } from "./plugins/mod.ts";
 export type { LocalStorageOptions } from "./plugins/storage/local.ts";
 export type { RegistryPluginOptions } from "./plugins/registry/plugin.ts";

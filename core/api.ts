@@ -69,6 +69,44 @@ export interface ImportOptions extends IngestOptions {
   message?: string;
 }
 
+/** Options of {@link Servin.build} (`servin build`). */
+export interface BuildOptions {
+  /** The context: a directory, or `-` for a tar stream on `stdin`. */
+  context: string;
+  /** The Containerfile: a path, or `-` for stdin; default `CONTEXT/Containerfile`, else `Dockerfile`. */
+  file?: string;
+  /** Tags for the result. */
+  tags?: string[];
+  /** `--build-arg` values. */
+  buildArgs?: Record<string, string>;
+  /** Stage to build (name or index); the last one by default. */
+  target?: string;
+  /** Run every step again. */
+  noCache?: boolean;
+  /** When to pull base images (default `missing`). */
+  pull?: "missing" | "always" | "never";
+  /** Seconds since the epoch for creation times and a clamp of file times (`SOURCE_DATE_EPOCH`). */
+  timestamp?: number;
+  /** Network of RUN steps. */
+  network?: string;
+  /** Labels for the result. */
+  labels?: Record<string, string>;
+  /** Where progress lines go (none: silent). */
+  log?: (line: string) => void;
+  /** Stops the build before its next step; what it made so far stays as cache. */
+  signal?: AbortSignal;
+  /** Stdin, for `-` (default: the process's). */
+  stdin?: ReadableStream<Uint8Array>;
+}
+
+/** Builds images from Containerfiles (the `builder` kind). */
+export interface Builder {
+  /** Name (`containerfile`). */
+  name: string;
+  /** Builds the image `options` describe with the facade's kinds; returns its record. */
+  build(servin: Servin, options: BuildOptions): Promise<ImageRecord>;
+}
+
 /** What {@link Servin.append} stores: `base` (an image ID or name; none: `scratch`) plus one step. */
 export interface AppendOptions {
   /** The base image; absent: `scratch`. */
@@ -221,6 +259,8 @@ export interface Servin extends AsyncDisposable {
   loadImages(input: ImageInput, options?: LoadOptions): Promise<LoadedImage[]>;
   /** Stores a base image plus one step (a layer or none), canonically: same inputs, same image ID. */
   append(options: AppendOptions): Promise<ImageRecord>;
+  /** Builds the image a Containerfile describes (`servin build`); a failing step leaves nothing. */
+  build(options: BuildOptions): Promise<ImageRecord>;
   /** Stores a container's changes to its image as a new image (`docker commit`). */
   commit(container: string, options?: CommitOptions): Promise<ImageRecord>;
   /** Pulls `reference` from its registry; it is tagged with its full name. */
@@ -702,6 +742,8 @@ export interface KindMap {
   ingest: Ingester;
   /** Image operations. */
   images: ImageOperations;
+  /** Containerfile builders. */
+  builder: Builder;
   /** CLI commands. */
   command: CommandDef;
   /** Signatures and trust policy. */

@@ -8,6 +8,7 @@
 
 import type {
   AppendOptions,
+  BuildOptions,
   CommitOptions,
   Containers,
   CopyLocation,
@@ -308,6 +309,19 @@ export class ServinHandle implements Servin {
     const image = await this.registry.get("ingest").append(options, this.#ingestContext());
     await this.#committed(options.verb ?? "commit", [{ image, tags: [] }]);
     return image;
+  }
+
+  /**
+   * Builds the image a Containerfile describes and tags it with `options.tags`;
+   * progress lines (BuildKit's plain format) go to `options.log`.
+   *
+   * @example
+   * ```ts ignore
+   * const image = await servin.build({ context: ".", tags: ["app:latest"], timestamp: 0 });
+   * ```
+   */
+  async build(options: BuildOptions): Promise<ImageRecord> {
+    return await this.registry.get("builder").build(this, options);
   }
 
   /**

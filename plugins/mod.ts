@@ -26,6 +26,7 @@ import { archiveSource } from "./sources/archive.ts";
 import { tarballSource } from "./sources/tarball.ts";
 import { localStorage, type LocalStorageOptions } from "./storage/local.ts";
 import { trustPlugin } from "./trust/mod.ts";
+import { buildPlugin } from "./build/mod.ts";
 
 /** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
 export interface BuiltinOptions {
@@ -59,6 +60,7 @@ export function builtinPlugins(options: BuiltinOptions = {}): Plugin[] {
     builtinCommands("commands-system"),
     builtinCommands("commands-volume"),
     trustPlugin(),
+    buildPlugin(),
     builtinCommands("commands-trust"),
   ];
 }

@@ -234,3 +234,31 @@ Deno.test("on macOS and Windows, create works with the copy snapshotter and run 
     }
   }
 });
+
+Deno.test(
+  "servin.build builds a Containerfile (FROM scratch, COPY) the same to the byte twice, and names a bad line",
+  withTempDir(async ({ dir }) => {
+    const context = join(dir, "ctx");
+    await Deno.mkdir(join(context, "etc"), { recursive: true });
+    await Deno.writeTextFile(join(context, "etc", "motd"), "hi\n");
+    await Deno.writeTextFile(
+      join(context, "Containerfile"),
+      'FROM scratch\nCOPY etc /etc\nENV A=b\nCMD ["/bin/true"]\n',
+    );
+    const ids: string[] = [];
+    for (const root of [join(dir, "a"), join(dir, "b")]) {
+      await using servin = await openServin({ root });
+      const image = await servin.build({ context, tags: ["built:1"], timestamp: 0 });
+      assert.deepEqual(image.repo_tags, ["built:1"]);
+      assert.deepEqual(image.config.cmd, ["/bin/true"]);
+      ids.push(image.id);
+    }
+    assert.equal(ids[0], ids[1]);
+    await Deno.writeTextFile(join(context, "Containerfile"), "FROM scratch\nFROOB x\n");
+    await using servin = await openServin({ root: join(dir, "a") });
+    await assert.rejects(
+      () => servin.build({ context }),
+      (e: unknown) => e instanceof ServinError && /Containerfile:2/.test(e.message),
+    );
+  }),
+);

@@ -38,7 +38,7 @@ import {
 import { expandWord, expandWords, nameValues } from "./_shell.ts";
 import { Progress } from "./_progress.ts";
 import { copyLayer, isImageDir } from "./_layer.ts";
-import type { BuildOptions } from "./mod.ts";
+import type { BuildOptions } from "../../core/api.ts";
 
 export type { BuildOptions };
 

@@ -8,7 +8,7 @@
 import type { CommandContext } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { SIGNAL_EXIT_CODES } from "../commands/_interrupt.ts";
-import { build, type BuildOptions } from "./_build.ts";
+import type { BuildOptions } from "../../core/api.ts";
 
 function pairs(values: unknown, flag: string, fromEnv: boolean): Record<string, string> {
   const out: Record<string, string> = {};
@@ -85,7 +85,7 @@ export async function buildCommand(ctx: CommandContext): Promise<number> {
     return [signal, listener] as const;
   });
   try {
-    const image = await build(servin, { ...options, signal: controller.signal });
+    const image = await servin.build({ ...options, signal: controller.signal });
     if (code) return code;
     ctx.out(`sha256:${image.id}`);
     return 0;

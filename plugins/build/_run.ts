@@ -24,7 +24,7 @@ export interface RunStepOptions {
   /** User. */
   user: string;
   /** Network. */
-  network?: "bridge" | "host" | "none";
+  network?: string;
   /** Receives each output line, with the seconds since the step started. */
   output(line: string, at: number): void;
   /** Stores the step: called with the layer on success, before the container goes. */
