@@ -11,75 +11,130 @@
  * @module
  */
 
-import type { CommandDef, FlagSpec } from "../../core/api.ts";
+import type { CommandContext, CommandDef, FlagSpec } from "../../core/api.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 
-function flag(type: FlagSpec["type"], short: string | undefined, description: string): FlagSpec {
-  return short === undefined ? { type, description } : { type, short, description };
+/**
+ * A boolean flag: `flag("Show the manifest digests")`, or with its one-letter alias first,
+ * `flag("-a", "Show all images")`.
+ */
+export function flag(alias: string, description?: string): FlagSpec {
+  return description === undefined
+    ? spec("boolean", false, "", alias)
+    : spec("boolean", false, alias, description);
+}
+
+/**
+ * A flag that takes a value, shown in help as `value`: `opt("FORMAT", "Output format")`, or with
+ * its one-letter alias first, `opt("-o FILE", "Write to FILE")`.
+ */
+export function opt(value: string, description: string): FlagSpec {
+  return spec("string", false, value, description);
+}
+
+/** A flag that takes a value and may be given again (the values collected): like {@link opt}. */
+export function many(value: string, description: string): FlagSpec {
+  return spec("string", true, value, description);
+}
+
+/** `head` is `[-X][ VALUE]`: the alias and the value's placeholder, as help shows them. */
+function spec(type: FlagSpec["type"], multiple: boolean, head: string, description: string) {
+  const [, short, value] = /^(?:-(\w) ?)?(.*)$/.exec(head) ?? [];
+  const flag: FlagSpec = { type, description };
+  if (short) flag.short = short;
+  if (multiple) flag.multiple = true;
+  if (value) flag.value = value;
+  return flag;
+}
+
+/** What a command has besides its names, usage and argument counts. */
+export interface CommandSpec {
+  /** One-line description. */
+  summary: string;
+  /** Flags, by long name. */
+  flags?: Record<string, FlagSpec>;
+  /** See {@link CommandDef.stopAfter}. */
+  stopAfter?: number;
+  /** Left out of help. */
+  hidden?: boolean;
+  /** Runs the command: {@link lazy}'s work, imported when the command runs. */
+  run: CommandDef["run"];
+}
+
+/**
+ * The command named by the first of `names` (`"image ls|images|image list"`: the others are its
+ * aliases), with `usage` after its name in help and `args` positional arguments.
+ */
+export function command(
+  names: string,
+  usage: string,
+  args: CommandDef["args"],
+  { summary, flags, stopAfter, hidden, run }: CommandSpec,
+): CommandDef {
+  const [name = names, ...aliases] = names.split("|");
+  return {
+    name,
+    ...(aliases.length ? { aliases } : {}),
+    summary,
+    usage,
+    args,
+    ...(stopAfter === undefined ? {} : { stopAfter }),
+    ...(hidden ? { hidden } : {}),
+    ...(flags ? { flags } : {}),
+    run,
+  };
+}
+
+type Runs<M> = {
+  [K in keyof M]: M[K] extends (ctx: CommandContext) => unknown ? K : never;
+}[keyof M];
+
+/**
+ * The runs of a work module that `load` imports (`lazy(() => import("./_volume.ts"))`): each
+ * `run("listVolumes")` imports it when the command runs, so that a table costs nothing to load.
+ */
+export function lazy<M>(load: () => Promise<M>): (name: Runs<M>) => CommandDef["run"] {
+  return (name) => async (ctx) => await ((await load())[name] as CommandDef["run"])(ctx);
 }
 
 /** `-q`, `--quiet`. */
-export const quiet = (description: string): FlagSpec => flag("boolean", "q", description);
+export const quiet = (description: string): FlagSpec => flag("-q", description);
 
 /** `-f`, `--force`. */
-export const force = (description: string): FlagSpec => flag("boolean", "f", description);
+export const force = (description: string): FlagSpec => flag("-f", description);
 
 /** `-a`, `--all`. */
-export const all = (description: string): FlagSpec => flag("boolean", "a", description);
+export const all = (description: string): FlagSpec => flag("-a", description);
 
 /** `--no-trunc`. */
-export const noTrunc = (description: string): FlagSpec => flag("boolean", undefined, description);
+export const noTrunc = (description: string): FlagSpec => flag(description);
 
 /** `--tls-verify` and `--cert-dir`, of the commands that talk to a registry. */
 export const registryFlags: Record<string, FlagSpec> = {
-  "tls-verify": {
-    type: "string",
-    description: "Verify TLS (true); false also allows plain HTTP",
-    value: "BOOL",
-  },
-  "cert-dir": { type: "string", description: "Extra CA certificates", value: "DIR" },
+  "tls-verify": opt("BOOL", "Verify TLS (true); false also allows plain HTTP"),
+  "cert-dir": opt("DIR", "Extra CA certificates"),
 };
 
 /** `--format FORMAT`, one of `formats` (as help words them: "table or json"). */
-export const format = (formats: string): FlagSpec => ({
-  ...flag("string", undefined, `Output format: ${formats}`),
-  value: "FORMAT",
-});
+export const format = (formats: string): FlagSpec => opt("FORMAT", `Output format: ${formats}`);
 
 /** The inspect commands' `-f`, `--format TEMPLATE`. */
-export const inspectFormat: FlagSpec = {
-  ...flag("string", "f", "Format each object with a Go template (default: a JSON array)"),
-  value: "TEMPLATE",
-};
+export const inspectFormat: FlagSpec = opt(
+  "-f TEMPLATE",
+  "Format each object with a Go template (default: a JSON array)",
+);
 
 /** `-o`, `--output FILE`. */
-export const output = (description: string): FlagSpec => ({
-  ...flag("string", "o", description),
-  value: "FILE",
-});
+export const output = (description: string): FlagSpec => opt("-o FILE", description);
 
 /** `-u`, `--user USER`. */
-export const user = (description: string): FlagSpec => ({
-  ...flag("string", "u", description),
-  value: "USER",
-});
+export const user = (description: string): FlagSpec => opt("-u USER", description);
 
 /** `-e`, `--env K=V`, repeatable. */
-export const env: FlagSpec = {
-  type: "string",
-  short: "e",
-  multiple: true,
-  description: "Environment variable",
-  value: "K=V",
-};
+export const env: FlagSpec = many("-e K=V", "Environment variable");
 
 /** `-w`, `--workdir DIR`. */
-export const workdir: FlagSpec = {
-  type: "string",
-  short: "w",
-  description: "Working directory",
-  value: "DIR",
-};
+export const workdir: FlagSpec = opt("-w DIR", "Working directory");
 
 /** A plugin named `name` that registers `defs`, in order. */
 export function commandGroup(name: string, defs: readonly CommandDef[]): Plugin {
