@@ -7,104 +7,74 @@
 
 import type { CommandDef } from "../../core/api.ts";
 import type { Plugin } from "../../core/registry.ts";
-import { all, commandGroup, force, format, inspectFormat } from "./_define.ts";
+import {
+  all,
+  command,
+  commandGroup,
+  flag,
+  force,
+  format,
+  inspectFormat,
+  lazy,
+  opt,
+} from "./_define.ts";
 
-const info: CommandDef = {
-  name: "system info",
-  aliases: ["info"],
-  summary: "Show the data root, platform, plugins and image count",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: { format: format("text, json or a Go template") },
-  run: async (ctx) => await (await import("./_system.ts")).systemInfo(ctx),
-};
-
-const pluginLs: CommandDef = {
-  name: "plugin ls",
-  aliases: ["plugin list"],
-  summary: "List loaded plugins, where they came from and what they registered",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: { format: format("table, json or a Go template") },
-  run: async (ctx) => (await import("./_system.ts")).listPlugins(ctx),
-};
-
-const df: CommandDef = {
-  name: "system df",
-  summary: "Show the disk space images, containers and volumes use",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: {
-    verbose: { type: "boolean", short: "v", description: "One row per image" },
-    format: format("table, json or a Go template"),
-  },
-  run: async (ctx) => await (await import("./_system.ts")).diskUsage(ctx),
-};
-
-const prune: CommandDef = {
-  name: "system prune",
-  summary: "Remove stopped containers and dangling images (-a: all unused images)",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: {
-    all: all("Remove all images no container uses, not only dangling ones"),
-    force: force("Do not ask for confirmation"),
-    volumes: { type: "boolean", description: "Also remove anonymous volumes no container uses" },
-  },
-  run: async (ctx) => await (await import("./_system.ts")).systemPrune(ctx),
-};
-
-const version: CommandDef = {
-  name: "version",
-  summary: "Show the version of Servin, Deno, the platform and the runtime found",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: { format: format("text or json") },
-  run: async (ctx) => await (await import("./_system.ts")).version(ctx),
-};
-
-const completion: CommandDef = {
-  name: "completion",
-  summary: "Print a shell completion script for bash, zsh or fish",
-  usage: "bash|zsh|fish",
-  args: { min: 1, max: 1 },
-  run: async (ctx) => (await import("./_completion.ts")).completion(ctx),
-};
-
-const inspect: CommandDef = {
-  name: "inspect",
-  summary: "Show containers' or images' records (a container first, as Docker looks)",
-  usage: "[OPTIONS] NAME...",
-  args: { min: 1 },
-  flags: {
-    format: inspectFormat,
-    type: { type: "string", description: "Only look for a container or an image", value: "TYPE" },
-  },
-  run: async (ctx) => await (await import("./_inspect.ts")).inspectAny(ctx),
-};
-
-const check: CommandDef = {
-  name: "system check",
-  summary: "Check every blob, layer, image, lease and container; exit 1 when something is broken",
-  usage: "[OPTIONS]",
-  args: { max: 0 },
-  flags: {
-    repair: { type: "boolean", description: "Remove what is broken and the images that need it" },
-    format: format("text or json"),
-  },
-  run: async (ctx) => await (await import("./_system.ts")).check(ctx),
-};
+const system = lazy(() => import("./_system.ts"));
 
 /** The system commands, in registration order. */
 export const SYSTEM_COMMANDS: readonly CommandDef[] = [
-  info,
-  pluginLs,
-  df,
-  prune,
-  check,
-  version,
-  completion,
-  inspect,
+  command("system info|info", "[OPTIONS]", { max: 0 }, {
+    summary: "Show the data root, platform, plugins and image count",
+    flags: { format: format("text, json or a Go template") },
+    run: system("systemInfo"),
+  }),
+  command("plugin ls|plugin list", "[OPTIONS]", { max: 0 }, {
+    summary: "List loaded plugins, where they came from and what they registered",
+    flags: { format: format("table, json or a Go template") },
+    run: system("listPlugins"),
+  }),
+  command("system df", "[OPTIONS]", { max: 0 }, {
+    summary: "Show the disk space images, containers and volumes use",
+    flags: {
+      verbose: flag("-v", "One row per image"),
+      format: format("table, json or a Go template"),
+    },
+    run: system("diskUsage"),
+  }),
+  command("system prune", "[OPTIONS]", { max: 0 }, {
+    summary: "Remove stopped containers and dangling images (-a: all unused images)",
+    flags: {
+      all: all("Remove all images no container uses, not only dangling ones"),
+      force: force("Do not ask for confirmation"),
+      volumes: flag("Also remove anonymous volumes no container uses"),
+    },
+    run: system("systemPrune"),
+  }),
+  command("system check", "[OPTIONS]", { max: 0 }, {
+    summary: "Check every blob, layer, image, lease and container; exit 1 when something is broken",
+    flags: {
+      repair: flag("Remove what is broken and the images that need it"),
+      format: format("text or json"),
+    },
+    run: system("check"),
+  }),
+  command("version", "[OPTIONS]", { max: 0 }, {
+    summary: "Show the version of Servin, Deno, the platform and the runtime found",
+    flags: { format: format("text or json") },
+    run: system("version"),
+  }),
+  command("completion", "bash|zsh|fish", { min: 1, max: 1 }, {
+    summary: "Print a shell completion script for bash, zsh or fish",
+    run: lazy(() => import("./_completion.ts"))("completion"),
+  }),
+  command("inspect", "[OPTIONS] NAME...", { min: 1 }, {
+    summary: "Show containers' or images' records (a container first, as Docker looks)",
+    flags: {
+      format: inspectFormat,
+      type: opt("TYPE", "Only look for a container or an image"),
+    },
+    run: lazy(() => import("./_inspect.ts"))("inspectAny"),
+  }),
 ];
 
 /** The built-in `system` command group. */
