@@ -12,7 +12,7 @@
  */
 
 import type { CommandContext, CommandDef, FlagSpec } from "../../core/api.ts";
-import { definePlugin, type Plugin } from "../../core/registry.ts";
+import type { Plugin } from "../../core/registry.ts";
 
 /**
  * A boolean flag: `flag("Show the manifest digests")`, or with its one-letter alias first,
@@ -47,29 +47,30 @@ function spec(type: FlagSpec["type"], multiple: boolean, head: string, descripti
   return flag;
 }
 
-/** What a command has besides its names, usage and argument counts. */
+/** What a command has besides its names, usage and work. */
 export interface CommandSpec {
   /** One-line description. */
   summary: string;
   /** Flags, by long name. */
   flags?: Record<string, FlagSpec>;
-  /** See {@link CommandDef.stopAfter}. */
+  /** See {@link CommandDef.stopAfter}: the command takes any number of arguments. */
   stopAfter?: number;
   /** Left out of help. */
   hidden?: boolean;
-  /** Runs the command: {@link lazy}'s work, imported when the command runs. */
-  run: CommandDef["run"];
 }
 
 /**
  * The command named by the first of `names` (`"image ls|images|image list"`: the others are its
- * aliases), with `usage` after its name in help and `args` positional arguments.
+ * aliases), with `usage` after its name in help and `run` its work ({@link lazy}). It takes the
+ * positional arguments `usage` names: each word outside brackets is needed, each in brackets may
+ * be left out, and after `...` (or `stopAfter`) any number may follow; where `usage` gives
+ * alternatives (`A B  or  C D`), they take as many.
  */
 export function command(
   names: string,
   usage: string,
-  args: CommandDef["args"],
-  { summary, flags, stopAfter, hidden, run }: CommandSpec,
+  run: CommandDef["run"],
+  { summary, flags, stopAfter, hidden }: CommandSpec,
 ): CommandDef {
   const [name = names, ...aliases] = names.split("|");
   return {
@@ -77,12 +78,32 @@ export function command(
     ...(aliases.length ? { aliases } : {}),
     summary,
     usage,
-    args,
+    args: positionals(usage, stopAfter !== undefined),
     ...(stopAfter === undefined ? {} : { stopAfter }),
     ...(hidden ? { hidden } : {}),
     ...(flags ? { flags } : {}),
     run,
   };
+}
+
+/** The fewest and most positionals `usage` names (see {@link command}). */
+function positionals(usage: string, open: boolean): CommandDef["args"] {
+  const [first = ""] = usage.split("  or  ");
+  const words: string[] = [];
+  let [depth, word] = [0, ""];
+  for (const c of `${first} `) {
+    if (c === " " && depth === 0) {
+      if (word && word !== "[OPTIONS]") words.push(word);
+      word = "";
+      continue;
+    }
+    if (c === "[") depth++;
+    if (c === "]") depth--;
+    word += c;
+  }
+  const min = words.filter((w) => !w.startsWith("[")).length;
+  const any = open || first.includes("...");
+  return { ...(min ? { min } : {}), ...(any ? {} : { max: words.length }) };
 }
 
 type Runs<M> = {
@@ -118,6 +139,15 @@ export const registryFlags: Record<string, FlagSpec> = {
 /** `--format FORMAT`, one of `formats` (as help words them: "table or json"). */
 export const format = (formats: string): FlagSpec => opt("FORMAT", `Output format: ${formats}`);
 
+/** The list commands' `--format`. */
+export const tableFormat: FlagSpec = format("table, json or a Go template");
+
+/** `--format` of the commands that print a text report or its JSON. */
+export const textFormat: FlagSpec = format("text or json");
+
+/** The prune commands' `-f`, `--force`. */
+export const skipConfirm: FlagSpec = force("Do not ask for confirmation");
+
 /** The inspect commands' `-f`, `--format TEMPLATE`. */
 export const inspectFormat: FlagSpec = opt(
   "-f TEMPLATE",
@@ -135,16 +165,6 @@ export const env: FlagSpec = many("-e K=V", "Environment variable");
 
 /** `-w`, `--workdir DIR`. */
 export const workdir: FlagSpec = opt("-w DIR", "Working directory");
-
-/** A plugin named `name` that registers `defs`, in order. */
-export function commandGroup(name: string, defs: readonly CommandDef[]): Plugin {
-  return definePlugin({
-    name,
-    setup(api) {
-      for (const def of defs) api.provide("command", def);
-    },
-  });
-}
 
 /** A command group the dispatcher may leave out when argv starts with none of its routes. */
 export interface CommandGroupPlugin extends Plugin {

@@ -6,22 +6,21 @@
  * @module
  */
 
-import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import type { Plugin } from "../../core/registry.ts";
+import type { CommandContext, CommandDef, FlagSpec } from "../../core/api.ts";
 import {
   all,
   command,
-  commandGroup,
   env,
   flag,
   force,
-  format,
   inspectFormat,
   lazy,
   many,
   noTrunc,
   opt,
   quiet,
+  skipConfirm,
+  tableFormat,
   user,
   workdir,
 } from "./_define.ts";
@@ -81,76 +80,69 @@ const CREATE_FLAGS: Record<string, FlagSpec> = {
   ),
 };
 
-const running = lazy(() => import("./_container_run.ts"));
-const life = () => import("./_container_life.ts");
-const lifecycle = lazy(life);
+const run = lazy(() => import("./_container_run.ts"));
+const life = lazy(() => import("./_container_life.ts"));
 const list = lazy(() => import("./_container_list.ts"));
+const inspect = lazy(() => import("./_inspect.ts"));
+const network = lazy(() => import("./_network.ts"));
+const cp = lazy(() => import("./_container_cp.ts"));
+const commit = lazy(() => import("./_container_commit.ts"));
+const pause = async (ctx: CommandContext, on: boolean) =>
+  await (await import("./_container_life.ts")).pauseContainers(ctx, on);
 const timeout = opt("-t SECONDS", "Seconds to wait before SIGKILL (default 10)");
 
 /** The container commands, in registration order. */
 export const CONTAINER_COMMANDS: readonly CommandDef[] = [
-  command("run|container run", "[OPTIONS] IMAGE [COMMAND [ARG...]]", { min: 1 }, {
+  command("run|container run", "[OPTIONS] IMAGE [COMMAND [ARG...]]", run("runContainer"), {
     summary: "Create a container from an image and run a command in it",
     stopAfter: 1,
     flags: { ...CREATE_FLAGS, detach: flag("-d", "Run in the background; print the ID") },
-    run: running("runContainer"),
   }),
-  command("create|container create", "[OPTIONS] IMAGE [COMMAND [ARG...]]", { min: 1 }, {
+  command("create|container create", "[OPTIONS] IMAGE [COMMAND [ARG...]]", run("createContainer"), {
     summary: "Create a container from an image without starting it",
     stopAfter: 1,
     flags: CREATE_FLAGS,
-    run: running("createContainer"),
   }),
-  command("start|container start", "[OPTIONS] CONTAINER", { min: 1, max: 1 }, {
+  command("start|container start", "[OPTIONS] CONTAINER", run("startContainer"), {
     summary: "Start a container in the background (-a: in the foreground, with its exit code)",
     flags: {
       attach: flag("-a", "Attach output and wait for the exit code"),
       interactive: flag("-i", "Attach stdin"),
     },
-    run: running("startContainer"),
   }),
-  command("container cleanup", "CONTAINER", { min: 1, max: 1 }, {
+  command("container cleanup", "CONTAINER", run("cleanupContainer"), {
     summary: "Record a detached container's exit, restart or remove it (run by its supervisor)",
     hidden: true,
-    run: running("cleanupContainer"),
   }),
-  command("stop|container stop", "[OPTIONS] CONTAINER...", { min: 1 }, {
+  command("stop|container stop", "[OPTIONS] CONTAINER...", life("stopContainers"), {
     summary: "Stop containers: the stop signal, then SIGKILL after a timeout",
     flags: { time: timeout },
-    run: lifecycle("stopContainers"),
   }),
-  command("kill|container kill", "[OPTIONS] CONTAINER...", { min: 1 }, {
+  command("kill|container kill", "[OPTIONS] CONTAINER...", life("killContainers"), {
     summary: "Send a signal to containers (default SIGKILL)",
     flags: { signal: opt("-s SIGNAL", "Signal") },
-    run: lifecycle("killContainers"),
   }),
-  command("restart|container restart", "[OPTIONS] CONTAINER...", { min: 1 }, {
+  command("restart|container restart", "[OPTIONS] CONTAINER...", life("restartContainers"), {
     summary: "Stop containers, then start them in the background",
     flags: { time: timeout },
-    run: lifecycle("restartContainers"),
   }),
-  command("wait|container wait", "CONTAINER...", { min: 1 }, {
+  command("wait|container wait", "CONTAINER...", life("waitContainers"), {
     summary: "Wait for containers to stop; print their exit codes",
-    run: lifecycle("waitContainers"),
   }),
-  command("pause|container pause", "CONTAINER...", { min: 1 }, {
+  command("pause|container pause", "CONTAINER...", (ctx) => pause(ctx, true), {
     summary: "Freeze every process of containers",
-    run: async (ctx) => await (await life()).pauseContainers(ctx, true),
   }),
-  command("unpause|container unpause", "CONTAINER...", { min: 1 }, {
+  command("unpause|container unpause", "CONTAINER...", (ctx) => pause(ctx, false), {
     summary: "Thaw paused containers",
-    run: async (ctx) => await (await life()).pauseContainers(ctx, false),
   }),
-  command("rename|container rename", "CONTAINER NEW_NAME", { min: 2, max: 2 }, {
+  command("rename|container rename", "CONTAINER NEW_NAME", life("renameContainer"), {
     summary: "Rename a container",
-    run: lifecycle("renameContainer"),
   }),
-  command("top|container top", "CONTAINER [ps OPTIONS]", { min: 1 }, {
+  command("top|container top", "CONTAINER [ps OPTIONS]", life("topContainer"), {
     summary: "Show a container's processes (ps options may follow)",
     stopAfter: 1,
-    run: lifecycle("topContainer"),
   }),
-  command("exec|container exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", { min: 2 }, {
+  command("exec|container exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", life("execContainer"), {
     summary: "Run a command in a running container",
     stopAfter: 1,
     flags: {
@@ -161,28 +153,26 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
       workdir,
       user: user("User: name, uid, name:group or uid:gid"),
     },
-    run: lifecycle("execContainer"),
   }),
   command(
     "cp|container cp",
     "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
-    { min: 2, max: 2 },
+    cp("copyFiles"),
     {
       summary: "Copy files between a container and the host (- : a tar stream on stdin or stdout)",
       flags: {
         archive: flag("-a", "Keep owners (default: root's in a container, yours on the host)"),
         "follow-link": flag("-L", "Follow a symlink in SRC_PATH"),
       },
-      run: lazy(() => import("./_container_cp.ts"))("copyFiles"),
     },
   ),
-  command("ps|container ls|container list", "[OPTIONS]", { max: 0 }, {
+  command("ps|container ls|container list", "[OPTIONS]", list("listContainers"), {
     summary: "List containers (running ones; -a for all)",
     flags: {
       all: all("Show all containers"),
       quiet: quiet("Only show IDs"),
       "no-trunc": noTrunc("Do not truncate IDs and commands"),
-      format: format("table, json or a Go template"),
+      format: tableFormat,
       filter: many(
         "-f FILTER",
         "Filter: status=STATUS, name=TEXT, id=PREFIX, ancestor=IMAGE, label=KEY[=VALUE], exited=CODE",
@@ -191,22 +181,19 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
       latest: flag("-l", "Show the container created last"),
       size: flag("-s", "Show the bytes each container holds of its own (and with its image)"),
     },
-    run: list("listContainers"),
   }),
-  command("rm|container rm|container remove", "[OPTIONS] CONTAINER...", { min: 1 }, {
+  command("rm|container rm|container remove", "[OPTIONS] CONTAINER...", list("removeContainers"), {
     summary: "Remove containers (-f: also running ones)",
     flags: {
       force: force("Kill and remove running containers"),
       volumes: flag("-v", "Remove the container's anonymous volumes too"),
     },
-    run: list("removeContainers"),
   }),
-  command("container inspect", "[OPTIONS] CONTAINER...", { min: 1 }, {
+  command("container inspect", "[OPTIONS] CONTAINER...", inspect("inspectContainers"), {
     summary: "Show containers' records (Docker's fields and Servin's) as a JSON array",
     flags: { format: inspectFormat },
-    run: lazy(() => import("./_inspect.ts"))("inspectContainers"),
   }),
-  command("logs|container logs", "[OPTIONS] CONTAINER", { min: 1, max: 1 }, {
+  command("logs|container logs", "[OPTIONS] CONTAINER", list("containerLogs"), {
     summary: "Print a container's output (stdout and stderr kept apart)",
     flags: {
       follow: flag("-f", "Follow until the container stops"),
@@ -214,33 +201,29 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
       since: opt("TIME", "Only lines since a time (RFC 3339, or 10m, 1h…)"),
       timestamps: flag("-t", "Show timestamps"),
     },
-    run: list("containerLogs"),
   }),
-  command("port|container port", "CONTAINER [PRIVATE_PORT[/PROTO]]", { min: 1, max: 2 }, {
+  command("port|container port", "CONTAINER [PRIVATE_PORT[/PROTO]]", network("containerPort"), {
     summary: "List a container's published ports (or the host address of one)",
-    run: lazy(() => import("./_network.ts"))("containerPort"),
   }),
-  command("container prune", "[OPTIONS]", { max: 0 }, {
+  command("container prune", "[OPTIONS]", list("pruneContainers"), {
     summary: "Remove every container that is not running",
-    flags: { force: force("Do not ask for confirmation") },
-    run: list("pruneContainers"),
+    flags: { force: skipConfirm },
   }),
-  command("container commit|commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", { min: 1, max: 2 }, {
-    summary: "Create a new image from a container's changes",
-    flags: {
-      author: opt("-a AUTHOR", 'Author (e.g. "Jane Doe <jane@example.com>")'),
-      change: many(
-        "-c INSTRUCTION",
-        "Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL",
-      ),
-      message: opt("-m TEXT", "Commit message"),
-      pause: flag("-p", "Pause the container during the commit (default; --pause=false not to)"),
+  command(
+    "container commit|commit",
+    "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+    commit("commitContainer"),
+    {
+      summary: "Create a new image from a container's changes",
+      flags: {
+        author: opt("-a AUTHOR", 'Author (e.g. "Jane Doe <jane@example.com>")'),
+        change: many(
+          "-c INSTRUCTION",
+          "Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL",
+        ),
+        message: opt("-m TEXT", "Commit message"),
+        pause: flag("-p", "Pause the container during the commit (default; --pause=false not to)"),
+      },
     },
-    run: lazy(() => import("./_container_commit.ts"))("commitContainer"),
-  }),
+  ),
 ];
-
-/** The built-in container commands. */
-export function containerCommands(): Plugin {
-  return commandGroup("commands-container", CONTAINER_COMMANDS);
-}

@@ -7,15 +7,12 @@
  */
 
 import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import type { Plugin } from "../../core/registry.ts";
 import {
   all,
   command,
-  commandGroup,
   env,
   flag,
   force,
-  format,
   inspectFormat,
   lazy,
   many,
@@ -24,20 +21,25 @@ import {
   output,
   quiet,
   registryFlags,
+  skipConfirm,
+  tableFormat,
   user,
   workdir,
 } from "./_define.ts";
 
+const rootfs = lazy(() => import("./_image_import.ts"));
 const list = lazy(() => import("./_image_list.ts"));
 const manage = lazy(() => import("./_image_manage.ts"));
 const archive = lazy(() => import("./_image_archive.ts"));
 const registry = lazy(() => import("./_image_registry.ts"));
+const inspect = lazy(() => import("./_inspect.ts"));
+const build = lazy(() => import("../build/_command.ts"));
 
 const platform: FlagSpec = opt("OS/ARCH[/VARIANT]", "Platform to pick from multi-platform images");
 
 /** The image commands, in registration order. */
 export const IMAGE_COMMANDS: readonly CommandDef[] = [
-  command("image import|import", "[OPTIONS] TARBALL|- NAME[:TAG]", { min: 2, max: 2 }, {
+  command("image import|import", "[OPTIONS] TARBALL|- NAME[:TAG]", rootfs("importImage"), {
     summary: "Import a root-filesystem tarball (plain, gzip or zstd) as an image",
     flags: {
       change: many(
@@ -53,81 +55,70 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
       message: opt("-m TEXT", "Commit message"),
       quiet: quiet("Print only the image ID"),
     },
-    run: lazy(() => import("./_image_import.ts"))("importImage"),
   }),
-  command("image ls|images|image list", "[OPTIONS] [REPOSITORY[:TAG]]", { max: 1 }, {
+  command("image ls|images|image list", "[OPTIONS] [REPOSITORY[:TAG]]", list("listImages"), {
     summary: "List images, newest first",
     flags: {
       all: all("Show all images (intermediate images of builds and commits too)"),
       quiet: quiet("Only show image IDs"),
       "no-trunc": noTrunc("Show full image IDs"),
       digests: flag("Show the manifest digests"),
-      format: format("table, json or a Go template"),
+      format: tableFormat,
       filter: many(
         "-f FILTER",
         "Filter: reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE, before=IMAGE",
       ),
     },
-    run: list("listImages"),
   }),
-  command("image inspect", "[OPTIONS] IMAGE...", { min: 1 }, {
+  command("image inspect", "[OPTIONS] IMAGE...", inspect("inspectImages"), {
     summary: "Show images' records (Docker's fields and Servin's) as a JSON array",
     flags: { format: inspectFormat },
-    run: lazy(() => import("./_inspect.ts"))("inspectImages"),
   }),
-  command("image rm|rmi|image remove", "[OPTIONS] IMAGE...", { min: 1 }, {
+  command("image rm|rmi|image remove", "[OPTIONS] IMAGE...", manage("removeImages"), {
     summary: "Remove images by tag, ID or unique ID prefix",
     flags: { force: force("Remove an image with several tags by ID") },
-    run: manage("removeImages"),
   }),
-  command("image tag|tag", "SOURCE TARGET[:TAG]", { min: 2, max: 2 }, {
+  command("image tag|tag", "SOURCE TARGET[:TAG]", manage("tagImage"), {
     summary: "Tag an image (moves the tag if another image has it)",
-    run: manage("tagImage"),
   }),
-  command("image load|load", "[OPTIONS]", { max: 0 }, {
+  command("image load|load", "[OPTIONS]", archive("loadImages"), {
     summary: "Load images from a docker-archive or OCI archive (tar or directory)",
     flags: {
       input: opt("-i FILE", "Read from FILE (or an OCI layout directory) instead of stdin"),
       quiet: quiet("No progress"),
       platform,
     },
-    run: archive("loadImages"),
   }),
-  command("image save|save", "[OPTIONS] IMAGE...", { min: 1 }, {
+  command("image save|save", "[OPTIONS] IMAGE...", archive("saveImages"), {
     summary: "Save images to an archive (docker+oci by default, docker-archive, oci-archive)",
     flags: {
       output: output("Write to FILE instead of stdout"),
       format: opt("FORMAT", "docker+oci (default), docker-archive or oci-archive"),
     },
-    run: archive("saveImages"),
   }),
-  command("image export", "[OPTIONS] IMAGE", { min: 1, max: 1 }, {
+  command("image export", "[OPTIONS] IMAGE", archive("exportImage"), {
     summary: "Export an image's flattened filesystem as a tarball (.gz: gzip)",
     flags: { output: output("Write to FILE (FILE.gz is gzipped) instead of stdout") },
-    run: archive("exportImage"),
   }),
-  command("image history|history", "[OPTIONS] IMAGE", { min: 1, max: 1 }, {
+  command("image history|history", "[OPTIONS] IMAGE", list("imageHistory"), {
     summary: "Show the history of an image",
     flags: {
       "no-trunc": noTrunc("Do not truncate output"),
-      format: format("table, json or a Go template"),
+      format: tableFormat,
     },
-    run: list("imageHistory"),
   }),
-  command("image prune", "[OPTIONS]", { max: 0 }, {
+  command("image prune", "[OPTIONS]", manage("pruneImages"), {
     summary: "Remove dangling images (-a: all images no container uses), then unused layers",
     flags: {
       all: all("Remove all images no container uses"),
-      force: force("Do not ask for confirmation"),
+      force: skipConfirm,
     },
-    run: manage("pruneImages"),
   }),
-  command("image pull|pull", "[OPTIONS] NAME[:TAG|@DIGEST]", { min: 1, max: 1 }, {
+  command("image pull|pull", "[OPTIONS] NAME[:TAG|@DIGEST]", registry("pullImage"), {
     summary: "Pull an image from a registry",
     flags: { ...registryFlags, quiet: quiet("No progress; print only the ID"), platform },
-    run: registry("pullImage"),
   }),
-  command("image push|push", "[OPTIONS] IMAGE [DESTINATION]", { min: 1, max: 2 }, {
+  command("image push|push", "[OPTIONS] IMAGE [DESTINATION]", registry("pushImage"), {
     summary: "Push an image to a registry; prints the manifest digest",
     flags: {
       ...registryFlags,
@@ -140,9 +131,8 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
         "Recompress layers compressed otherwise too (default with --compression-format)",
       ),
     },
-    run: registry("pushImage"),
   }),
-  command("image build|build", "[OPTIONS] CONTEXT|-", { min: 1, max: 1 }, {
+  command("image build|build", "[OPTIONS] CONTEXT|-", build("buildCommand"), {
     summary: "Build an image from a Containerfile (or Dockerfile) and a context",
     flags: {
       tag: many("-t NAME[:TAG]", "Name the image"),
@@ -163,9 +153,8 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
       quiet: quiet("Print only the image ID"),
       progress: opt("TYPE", "auto, plain or quiet"),
     },
-    run: lazy(() => import("../build/_command.ts"))("buildCommand"),
   }),
-  command("login", "[OPTIONS] REGISTRY", { min: 1, max: 1 }, {
+  command("login", "[OPTIONS] REGISTRY", registry("login"), {
     summary: "Log in to a registry (credentials kept in <root>/auth.json, mode 0600)",
     flags: {
       ...registryFlags,
@@ -176,15 +165,8 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
       ),
       "password-stdin": flag("Read the password from stdin"),
     },
-    run: registry("login"),
   }),
-  command("logout", "REGISTRY", { min: 1, max: 1 }, {
+  command("logout", "REGISTRY", registry("logout"), {
     summary: "Forget the credentials for a registry",
-    run: registry("logout"),
   }),
 ];
-
-/** The built-in `image` command group (with `login` and `logout`). */
-export function imageCommands(): Plugin {
-  return commandGroup("commands-image", IMAGE_COMMANDS);
-}
