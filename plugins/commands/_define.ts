@@ -118,53 +118,49 @@ export function lazy<M>(load: () => Promise<M>): (name: Runs<M>) => CommandDef["
   return (name) => async (ctx) => await ((await load())[name] as CommandDef["run"])(ctx);
 }
 
-/** `-q`, `--quiet`. */
-export const quiet = (description: string): FlagSpec => flag("-q", description);
-
-/** `-f`, `--force`. */
-export const force = (description: string): FlagSpec => flag("-f", description);
-
-/** `-a`, `--all`. */
-export const all = (description: string): FlagSpec => flag("-a", description);
-
-/** `--no-trunc`. */
-export const noTrunc = (description: string): FlagSpec => flag(description);
-
-/** `--tls-verify` and `--cert-dir`, of the commands that talk to a registry. */
-export const registryFlags: Record<string, FlagSpec> = {
-  "tls-verify": opt("BOOL", "Verify TLS (true); false also allows plain HTTP"),
-  "cert-dir": opt("DIR", "Extra CA certificates"),
-};
-
 /** `--format FORMAT`, one of `formats` (as help words them: "table or json"). */
-export const format = (formats: string): FlagSpec => opt("FORMAT", `Output format: ${formats}`);
+const format = (formats: string): FlagSpec => opt("FORMAT", `Output format: ${formats}`);
 
-/** The list commands' `--format`. */
-export const tableFormat: FlagSpec = format("table, json or a Go template");
-
-/** `--format` of the commands that print a text report or its JSON. */
-export const textFormat: FlagSpec = format("text or json");
-
-/** The prune commands' `-f`, `--force`. */
-export const skipConfirm: FlagSpec = force("Do not ask for confirmation");
-
-/** The inspect commands' `-f`, `--format TEMPLATE`. */
-export const inspectFormat: FlagSpec = opt(
-  "-f TEMPLATE",
-  "Format each object with a Go template (default: a JSON array)",
-);
-
-/** `-o`, `--output FILE`. */
-export const output = (description: string): FlagSpec => opt("-o FILE", description);
-
-/** `-u`, `--user USER`. */
-export const user = (description: string): FlagSpec => opt("-u USER", description);
-
-/** `-e`, `--env K=V`, repeatable. */
-export const env: FlagSpec = many("-e K=V", "Environment variable");
-
-/** `-w`, `--workdir DIR`. */
-export const workdir: FlagSpec = opt("-w DIR", "Working directory");
+/**
+ * The flags several commands take, so that `-q` or `--format` reads and parses alike everywhere:
+ * `quiet: shared.quiet("Only show IDs")`.
+ */
+export const shared = {
+  /** `-q`, `--quiet`. */
+  quiet: (description: string): FlagSpec => flag("-q", description),
+  /** `-f`, `--force`. */
+  force: (description: string): FlagSpec => flag("-f", description),
+  /** `-a`, `--all`. */
+  all: (description: string): FlagSpec => flag("-a", description),
+  /** `--no-trunc`. */
+  noTrunc: (description: string): FlagSpec => flag(description),
+  /** `--format FORMAT`, one of `formats`. */
+  format,
+  /** The list commands' `--format`. */
+  tableFormat: format("table, json or a Go template"),
+  /** `--format` of the commands that print a text report or its JSON. */
+  textFormat: format("text or json"),
+  /** The prune commands' `-f`, `--force`. */
+  skipConfirm: flag("-f", "Do not ask for confirmation"),
+  /** The inspect commands' `-f`, `--format TEMPLATE`. */
+  inspectFormat: opt(
+    "-f TEMPLATE",
+    "Format each object with a Go template (default: a JSON array)",
+  ),
+  /** `--tls-verify` and `--cert-dir`, of the commands that talk to a registry. */
+  registryFlags: {
+    "tls-verify": opt("BOOL", "Verify TLS (true); false also allows plain HTTP"),
+    "cert-dir": opt("DIR", "Extra CA certificates"),
+  } as Record<string, FlagSpec>,
+  /** `-o`, `--output FILE`. */
+  output: (description: string): FlagSpec => opt("-o FILE", description),
+  /** `-u`, `--user USER`. */
+  user: (description: string): FlagSpec => opt("-u USER", description),
+  /** `-e`, `--env K=V`, repeatable. */
+  env: many("-e K=V", "Environment variable"),
+  /** `-w`, `--workdir DIR`. */
+  workdir: opt("-w DIR", "Working directory"),
+};
 
 /** A command group the dispatcher may leave out when argv starts with none of its routes. */
 export interface CommandGroupPlugin extends Plugin {

@@ -7,32 +7,16 @@
  */
 
 import type { CommandContext, CommandDef, FlagSpec } from "../../core/api.ts";
-import {
-  all,
-  command,
-  env,
-  flag,
-  force,
-  inspectFormat,
-  lazy,
-  many,
-  noTrunc,
-  opt,
-  quiet,
-  skipConfirm,
-  tableFormat,
-  user,
-  workdir,
-} from "./_define.ts";
+import { command, flag, lazy, many, opt, shared } from "./_define.ts";
 
 const CREATE_FLAGS: Record<string, FlagSpec> = {
   name: opt("NAME", "Container name (unique)"),
   rm: flag("Remove the container when it exits"),
   interactive: flag("-i", "Keep stdin open"),
   tty: flag("-t", "Allocate a terminal"),
-  env,
-  workdir,
-  user: user("User: name, uid, name:group or uid:gid"),
+  env: shared.env,
+  workdir: shared.workdir,
+  user: shared.user("User: name, uid, name:group or uid:gid"),
   snapshotter: opt(
     "NAME",
     "overlay or copy (default: SERVIN_SNAPSHOTTER, then overlay where it works)",
@@ -149,9 +133,9 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
       interactive: flag("-i", "Keep stdin open"),
       tty: flag("-t", "Allocate a terminal"),
       detach: flag("-d", "Run in the background"),
-      env,
-      workdir,
-      user: user("User: name, uid, name:group or uid:gid"),
+      env: shared.env,
+      workdir: shared.workdir,
+      user: shared.user("User: name, uid, name:group or uid:gid"),
     },
   }),
   command(
@@ -169,10 +153,10 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   command("ps|container ls|container list", "[OPTIONS]", list("listContainers"), {
     summary: "List containers (running ones; -a for all)",
     flags: {
-      all: all("Show all containers"),
-      quiet: quiet("Only show IDs"),
-      "no-trunc": noTrunc("Do not truncate IDs and commands"),
-      format: tableFormat,
+      all: shared.all("Show all containers"),
+      quiet: shared.quiet("Only show IDs"),
+      "no-trunc": shared.noTrunc("Do not truncate IDs and commands"),
+      format: shared.tableFormat,
       filter: many(
         "-f FILTER",
         "Filter: status=STATUS, name=TEXT, id=PREFIX, ancestor=IMAGE, label=KEY[=VALUE], exited=CODE",
@@ -185,13 +169,13 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   command("rm|container rm|container remove", "[OPTIONS] CONTAINER...", list("removeContainers"), {
     summary: "Remove containers (-f: also running ones)",
     flags: {
-      force: force("Kill and remove running containers"),
+      force: shared.force("Kill and remove running containers"),
       volumes: flag("-v", "Remove the container's anonymous volumes too"),
     },
   }),
   command("container inspect", "[OPTIONS] CONTAINER...", inspect("inspectContainers"), {
     summary: "Show containers' records (Docker's fields and Servin's) as a JSON array",
-    flags: { format: inspectFormat },
+    flags: { format: shared.inspectFormat },
   }),
   command("logs|container logs", "[OPTIONS] CONTAINER", list("containerLogs"), {
     summary: "Print a container's output (stdout and stderr kept apart)",
@@ -207,7 +191,7 @@ export const CONTAINER_COMMANDS: readonly CommandDef[] = [
   }),
   command("container prune", "[OPTIONS]", list("pruneContainers"), {
     summary: "Remove every container that is not running",
-    flags: { force: skipConfirm },
+    flags: { force: shared.skipConfirm },
   }),
   command(
     "container commit|commit",

@@ -7,25 +7,7 @@
  */
 
 import type { CommandDef, FlagSpec } from "../../core/api.ts";
-import {
-  all,
-  command,
-  env,
-  flag,
-  force,
-  inspectFormat,
-  lazy,
-  many,
-  noTrunc,
-  opt,
-  output,
-  quiet,
-  registryFlags,
-  skipConfirm,
-  tableFormat,
-  user,
-  workdir,
-} from "./_define.ts";
+import { command, flag, lazy, many, opt, shared } from "./_define.ts";
 
 const rootfs = lazy(() => import("./_image_import.ts"));
 const list = lazy(() => import("./_image_list.ts"));
@@ -48,22 +30,22 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
       ),
       cmd: opt("CMD", "Default command (JSON array or words)"),
       entrypoint: opt("CMD", "Entrypoint (JSON array or words)"),
-      env,
-      workdir,
-      user: user("User"),
+      env: shared.env,
+      workdir: shared.workdir,
+      user: shared.user("User"),
       label: many("-l K=V", "Label"),
       message: opt("-m TEXT", "Commit message"),
-      quiet: quiet("Print only the image ID"),
+      quiet: shared.quiet("Print only the image ID"),
     },
   }),
   command("image ls|images|image list", "[OPTIONS] [REPOSITORY[:TAG]]", list("listImages"), {
     summary: "List images, newest first",
     flags: {
-      all: all("Show all images (intermediate images of builds and commits too)"),
-      quiet: quiet("Only show image IDs"),
-      "no-trunc": noTrunc("Show full image IDs"),
+      all: shared.all("Show all images (intermediate images of builds and commits too)"),
+      quiet: shared.quiet("Only show image IDs"),
+      "no-trunc": shared.noTrunc("Show full image IDs"),
       digests: flag("Show the manifest digests"),
-      format: tableFormat,
+      format: shared.tableFormat,
       filter: many(
         "-f FILTER",
         "Filter: reference=PATTERN, dangling=true|false, label=KEY[=VALUE], since=IMAGE, before=IMAGE",
@@ -72,11 +54,11 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
   }),
   command("image inspect", "[OPTIONS] IMAGE...", inspect("inspectImages"), {
     summary: "Show images' records (Docker's fields and Servin's) as a JSON array",
-    flags: { format: inspectFormat },
+    flags: { format: shared.inspectFormat },
   }),
   command("image rm|rmi|image remove", "[OPTIONS] IMAGE...", manage("removeImages"), {
     summary: "Remove images by tag, ID or unique ID prefix",
-    flags: { force: force("Remove an image with several tags by ID") },
+    flags: { force: shared.force("Remove an image with several tags by ID") },
   }),
   command("image tag|tag", "SOURCE TARGET[:TAG]", manage("tagImage"), {
     summary: "Tag an image (moves the tag if another image has it)",
@@ -85,44 +67,48 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
     summary: "Load images from a docker-archive or OCI archive (tar or directory)",
     flags: {
       input: opt("-i FILE", "Read from FILE (or an OCI layout directory) instead of stdin"),
-      quiet: quiet("No progress"),
+      quiet: shared.quiet("No progress"),
       platform,
     },
   }),
   command("image save|save", "[OPTIONS] IMAGE...", archive("saveImages"), {
     summary: "Save images to an archive (docker+oci by default, docker-archive, oci-archive)",
     flags: {
-      output: output("Write to FILE instead of stdout"),
+      output: shared.output("Write to FILE instead of stdout"),
       format: opt("FORMAT", "docker+oci (default), docker-archive or oci-archive"),
     },
   }),
   command("image export", "[OPTIONS] IMAGE", archive("exportImage"), {
     summary: "Export an image's flattened filesystem as a tarball (.gz: gzip)",
-    flags: { output: output("Write to FILE (FILE.gz is gzipped) instead of stdout") },
+    flags: { output: shared.output("Write to FILE (FILE.gz is gzipped) instead of stdout") },
   }),
   command("image history|history", "[OPTIONS] IMAGE", list("imageHistory"), {
     summary: "Show the history of an image",
     flags: {
-      "no-trunc": noTrunc("Do not truncate output"),
-      format: tableFormat,
+      "no-trunc": shared.noTrunc("Do not truncate output"),
+      format: shared.tableFormat,
     },
   }),
   command("image prune", "[OPTIONS]", manage("pruneImages"), {
     summary: "Remove dangling images (-a: all images no container uses), then unused layers",
     flags: {
-      all: all("Remove all images no container uses"),
-      force: skipConfirm,
+      all: shared.all("Remove all images no container uses"),
+      force: shared.skipConfirm,
     },
   }),
   command("image pull|pull", "[OPTIONS] NAME[:TAG|@DIGEST]", registry("pullImage"), {
     summary: "Pull an image from a registry",
-    flags: { ...registryFlags, quiet: quiet("No progress; print only the ID"), platform },
+    flags: {
+      ...shared.registryFlags,
+      quiet: shared.quiet("No progress; print only the ID"),
+      platform,
+    },
   }),
   command("image push|push", "[OPTIONS] IMAGE [DESTINATION]", registry("pushImage"), {
     summary: "Push an image to a registry; prints the manifest digest",
     flags: {
-      ...registryFlags,
-      quiet: quiet("No progress"),
+      ...shared.registryFlags,
+      quiet: shared.quiet("No progress"),
       "compression-format": opt(
         "FORMAT",
         "Compress uncompressed layers with gzip (default), zstd or none",
@@ -150,15 +136,15 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
       ),
       network: opt("MODE", "Network of RUN steps: bridge, host or none"),
       label: many("K=V", "Label for the image"),
-      quiet: quiet("Print only the image ID"),
+      quiet: shared.quiet("Print only the image ID"),
       progress: opt("TYPE", "auto, plain or quiet"),
     },
   }),
   command("login", "[OPTIONS] REGISTRY", registry("login"), {
     summary: "Log in to a registry (credentials kept in <root>/auth.json, mode 0600)",
     flags: {
-      ...registryFlags,
-      username: user("User name (asked for on a terminal when missing)"),
+      ...shared.registryFlags,
+      username: shared.user("User name (asked for on a terminal when missing)"),
       password: opt(
         "-p PASSWORD",
         "Password (insecure: use --password-stdin, or type it when asked)",

@@ -7,16 +7,7 @@
  */
 
 import type { CommandDef } from "../../core/api.ts";
-import {
-  command,
-  inspectFormat,
-  lazy,
-  noTrunc,
-  opt,
-  quiet,
-  skipConfirm,
-  tableFormat,
-} from "./_define.ts";
+import { command, lazy, opt, shared } from "./_define.ts";
 
 const work = lazy(() => import("./_network.ts"));
 
@@ -32,9 +23,9 @@ export const NETWORK_COMMANDS: readonly CommandDef[] = [
   command("network ls|network list", "[OPTIONS]", work("listNetworks"), {
     summary: "List networks",
     flags: {
-      quiet: quiet("Only show IDs"),
-      "no-trunc": noTrunc("Do not truncate IDs"),
-      format: tableFormat,
+      quiet: shared.quiet("Only show IDs"),
+      "no-trunc": shared.noTrunc("Do not truncate IDs"),
+      format: shared.tableFormat,
     },
   }),
   command("network rm|network remove", "NETWORK...", work("removeNetworks"), {
@@ -42,10 +33,10 @@ export const NETWORK_COMMANDS: readonly CommandDef[] = [
   }),
   command("network inspect", "[OPTIONS] NETWORK...", work("inspectNetworks"), {
     summary: "Show networks (Docker's fields and Servin's) as a JSON array",
-    flags: { format: inspectFormat },
+    flags: { format: shared.inspectFormat },
   }),
   command("network prune", "[OPTIONS]", work("pruneNetworks"), {
     summary: "Remove every network no container uses",
-    flags: { force: skipConfirm },
+    flags: { force: shared.skipConfirm },
   }),
 ];

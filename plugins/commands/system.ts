@@ -6,18 +6,7 @@
  */
 
 import type { CommandDef } from "../../core/api.ts";
-import {
-  all,
-  command,
-  flag,
-  format,
-  inspectFormat,
-  lazy,
-  opt,
-  skipConfirm,
-  tableFormat,
-  textFormat,
-} from "./_define.ts";
+import { command, flag, lazy, opt, shared } from "./_define.ts";
 
 const system = lazy(() => import("./_system.ts"));
 
@@ -25,24 +14,24 @@ const system = lazy(() => import("./_system.ts"));
 export const SYSTEM_COMMANDS: readonly CommandDef[] = [
   command("system info|info", "[OPTIONS]", system("systemInfo"), {
     summary: "Show the data root, platform, plugins and image count",
-    flags: { format: format("text, json or a Go template") },
+    flags: { format: shared.format("text, json or a Go template") },
   }),
   command("plugin ls|plugin list", "[OPTIONS]", system("listPlugins"), {
     summary: "List loaded plugins, where they came from and what they registered",
-    flags: { format: tableFormat },
+    flags: { format: shared.tableFormat },
   }),
   command("system df", "[OPTIONS]", system("diskUsage"), {
     summary: "Show the disk space images, containers and volumes use",
     flags: {
       verbose: flag("-v", "One row per image"),
-      format: tableFormat,
+      format: shared.tableFormat,
     },
   }),
   command("system prune", "[OPTIONS]", system("systemPrune"), {
     summary: "Remove stopped containers and dangling images (-a: all unused images)",
     flags: {
-      all: all("Remove all images no container uses, not only dangling ones"),
-      force: skipConfirm,
+      all: shared.all("Remove all images no container uses, not only dangling ones"),
+      force: shared.skipConfirm,
       volumes: flag("Also remove anonymous volumes no container uses"),
     },
   }),
@@ -50,12 +39,12 @@ export const SYSTEM_COMMANDS: readonly CommandDef[] = [
     summary: "Check every blob, layer, image, lease and container; exit 1 when something is broken",
     flags: {
       repair: flag("Remove what is broken and the images that need it"),
-      format: textFormat,
+      format: shared.textFormat,
     },
   }),
   command("version", "[OPTIONS]", system("version"), {
     summary: "Show the version of Servin, Deno, the platform and the runtime found",
-    flags: { format: textFormat },
+    flags: { format: shared.textFormat },
   }),
   command("completion", "bash|zsh|fish", lazy(() => import("./_completion.ts"))("completion"), {
     summary: "Print a shell completion script for bash, zsh or fish",
@@ -63,7 +52,7 @@ export const SYSTEM_COMMANDS: readonly CommandDef[] = [
   command("inspect", "[OPTIONS] NAME...", lazy(() => import("./_inspect.ts"))("inspectAny"), {
     summary: "Show containers' or images' records (a container first, as Docker looks)",
     flags: {
-      format: inspectFormat,
+      format: shared.inspectFormat,
       type: opt("TYPE", "Only look for a container or an image"),
     },
   }),

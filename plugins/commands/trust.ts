@@ -6,7 +6,7 @@
  */
 
 import type { CommandDef } from "../../core/api.ts";
-import { command, lazy, opt, registryFlags, textFormat } from "./_define.ts";
+import { command, lazy, opt, shared } from "./_define.ts";
 
 const trust = lazy(() => import("./_trust.ts"));
 const passphraseFile = opt(
@@ -29,7 +29,7 @@ export const TRUST_COMMANDS: readonly CommandDef[] = [
       key: opt("FILE", "Private key (PREFIX.key)"),
       "passphrase-file": passphraseFile,
       "sign-identity": opt("REF", "Identity to sign (default: the reference as given)"),
-      ...registryFlags,
+      ...shared.registryFlags,
     },
   }),
   command("image verify", "[OPTIONS] IMAGE", trust("verifyImage"), {
@@ -37,8 +37,8 @@ export const TRUST_COMMANDS: readonly CommandDef[] = [
     flags: {
       key: opt("FILE", "Public key (PREFIX.pub)"),
       identity: opt("REF", "Identity the signature must name (default: the image as given)"),
-      format: textFormat,
-      ...registryFlags,
+      format: shared.textFormat,
+      ...shared.registryFlags,
     },
   }),
 ];

@@ -6,18 +6,7 @@
  */
 
 import type { CommandDef } from "../../core/api.ts";
-import {
-  all,
-  command,
-  force,
-  inspectFormat,
-  lazy,
-  many,
-  opt,
-  quiet,
-  skipConfirm,
-  tableFormat,
-} from "./_define.ts";
+import { command, lazy, many, opt, shared } from "./_define.ts";
 
 const work = lazy(() => import("./_volume.ts"));
 
@@ -30,8 +19,8 @@ export const VOLUME_COMMANDS: readonly CommandDef[] = [
   command("volume ls|volume list", "[OPTIONS]", work("listVolumes"), {
     summary: "List volumes",
     flags: {
-      quiet: quiet("Only show names"),
-      format: tableFormat,
+      quiet: shared.quiet("Only show names"),
+      format: shared.tableFormat,
       filter: many(
         "-f FILTER",
         "Filter: dangling=true|false, name=TEXT, label=KEY[=VALUE], driver=local",
@@ -40,17 +29,17 @@ export const VOLUME_COMMANDS: readonly CommandDef[] = [
   }),
   command("volume inspect", "[OPTIONS] VOLUME...", work("inspectVolumes"), {
     summary: "Show volumes as a JSON array (Docker's fields)",
-    flags: { format: inspectFormat },
+    flags: { format: shared.inspectFormat },
   }),
   command("volume rm|volume remove", "[OPTIONS] VOLUME...", work("removeVolumes"), {
     summary: "Remove volumes no container uses (-f: no error for a missing one)",
-    flags: { force: force("Do not fail on a volume that does not exist") },
+    flags: { force: shared.force("Do not fail on a volume that does not exist") },
   }),
   command("volume prune", "[OPTIONS]", work("pruneVolumes"), {
     summary: "Remove anonymous volumes no container uses (-a: named ones too)",
     flags: {
-      all: all("Remove every unused volume, not only anonymous ones"),
-      force: skipConfirm,
+      all: shared.all("Remove every unused volume, not only anonymous ones"),
+      force: shared.skipConfirm,
     },
   }),
 ];
