@@ -1,12 +1,12 @@
 /**
- * What the command groups share: the flags several commands take (so that
- * `-q` or `--format` reads and parses alike everywhere), the plugin that
- * registers a group, and the built-in groups as the CLI registers them: for
- * each, the words that route argv to it and its table module (`image.ts`,
- * `container.ts`, …), imported when the group is set up. The dispatcher
- * sets up only the groups whose routes argv starts with (see the notes at the
- * top of `cli.ts`), so `servin image ls` never loads the container, system
- * or signing tables.
+ * What the command groups share: the words their tables are written in (`command`, one call a
+ * command; `flag`, `opt` and `many`, one call a flag; `lazy`, the work a command imports when it
+ * runs), the flags several commands take (`shared`: so that `-q` or `--format` reads and parses
+ * alike everywhere), and the built-in groups as the CLI registers them: for each, the words that
+ * route argv to it and its table module (`image.ts`, `container.ts`, …), imported when the group
+ * is set up. The dispatcher sets up only the groups whose routes argv starts with (see the notes
+ * at the top of `cli.ts`), so `servin image ls` never loads the container, system or signing
+ * tables.
  *
  * @module
  */
@@ -39,7 +39,7 @@ export function many(value: string, description: string): FlagSpec {
 
 /** `head` is `[-X][ VALUE]`: the alias and the value's placeholder, as help shows them. */
 function spec(type: FlagSpec["type"], multiple: boolean, head: string, description: string) {
-  const [, short, value] = /^(?:-(\w) ?)?(.*)$/.exec(head) ?? [];
+  const [, short, value] = /^(?:-(\w)(?: |$))?(.*)$/.exec(head) ?? [];
   const flag: FlagSpec = { type, description };
   if (short) flag.short = short;
   if (multiple) flag.multiple = true;
