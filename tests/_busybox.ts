@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, withTempDir } from "./_cli.ts";
+import { ok, run, type RunResult, withTempDir } from "./_cli.ts";
 import { pathOf } from "./_layout.ts";
 
 /** A busybox image: static busybox, an applet link per command, a user and groups. */
@@ -62,6 +62,16 @@ export async function busyboxImage(dir: string, root: string): Promise<void> {
     tarball,
     "configured:test",
   ]);
+}
+
+/** `servin run --rm FLAGS IMAGE sh -c SCRIPT` in `root` (busybox:test by default): its result. */
+export function runSh(
+  root: string,
+  flags: string[],
+  script: string,
+  image = "busybox:test",
+): Promise<RunResult> {
+  return run(root, ["run", "--rm", ...flags, image, "sh", "-c", script]);
 }
 
 export function mountsUnder(root: string): string[] {

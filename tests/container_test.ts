@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { mountsUnder, withImage } from "./_busybox.ts";
+import { mountsUnder, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have } from "./_layout.ts";
 import { NO_MKDIR_PROFILE } from "./_runtime.ts";
@@ -22,7 +22,7 @@ for (const snapshotter of ["overlay", "copy"]) {
     ignore,
     fn: withImage(async (root) => {
       const s = ["--snapshotter", snapshotter];
-      const exit3 = await run(root, ["run", "--rm", ...s, "busybox:test", "sh", "-c", "exit 3"]);
+      const exit3 = await runSh(root, s, "exit 3");
       assert.equal(exit3.code, 3, exit3.stderr);
 
       const fromImage = await run(root, ["run", "--rm", ...s, "configured:test"]);
@@ -32,23 +32,12 @@ for (const snapshotter of ["overlay", "copy"]) {
         "hello from the image\n/srv\nuid=1000(alice) gid=1000(alice) groups=50(staff)\n",
       );
 
-      const fromFlags = await run(root, [
-        "run",
-        "--rm",
-        ...s,
-        "-e",
-        "GREETING=from a flag",
-        "-w",
-        "/tmp",
-        "-u",
-        "0:50",
-        "--name",
-        "flagged",
-        "configured:test",
-        "sh",
-        "-c",
+      const fromFlags = await runSh(
+        root,
+        [...s, "-e", "GREETING=from a flag", "-w", "/tmp", "-u", "0:50", "--name", "flagged"],
         "echo $GREETING; pwd; id; hostname",
-      ]);
+        "configured:test",
+      );
       assert.equal(fromFlags.code, 0, fromFlags.stderr);
       assert.equal(fromFlags.stdout, "from a flag\n/tmp\nuid=0(root) gid=50(staff)\nflagged\n");
 
@@ -63,15 +52,11 @@ for (const snapshotter of ["overlay", "copy"]) {
         "echo changed > /etc/image-file && echo new > /etc/new-file && cat /etc/image-file",
       ]);
       assert.equal(writer.stdout, "changed\n", writer.stderr);
-      const reader = await run(root, [
-        "run",
-        "--rm",
-        ...s,
-        "busybox:test",
-        "sh",
-        "-c",
+      const reader = await runSh(
+        root,
+        s,
         "cat /etc/image-file; test -e /etc/new-file && echo leaked || echo clean",
-      ]);
+      );
       assert.equal(reader.stdout, "from the image\nclean\n", reader.stderr);
       const [image] = JSON.parse(await ok(root, ["image", "inspect", "busybox:test"]));
       assert.equal(
@@ -341,7 +326,7 @@ Deno.test({
           `${argv.join(" ")}: ${r.stderr}`,
         );
       }
-      const pipe = await run(root, ["run", "--rm", "busybox:test", "sh", "-c", "echo x | cat"]);
+      const pipe = await runSh(root, [], "echo x | cat");
       assert.equal(pipe.stdout, "x\n", pipe.stderr);
       const userns = await run(root, [
         "run",

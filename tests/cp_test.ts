@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { mountsUnder, withImage } from "./_busybox.ts";
 import { listTree, ok, run } from "./_cli.ts";
 import { have } from "./_layout.ts";
-import { buildTar, gzip } from "./_tar.ts";
+import { buildTar, gnuTarList, gzip } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox") || !have("conmon");
 
@@ -31,15 +31,7 @@ async function fails(root: string, args: string[], message: RegExp, stdin?: Uint
 
 /** The entries `tar -tv` lists in `bytes`: `mode owner/group name` (GNU tar's numeric listing). */
 async function tarList(bytes: Uint8Array): Promise<string[]> {
-  const child = new Deno.Command("tar", {
-    args: ["-tv", "--numeric-owner", "-f", "-"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(bytes);
-  await w.close();
-  const out = new TextDecoder().decode((await child.output()).stdout);
+  const out = await gnuTarList(bytes);
   return out.trim().split("\n").map((l) => {
     const f = l.split(/\s+/);
     return `${f[0]} ${f[1]} ${f.slice(5).join(" ")}`;
