@@ -78,6 +78,15 @@ export function mountsUnder(root: string): string[] {
   return Deno.readTextFileSync("/proc/self/mounts").split("\n").filter((l) => l.includes(root));
 }
 
+/** A test named `name` of {@linkcode withImage}'s `fn`; `ignore`: skipped (its file says why). */
+export function imageTest(
+  name: string,
+  ignore: boolean,
+  fn: (root: string, dir: string) => Promise<void>,
+): void {
+  Deno.test({ name, ignore, fn: withImage(fn) });
+}
+
 /** A test function: `fn` runs with the busybox images in a fresh root, whose containers go after. */
 export function withImage(
   fn: (root: string, dir: string) => Promise<void>,

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withImage } from "./_busybox.ts";
-import { ok, run, sha256, spawn } from "./_cli.ts";
+import { ok, run, sha256, spawn, writeFiles } from "./_cli.ts";
 import { startRegistry } from "./_registry.ts";
 import { manifest, type Record as TreeRecord, untar } from "./_tree.ts";
 
@@ -40,17 +40,6 @@ async function sh(cmd: string, ...args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-/** Writes `files` (path → content; a `->target` value makes a symlink) under `dir`. */
-async function context(dir: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, body] of Object.entries(files)) {
-    const path = join(dir, rel);
-    await Deno.mkdir(join(path, ".."), { recursive: true });
-    if (body.startsWith("->")) await Deno.symlink(body.slice(2), path);
-    else await Deno.writeTextFile(path, body);
-  }
-  return dir;
-}
-
 /** What builds left in the store's scratch directory (nothing, once they are done). */
 function scratchLeft(root: string): string[] {
   return [...Deno.readDirSync(join(root, "tmp"))].map((e) => e.name)
@@ -71,7 +60,9 @@ function buildTest(
     name,
     ignore,
     sanitizeResources: false,
-    fn: withImage(async (root, dir) => await fn(root, await context(join(dir, "ctx"), files), dir)),
+    fn: withImage(async (root, dir) =>
+      await fn(root, await writeFiles(join(dir, "ctx"), files), dir)
+    ),
   });
 }
 
@@ -336,7 +327,7 @@ Deno.test({
   fn: withImage(async (root, dir) => {
     const build = async (files: Record<string, string>, ...flags: string[]) => {
       const ctx = join(dir, `ctx${Math.random().toString(36).slice(2)}`);
-      await context(ctx, files);
+      await writeFiles(ctx, files);
       return await run(root, ["build", ...flags, ctx]);
     };
     let r = await build({ "Dockerfile": "FROM busybox:test\nLABEL a=b\nFROOB x\n" });
@@ -407,7 +398,7 @@ buildTest("ignore rules, a context on stdin, --target skipping unneeded stages, 
   );
   assert.deepEqual(baseConfig.OnBuild, ["COPY a.txt /onbuild.txt"]);
   // ONBUILD triggers run in the image that uses base:1 as its base.
-  const child = await context(join(dir, "child"), {
+  const child = await writeFiles(join(dir, "child"), {
     "Containerfile": "FROM base:1\n",
     "a.txt": "child's\n",
   });
@@ -438,7 +429,7 @@ Deno.test({
     try {
       const url = `http://127.0.0.1:${server.addr.port}/files/got.txt`;
       const fresh = join(dir, "fresh");
-      const ctx = await context(join(dir, "ctx"), {
+      const ctx = await writeFiles(join(dir, "ctx"), {
         "Containerfile": `FROM ${ref}\nADD --checksum=${digest} ${url} /dl/\n`,
         "bad/Containerfile": `FROM ${ref}\nADD --checksum=sha256:${"0".repeat(64)} ${url} /dl/\n`,
       });

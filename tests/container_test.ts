@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { mountsUnder, runSh, withImage } from "./_busybox.ts";
+import { imageTest, mountsUnder, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have } from "./_layout.ts";
 import { NO_MKDIR_PROFILE } from "./_runtime.ts";
@@ -76,10 +76,10 @@ for (const snapshotter of ["overlay", "copy"]) {
   });
 }
 
-Deno.test({
-  name: "run -d writes a log, ps shows it running, rm needs -f while it runs",
+imageTest(
+  "run -d writes a log, ps shows it running, rm needs -f while it runs",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const id = (await ok(root, [
       "run",
       "-d",
@@ -112,13 +112,13 @@ Deno.test({
     assert.equal(await ok(root, ["rm", "-f", "daemon"]), "daemon\n");
     assert.equal(await ok(root, ["ps", "-aq"]), "");
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "create then start, unique names, and image rm refusing an image in use",
+imageTest(
+  "create then start, unique names, and image rm refusing an image in use",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const id = (await ok(root, ["create", "--name", "later", "busybox:test", "sh", "-c", "exit 4"]))
       .trim();
     assert.match(await ok(root, ["ps", "-a"]), /Created\s+later/);
@@ -140,13 +140,13 @@ Deno.test({
     await ok(root, ["rm", "later"]);
     await ok(root, ["image", "rm", "configured:test"]);
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "stdin with -i, SIGTERM reaches the container, and a missing runtime is a clear error",
+imageTest(
+  "stdin with -i, SIGTERM reaches the container, and a missing runtime is a clear error",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const echo = await run(root, ["run", "--rm", "-i", "busybox:test", "cat"], {
       stdin: new TextEncoder().encode("piped in\n"),
     });
@@ -198,8 +198,8 @@ Deno.test({
       noRuntime.stderr,
       'servin: No OCI runtime found: install runc or crun (looked for "crun" on PATH)\n',
     );
-  }),
-});
+  },
+);
 
 Deno.test({
   name: "a missing image is exit 125; the basic rootfs only with --fallback or fallback_rootfs",
@@ -233,11 +233,10 @@ Deno.test({
   }),
 });
 
-Deno.test({
-  name:
-    "a container whose supervisor was killed is still running, and rm -f leaves nothing in runc",
-  ignore: ignore || !have("conmon"),
-  fn: withImage(async (root) => {
+imageTest(
+  "a container whose supervisor was killed is still running, and rm -f leaves nothing in runc",
+  ignore || !have("conmon"),
+  async (root) => {
     const id = (await ok(root, ["run", "-d", "--name", "victim", "busybox:test", "sleep", "300"]))
       .trim();
     const pgrep = new Deno.Command("pgrep", { args: ["-f", `conmon .*-c ${id}`], stdout: "piped" })
@@ -251,8 +250,8 @@ Deno.test({
     assert.ok(!new TextDecoder().decode(list.stdout).includes(id), "runc list no longer has it");
     assert.equal(await ok(root, ["ps", "-aq"]), "");
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);
 
 Deno.test(
   "create leases the image's layers after checking them; rm and prune drop leases",

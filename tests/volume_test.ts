@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
-import { runSh, withImage } from "./_busybox.ts";
-import { listTree, ok, run, withTempDir } from "./_cli.ts";
+import { imageTest, runSh, withImage } from "./_busybox.ts";
+import { listTree, ok, run, withTempDir, writeFiles } from "./_cli.ts";
 import { have, pathOf } from "./_layout.ts";
 import { buildTar } from "./_tar.ts";
 
@@ -141,13 +141,11 @@ for (const snapshotter of ["overlay", "copy"]) {
   });
 }
 
-Deno.test({
-  name: "volumes: -v binds a host directory both ways (made when missing), :ro refuses writes",
+imageTest(
+  "volumes: -v binds a host directory both ways (made when missing), :ro refuses writes",
   ignore,
-  fn: withImage(async (root, dir) => {
-    const host = join(dir, "host");
-    await Deno.mkdir(host);
-    await Deno.writeTextFile(join(host, "in"), "from the host\n");
+  async (root, dir) => {
+    const host = await writeFiles(join(dir, "host"), { in: "from the host\n" });
     const both = await runSh(
       root,
       ["-v", `${host}:/h`],
@@ -170,13 +168,13 @@ Deno.test({
     const file = await runSh(root, ["-v", `${host}/in:/etc/motd:ro`], "cat /etc/motd");
     assert.equal(file.stdout, "from the host\n", file.stderr);
     assert.deepEqual(await volumes(root), [], "a bind makes no volume");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: --mount bind, volume and tmpfs; --tmpfs; --read-only with a tmpfs",
+imageTest(
+  "volumes: --mount bind, volume and tmpfs; --tmpfs; --read-only with a tmpfs",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     await Deno.mkdir(join(dir, "src"));
     await Deno.writeTextFile(join(dir, "src", "f"), "bound\n");
     const bind = await runSh(
@@ -210,13 +208,13 @@ Deno.test({
     );
     assert.match(ro.stderr, /can't create \/etc\/x: Read-only file system/);
     assert.equal(ro.stdout, "yes\nhosts\n");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: rm refused while a container uses it; prune takes only unused ones; rm -v",
+imageTest(
+  "volumes: rm refused while a container uses it; prune takes only unused ones; rm -v",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     assert.equal((await ok(root, ["volume", "create", "--label", "k=v", "used1"])).trim(), "used1");
     assert.equal((await ok(root, ["volume", "create", "used1"])).trim(), "used1", "idempotent");
     await ok(root, ["create", "--name", "user", "-v", "used1:/u", "-v", "/anon", "busybox:test"]);
@@ -269,13 +267,13 @@ Deno.test({
     assert.equal((await volumes(root)).length, 2, "rm without -v keeps volumes");
     await ok(root, ["system", "prune", "-f", "--volumes"]);
     assert.deepEqual(await volumes(root), ["named2"], "system prune --volumes: anonymous only");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: bad input is one line, exit 125 (1 for volume create), and leaves nothing",
+imageTest(
+  "volumes: bad input is one line, exit 125 (1 for volume create), and leaves nothing",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     await ok(root, ["rm", (await ok(root, ["create", "busybox:test"])).trim()]);
     const before = await listTree(root);
     const cases: [string[], RegExp][] = [
@@ -306,8 +304,8 @@ Deno.test({
     assert.equal((await run(root, ["volume", "create", "x"])).code, 1, "two characters at least");
     assert.deepEqual(await listTree(root), before);
     await assert.rejects(Deno.lstat(join(dir, "missing")), Deno.errors.NotFound);
-  }),
-});
+  },
+);
 
 Deno.test(
   "volumes from the library: create, list, in use, remove with the container, bad mounts",
