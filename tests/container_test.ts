@@ -116,9 +116,19 @@ imageTest(
 );
 
 imageTest(
-  "create then start, unique names, and image rm refusing an image in use",
+  "create then start, unique names, unknown snapshotters and runtimes, and image rm refusing an image in use",
   ignore,
   async (root) => {
+    const unknown: [string, string][] = [
+      ["snapshotter", "available: .*copy"],
+      ["runtime", "known: .*runc"],
+    ];
+    for (const [what, listed] of unknown) {
+      const r = await run(root, ["create", `--${what}`, "nope", "busybox:test"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^servin: Unknown ${what} "nope" \\(${listed}\\)\n$`));
+    }
+    assert.equal(await ok(root, ["ps", "-aq"]), "", "a refused create leaves no container");
     const id = (await ok(root, ["create", "--name", "later", "busybox:test", "sh", "-c", "exit 4"]))
       .trim();
     assert.match(await ok(root, ["ps", "-a"]), /Created\s+later/);
