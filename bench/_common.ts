@@ -79,6 +79,11 @@ export async function run(
   return ran;
 }
 
+/** {@linkcode run} of `line` (a command line, say `deno run -A main.ts`) with `args` after it. */
+export function runLine(line: string[], ...args: string[]): Promise<Ran> {
+  return run(line[0]!, [...line.slice(1), ...args]);
+}
+
 /** Flushes the page cache's dirty pages (untimed), so that a timed operation does not pay for them. */
 export async function sync(): Promise<void> {
   await run("sync", []);
@@ -125,6 +130,13 @@ export function mib(bytes: number): string {
 /** MiB, or KiB below 1 MiB. */
 export function humanSize(bytes: number): string {
   return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : mib(bytes);
+}
+
+/** Throws {@linkcode CommandFailed} naming the first of `tools` missing from PATH. */
+export function requireTools(tools: string[]): void {
+  for (const tool of tools) {
+    if (!onPath(tool)) throw new CommandFailed(`${tool} is needed`);
+  }
 }
 
 /** Installs the `tools` missing from PATH with apt-get (each tool is named as its Debian package). */
@@ -515,30 +527,54 @@ export function rotated<T>(items: T[], round: number): T[] {
   return items.map((_, i) => items[(i + round) % items.length]!);
 }
 
+/** A timed case of {@linkcode timeCases}: its name and how to run it once. */
+export interface Case {
+  name: string;
+  go: () => Promise<Ran>;
+}
+
+/**
+ * Times `rounds` rounds of `cases`, in an order that rotates each round;
+ * prints a line a round. Returns the wall times in seconds by case name, in
+ * the order of `cases`.
+ */
+export async function timeCases(cases: Case[], rounds: number): Promise<Map<string, number[]>> {
+  const times = new Map(cases.map((c) => [c.name, [] as number[]]));
+  for (let round = 0; round < rounds; round++) {
+    const line: string[] = [];
+    for (const c of rotated(cases, round)) {
+      const ran = await c.go();
+      times.get(c.name)!.push(ran.seconds);
+      line.push(`${c.name} ${ran.seconds.toFixed(2)}s`);
+    }
+    console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
+  }
+  return times;
+}
+
 /**
  * Times `rounds` rounds of `tools`, each run into a fresh directory (see
  * {@linkcode runFresh}), in an order that rotates each round; prints a line a
  * round and passes every run to `check`. Returns the wall times in seconds by
  * tool name, in the order of `tools`.
  */
-export async function timeRounds(
+export function timeRounds(
   tools: Tool[],
   rounds: number,
   cleanup?: Cleanup,
   check?: (tool: Tool, ran: Ran) => void,
 ): Promise<Map<string, number[]>> {
-  const times = new Map(tools.map((tool) => [tool.name, [] as number[]]));
-  for (let round = 0; round < rounds; round++) {
-    const line: string[] = [];
-    for (const tool of rotated(tools, round)) {
-      const ran = await runFresh(tool, cleanup);
-      check?.(tool, ran);
-      times.get(tool.name)!.push(ran.seconds);
-      line.push(`${tool.name} ${ran.seconds.toFixed(2)}s`);
-    }
-    console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
-  }
-  return times;
+  return timeCases(
+    tools.map((tool) => ({
+      name: tool.name,
+      go: async () => {
+        const ran = await runFresh(tool, cleanup);
+        check?.(tool, ran);
+        return ran;
+      },
+    })),
+    rounds,
+  );
 }
 
 /** The median of `values` (the mean of the middle two for an even count). */

@@ -16,15 +16,15 @@
 import { join } from "node:path";
 import {
   busyboxTarball,
-  CommandFailed,
-  onPath,
   parseOptions,
   printResults,
   printVersions,
   REPO,
-  rotated,
+  requireTools,
   run,
+  runLine,
   runMain,
+  timeCases,
 } from "./_common.ts";
 
 const CONTAINERFILE = `ARG BASE
@@ -42,9 +42,7 @@ CMD ["sh"]
 
 async function main(): Promise<void> {
   const { rounds } = parseOptions({ defaultRounds: 3, removeEach: false });
-  for (const tool of ["runc", "busybox", "buildah"]) {
-    if (!onPath(tool)) throw new CommandFailed(`${tool} is needed`);
-  }
+  requireTools(["runc", "busybox", "buildah"]);
   const dir = await Deno.makeTempDir({ prefix: "servin-bench-build-" });
   const servin = [Deno.execPath(), "run", "-A", join(REPO, "main.ts"), "--root", join(dir, "root")];
   const buildah = [
@@ -56,14 +54,13 @@ async function main(): Promise<void> {
     "--storage-driver",
     "overlay",
   ];
-  const sh = (cmd: string[], ...args: string[]) => run(cmd[0]!, [...cmd.slice(1), ...args]);
   try {
     const bb = await busyboxTarball(dir, ["sh", "cat", "wc", "mkdir", "cp", "echo"]);
-    await sh(servin, "import", bb, "bb:1");
-    await sh(servin, "save", "--format", "oci-archive", "-o", join(dir, "bb-oci.tar"), "bb:1");
-    const pulled = (await sh(buildah, "pull", "-q", `oci-archive:${join(dir, "bb-oci.tar")}`))
+    await runLine(servin, "import", bb, "bb:1");
+    await runLine(servin, "save", "--format", "oci-archive", "-o", join(dir, "bb-oci.tar"), "bb:1");
+    const pulled = (await runLine(buildah, "pull", "-q", `oci-archive:${join(dir, "bb-oci.tar")}`))
       .stdout.trim().split("\n").at(-1)!;
-    await sh(buildah, "tag", pulled, "localhost/bb:1");
+    await runLine(buildah, "tag", pulled, "localhost/bb:1");
 
     const ctx = join(dir, "ctx");
     await Deno.mkdir(join(ctx, "src"), { recursive: true });
@@ -76,9 +73,9 @@ async function main(): Promise<void> {
     await Deno.writeTextFile(join(ctx, "Containerfile"), CONTAINERFILE);
 
     const servinBuild = (...flags: string[]) =>
-      sh(servin, "build", "-q", ...flags, "--build-arg", "BASE=bb:1", "-t", "out:1", ctx);
+      runLine(servin, "build", "-q", ...flags, "--build-arg", "BASE=bb:1", "-t", "out:1", ctx);
     const buildahBuild = (...flags: string[]) =>
-      sh(
+      runLine(
         buildah,
         "bud",
         "-q",
@@ -103,16 +100,7 @@ async function main(): Promise<void> {
     // Warm-up: fills both caches, so that "cached" rounds hit every step.
     await servinBuild();
     await buildahBuild();
-    const times = new Map(cases.map((c) => [c.name, [] as number[]]));
-    for (let round = 0; round < rounds; round++) {
-      const line: string[] = [];
-      for (const c of rotated(cases, round)) {
-        const ran = await c.go();
-        times.get(c.name)!.push(ran.seconds);
-        line.push(`${c.name} ${ran.seconds.toFixed(2)}s`);
-      }
-      console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
-    }
+    const times = await timeCases(cases, rounds);
     console.log("\n`build` of the same Containerfile and context:");
     const cold = new Map([...times].filter(([k]) => k.endsWith("cold")));
     const cached = new Map([...times].filter(([k]) => k.endsWith("cached")));
@@ -121,8 +109,8 @@ async function main(): Promise<void> {
     const load = (await run("uptime", [])).stdout.trim();
     await printVersions(["runc", "buildah"], [`uptime: ${load}`]);
   } finally {
-    await sh(buildah, "rm", "--all").catch(() => {});
-    await sh(buildah, "rmi", "--all", "--force").catch(() => {});
+    await runLine(buildah, "rm", "--all").catch(() => {});
+    await runLine(buildah, "rmi", "--all", "--force").catch(() => {});
     await run("rm", ["-rf", dir]).catch(() => {});
   }
 }

@@ -25,22 +25,17 @@ import { join } from "node:path";
 import {
   busyboxTarball,
   CommandFailed,
-  onPath,
   parseOptions,
   printResults,
   printVersions,
   REPO,
-  rotated,
-  run,
+  requireTools,
+  runLine,
   runMain,
+  timeCases,
 } from "./_common.ts";
 
 const DETACHED = 5;
-
-/** Runs `cmd` (a command line, say `deno run -A main.ts`) with `args` after it. */
-function runCmd(cmd: string[], ...args: string[]): ReturnType<typeof run> {
-  return run(cmd[0]!, [...cmd.slice(1), ...args]);
-}
 
 function rssKiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -57,7 +52,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
   const ids: string[] = [];
   try {
     for (let i = 0; i < DETACHED; i++) {
-      const ran = await runCmd(servin, "--root", root, "run", "-d", "bb:1", "sleep", "600");
+      const ran = await runLine(servin, "--root", root, "run", "-d", "bb:1", "sleep", "600");
       ids.push(ran.stdout.trim());
     }
     let total = 0;
@@ -69,7 +64,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
     return total / DETACHED;
   } finally {
     for (const id of ids) {
-      await runCmd(servin, "--root", root, "rm", "-f", id).catch(() => {});
+      await runLine(servin, "--root", root, "rm", "-f", id).catch(() => {});
     }
   }
 }
@@ -77,9 +72,7 @@ async function supervisorRss(servin: string[], root: string, pattern: string): P
 async function main(): Promise<void> {
   const { rounds } = parseOptions({ defaultRounds: 10, removeEach: false });
   const before = Deno.env.get("SERVIN_BEFORE") || undefined;
-  for (const tool of ["runc", "conmon", "busybox", "podman"]) {
-    if (!onPath(tool)) throw new CommandFailed(`${tool} is needed`);
-  }
+  requireTools(["runc", "conmon", "busybox", "podman"]);
   const dir = await Deno.makeTempDir({ prefix: "servin-bench-ctr-" });
   const servin = [Deno.execPath(), "run", "-A", join(REPO, "main.ts")];
   const root = join(dir, "root");
@@ -98,9 +91,9 @@ async function main(): Promise<void> {
   ];
   try {
     await busyboxTarball(dir, ["sh", "true", "sleep"]);
-    await runCmd(servin, "--root", root, "import", join(dir, "bb.tar"), "bb:1");
+    await runLine(servin, "--root", root, "import", join(dir, "bb.tar"), "bb:1");
     const archive = join(dir, "bb-archive.tar");
-    await runCmd(
+    await runLine(
       servin,
       "--root",
       root,
@@ -111,7 +104,7 @@ async function main(): Promise<void> {
       archive,
       "bb:1",
     );
-    await runCmd(podman, "load", "-i", archive);
+    await runLine(podman, "load", "-i", archive);
     // --ulimit: podman's default RLIMIT_NOFILE and RLIMIT_NPROC are above this host's hard limit.
     const podmanRun = [
       "run",
@@ -132,17 +125,11 @@ async function main(): Promise<void> {
       const none = [...c.args.slice(0, -2), "--network", "none", ...c.args.slice(-2)];
       cases.push({ name: `${c.name} (none)`, cmd: c.cmd, args: none });
     }
-    for (const c of cases) await runCmd(c.cmd, ...c.args); // warm-up
-    const times = new Map(cases.map((c) => [c.name, [] as number[]]));
-    for (let round = 0; round < rounds; round++) {
-      const line: string[] = [];
-      for (const c of rotated(cases, round)) {
-        const ran = await runCmd(c.cmd, ...c.args);
-        times.get(c.name)!.push(ran.seconds);
-        line.push(`${c.name} ${ran.seconds.toFixed(2)}s`);
-      }
-      console.log(`Round ${round + 1}/${rounds}: ${line.join(", ")}`);
-    }
+    for (const c of cases) await runLine(c.cmd, ...c.args); // warm-up
+    const times = await timeCases(
+      cases.map((c) => ({ name: c.name, go: () => runLine(c.cmd, ...c.args) })),
+      rounds,
+    );
     console.log("\n`run --rm IMAGE true`, end to end:");
     printResults(times, rounds, { podman: "podman", "podman (none)": "podman (none)" });
 
@@ -151,13 +138,13 @@ async function main(): Promise<void> {
     if (before) {
       const old = [Deno.execPath(), "run", "-A", join(before, "main.ts")];
       const oldRoot = join(dir, "before");
-      await runCmd(old, "--root", oldRoot, "import", join(dir, "bb.tar"), "bb:1");
+      await runLine(old, "--root", oldRoot, "import", join(dir, "bb.tar"), "bb:1");
       const was = await supervisorRss(old, oldRoot, "container monitor");
       console.log(`Before (a Deno monitor per container): ${(was / 1024).toFixed(1)} MiB`);
     }
     await printVersions(["runc", "conmon", "podman"]);
   } finally {
-    await runCmd(podman, "system", "reset", "-f").catch(() => {});
+    await runLine(podman, "system", "reset", "-f").catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ok, run, withTempDir } from "./_cli.ts";
+import { ok, run, type RunResult, withTempDir } from "./_cli.ts";
 import { pathOf } from "./_layout.ts";
 
 /** A busybox image: static busybox, an applet link per command, a user and groups. */
@@ -64,8 +64,27 @@ export async function busyboxImage(dir: string, root: string): Promise<void> {
   ]);
 }
 
+/** `servin run --rm FLAGS IMAGE sh -c SCRIPT` in `root` (busybox:test by default): its result. */
+export function runSh(
+  root: string,
+  flags: string[],
+  script: string,
+  image = "busybox:test",
+): Promise<RunResult> {
+  return run(root, ["run", "--rm", ...flags, image, "sh", "-c", script]);
+}
+
 export function mountsUnder(root: string): string[] {
   return Deno.readTextFileSync("/proc/self/mounts").split("\n").filter((l) => l.includes(root));
+}
+
+/** A test named `name` of {@linkcode withImage}'s `fn`; `ignore`: skipped (its file says why). */
+export function imageTest(
+  name: string,
+  ignore: boolean,
+  fn: (root: string, dir: string) => Promise<void>,
+): void {
+  Deno.test({ name, ignore, fn: withImage(fn) });
 }
 
 /** A test function: `fn` runs with the busybox images in a fresh root, whose containers go after. */

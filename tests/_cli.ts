@@ -128,11 +128,31 @@ export function toolTest(
   Deno.test({ name, ignore, sanitizeResources: false, fn: withTempDir(fn) });
 }
 
-/** Writes `data` to a file in `dir` and returns its path. */
-export async function writeFixture(dir: string, name: string, data: Uint8Array): Promise<string> {
+/** Writes `data` (text is written as UTF-8) to a file in `dir` and returns its path. */
+export async function writeFixture(
+  dir: string,
+  name: string,
+  data: Uint8Array | string,
+): Promise<string> {
   const path = join(dir, name);
-  await Deno.writeFile(path, data);
+  if (typeof data === "string") await Deno.writeTextFile(path, data);
+  else await Deno.writeFile(path, data);
   return path;
+}
+
+/**
+ * Writes `files` (path → content; a `->target` value makes a symlink) under
+ * `dir`, making the directories on the way, and returns `dir`.
+ */
+export async function writeFiles(dir: string, files: Record<string, string>): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [rel, body] of Object.entries(files)) {
+    const path = join(dir, rel);
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    if (body.startsWith("->")) await Deno.symlink(body.slice(2), path);
+    else await Deno.writeTextFile(path, body);
+  }
+  return dir;
 }
 
 /** A snapshot of everything under a store root: each path with its type, for "nothing changed" checks. */

@@ -134,3 +134,20 @@ export async function gzip(data: Uint8Array): Promise<Uint8Array> {
   );
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
+
+/** GNU tar's verbose listing (`tar --numeric-owner -tvf -`) of the archive `data`; throws when tar fails. */
+export async function gnuTarList(data: Uint8Array): Promise<string> {
+  const child = new Deno.Command("tar", {
+    args: ["--numeric-owner", "-tvf", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(data);
+  await w.close();
+  const out = await child.output();
+  const text = new TextDecoder();
+  if (!out.success) throw new Error(`tar -tv failed: ${text.decode(out.stderr)}`);
+  return text.decode(out.stdout);
+}

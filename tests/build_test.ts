@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { withImage } from "./_busybox.ts";
-import { ok, run, sha256, spawn } from "./_cli.ts";
+import { ok, run, sha256, spawn, writeFiles } from "./_cli.ts";
 import { startRegistry } from "./_registry.ts";
 import { manifest, type Record as TreeRecord, untar } from "./_tree.ts";
 
@@ -40,21 +40,30 @@ async function sh(cmd: string, ...args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-/** Writes `files` (path → content; a `->target` value makes a symlink) under `dir`. */
-async function context(dir: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, body] of Object.entries(files)) {
-    const path = join(dir, rel);
-    await Deno.mkdir(join(path, ".."), { recursive: true });
-    if (body.startsWith("->")) await Deno.symlink(body.slice(2), path);
-    else await Deno.writeTextFile(path, body);
-  }
-  return dir;
-}
-
 /** What builds left in the store's scratch directory (nothing, once they are done). */
 function scratchLeft(root: string): string[] {
   return [...Deno.readDirSync(join(root, "tmp"))].map((e) => e.name)
     .filter((n) => n.startsWith("build-"));
+}
+
+/**
+ * A test of a build in a store holding busybox:test, from the context `files`
+ * written under its directory `dir` (`ctx`); `ignore`: skipped (warned above).
+ */
+function buildTest(
+  name: string,
+  ignore: boolean,
+  files: Record<string, string>,
+  fn: (root: string, ctx: string, dir: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore,
+    sanitizeResources: false,
+    fn: withImage(async (root, dir) =>
+      await fn(root, await writeFiles(join(dir, "ctx"), files), dir)
+    ),
+  });
 }
 
 function lastLine(text: string): string {
@@ -139,12 +148,11 @@ const COMPARED = {
   ".dockerignore": "*.log\n",
 };
 
-Deno.test({
-  name: "servin build and buildah bud --layers make the same filesystem and configuration",
-  ignore: buildahIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), COMPARED);
+buildTest(
+  "servin build and buildah bud --layers make the same filesystem and configuration",
+  buildahIgnore,
+  COMPARED,
+  async (root, ctx, dir) => {
     await Deno.mkdir(join(ctx, "links"));
     await Deno.writeTextFile(join(ctx, "links/one"), "linked\n");
     await Deno.link(join(ctx, "links/one"), join(ctx, "links/two"));
@@ -231,19 +239,18 @@ Deno.test({
       await buildah("rm", "--all").catch(() => {});
       await sh("rm", "-rf", storage).catch(() => {});
     }
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "the cache answers unchanged steps (RUN not run again) and misses after a change",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\nCOPY a.txt /a.txt\n" +
-        "RUN cat /proc/uptime > /stamp2\n",
-      "a.txt": "one\n",
-    });
+buildTest(
+  "the cache answers unchanged steps (RUN not run again) and misses after a change",
+  runIgnore,
+  {
+    "Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\nCOPY a.txt /a.txt\n" +
+      "RUN cat /proc/uptime > /stamp2\n",
+    "a.txt": "one\n",
+  },
+  async (root, ctx) => {
     const stamps = async (tag: string) =>
       await ok(root, ["run", "--rm", tag, "cat", "/stamp", "/stamp2"]);
     const first = await run(root, ["build", "-t", "c:1", ctx]);
@@ -276,41 +283,33 @@ Deno.test({
     const fourth = await run(root, ["build", "--no-cache", "-t", "c:4", ctx]);
     assert.doesNotMatch(fourth.stderr, /CACHED/);
     assert.notEqual((await stamps("c:4")).split("\n")[0], old[0]);
-  }),
+  },
+);
+
+buildTest("two clean builds with --timestamp 0 give the same image ID", runIgnore, {
+  "Containerfile": "FROM busybox:test\nCOPY . /src/\nRUN <<EOF\necho fixed > /f\ntouch /g\nEOF\n" +
+    'ENV A=1\nCMD ["sh"]\n',
+  "x/y.txt": "y\n",
+}, async (root, ctx, dir) => {
+  const a = lastLine(await ok(root, ["build", "-q", "--no-cache", "--timestamp", "0", ctx]));
+  await Deno.utime(join(ctx, "x/y.txt"), new Date(), new Date());
+  const b = lastLine(
+    await ok(root, ["build", "-q", "--no-cache", ctx], { env: { SOURCE_DATE_EPOCH: "0" } }),
+  );
+  assert.equal(a, b);
+  const inspect = JSON.parse(await ok(root, ["image", "inspect", a.slice(7)]))[0];
+  assert.equal(inspect.Created, "1970-01-01T00:00:00Z");
+  const tree = await servinTree(root, dir, a.slice(7));
+  assert.equal(tree.find((r) => r.path === "f")?.sha256, sha256("fixed\n"));
 });
 
-Deno.test({
-  name: "two clean builds with --timestamp 0 give the same image ID",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile":
-        "FROM busybox:test\nCOPY . /src/\nRUN <<EOF\necho fixed > /f\ntouch /g\nEOF\n" +
-        'ENV A=1\nCMD ["sh"]\n',
-      "x/y.txt": "y\n",
-    });
-    const a = lastLine(await ok(root, ["build", "-q", "--no-cache", "--timestamp", "0", ctx]));
-    await Deno.utime(join(ctx, "x/y.txt"), new Date(), new Date());
-    const b = lastLine(
-      await ok(root, ["build", "-q", "--no-cache", ctx], { env: { SOURCE_DATE_EPOCH: "0" } }),
-    );
-    assert.equal(a, b);
-    const inspect = JSON.parse(await ok(root, ["image", "inspect", a.slice(7)]))[0];
-    assert.equal(inspect.Created, "1970-01-01T00:00:00Z");
-    const tree = await servinTree(root, dir, a.slice(7));
-    assert.equal(tree.find((r) => r.path === "f")?.sha256, sha256("fixed\n"));
-  }),
-});
-
-Deno.test({
-  name: "a failing RUN exits 1 with its code and line, and leaves no image, tag or container",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": "FROM busybox:test\n\nRUN echo before; exit 3\n",
-    });
+buildTest(
+  "a failing RUN exits 1 with its code and line, and leaves no image, tag or container",
+  runIgnore,
+  {
+    "Containerfile": "FROM busybox:test\n\nRUN echo before; exit 3\n",
+  },
+  async (root, ctx) => {
     const before = await images(root);
     const r = await run(root, ["build", "-t", "fails:1", ctx]);
     assert.equal(r.code, 1);
@@ -319,8 +318,8 @@ Deno.test({
     assert.deepEqual(await images(root), before);
     assert.equal((await ok(root, ["ps", "-aq"])).trim(), "");
     assert.equal((await run(root, ["image", "inspect", "fails:1"])).code, 1);
-  }),
-});
+  },
+);
 
 Deno.test({
   name: "build errors: unknown instruction, context escapes, ignored sources, missing stage",
@@ -328,7 +327,7 @@ Deno.test({
   fn: withImage(async (root, dir) => {
     const build = async (files: Record<string, string>, ...flags: string[]) => {
       const ctx = join(dir, `ctx${Math.random().toString(36).slice(2)}`);
-      await context(ctx, files);
+      await writeFiles(ctx, files);
       return await run(root, ["build", ...flags, ctx]);
     };
     let r = await build({ "Dockerfile": "FROM busybox:test\nLABEL a=b\nFROOB x\n" });
@@ -359,62 +358,57 @@ Deno.test({
   }),
 });
 
-Deno.test({
-  name: "ignore rules, a context on stdin, --target skipping unneeded stages, ONBUILD",
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": [
-        "FROM busybox:test AS unused",
-        "COPY nothing-here /",
-        "FROM busybox:test AS base",
-        "ONBUILD COPY a.txt /onbuild.txt",
-        "COPY . /ctx/",
-        "FROM busybox:test AS other",
-      ].join("\n") + "\n",
-      "a.txt": "a\n",
-      "keep.log": "kept\n",
-      "drop.log": "dropped\n",
-      "sub/deep.log": "deep\n",
-      ".dockerignore": "*.log\n!keep.log\n",
-    });
-    const tar = join(dir, "ctx.tar");
-    await sh("tar", "-C", ctx, "-cf", tar, ".");
-    const id = lastLine(
-      await ok(root, ["build", "-q", "--target", "base", "-t", "base:1", "-"], {
-        stdin: await Deno.readFile(tar),
-      }),
-    );
-    assert.match(id, /^sha256:/);
-    assert.deepEqual(scratchLeft(root), []);
-    const files = (await servinTree(root, dir, "base:1")).map((r) => r.path).filter((p) =>
-      p.startsWith("ctx/")
-    );
-    assert.deepEqual(files, [
-      "ctx/.dockerignore",
-      "ctx/Containerfile",
-      "ctx/a.txt",
-      "ctx/keep.log",
-      "ctx/sub",
-      "ctx/sub/deep.log",
-    ]);
-    const baseConfig = JSON.parse(
-      await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "base:1"]),
-    );
-    assert.deepEqual(baseConfig.OnBuild, ["COPY a.txt /onbuild.txt"]);
-    // ONBUILD triggers run in the image that uses base:1 as its base.
-    const child = await context(join(dir, "child"), {
-      "Containerfile": "FROM base:1\n",
-      "a.txt": "child's\n",
-    });
-    await ok(root, ["build", "-q", "-t", "child:1", child]);
-    const tree = await servinTree(root, dir, "child:1");
-    assert.ok(tree.some((r) => r.path === "onbuild.txt"));
-    const config = JSON.parse(
-      await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "child:1"]),
-    );
-    assert.equal(config.OnBuild, null);
-  }),
+buildTest("ignore rules, a context on stdin, --target skipping unneeded stages, ONBUILD", false, {
+  "Containerfile": [
+    "FROM busybox:test AS unused",
+    "COPY nothing-here /",
+    "FROM busybox:test AS base",
+    "ONBUILD COPY a.txt /onbuild.txt",
+    "COPY . /ctx/",
+    "FROM busybox:test AS other",
+  ].join("\n") + "\n",
+  "a.txt": "a\n",
+  "keep.log": "kept\n",
+  "drop.log": "dropped\n",
+  "sub/deep.log": "deep\n",
+  ".dockerignore": "*.log\n!keep.log\n",
+}, async (root, ctx, dir) => {
+  const tar = join(dir, "ctx.tar");
+  await sh("tar", "-C", ctx, "-cf", tar, ".");
+  const id = lastLine(
+    await ok(root, ["build", "-q", "--target", "base", "-t", "base:1", "-"], {
+      stdin: await Deno.readFile(tar),
+    }),
+  );
+  assert.match(id, /^sha256:/);
+  assert.deepEqual(scratchLeft(root), []);
+  const files = (await servinTree(root, dir, "base:1")).map((r) => r.path).filter((p) =>
+    p.startsWith("ctx/")
+  );
+  assert.deepEqual(files, [
+    "ctx/.dockerignore",
+    "ctx/Containerfile",
+    "ctx/a.txt",
+    "ctx/keep.log",
+    "ctx/sub",
+    "ctx/sub/deep.log",
+  ]);
+  const baseConfig = JSON.parse(
+    await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "base:1"]),
+  );
+  assert.deepEqual(baseConfig.OnBuild, ["COPY a.txt /onbuild.txt"]);
+  // ONBUILD triggers run in the image that uses base:1 as its base.
+  const child = await writeFiles(join(dir, "child"), {
+    "Containerfile": "FROM base:1\n",
+    "a.txt": "child's\n",
+  });
+  await ok(root, ["build", "-q", "-t", "child:1", child]);
+  const tree = await servinTree(root, dir, "child:1");
+  assert.ok(tree.some((r) => r.path === "onbuild.txt"));
+  const config = JSON.parse(
+    await ok(root, ["image", "inspect", "--format", "{{json .Config}}", "child:1"]),
+  );
+  assert.equal(config.OnBuild, null);
 });
 
 Deno.test({
@@ -435,7 +429,7 @@ Deno.test({
     try {
       const url = `http://127.0.0.1:${server.addr.port}/files/got.txt`;
       const fresh = join(dir, "fresh");
-      const ctx = await context(join(dir, "ctx"), {
+      const ctx = await writeFiles(join(dir, "ctx"), {
         "Containerfile": `FROM ${ref}\nADD --checksum=${digest} ${url} /dl/\n`,
         "bad/Containerfile": `FROM ${ref}\nADD --checksum=sha256:${"0".repeat(64)} ${url} /dl/\n`,
       });
@@ -456,23 +450,22 @@ Deno.test({
   }),
 });
 
-Deno.test({
-  name: "SHELL, HEALTHCHECK, VOLUME, STOPSIGNAL, --label: config and Docker-like history",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": [
-        "FROM busybox:test",
-        'SHELL ["/bin/sh", "-ec"]',
-        'RUN echo "flags $-"',
-        "HEALTHCHECK --interval=5s --timeout=1m30s --retries=2 CMD true",
-        "STOPSIGNAL SIGUSR1",
-        "EXPOSE 9000-9002/udp",
-        'VOLUME ["/v1", "/v2"]',
-        "ENTRYPOINT echo hi",
-      ].join("\n") + "\n",
-    });
+buildTest(
+  "SHELL, HEALTHCHECK, VOLUME, STOPSIGNAL, --label: config and Docker-like history",
+  runIgnore,
+  {
+    "Containerfile": [
+      "FROM busybox:test",
+      'SHELL ["/bin/sh", "-ec"]',
+      'RUN echo "flags $-"',
+      "HEALTHCHECK --interval=5s --timeout=1m30s --retries=2 CMD true",
+      "STOPSIGNAL SIGUSR1",
+      "EXPOSE 9000-9002/udp",
+      'VOLUME ["/v1", "/v2"]',
+      "ENTRYPOINT echo hi",
+    ].join("\n") + "\n",
+  },
+  async (root, ctx) => {
     const r = await run(root, ["build", "--label", "a=b", "-t", "meta:1", ctx]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /#\d+ [\d.]+ flags [a-z]*e/);
@@ -512,19 +505,18 @@ Deno.test({
     // The same build again: every step, --label's included, is a cache hit.
     const again = await run(root, ["build", "--label", "a=b", "-t", "meta:2", ctx]);
     assert.equal(lastLine(again.stdout), lastLine(r.stdout));
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "SIGTERM during a RUN exits 143 and leaves no container; image prune collects the cache",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n" +
-        "RUN echo started; sleep 30\n",
-      "short/Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n",
-    });
+buildTest(
+  "SIGTERM during a RUN exits 143 and leaves no container; image prune collects the cache",
+  runIgnore,
+  {
+    "Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n" +
+      "RUN echo started; sleep 30\n",
+    "short/Containerfile": "FROM busybox:test\nRUN cat /proc/uptime > /stamp\n",
+  },
+  async (root, ctx) => {
     const child = spawn(root, ["build", "--progress", "plain", ctx]);
     const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
@@ -552,28 +544,27 @@ Deno.test({
     const again = await run(root, ["build", short]);
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /CACHED/);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "multi-stage: independent stages both built, an unneeded failing stage skipped",
-  ignore: runIgnore,
-  sanitizeResources: false,
-  fn: withImage(async (root, dir) => {
-    const ctx = await context(join(dir, "ctx"), {
-      "Containerfile": [
-        "FROM busybox:test AS a",
-        "RUN echo from-a > /a",
-        "FROM busybox:test AS broken",
-        "RUN exit 7",
-        "FROM busybox:test AS b",
-        "RUN echo from-b > /b",
-        "FROM scratch",
-        "COPY --from=a /a /got/a",
-        "COPY --from=2 /b /got/b",
-        "COPY --from=busybox:test /etc/image-file /got/",
-      ].join("\n") + "\n",
-    });
+buildTest(
+  "multi-stage: independent stages both built, an unneeded failing stage skipped",
+  runIgnore,
+  {
+    "Containerfile": [
+      "FROM busybox:test AS a",
+      "RUN echo from-a > /a",
+      "FROM busybox:test AS broken",
+      "RUN exit 7",
+      "FROM busybox:test AS b",
+      "RUN echo from-b > /b",
+      "FROM scratch",
+      "COPY --from=a /a /got/a",
+      "COPY --from=2 /b /got/b",
+      "COPY --from=busybox:test /etc/image-file /got/",
+    ].join("\n") + "\n",
+  },
+  async (root, ctx, dir) => {
     const r = await run(root, ["build", "-t", "multi:1", ctx]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /exit 7/);
@@ -586,5 +577,5 @@ Deno.test({
     const broken = await run(root, ["build", "--target", "broken", ctx]);
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /Containerfile:4: RUN exit 7: exit code 7/);
-  }),
-});
+  },
+);

@@ -14,7 +14,7 @@ import { DEFAULT_LIMITS } from "../core/kinds.ts";
 import { openServin } from "../mod.ts";
 import { readTar, type TarHeader } from "../plugins/formats/tar.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
-import { withImage } from "./_busybox.ts";
+import { imageTest, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, sha256 } from "./_cli.ts";
 import { assertSystemCheckClean, tarContents } from "./_invariants.ts";
 import { have, podmanIn, sh } from "./_layout.ts";
@@ -176,15 +176,12 @@ for (const snapshotter of ["overlay", "copy"]) {
       await ok(root, ["rm", "-f", "c"]);
 
       // The committed image runs with the changes.
-      const shown = await run(root, [
-        "run",
-        "--rm",
-        ...s,
-        "committed:1",
-        "sh",
-        "-c",
+      const shown = await runSh(
+        root,
+        s,
         "cat /srv/link.txt; tail -n 1 /etc/passwd; ls /home; test -e /etc/image-file || echo gone; echo $FOO",
-      ]);
+        "committed:1",
+      );
       assert.equal(shown.code, 0, shown.stderr);
       assert.equal(shown.stdout, "hello\nextra\nnew\ngone\nbar\n");
       const cmd = await run(root, ["run", "--rm", ...s, "committed:1"]);
@@ -228,10 +225,10 @@ for (const snapshotter of ["overlay", "copy"]) {
   });
 }
 
-Deno.test({
-  name: "commit: an unchanged container adds no layer; a missing container changes nothing",
+imageTest(
+  "commit: an unchanged container adds no layer; a missing container changes nothing",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     await ok(root, ["create", "--network", "none", "--name", "idle", "busybox:test", "true"]);
     const id = (await ok(root, ["container", "commit", "idle", "idle:1"])).trim();
     const servin = await openServin({ root });
@@ -255,5 +252,5 @@ Deno.test({
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /Invalid --change/);
     assert.deepEqual(await listTree(root), before);
-  }),
-});
+  },
+);

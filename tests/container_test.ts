@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { mountsUnder, withImage } from "./_busybox.ts";
+import { imageTest, mountsUnder, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir } from "./_cli.ts";
 import { have } from "./_layout.ts";
 import { NO_MKDIR_PROFILE } from "./_runtime.ts";
@@ -22,7 +22,7 @@ for (const snapshotter of ["overlay", "copy"]) {
     ignore,
     fn: withImage(async (root) => {
       const s = ["--snapshotter", snapshotter];
-      const exit3 = await run(root, ["run", "--rm", ...s, "busybox:test", "sh", "-c", "exit 3"]);
+      const exit3 = await runSh(root, s, "exit 3");
       assert.equal(exit3.code, 3, exit3.stderr);
 
       const fromImage = await run(root, ["run", "--rm", ...s, "configured:test"]);
@@ -32,23 +32,12 @@ for (const snapshotter of ["overlay", "copy"]) {
         "hello from the image\n/srv\nuid=1000(alice) gid=1000(alice) groups=50(staff)\n",
       );
 
-      const fromFlags = await run(root, [
-        "run",
-        "--rm",
-        ...s,
-        "-e",
-        "GREETING=from a flag",
-        "-w",
-        "/tmp",
-        "-u",
-        "0:50",
-        "--name",
-        "flagged",
-        "configured:test",
-        "sh",
-        "-c",
+      const fromFlags = await runSh(
+        root,
+        [...s, "-e", "GREETING=from a flag", "-w", "/tmp", "-u", "0:50", "--name", "flagged"],
         "echo $GREETING; pwd; id; hostname",
-      ]);
+        "configured:test",
+      );
       assert.equal(fromFlags.code, 0, fromFlags.stderr);
       assert.equal(fromFlags.stdout, "from a flag\n/tmp\nuid=0(root) gid=50(staff)\nflagged\n");
 
@@ -63,15 +52,11 @@ for (const snapshotter of ["overlay", "copy"]) {
         "echo changed > /etc/image-file && echo new > /etc/new-file && cat /etc/image-file",
       ]);
       assert.equal(writer.stdout, "changed\n", writer.stderr);
-      const reader = await run(root, [
-        "run",
-        "--rm",
-        ...s,
-        "busybox:test",
-        "sh",
-        "-c",
+      const reader = await runSh(
+        root,
+        s,
         "cat /etc/image-file; test -e /etc/new-file && echo leaked || echo clean",
-      ]);
+      );
       assert.equal(reader.stdout, "from the image\nclean\n", reader.stderr);
       const [image] = JSON.parse(await ok(root, ["image", "inspect", "busybox:test"]));
       assert.equal(
@@ -91,10 +76,10 @@ for (const snapshotter of ["overlay", "copy"]) {
   });
 }
 
-Deno.test({
-  name: "run -d writes a log, ps shows it running, rm needs -f while it runs",
+imageTest(
+  "run -d writes a log, ps shows it running, rm needs -f while it runs",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const id = (await ok(root, [
       "run",
       "-d",
@@ -127,13 +112,23 @@ Deno.test({
     assert.equal(await ok(root, ["rm", "-f", "daemon"]), "daemon\n");
     assert.equal(await ok(root, ["ps", "-aq"]), "");
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "create then start, unique names, and image rm refusing an image in use",
+imageTest(
+  "create then start, unique names, unknown snapshotters and runtimes, and image rm refusing an image in use",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
+    const unknown: [string, string][] = [
+      ["snapshotter", "available: overlay, copy"],
+      ["runtime", "known: runc, crun"],
+    ];
+    for (const [what, listed] of unknown) {
+      const r = await run(root, ["create", `--${what}`, "nope", "busybox:test"]);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`^servin: Unknown ${what} "nope" \\(${listed}\\)\n$`));
+    }
+    assert.equal(await ok(root, ["ps", "-aq"]), "", "a refused create leaves no container");
     const id = (await ok(root, ["create", "--name", "later", "busybox:test", "sh", "-c", "exit 4"]))
       .trim();
     assert.match(await ok(root, ["ps", "-a"]), /Created\s+later/);
@@ -155,13 +150,13 @@ Deno.test({
     await ok(root, ["rm", "later"]);
     await ok(root, ["image", "rm", "configured:test"]);
     assert.deepEqual(await listTree(join(root, "images", "layers")), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "stdin with -i, SIGTERM reaches the container, and a missing runtime is a clear error",
+imageTest(
+  "stdin with -i, SIGTERM reaches the container, and a missing runtime is a clear error",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const echo = await run(root, ["run", "--rm", "-i", "busybox:test", "cat"], {
       stdin: new TextEncoder().encode("piped in\n"),
     });
@@ -213,8 +208,8 @@ Deno.test({
       noRuntime.stderr,
       'servin: No OCI runtime found: install runc or crun (looked for "crun" on PATH)\n',
     );
-  }),
-});
+  },
+);
 
 Deno.test({
   name: "a missing image is exit 125; the basic rootfs only with --fallback or fallback_rootfs",
@@ -248,11 +243,10 @@ Deno.test({
   }),
 });
 
-Deno.test({
-  name:
-    "a container whose supervisor was killed is still running, and rm -f leaves nothing in runc",
-  ignore: ignore || !have("conmon"),
-  fn: withImage(async (root) => {
+imageTest(
+  "a container whose supervisor was killed is still running, and rm -f leaves nothing in runc",
+  ignore || !have("conmon"),
+  async (root) => {
     const id = (await ok(root, ["run", "-d", "--name", "victim", "busybox:test", "sleep", "300"]))
       .trim();
     const pgrep = new Deno.Command("pgrep", { args: ["-f", `conmon .*-c ${id}`], stdout: "piped" })
@@ -266,8 +260,8 @@ Deno.test({
     assert.ok(!new TextDecoder().decode(list.stdout).includes(id), "runc list no longer has it");
     assert.equal(await ok(root, ["ps", "-aq"]), "");
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);
 
 Deno.test(
   "create leases the image's layers after checking them; rm and prune drop leases",
@@ -341,7 +335,7 @@ Deno.test({
           `${argv.join(" ")}: ${r.stderr}`,
         );
       }
-      const pipe = await run(root, ["run", "--rm", "busybox:test", "sh", "-c", "echo x | cat"]);
+      const pipe = await runSh(root, [], "echo x | cat");
       assert.equal(pipe.stdout, "x\n", pipe.stderr);
       const userns = await run(root, [
         "run",

@@ -28,6 +28,7 @@ import {
 import { dockerScopes } from "../plugins/trust/policy.ts";
 import { ok, run, sha256, withTempDir } from "./_cli.ts";
 import { have, sh } from "./_layout.ts";
+import { assertVerifyFails } from "./_trust.ts";
 import { startRegistry } from "./_registry.ts";
 
 const FIXTURES = new URL("./fixtures/cosign/", import.meta.url).pathname;
@@ -288,9 +289,7 @@ Deno.test({
         new RegExp(`^Verified ${app} \\(${digest}\\): 1 valid signature for ${app}\\n$`),
       );
     }
-    const wrong = await run(root, ["image", "verify", "--key", join(FIXTURES, "cosign.pub"), app]);
-    assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /not valid for the key/);
+    await assertVerifyFails(root, join(FIXTURES, "cosign.pub"), app, /not valid for the key/);
     const badPass = await run(root, [
       "image",
       "sign",

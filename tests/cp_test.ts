@@ -9,10 +9,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { mountsUnder, withImage } from "./_busybox.ts";
-import { listTree, ok, run } from "./_cli.ts";
+import { imageTest, mountsUnder } from "./_busybox.ts";
+import { listTree, ok, run, writeFiles, writeFixture } from "./_cli.ts";
 import { have } from "./_layout.ts";
-import { buildTar, gzip } from "./_tar.ts";
+import { buildTar, gnuTarList, gzip } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox") || !have("conmon");
 
@@ -31,15 +31,7 @@ async function fails(root: string, args: string[], message: RegExp, stdin?: Uint
 
 /** The entries `tar -tv` lists in `bytes`: `mode owner/group name` (GNU tar's numeric listing). */
 async function tarList(bytes: Uint8Array): Promise<string[]> {
-  const child = new Deno.Command("tar", {
-    args: ["-tv", "--numeric-owner", "-f", "-"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(bytes);
-  await w.close();
-  const out = new TextDecoder().decode((await child.output()).stdout);
+  const out = await gnuTarList(bytes);
   return out.trim().split("\n").map((l) => {
     const f = l.split(/\s+/);
     return `${f[0]} ${f[1]} ${f.slice(5).join(" ")}`;
@@ -60,10 +52,10 @@ async function cpOut(root: string, from: string, flags: string[] = []): Promise<
   return out.stdout;
 }
 
-Deno.test({
-  name: "cp copies files and directories both ways, as docker cp does, running or stopped",
+imageTest(
+  "cp copies files and directories both ways, as docker cp does, running or stopped",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     const host = join(dir, "host");
     await Deno.mkdir(join(host, "tree", "sub"), { recursive: true });
     await Deno.writeTextFile(join(host, "file"), "a file\n");
@@ -156,14 +148,13 @@ Deno.test({
     );
     await fails(root, ["cp", "nosuch:/etc", out], /^servin: No such container: nosuch\n$/);
     await fails(root, ["cp", join(host, "file"), join(out, "x")], /must be CONTAINER:PATH/);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "cp - extracts a tar from stdin into a container: root owns it unless -a; into a directory only",
+imageTest(
+  "cp - extracts a tar from stdin into a container: root owns it unless -a; into a directory only",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     await ok(root, ["run", "-d", "--name", "box", "busybox:test", "sleep", "300"]);
     const tar = buildTar([
       { name: "in/", type: "5", uid: 1234, gid: 1234 },
@@ -177,18 +168,15 @@ Deno.test({
     assert.match(await sh(root, "box", "ls -ln /srv/in/a"), /^-rw-------\s+1\s+1234\s+1234\s/);
     await fails(root, ["cp", "-", "box:/tmp/in/a"], /must be an existing directory/, tar);
     await fails(root, ["cp", "-", "box:/nodir"], /must be an existing directory/, tar);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "cp never follows a container's symlink out of its rootfs, in either direction",
+imageTest(
+  "cp never follows a container's symlink out of its rootfs, in either direction",
   ignore,
-  fn: withImage(async (root, dir) => {
-    const secret = join(dir, "secret");
-    await Deno.mkdir(secret);
-    await Deno.writeTextFile(join(secret, "key"), "host secret\n");
-    const file = join(dir, "payload");
-    await Deno.writeTextFile(file, "payload\n");
+  async (root, dir) => {
+    const secret = await writeFiles(join(dir, "secret"), { key: "host secret\n" });
+    const file = await writeFixture(dir, "payload", "payload\n");
     const before = await listTree(secret);
     await ok(root, ["run", "-d", "--name", "box", "busybox:test", "sleep", "300"]);
     // Links a hostile container could make to host paths: absolute, and climbing with `..`.
@@ -229,13 +217,13 @@ Deno.test({
     assert.equal(await sh(root, "box", "cat /d/sub/key"), "overwritten?\n");
     assert.deepEqual(await listTree(secret), before);
     assert.equal(await Deno.readTextFile(join(secret, "key")), "host secret\n");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "cp - refuses a hostile tar on stdin: nothing escapes, the container is left as it was",
+imageTest(
+  "cp - refuses a hostile tar on stdin: nothing escapes, the container is left as it was",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     const outside = join(dir, "outside");
     await Deno.mkdir(outside);
     await ok(root, ["run", "-d", "--name", "box", "busybox:test", "sleep", "300"]);
@@ -263,16 +251,14 @@ Deno.test({
     await ok(root, ["cp", "-", "box:/dst/esc"], { stdin: buildTar([{ name: "in", body: "y" }]) });
     await ok(root, ["exec", "box", "test", "-f", `${outside}/in`]);
     assert.deepEqual(await listTree(outside), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "cp sees a running container as its process does (volumes in, /proc out); a stopped one refuses its mount paths and a read-only rootfs",
+imageTest(
+  "cp sees a running container as its process does (volumes in, /proc out); a stopped one refuses its mount paths and a read-only rootfs",
   ignore,
-  fn: withImage(async (root, dir) => {
-    const file = join(dir, "file");
-    await Deno.writeTextFile(file, "to the volume\n");
+  async (root, dir) => {
+    const file = await writeFixture(dir, "file", "to the volume\n");
     await ok(root, [
       "run",
       "-d",
@@ -307,5 +293,5 @@ Deno.test({
     await fails(root, ["cp", file, "ro:/tmp/"], /root filesystem is read-only/);
     await ok(root, ["cp", "ro:/etc/image-file", join(dir, "image-file")]); // reading is fine
     assert.equal(await Deno.readTextFile(join(dir, "image-file")), "from the image\n");
-  }),
-});
+  },
+);

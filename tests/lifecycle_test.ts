@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { busyboxImage, mountsUnder, withImage } from "./_busybox.ts";
-import { ok, run, withTempDir } from "./_cli.ts";
+import { busyboxImage, imageTest, mountsUnder } from "./_busybox.ts";
+import { ok, run, withTempDir, writeFixture } from "./_cli.ts";
 import { have } from "./_layout.ts";
 import { startRegistry } from "./_registry.ts";
 
@@ -28,10 +28,10 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   assert.fail(`timed out waiting until ${what}`);
 }
 
-Deno.test({
-  name: "run, start and exec exit as Docker's: the code, 125, 126, 127 and 128+N",
+imageTest(
+  "run, start and exec exit as Docker's: the code, 125, 126, 127 and 128+N",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const code = async (args: string[]) => (await run(root, args)).code;
     assert.equal(await code(["run", "--rm", "busybox:test", "sh", "-c", "exit 3"]), 3);
     const missing = await run(root, ["run", "--rm", "busybox:test", "nosuch"]);
@@ -58,16 +58,14 @@ Deno.test({
     assert.equal(await code(["exec", "svc", "nosuch"]), 127);
     assert.equal(await code(["exec", "svc", "/etc/passwd"]), 126);
     assert.equal(await code(["exec", "nosuchcontainer", "true"]), 125);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "the container's environment: /etc files, HOSTNAME, TERM, -e from the caller, --env-file, --entrypoint, --label",
+imageTest(
+  "the container's environment: /etc files, HOSTNAME, TERM, -e from the caller, --env-file, --entrypoint, --label",
   ignore,
-  fn: withImage(async (root, dir) => {
-    const envFile = join(dir, "env");
-    await Deno.writeTextFile(envFile, "# a comment\nFROM_FILE=yes\n\n");
+  async (root, dir) => {
+    const envFile = await writeFixture(dir, "env", "# a comment\nFROM_FILE=yes\n\n");
     const r = await run(root, [
       "run",
       "--rm",
@@ -115,13 +113,13 @@ Deno.test({
     assert.equal(c.status, "exited");
     assert.equal(c.exit_code, 0);
     assert.ok(c.started_at && c.finished_at);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "host settings: --init, capabilities, --privileged, --ulimit, and cgroup limits",
-  ignore: ignore || !(have("catatonit") || have("tini")),
-  fn: withImage(async (root) => {
+imageTest(
+  "host settings: --init, capabilities, --privileged, --ulimit, and cgroup limits",
+  ignore || !(have("catatonit") || have("tini")),
+  async (root) => {
     const init = await ok(root, [
       "run",
       "--rm",
@@ -199,14 +197,13 @@ Deno.test({
       ? Deno.readTextFileSync(`/sys/fs/cgroup/memory${mem[1]}/memory.limit_in_bytes`)
       : Deno.readTextFileSync(`/sys/fs/cgroup${v2![1]}/memory.max`);
     assert.equal(limit.trim(), String(64 * 1024 * 1024));
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "stop escalates to SIGKILL for a process that ignores SIGTERM; wait, kill, restart, pause, rename, top, exec",
+imageTest(
+  "stop escalates to SIGKILL for a process that ignores SIGTERM; wait, kill, restart, pause, rename, top, exec",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const script = 'trap "" TERM; echo ready; echo oops >&2; while true; do sleep 1; done';
     await ok(root, ["run", "-d", "--name", "stubborn", "busybox:test", "sh", "-c", script]);
     const top = await ok(root, ["top", "stubborn"]);
@@ -260,13 +257,13 @@ Deno.test({
     assert.equal(await ok(root, ["wait", "usr1"]), "7\n");
     assert.equal((await run(root, ["kill", "mule"])).code, 1, "nothing to kill");
     assert.equal((await run(root, ["top", "mule"])).code, 1);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "logs keep stdout and stderr apart, foreground runs too; --tail, --since, -t, -f",
+imageTest(
+  "logs keep stdout and stderr apart, foreground runs too; --tail, --since, -t, -f",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const fg = await run(root, [
       "run",
       "--name",
@@ -303,8 +300,8 @@ Deno.test({
       "a\nb\n",
       "-f follows until the container stops",
     );
-  }),
-});
+  },
+);
 
 Deno.test({
   name:
@@ -345,10 +342,10 @@ async function runcIds(): Promise<string[]> {
   return new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean);
 }
 
-Deno.test({
-  name: "exec -i passes stdin, -t gives a terminal (under script), and the process's exit code",
-  ignore: ignore || !have("script"),
-  fn: withImage(async (root) => {
+imageTest(
+  "exec -i passes stdin, -t gives a terminal (under script), and the process's exit code",
+  ignore || !have("script"),
+  async (root) => {
     await ok(root, ["run", "-d", "--name", "svc", "busybox:test", "sleep", "300"]);
     const data = new TextEncoder().encode("data from stdin\n");
     assert.equal(
@@ -379,14 +376,13 @@ Deno.test({
     const noTty = await run(root, ["exec", "-t", "svc", "sh", "-c", "tty; exit 0"]);
     assert.equal(noTty.stderr, "the input device is not a TTY\n");
     assert.equal(noTty.stdout, "not a tty\n");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "a container whose supervisor died is still managed: ps, exec, stop, kill and rm -f act on the runtime's container",
+imageTest(
+  "a container whose supervisor died is still managed: ps, exec, stop, kill and rm -f act on the runtime's container",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     const names = ["stopped", "killed", "removed", "exits"];
     const ids: Record<string, string> = {};
     for (const name of names) {
@@ -435,14 +431,13 @@ Deno.test({
     const left = await runcIds();
     for (const name of names) assert.ok(!left.includes(ids[name]!), `${name} left in runc`);
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);
 
-Deno.test({
-  name:
-    "--restart: on-failure:N restarts N times (RestartCount); stop and kill are not undone by always or unless-stopped; -d --rm removes at exit",
+imageTest(
+  "--restart: on-failure:N restarts N times (RestartCount); stop and kill are not undone by always or unless-stopped; -d --rm removes at exit",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     await ok(root, [
       "run",
       "-d",
@@ -518,5 +513,5 @@ Deno.test({
     );
     await ok(root, ["rm", "-f", "flaky", "clean", "always", "unless-stopped"]);
     assert.deepEqual(mountsUnder(root), []);
-  }),
-});
+  },
+);

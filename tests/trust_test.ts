@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { listTree, ok, run, sha256, toolTest } from "./_cli.ts";
 import { busyboxImage } from "./_busybox.ts";
 import { have, sh } from "./_layout.ts";
+import { assertVerifyFails } from "./_trust.ts";
 import { type Registry, startRegistry } from "./_registry.ts";
 
 const ignore = !["docker-registry", "tar"].every(have);
@@ -112,6 +113,18 @@ function flipSignature(m: Manifest): Manifest {
   return m;
 }
 
+/** Replaces the attachment of `repo`'s image `digest` with one whose signature is flipped. */
+async function tamper(reg: ReturnType<typeof api>, repo: string, digest: string): Promise<void> {
+  await reg.copy(repo, sigTag(digest), repo, sigTag(digest), flipSignature);
+}
+
+/** Signs the pushed image `ref` with the key pair `key` (passphrase "s3cret", as keyPair's). */
+async function sign(root: string, key: string, ref: string): Promise<void> {
+  await ok(root, ["image", "sign", "--key", `${key}.key`, ref], {
+    env: { SERVIN_PASSPHRASE: "s3cret" },
+  });
+}
+
 /** A policy file: images under `HOST/test` need a signature by `KEY.pub`; all else is refused. */
 async function signedUnderTest(dir: string, host: string, key: string): Promise<string> {
   const policy = join(dir, "policy.json");
@@ -166,9 +179,7 @@ registryTest(
     const other = await keyPair(dir, root, "other");
     const env = { SERVIN_PASSPHRASE: "s3cret" };
 
-    const unsigned = await run(root, ["image", "verify", "--key", `${key}.pub`, app]);
-    assert.equal(unsigned.code, 1, unsigned.stderr);
-    assert.match(unsigned.stderr, /^servin: no signatures for .*test\/app:1/);
+    await assertVerifyFails(root, `${key}.pub`, app, /^servin: no signatures for .*test\/app:1/);
 
     assert.equal(
       await ok(root, ["image", "sign", "--key", `${key}.key`, app], { env }),
@@ -180,20 +191,11 @@ registryTest(
     );
     const byDigest = `${registry.host}/test/app@${digest}`;
     await ok(root, ["image", "verify", "--key", `${key}.pub`, byDigest]);
-    const wrongKey = await run(root, ["image", "verify", "--key", `${other}.pub`, app]);
-    assert.equal(wrongKey.code, 1);
-    assert.match(wrongKey.stderr, /not valid for the key/);
-    const wrongIdentity = await run(root, [
-      "image",
-      "verify",
-      "--key",
-      `${key}.pub`,
+    await assertVerifyFails(root, `${other}.pub`, app, /not valid for the key/);
+    await assertVerifyFails(root, `${key}.pub`, app, /does not match/, [
       "--identity",
       `${registry.host}/test/app:2`,
-      app,
     ]);
-    assert.equal(wrongIdentity.code, 1);
-    assert.match(wrongIdentity.stderr, /does not match/);
 
     // A second signature is appended to the attachment, not put in place of the first.
     await ok(root, ["image", "sign", "--key", `${other}.key`, app], { env });
@@ -211,23 +213,23 @@ registryTest(
     // The same image and its signature copied to another repository: the identity gives it away.
     await ok(root, ["push", app, `${registry.host}/evil/app:1`]);
     await reg.copy("test/app", sigTag(digest), "evil/app", sigTag(digest));
-    const copied = await run(root, [
-      "image",
-      "verify",
-      "--key",
+    await assertVerifyFails(
+      root,
       `${key}.pub`,
       `${registry.host}/evil/app:1`,
-    ]);
-    assert.equal(copied.code, 1);
-    assert.match(copied.stderr, /names ".*test\/app:1", which does not match/);
+      /names ".*test\/app:1", which does not match/,
+    );
 
     // The tag moved to another image, the old signature attached to the new digest.
     const second = await pushImage(dir, root, `${registry.host}/test/app:1`, "two\n");
     assert.notEqual(second, digest);
     await reg.copy("test/app", sigTag(digest), "test/app", sigTag(second));
-    const moved = await run(root, ["image", "verify", "--key", `${key}.pub`, app]);
-    assert.equal(moved.code, 1);
-    assert.match(moved.stderr, new RegExp(`is for digest ${digest}, not ${second}`));
+    await assertVerifyFails(
+      root,
+      `${key}.pub`,
+      app,
+      new RegExp(`is for digest ${digest}, not ${second}`),
+    );
   },
 );
 
@@ -285,23 +287,16 @@ registryTest(
   "the policy refuses unsigned, tampered and out-of-scope images on pull and stores nothing",
   async ({ dir, root, registry, reg }) => {
     const key = await keyPair(dir, root, "k");
-    const env = { SERVIN_PASSPHRASE: "s3cret" };
     const host = registry.host;
     const signed = `${host}/test/app:1`;
     await pushImage(dir, root, signed, "signed\n");
-    await ok(root, ["image", "sign", "--key", `${key}.key`, signed], { env });
+    await sign(root, key, signed);
     const unsigned = `${host}/test/unsigned:1`;
     await pushImage(dir, root, unsigned, "unsigned\n");
     const tampered = `${host}/test/tampered:1`;
     const tamperedDigest = await pushImage(dir, root, tampered, "tampered\n");
-    await ok(root, ["image", "sign", "--key", `${key}.key`, tampered], { env });
-    await reg.copy(
-      "test/tampered",
-      sigTag(tamperedDigest),
-      "test/tampered",
-      sigTag(tamperedDigest),
-      flipSignature,
-    );
+    await sign(root, key, tampered);
+    await tamper(reg, "test/tampered", tamperedDigest);
     const outside = `${host}/elsewhere/app:1`;
     await pushImage(dir, root, outside, "outside\n");
     const policy = await signedUnderTest(dir, host, key);
@@ -378,13 +373,12 @@ registryTest(
   "run and create refuse unsigned, tampered and out-of-scope images they pull (125, nothing stored) and run a signed one",
   async ({ dir, root, registry, reg }) => {
     const key = await keyPair(dir, root, "k");
-    const env = { SERVIN_PASSPHRASE: "s3cret" };
     const host = registry.host;
     await busyboxImage(dir, root);
-    const publish = async (image: string, ref: string, sign: boolean) => {
+    const publish = async (image: string, ref: string, signed: boolean) => {
       await ok(root, ["tag", image, ref]);
       const digest = (await ok(root, ["push", ref])).match(/sha256:[0-9a-f]{64}/)![0];
-      if (sign) await ok(root, ["image", "sign", "--key", `${key}.key`, ref], { env });
+      if (signed) await sign(root, key, ref);
       return digest;
     };
     const signed = `${host}/test/app:1`;
@@ -394,13 +388,7 @@ registryTest(
     // Signed, then the signature's first byte changed.
     const flipped = `${host}/test/flipped:1`;
     const flippedDigest = await publish("busybox:test", flipped, true);
-    await reg.copy(
-      "test/flipped",
-      sigTag(flippedDigest),
-      "test/flipped",
-      sigTag(flippedDigest),
-      flipSignature,
-    );
+    await tamper(reg, "test/flipped", flippedDigest);
     // Signed, then the tag moved to another image that carries the old signature: valid
     // for the key, but over another digest.
     const moved = `${host}/test/moved:1`;

@@ -10,17 +10,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";
-import { withImage } from "./_busybox.ts";
-import { listTree, ok, run, withTempDir } from "./_cli.ts";
+import { imageTest, runSh, withImage } from "./_busybox.ts";
+import { listTree, ok, run, withTempDir, writeFiles } from "./_cli.ts";
 import { have, pathOf } from "./_layout.ts";
 import { buildTar } from "./_tar.ts";
 
 const ignore = Deno.uid() !== 0 || !have("runc") || !have("busybox");
-
-/** `run --rm [flags] busybox:test sh -c SCRIPT`: its result. */
-function sh(root: string, flags: string[], script: string, image = "busybox:test") {
-  return run(root, ["run", "--rm", ...flags, image, "sh", "-c", script]);
-}
 
 /** The volume names `volume ls -q` prints. */
 async function volumes(root: string): Promise<string[]> {
@@ -63,9 +58,9 @@ for (const snapshotter of ["overlay", "copy"]) {
     name: `volumes (${snapshotter}): a named volume outlives its containers; inspect shows it`,
     ignore,
     fn: withImage(async (root) => {
-      const write = await sh(root, [...s, "-v", "keep1:/srv/data"], "echo kept > /srv/data/f");
+      const write = await runSh(root, [...s, "-v", "keep1:/srv/data"], "echo kept > /srv/data/f");
       assert.equal(write.code, 0, write.stderr);
-      const read = await sh(root, [...s, "-v", "keep1:/d:ro"], "cat /d/f; echo x > /d/g");
+      const read = await runSh(root, [...s, "-v", "keep1:/d:ro"], "cat /d/f; echo x > /d/g");
       assert.equal(read.stdout, "kept\n", read.stderr);
       assert.notEqual(read.code, 0, "a :ro volume refuses writes");
       assert.match(read.stderr, /Read-only file system/);
@@ -109,11 +104,11 @@ for (const snapshotter of ["overlay", "copy"]) {
     fn: withImage(async (root, dir) => {
       await volumeImage(dir, root);
       // The image's /data is a volume: an anonymous one, gone with --rm.
-      const anon = await sh(root, s, "cat /data/seed; stat -c '%u:%g %a' /data", "vol:test");
+      const anon = await runSh(root, s, "cat /data/seed; stat -c '%u:%g %a' /data", "vol:test");
       assert.equal(anon.stdout, "seeded\n1000:50 750\n", anon.stderr);
       assert.deepEqual(await volumes(root), [], "--rm removed the anonymous volume");
 
-      const named = await sh(root, [...s, "-v", "init1:/data"], "rm /data/seed", "vol:test");
+      const named = await runSh(root, [...s, "-v", "init1:/data"], "rm /data/seed", "vol:test");
       assert.equal(named.code, 0, named.stderr);
       const data = join(root, "volumes", "init1", "_data");
       const info = await Deno.lstat(data);
@@ -121,14 +116,24 @@ for (const snapshotter of ["overlay", "copy"]) {
       assert.equal(await Deno.readLink(join(data, "link")), "seed");
       assert.equal(linuxPlatform().getxattr(data, "user.tag"), "kept");
       // Not empty any more (the symlink is there): not filled again.
-      const again = await sh(root, [...s, "-v", "init1:/data"], "ls /data", "vol:test");
+      const again = await runSh(root, [...s, "-v", "init1:/data"], "ls /data", "vol:test");
       assert.equal(again.stdout, "link\n", again.stderr);
       // `nocopy`: left empty.
-      const nocopy = await sh(root, [...s, "-v", "empty1:/data:nocopy"], "ls -A /data", "vol:test");
+      const nocopy = await runSh(
+        root,
+        [...s, "-v", "empty1:/data:nocopy"],
+        "ls -A /data",
+        "vol:test",
+      );
       assert.equal(nocopy.stdout, "", nocopy.stderr);
 
       // A target through a symlink that climbs out of the root stays in the root.
-      const up = await sh(root, [...s, "-v", `${dir}/host:/up/x`], "echo in > /up/x/f", "vol:test");
+      const up = await runSh(
+        root,
+        [...s, "-v", `${dir}/host:/up/x`],
+        "echo in > /up/x/f",
+        "vol:test",
+      );
       assert.equal(up.code, 0, up.stderr);
       assert.equal(await Deno.readTextFile(join(dir, "host", "f")), "in\n");
       await assert.rejects(Deno.lstat(join(dir, "outside")), Deno.errors.NotFound);
@@ -136,14 +141,12 @@ for (const snapshotter of ["overlay", "copy"]) {
   });
 }
 
-Deno.test({
-  name: "volumes: -v binds a host directory both ways (made when missing), :ro refuses writes",
+imageTest(
+  "volumes: -v binds a host directory both ways (made when missing), :ro refuses writes",
   ignore,
-  fn: withImage(async (root, dir) => {
-    const host = join(dir, "host");
-    await Deno.mkdir(host);
-    await Deno.writeTextFile(join(host, "in"), "from the host\n");
-    const both = await sh(
+  async (root, dir) => {
+    const host = await writeFiles(join(dir, "host"), { in: "from the host\n" });
+    const both = await runSh(
       root,
       ["-v", `${host}:/h`],
       "cat /h/in; echo from the container > /h/out",
@@ -151,30 +154,30 @@ Deno.test({
     assert.equal(both.stdout, "from the host\n", both.stderr);
     assert.equal(await Deno.readTextFile(join(host, "out")), "from the container\n");
 
-    const ro = await sh(root, ["-v", `${host}:/h:ro`], "cat /h/in; echo no > /h/in");
+    const ro = await runSh(root, ["-v", `${host}:/h:ro`], "cat /h/in; echo no > /h/in");
     assert.equal(ro.stdout, "from the host\n");
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);
     assert.equal(await Deno.readTextFile(join(host, "in")), "from the host\n");
 
-    const made = await sh(root, ["-v", `${dir}/new/deep:/n`], "echo made > /n/f");
+    const made = await runSh(root, ["-v", `${dir}/new/deep:/n`], "echo made > /n/f");
     assert.equal(made.code, 0, made.stderr);
     assert.equal(await Deno.readTextFile(join(dir, "new", "deep", "f")), "made\n");
 
     // A file binds as a file.
-    const file = await sh(root, ["-v", `${host}/in:/etc/motd:ro`], "cat /etc/motd");
+    const file = await runSh(root, ["-v", `${host}/in:/etc/motd:ro`], "cat /etc/motd");
     assert.equal(file.stdout, "from the host\n", file.stderr);
     assert.deepEqual(await volumes(root), [], "a bind makes no volume");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: --mount bind, volume and tmpfs; --tmpfs; --read-only with a tmpfs",
+imageTest(
+  "volumes: --mount bind, volume and tmpfs; --tmpfs; --read-only with a tmpfs",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     await Deno.mkdir(join(dir, "src"));
     await Deno.writeTextFile(join(dir, "src", "f"), "bound\n");
-    const bind = await sh(
+    const bind = await runSh(
       root,
       ["--mount", `type=bind,source=${dir}/src,target=/b,readonly`],
       "cat /b/f; echo x > /b/g",
@@ -182,11 +185,11 @@ Deno.test({
     assert.equal(bind.stdout, "bound\n");
     assert.match(bind.stderr, /Read-only file system/);
 
-    const vol = await sh(root, ["--mount", "src=mvol,dst=/v"], "echo v > /v/f; cat /v/f");
+    const vol = await runSh(root, ["--mount", "src=mvol,dst=/v"], "echo v > /v/f; cat /v/f");
     assert.equal(vol.stdout, "v\n", vol.stderr);
     assert.deepEqual(await volumes(root), ["mvol"]);
 
-    const tmpfs = await sh(
+    const tmpfs = await runSh(
       root,
       ["--mount", "type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770"],
       "grep ' /t ' /proc/mounts; stat -c %a /t",
@@ -195,23 +198,23 @@ Deno.test({
     assert.match(tmpfs.stdout, /^tmpfs \/t tmpfs rw,nosuid,nodev,noexec,.*size=1024k,mode=1770/);
     assert.match(tmpfs.stdout, /\n1770\n$/);
 
-    const flag = await sh(root, ["--tmpfs", "/run:size=64k"], "grep ' /run ' /proc/mounts");
+    const flag = await runSh(root, ["--tmpfs", "/run:size=64k"], "grep ' /run ' /proc/mounts");
     assert.match(flag.stdout, /^tmpfs \/run tmpfs rw,.*size=64k/, flag.stderr);
 
-    const ro = await sh(
+    const ro = await runSh(
       root,
       ["--read-only", "--tmpfs", "/tmp"],
       "echo no > /etc/x; echo yes > /tmp/y && cat /tmp/y; cat /etc/hostname >/dev/null && echo hosts",
     );
     assert.match(ro.stderr, /can't create \/etc\/x: Read-only file system/);
     assert.equal(ro.stdout, "yes\nhosts\n");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: rm refused while a container uses it; prune takes only unused ones; rm -v",
+imageTest(
+  "volumes: rm refused while a container uses it; prune takes only unused ones; rm -v",
   ignore,
-  fn: withImage(async (root) => {
+  async (root) => {
     assert.equal((await ok(root, ["volume", "create", "--label", "k=v", "used1"])).trim(), "used1");
     assert.equal((await ok(root, ["volume", "create", "used1"])).trim(), "used1", "idempotent");
     await ok(root, ["create", "--name", "user", "-v", "used1:/u", "-v", "/anon", "busybox:test"]);
@@ -264,13 +267,13 @@ Deno.test({
     assert.equal((await volumes(root)).length, 2, "rm without -v keeps volumes");
     await ok(root, ["system", "prune", "-f", "--volumes"]);
     assert.deepEqual(await volumes(root), ["named2"], "system prune --volumes: anonymous only");
-  }),
-});
+  },
+);
 
-Deno.test({
-  name: "volumes: bad input is one line, exit 125 (1 for volume create), and leaves nothing",
+imageTest(
+  "volumes: bad input is one line, exit 125 (1 for volume create), and leaves nothing",
   ignore,
-  fn: withImage(async (root, dir) => {
+  async (root, dir) => {
     await ok(root, ["rm", (await ok(root, ["create", "busybox:test"])).trim()]);
     const before = await listTree(root);
     const cases: [string[], RegExp][] = [
@@ -301,8 +304,8 @@ Deno.test({
     assert.equal((await run(root, ["volume", "create", "x"])).code, 1, "two characters at least");
     assert.deepEqual(await listTree(root), before);
     await assert.rejects(Deno.lstat(join(dir, "missing")), Deno.errors.NotFound);
-  }),
-});
+  },
+);
 
 Deno.test(
   "volumes from the library: create, list, in use, remove with the container, bad mounts",

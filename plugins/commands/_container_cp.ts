@@ -16,7 +16,7 @@ import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts"
 import { ServinError } from "../../core/errors.ts";
 import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
-import { openConfined, resolveInRoot } from "../formats/confine.ts";
+import { openConfined, resolveInRoot, unlessMissing } from "../formats/confine.ts";
 import { unpack } from "../formats/extract.ts";
 import { headerOf } from "../formats/layer_writer.ts";
 import { mergedTree } from "../formats/layers.ts";
@@ -195,14 +195,7 @@ async function stdinTar(): Promise<ReadableStream<Uint8Array>> {
 
 /** `path` on the host with its symlinks resolved, or undefined when it does not exist. */
 function hostLookup(path: string): string | undefined {
-  try {
-    return Deno.realPathSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw err;
-  }
+  return unlessMissing(() => Deno.realPathSync(path));
 }
 
 /** True when `path` ends with `/.` (or is `.`): the contents of the directory are copied. */
@@ -266,15 +259,8 @@ function find(
     real = parent === undefined ? undefined : join(parent, name);
   }
   if (real === undefined) return undefined;
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(real);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw err;
-  }
+  const info = unlessMissing(() => Deno.lstatSync(real));
+  if (info === undefined) return undefined;
   if ((contents || path.endsWith("/")) && !info.isDirectory) {
     throw new ServinError("invalid-argument", `Cannot copy "${path}": it is not a directory`);
   }

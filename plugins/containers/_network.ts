@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { NetworkEndpoint, NetworkRecord } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { which } from "../platform/_common.ts";
-import { atomicWrite, IndexFile, lockExclusive } from "../storage/fs.ts";
+import { atomicWrite, IndexFile, lockExclusive, pathExists } from "../storage/fs.ts";
 import { checkContainerName, newContainerId } from "./model.ts";
 
 /** Where network namespaces are bind-mounted (one file per container ID). */
@@ -98,9 +98,9 @@ function requirements(): string {
       "Container networks need root (rootless networking is not supported): use --network none",
     );
   }
-  const dir = CNI_DIRS.find((d) => PLUGINS.every((p) => exists(join(d, p))));
+  const dir = CNI_DIRS.find((d) => PLUGINS.every((p) => pathExists(join(d, p))));
   if (!dir) {
-    const missing = PLUGINS.filter((p) => !CNI_DIRS.some((d) => exists(join(d, p))));
+    const missing = PLUGINS.filter((p) => !CNI_DIRS.some((d) => pathExists(join(d, p))));
     throw new ServinError(
       "unsupported",
       `Container networks need the CNI plugins ${missing.join(", ")} in ${
@@ -119,15 +119,6 @@ function requirements(): string {
     }
   }
   return dir;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -409,7 +400,7 @@ export class Networks {
     const taken = new Set(records.filter((n) => n !== except).map((n) => n.bridge));
     for (let n = 0; n < 10_000; n++) {
       const name = `servin${n}`;
-      if (!taken.has(name) && !exists(`/sys/class/net/${name}`)) return name;
+      if (!taken.has(name) && !pathExists(`/sys/class/net/${name}`)) return name;
     }
     throw new ServinError("conflict", "No free bridge name (servinN)");
   }
@@ -515,7 +506,7 @@ export class Networks {
       // The bridge is not up as ours: every route is another's.
       const taken = hostRoutes().find((r) => overlaps(r.net, parseCidr(n.subnet)));
       // Another root's bridge took the name: another name serves as well.
-      if (exists(`/sys/class/net/${n.bridge}`)) n.bridge = this.#freeBridge(records, n);
+      if (pathExists(`/sys/class/net/${n.bridge}`)) n.bridge = this.#freeBridge(records, n);
       if (taken) {
         if (!n.auto) {
           throw new ServinError(
@@ -811,12 +802,12 @@ export class Networks {
    */
   async teardown(id: string): Promise<void> {
     // Nothing to take down, nothing to lock: the case of every container without a network.
-    if (!exists(this.#endpointPath(id)) && !exists(netnsPath(id))) return;
+    if (!pathExists(this.#endpointPath(id)) && !pathExists(netnsPath(id))) return;
     const held = await this.#lockContainer(id);
     try {
       await this.#teardown(id);
       // Unlinked while held: a waiter that opened it finds nothing left to do.
-      if (!exists(this.#endpointPath(id))) {
+      if (!pathExists(this.#endpointPath(id))) {
         await Deno.remove(join(this.#dir, "endpoints", `${id}.lock`)).catch(() => {});
       }
     } finally {
@@ -972,7 +963,7 @@ function isMounted(path: string): boolean {
 }
 
 async function unmountNetns(path: string): Promise<void> {
-  if (!exists(path)) return;
+  if (!pathExists(path)) return;
   if (!isMounted(path)) {
     await Deno.remove(path).catch(() => {});
     return;

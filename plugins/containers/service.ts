@@ -144,13 +144,7 @@ export class ContainerService implements Containers {
     const all = this.#ctx.kinds.all("snapshotter");
     const wanted = name || this.#ctx.defaults.snapshotter || undefined;
     if (wanted) {
-      const found = all.find((s) => s.name === wanted);
-      if (!found) {
-        throw new ServinError(
-          "invalid-argument",
-          `Unknown snapshotter "${wanted}" (available: ${all.map((s) => s.name).join(", ")})`,
-        );
-      }
+      const found = named(all, wanted, "snapshotter", "available");
       const why = found.unavailable(this.#platform);
       if (why) {
         throw new ServinError("unsupported", `The ${wanted} snapshotter cannot be used: ${why}`);
@@ -167,16 +161,7 @@ export class ContainerService implements Containers {
     const all = this.#ctx.kinds.all("runtime");
     if (all.length === 0) throw new ServinError("unsupported", "No OCI runtime plugin is loaded");
     const wanted = name || this.#ctx.defaults.runtime || undefined;
-    if (wanted) {
-      const found = all.find((r) => r.name === wanted);
-      if (!found) {
-        throw new ServinError(
-          "invalid-argument",
-          `Unknown runtime "${wanted}" (known: ${all.map((r) => r.name).join(", ")})`,
-        );
-      }
-      return found;
-    }
+    if (wanted) return named(all, wanted, "runtime", "known");
     return all.find((r) => r.find()) ?? all[0]!;
   }
 
@@ -1270,6 +1255,23 @@ function runningError(name: string): ServinError {
 
 function nameTaken(name: string): ServinError {
   return new ServinError("already-exists", `The container name "${name}" is already in use`);
+}
+
+/** The plugin of `all` named `wanted`; another name is a user error listing the `listed` ones. */
+function named<T extends { name: string }>(
+  all: T[],
+  wanted: string,
+  kind: string,
+  listed: string,
+): T {
+  const found = all.find((p) => p.name === wanted);
+  if (!found) {
+    throw new ServinError(
+      "invalid-argument",
+      `Unknown ${kind} "${wanted}" (${listed}: ${all.map((p) => p.name).join(", ")})`,
+    );
+  }
+  return found;
 }
 
 async function exists(path: string): Promise<boolean> {

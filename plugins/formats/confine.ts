@@ -184,16 +184,31 @@ function cleanPath(path: string): string {
   return path.split("/").filter((p) => p !== "" && p !== ".").join("/");
 }
 
-function lookupOnDisk(path: string): PathNode | undefined {
-  let info: Deno.FileInfo;
+/**
+ * `read()` (a read of a path: `lstat`, `realPath` …), or `undefined` when the
+ * path does not exist: it is missing, or one of its parents is not a directory.
+ * Any other error is thrown.
+ *
+ * @example
+ * ```ts
+ * import { unlessMissing } from "./confine.ts";
+ * console.assert(unlessMissing(() => Deno.lstatSync("/etc/hostname/x")) === undefined);
+ * ```
+ */
+export function unlessMissing<T>(read: () => T): T | undefined {
   try {
-    info = Deno.lstatSync(path);
+    return read();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
       return undefined;
     }
     throw err;
   }
+}
+
+function lookupOnDisk(path: string): PathNode | undefined {
+  const info = unlessMissing(() => Deno.lstatSync(path));
+  if (info === undefined) return undefined;
   if (info.isSymlink) return { type: "symlink", target: Deno.readLinkSync(path) };
   return { type: info.isDirectory ? "dir" : "other" };
 }

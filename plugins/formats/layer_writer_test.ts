@@ -6,7 +6,7 @@ import { sha256Hex } from "./digest.ts";
 import { directoryLayer, layerTar, opaqueEntry, whiteoutEntry } from "./layer_writer.ts";
 import { listxattr, setxattr } from "../platform/_libc.ts";
 import { readTar, type TarHeader } from "./tar.ts";
-import { tarHeader } from "../../tests/_tar.ts";
+import { gnuTarList, tarHeader } from "../../tests/_tar.ts";
 
 async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -21,21 +21,6 @@ async function entries(data: Uint8Array): Promise<{ header: TarHeader; text: str
     });
   }
   return out;
-}
-
-async function gnuTarList(data: Uint8Array): Promise<string> {
-  const child = new Deno.Command("tar", {
-    args: ["--numeric-owner", "-tvf", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(data);
-  await w.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
 }
 
 const file = (name: string, extra: Partial<TarHeader> = {}): TarHeader =>

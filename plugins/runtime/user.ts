@@ -12,6 +12,7 @@ import { join, posix } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import { readConfinedFile, resolveInRoot } from "../formats/confine.ts";
 import { OPAQUE, WHITEOUT_PREFIX } from "../formats/whiteout.ts";
+import { pathExists } from "../storage/fs.ts";
 
 /** Resolved ids of a user. */
 export interface ResolvedUser {
@@ -45,20 +46,11 @@ async function readFromRoots(roots: string[], path: string): Promise<string | un
     const parent = resolveInRoot(root, posix.dirname(path), { label });
     if (parent === undefined) continue;
     const whiteout = WHITEOUT_PREFIX + posix.basename(path);
-    if (existsNoFollow(join(parent, whiteout)) || existsNoFollow(join(parent, OPAQUE))) {
+    if (pathExists(join(parent, whiteout), false) || pathExists(join(parent, OPAQUE), false)) {
       return undefined;
     }
   }
   return undefined;
-}
-
-function existsNoFollow(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function entries(text: string | undefined): string[][] {

@@ -144,7 +144,7 @@ export class LocalStore implements Store {
     const staging = await this.#stagingDir("blob-");
     const path = join(staging.path, "blob");
     let size = 0;
-    try {
+    return await this.#discardable(staging, stream, async () => {
       const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
       try {
         for await (const chunk of stream) {
@@ -177,18 +177,12 @@ export class LocalStore implements Store {
         );
       }
       return {
-        kind: "blob",
+        kind: "blob" as const,
         digest,
         size,
         read: async () => (await Deno.open(path)).readable,
-        discard: () => this.#release(staging),
-        [STAGING]: staging,
-      } as StagedBlob;
-    } catch (err) {
-      await stream.cancel(err).catch(() => {});
-      await this.#release(staging);
-      throw err;
-    }
+      };
+    });
   }
 
   async *#walkBlobs(): AsyncIterable<BlobInfo> {
@@ -241,7 +235,7 @@ export class LocalStore implements Store {
         yield value;
       }
     }
-    try {
+    return await this.#discardable(staging, reader, async () => {
       const [{ unpack }, { readTar }] = await Promise.all([
         import("../formats/extract.ts"),
         import("../formats/tar.ts"),
@@ -266,11 +260,28 @@ export class LocalStore implements Store {
         size: stats.size,
         entries: stats.entries,
         topLevel: [...topLevel],
+      };
+    });
+  }
+
+  /**
+   * What `fill` staged in `staging`, made discardable; a failure cancels
+   * `source` (so that its producer stops) and releases `staging`.
+   */
+  async #discardable<T extends Omit<StagedBlob, "discard"> | Omit<StagedLayer, "discard">>(
+    staging: Staging,
+    source: { cancel(reason?: unknown): Promise<void> },
+    fill: () => Promise<T>,
+  ): Promise<T & { discard(): Promise<void> }> {
+    try {
+      const staged = {
+        ...(await fill()),
         discard: () => this.#release(staging),
         [STAGING]: staging,
-      } as StagedLayer;
+      };
+      return staged as T & { discard(): Promise<void> };
     } catch (err) {
-      await reader.cancel(err).catch(() => {});
+      await source.cancel(err).catch(() => {});
       await this.#release(staging);
       throw err;
     }

@@ -23,6 +23,20 @@ export { readJson, readJsonArray };
 /** A sha256 digest in lowercase hex, as the store names blobs and layers. */
 export const HEX64 = /^[0-9a-f]{64}$/;
 
+/**
+ * True when `path` exists (as `stat` sees it, or `lstat` when `follow` is
+ * false: a dangling symlink exists); false on any error, such as a denied parent.
+ */
+export function pathExists(path: string, follow = true): boolean {
+  try {
+    if (follow) Deno.statSync(path);
+    else Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes a tree, making read-only directories writable when that is what stops it. */
 export async function removeTree(path: string): Promise<void> {
   try {
