@@ -144,10 +144,10 @@ class Stall extends Transient {}
 
 /**
  * `pending`, or the reason of `signal` as soon as it aborts. Deno's fetch does
- * not reliably end a pending read of a response body when the request's signal
- * aborts: the signal the body listens to is a copy that the original holds only
- * weakly, and once the request and response objects are unreachable a garbage
- * collection takes it, so the read would wait for bytes forever.
+ * not reliably end a pending read of a response body when the signal it was
+ * given aborts: once the response object is garbage collected the abort no
+ * longer reaches the body (the request's own signal, which the body listens
+ * to, follows ours only weakly), and the read waits for bytes forever.
  */
 function unlessAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
