@@ -143,6 +143,22 @@ class Transient extends ServinError {
 class Stall extends Transient {}
 
 /**
+ * `pending`, or the reason of `signal` as soon as it aborts. Deno's fetch does
+ * not reliably end a pending read of a response body when the signal it was
+ * given aborts: once the response object is garbage collected the abort no
+ * longer reaches the body (the request's own signal, which the body listens
+ * to, follows ours only weakly), and the read waits for bytes forever.
+ */
+function unlessAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+  });
+}
+
+/**
  * True for a failure another attempt may cure (the network, a stall, a 429
  * or 5xx), for callers that start over themselves ({@link RequestOptions.once}).
  */
@@ -377,14 +393,17 @@ export class RegistryClient {
     arm();
     let response: Response;
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body,
-        redirect: "follow",
-        signal: abort.signal,
-        ...(this.#client ? { client: this.#client } : {}),
-      });
+      response = await unlessAborted(
+        fetch(url, {
+          method,
+          headers,
+          body,
+          redirect: "follow",
+          signal: abort.signal,
+          ...(this.#client ? { client: this.#client } : {}),
+        }),
+        abort.signal,
+      );
     } catch (err) {
       throw failure(err);
     } finally {
@@ -400,10 +419,13 @@ export class RegistryClient {
       async pull(controller) {
         arm();
         try {
-          const next = await reader.read();
+          // The stall ends the read here, not through fetch (see `unlessAborted`).
+          const next = await unlessAborted(reader.read(), abort.signal);
           if (next.done) controller.close();
           else controller.enqueue(next.value);
         } catch (err) {
+          // Closes the connection; the read it leaves pending settles then, unheard.
+          if (abort.signal.aborted) reader.cancel(abort.signal.reason).catch(() => {});
           throw failure(err);
         } finally {
           clearTimeout(timer);

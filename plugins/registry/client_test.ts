@@ -77,3 +77,66 @@ Deno.test("a blob descriptor without a valid size is refused before any request"
     (err) => err instanceof ServinError && err.code === "invalid-archive",
   );
 });
+
+Deno.test("a blob body that stalls is abandoned after the timeout and resumed with Range", async () => {
+  const blob = crypto.getRandomValues(new Uint8Array(64));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const ranges: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/v2/") return Response.json({});
+    const range = req.headers.get("range") ?? "";
+    ranges.push(range);
+    if (!range) {
+      // Half of the blob, then nothing until the test ends.
+      return new Response(
+        new ReadableStream({
+          start: (c) => c.enqueue(blob.slice(0, 32)),
+          pull: async (c) => {
+            await released;
+            c.close();
+          },
+        }),
+        { headers: { "content-length": "64" } },
+      );
+    }
+    return new Response(blob.slice(32), {
+      status: 206,
+      headers: { "content-range": "bytes 32-63/64" },
+    });
+  });
+  const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { timeoutMs: 1000 });
+  // The hang was a read that the stall's abort never reached once the response object was
+  // garbage collected: make garbage (or collect, with --v8-flags=--expose-gc) while the blob
+  // stalls, and bound the wait, so that a hang fails.
+  const gc = (globalThis as { gc?: () => void }).gc ??
+    (() => Array.from({ length: 200_000 }, (_, i) => ({ i })).length);
+  const stream = client.blob("t", `sha256:${"0".repeat(64)}`, 64, "");
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let bound: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const first = await reader.read();
+    chunks.push(first.value!);
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const hung = new Promise<never>((_, reject) => {
+      bound = setTimeout(() => reject(new Error("the stalled read was never abandoned")), 20_000);
+    });
+    for (;;) {
+      const next = await Promise.race([reader.read(), hung]);
+      if (next.done) break;
+      chunks.push(next.value);
+    }
+    assert.deepEqual(Uint8Array.from(chunks.flatMap((c) => [...c])), blob);
+    assert.deepEqual(ranges, ["", "bytes=32-"]);
+  } finally {
+    clearTimeout(bound);
+    await reader.cancel().catch(() => {});
+    client.close();
+    release();
+    await server.shutdown();
+  }
+});
