@@ -371,7 +371,9 @@ imageTest(
       stderr: "piped",
     }).output();
     const text = new TextDecoder().decode(tty.stdout);
-    assert.match(text, /\/dev\/pts\/\d+\r?\nTERM=xterm\r?\n$/, text);
+    // Under load a trailing `^@` (an echoed NUL) was seen once after the output, most likely
+    // script's terminal echoing as its own stdin ends; what is checked is the tty and TERM.
+    assert.match(text, /\/dev\/pts\/\d+\r?\nTERM=xterm\r?\n(\^@)?$/, text);
     assert.equal(tty.code, 5, "the process's exit code, through script");
     const noTty = await run(root, ["exec", "-t", "svc", "sh", "-c", "tty; exit 0"]);
     assert.equal(noTty.stderr, "the input device is not a TTY\n");
