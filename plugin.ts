@@ -22,13 +22,7 @@
  */
 
 export { definePlugin } from "./core/registry.ts";
-export type {
-  HookOptions,
-  ParallelResult,
-  Plugin,
-  PluginApi,
-  PluginDescription,
-} from "./core/registry.ts";
+export type { HookOptions, Plugin, PluginApi, PluginDescription } from "./core/registry.ts";
 export type * from "./core/api.ts";
 export type * from "./core/hooks.ts";
 export type * from "./core/kinds.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CommitBeforePayload, IngestVerb } from "./hooks.ts";
+import type { CommitBeforePayload, HookRunner, IngestVerb } from "./hooks.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 import type {
   CheckOptions,
@@ -31,7 +31,6 @@ import type {
   VerifiedSignature,
   WarnFn,
 } from "./kinds.ts";
-import type { Registry } from "./registry.ts";
 
 /** An input given as a stream rather than a path. */
 export interface StreamInput {
@@ -699,7 +698,7 @@ export interface ImageContext {
   /** The facade. */
   servin: Servin;
   /** The loaded plugins (sinks) and their hooks. */
-  kinds: Pick<Registry, "get" | "all" | "series" | "parallel">;
+  kinds: KindLookup & HookRunner;
   /** Prints a warning. */
   warn: WarnFn;
 }

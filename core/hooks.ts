@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ServinError } from "./errors.ts";
 import type { ImageConfig, ImageRecord } from "./image.ts";
 import type { RegistryOptions, TrustContext } from "./kinds.ts";
 
@@ -106,3 +107,22 @@ export type HookName = keyof HookMap;
 
 /** Where a handler runs relative to the others of the same hook. */
 export type HookOrder = "pre" | "normal" | "post";
+
+/** Results of a parallel hook run: what each handler returned, and what failed. */
+export interface ParallelResult<T> {
+  /** Returned values of the handlers that succeeded. */
+  results: T[];
+  /** Errors of the handlers that failed, wrapped with the plugin's name. */
+  errors: ServinError[];
+}
+
+/** Running a hook's handlers (the plugin registry does). */
+export interface HookRunner {
+  /** Runs the handlers one after the other; the first error aborts, wrapped with the plugin's name. */
+  series<K extends HookName>(hook: K, payload: Parameters<HookMap[K]>[0]): Promise<void>;
+  /** Runs all handlers concurrently and collects their results and errors; never throws. */
+  parallel<K extends HookName>(
+    hook: K,
+    payload: Parameters<HookMap[K]>[0],
+  ): Promise<ParallelResult<Awaited<ReturnType<HookMap[K]>>>>;
+}

@@ -10,7 +10,7 @@
 
 import type { Kind, KindLookup, KindMap } from "./api.ts";
 import { type ErrorCode, isServinError, messageOf, ServinError } from "./errors.ts";
-import type { HookMap, HookName, HookOrder } from "./hooks.ts";
+import type { HookMap, HookName, HookOrder, HookRunner, ParallelResult } from "./hooks.ts";
 
 /** A plugin: a named object whose `setup` registers what it provides. */
 export interface Plugin {
@@ -86,16 +86,8 @@ export interface PluginDescription {
   provides: string[];
 }
 
-/** Results of a parallel hook run: what each handler returned, and what failed. */
-export interface ParallelResult<T> {
-  /** Returned values of the handlers that succeeded. */
-  results: T[];
-  /** Errors of the handlers that failed, wrapped with the plugin's name. */
-  errors: ServinError[];
-}
-
 /** The set of loaded plugins and everything they registered. */
-export class Registry implements KindLookup {
+export class Registry implements KindLookup, HookRunner {
   #handlers = new Map<HookName, Handler[]>();
   #disposers: { plugin: string; fn: () => void | Promise<void> }[] = [];
   #seq = 0;

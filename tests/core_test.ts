@@ -2,8 +2,9 @@
  * core/ holds only contracts and wiring, within a budget: at most 1,500
  * lines of code (blank lines, `//` comments and `/* … *\/` blocks aside;
  * `*_test.ts` files do not count), and no import of anything outside core/
- * (plugins/ least of all). Feature logic belongs in plugins; this keeps
- * the budget from being spent without anyone deciding to.
+ * (plugins/ least of all), and no import cycle among core's modules, type
+ * imports included. Feature logic belongs in plugins; this keeps the budget
+ * from being spent without anyone deciding to.
  */
 
 import assert from "node:assert/strict";
@@ -72,6 +73,40 @@ Deno.test("core/ imports nothing from outside core/ (plugins/ least of all)", as
   }
 });
 
+/** An import cycle among `modules` (type imports included), as a path of file names, if any. */
+function importCycle(modules: { file: URL; code: string[] }[]): string[] | undefined {
+  const name = (u: URL) => u.pathname.split("/").pop()!;
+  const edges = new Map(modules.map((m) => [
+    name(m.file),
+    specifiers(m.code)
+      .map((s) => new URL(s, m.file))
+      .filter((u) => u.href.startsWith(CORE.href))
+      .map(name),
+  ]));
+  const state = new Map<string, "open" | "done">();
+  const visit = (node: string, path: string[]): string[] | undefined => {
+    if (state.get(node) === "open") return [...path.slice(path.indexOf(node)), node];
+    if (state.get(node) === "done") return undefined;
+    state.set(node, "open");
+    for (const next of edges.get(node) ?? []) {
+      const cycle = visit(next, [...path, node]);
+      if (cycle) return cycle;
+    }
+    state.set(node, "done");
+    return undefined;
+  };
+  for (const node of edges.keys()) {
+    const cycle = visit(node, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+Deno.test("core/ has no import cycle, type imports included", async () => {
+  const cycle = importCycle(await coreModules());
+  assert.equal(cycle, undefined, `import cycle: ${cycle?.join(" -> ")}`);
+});
+
 Deno.test("the core checks count code lines only and see an import of a plugin", () => {
   const text = [
     "/**",
@@ -90,4 +125,15 @@ Deno.test("the core checks count code lines only and see an import of a plugin",
   assert.equal(code.length, 5);
   const file = new URL("servin.ts", CORE);
   assert.deepEqual(outsideCore(file, code), ["../plugins/images/mod.ts", "node:fs"]);
+});
+
+Deno.test("the cycle check sees a cycle through a type import", () => {
+  const module = (name: string, ...imports: string[]) => ({
+    file: new URL(name, CORE),
+    code: imports.map((i) => `import type { X } from "./${i}";`),
+  });
+  const acyclic = [module("a.ts", "b.ts"), module("b.ts", "c.ts"), module("c.ts")];
+  assert.equal(importCycle(acyclic), undefined);
+  const cyclic = [module("a.ts", "b.ts"), module("b.ts", "c.ts"), module("c.ts", "b.ts")];
+  assert.deepEqual(importCycle(cyclic), ["b.ts", "c.ts", "b.ts"]);
 });
