@@ -15,7 +15,7 @@ import type { CommitOptions, ContainerRecord, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import { findImage, type ImageRecord, mergeEnv, shortId } from "../../core/image.ts";
 import { normalizeReference } from "../../core/reference.ts";
-import { applyChanges } from "../commands/_image_import.ts";
+import { applyChanges } from "../ingest/changes.ts";
 import type { BuiltConfig } from "../ingest/config.ts";
 
 /** What a commit needs of the containers service. */
