@@ -47,6 +47,7 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
+import { hasEntry } from "../storage/record.ts";
 import type { CommandGroupPlugin } from "./_define.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */
@@ -346,14 +347,10 @@ async function loadRegistry(
 
 /** The plugins `<root>/config.json` names; its loader is imported only when the file exists. */
 async function configuredPlugins(root: string): Promise<string[]> {
-  try {
-    // Synchronous, as the store's first calls are: on a busy machine, the thread an
-    // asynchronous call is handed to can wait longer to run than all of `image ls` takes.
-    Deno.lstatSync(`${root}/config.json`);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  }
+  // Synchronous, as the store's first calls are: on a busy machine, the thread an asynchronous
+  // call is handed to can wait longer to run than all of `image ls` takes. A root that cannot
+  // be listed is left to the loader, which says why.
+  if (hasEntry(root, "config.json") === false) return [];
   return await (await import("./_plugin_loader.ts")).configuredPlugins(root);
 }
 

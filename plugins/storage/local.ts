@@ -26,7 +26,7 @@ import type { StorageContext, Store } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
 import { joinPath as join } from "../platform/_common.ts";
 import type { LocalStore } from "./_local_store.ts";
-import { checkRecord, readJsonArray } from "./record.ts";
+import { checkRecord, hasEntry, readJsonArray } from "./record.ts";
 
 /** Options of {@link localStorage}. */
 export interface LocalStorageOptions {
@@ -84,6 +84,12 @@ function openLocal(ctx: StorageContext, options: LocalStorageOptions): Store {
     yield* of(await store());
   }
   const indexPath = join(ctx.root, "images", "index.json");
+  // A store with no image yet has no index: listing `images/` says so without the failed read
+  // (Deno makes an error, with its stack, for it), on the path of every listing.
+  const list = () =>
+    hasEntry(join(ctx.root, "images"), "index.json") === false
+      ? Promise.resolve([])
+      : readIndex(indexPath);
   return {
     content: {
       info: async (digest) => await (await store()).content.info(digest),
@@ -98,7 +104,7 @@ function openLocal(ctx: StorageContext, options: LocalStorageOptions): Store {
       walk: () => walk((s) => s.layers.walk()),
     },
     index: {
-      list: () => readIndex(indexPath),
+      list,
       transaction: async (fn) => await (await store()).index.transaction(fn),
     },
     check: async (opts) => await (await store()).check(opts),
