@@ -7,7 +7,6 @@
  * @module
  */
 
-import deno from "./deno.json" with { type: "json" };
 import { runCli } from "./plugins/commands/cli.ts";
 import { builtinPlugins } from "./plugins/mod.ts";
 
@@ -29,7 +28,9 @@ if (import.meta.main) {
           timeout: seconds && seconds > 0 && Number.isFinite(seconds) ? seconds : undefined,
         },
       }),
-      version: deno.version,
+      // deno.json is read only for `--version`: a module less for every other command.
+      version: async () =>
+        (await import("./deno.json", { with: { type: "json" } })).default.version,
       thirdParty: true,
       pluginModules: await pluginList(env("SERVIN_PLUGINS")),
       root: env("SERVIN_ROOT"),

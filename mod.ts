@@ -28,7 +28,7 @@ import { builtinPlugins } from "./plugins/mod.ts";
 export * from "./plugin.ts";
 export { ServinError } from "./core/errors.ts";
 export type { ServinErrorOptions } from "./core/errors.ts";
-export { DEFAULT_LIMITS } from "./core/kinds.ts";
+export { DEFAULT_LIMITS } from "./core/image.ts";
 export { resolveImage, shortId } from "./core/image.ts";
 export { normalizeReference, parseReference } from "./core/reference.ts";
 export type { Reference } from "./core/reference.ts";

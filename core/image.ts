@@ -183,3 +183,26 @@ function fullTagOf(name: string): string | undefined {
     return undefined;
   }
 }
+
+/** Limits on what comes from outside, enforced while streaming. */
+export interface Limits {
+  /** Most entries a layer or archive may hold. */
+  maxEntries: number;
+  /** Most bytes of one PAX or GNU long-name header. */
+  maxHeaderBytes: number;
+  /** Most bytes of a manifest, index or config read whole. */
+  maxDocumentBytes: number;
+  /** Most decompressed bytes of one layer (also at most `layerRatio` × its compressed size, when larger). */
+  maxLayerBytes: number;
+  /** Decompressed bytes allowed per compressed byte, when that allows more than `maxLayerBytes`. */
+  layerRatio: number;
+}
+
+/** Default limits (containerd's 4 MiB for documents; 64 GiB or 100× for layers). */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxEntries: 1_000_000,
+  maxHeaderBytes: 1024 * 1024,
+  maxDocumentBytes: 4 * 1024 * 1024,
+  maxLayerBytes: 64 * 1024 ** 3,
+  layerRatio: 100,
+});

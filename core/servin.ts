@@ -33,19 +33,18 @@ import type {
 } from "./api.ts";
 import { ServinError } from "./errors.ts";
 import type { IngestVerb } from "./hooks.ts";
-import { type ImageConfig, type ImageRecord, resolveImage } from "./image.ts";
-import {
-  type CheckOptions,
-  DEFAULT_LIMITS,
-  type Limits,
-  type Platform,
-  type Problem,
-  type RegistryOptions,
-  type Store,
-  type TrustContext,
-  type TrustOptions,
-  type VerifiedSignature,
-  type WarnFn,
+import { DEFAULT_LIMITS, type ImageConfig, type ImageRecord, resolveImage } from "./image.ts";
+import type {
+  CheckOptions,
+  Limits,
+  Platform,
+  Problem,
+  RegistryOptions,
+  Store,
+  TrustContext,
+  TrustOptions,
+  VerifiedSignature,
+  WarnFn,
 } from "./kinds.ts";
 import {
   formatRegistryReference,

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULT_LIMITS } from "../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../core/image.ts";
 import { openServin } from "../mod.ts";
 import { readTar, type TarHeader } from "../plugins/formats/tar.ts";
 import { linuxPlatform } from "../plugins/platform/linux.ts";

@@ -160,3 +160,60 @@ Deno.test("deno.json has Deno load a dynamic import when it runs, not at start-u
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   assert.ok(config.unstable?.includes("lazy-dynamic-imports"), JSON.stringify(config.unstable));
 });
+
+/**
+ * Modules of the contracts that hold types alone: a module that imports one of them for a
+ * value (or a module that imports it for types only, as written `import { type X }`) makes
+ * Deno load its whole text, which is mostly documentation, for nothing.
+ */
+const TYPES_ONLY = ["core/api.ts", "core/kinds.ts", "core/hooks.ts"];
+
+Deno.test("what image ls loads loads no module that holds only types", async () => {
+  const base = new URL("../", import.meta.url).href;
+  const typesOnly = (target: string) => TYPES_ONLY.includes(target.replace(base, ""));
+  for (
+    const root of [
+      "main.ts",
+      "plugins/commands/image.ts",
+      "plugins/commands/_image_list.ts",
+      "core/servin.ts",
+      "plugins/images/_operations.ts",
+    ]
+  ) {
+    assert.deepEqual(await staticImports(root, typesOnly), [], root);
+  }
+});
+
+Deno.test("the types-only modules export no value", async () => {
+  for (const path of TYPES_ONLY) {
+    const text = await Deno.readTextFile(new URL(`../${path}`, import.meta.url));
+    const values = text.split("\n").filter((line) =>
+      /^export\s+(const|let|var|function|async|class|enum|default|\{|\*)/.test(line)
+    );
+    assert.deepEqual(values, [], path);
+  }
+});
+
+Deno.test("the types-only check sees an import of types written without `import type`", async () => {
+  // So that the empty answers above mean something: `import { type X }` makes Deno load the
+  // module as `import type { X }` does not.
+  const dir = await Deno.makeTempDir({ dir: new URL(".", import.meta.url).pathname });
+  try {
+    const name = dir.split("/").at(-1);
+    for (
+      const [file, line] of [["a.ts", "import { type Limits }"], ["b.ts", "import type { Limits }"]]
+    ) {
+      await Deno.writeTextFile(
+        `${dir}/${file}`,
+        `${line} from "../../core/kinds.ts";\nexport const x: Limits | undefined = undefined;\n`,
+      );
+    }
+    const kinds = (t: string) => t.endsWith("/core/kinds.ts");
+    assert.deepEqual(await staticImports(`tests/${name}/a.ts`, kinds), [
+      `tests/${name}/a.ts → core/kinds.ts`,
+    ]);
+    assert.deepEqual(await staticImports(`tests/${name}/b.ts`, kinds), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -12,7 +12,7 @@ import { basename, join } from "node:path";
 import type { Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
 import type { ImageRecord } from "../../core/image.ts";
-import { DEFAULT_LIMITS } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { readTar } from "../formats/tar.ts";
 import { unpack } from "../formats/extract.ts";

@@ -10,7 +10,8 @@
 
 import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
-import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
+import type { Platform } from "../../core/kinds.ts";
 import { cleanName, resolveInRoot } from "../formats/confine.ts";
 import { sha256Hasher } from "../formats/digest.ts";
 import { unpack } from "../formats/extract.ts";

@@ -14,7 +14,8 @@
 import { basename, dirname, join, posix, relative } from "node:path";
 import type { CommandContext, ContainerRecord, Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import { DEFAULT_LIMITS, type Platform } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
+import type { Platform } from "../../core/kinds.ts";
 import { decompress, detectCompression, isSupported } from "../formats/compression.ts";
 import { openConfined, resolveInRoot, unlessMissing } from "../formats/confine.ts";
 import { unpack } from "../formats/extract.ts";

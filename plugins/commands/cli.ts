@@ -54,8 +54,8 @@ import type { CommandGroupPlugin } from "./_define.ts";
 export interface CliOptions {
   /** Plugins to load. */
   plugins: readonly Plugin[];
-  /** Version printed by `--version`. */
-  version: string;
+  /** Version printed by `--version`, or what gives it (read when it is printed). */
+  version: string | (() => Promise<string>);
   /** Output; the process's stdout and stderr by default. */
   output?: Output;
   /** Also load plugins from `--plugin`, {@link CliOptions.pluginModules} and `<root>/config.json`. */
@@ -160,7 +160,8 @@ export async function runCli(argv: string[], options: CliOptions): Promise<numbe
   try {
     const { globals, rest } = splitGlobals(argv);
     if (globals.version) {
-      io.out(`servin version ${options.version}`);
+      const { version } = options;
+      io.out(`servin version ${typeof version === "string" ? version : await version()}`);
       return 0;
     }
     const words = rest[0] === "help" ? rest.slice(1) : rest;

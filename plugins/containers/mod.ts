@@ -20,7 +20,8 @@ import type { ContainerService } from "./service.ts";
 /** Opens the containers API over `context`; the implementation loads on first use. */
 export function openContainers(context: ContainerContext): Containers {
   let service: Promise<ContainerService> | undefined;
-  const load = () => service ??= import("./service.ts").then((m) => new m.ContainerService(context));
+  const load = () =>
+    service ??= import("./service.ts").then((m) => new m.ContainerService(context));
   const networks = async () => (await load()).networks;
   return {
     ...lazyMethods(load, [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
-import { DEFAULT_LIMITS } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
 import { sha256Hex } from "./digest.ts";
 import { directoryLayer, layerTar, opaqueEntry, whiteoutEntry } from "./layer_writer.ts";
 import { listxattr, setxattr } from "../platform/_libc.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildTar } from "../../tests/_tar.ts";
-import { DEFAULT_LIMITS } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
 import { listxattr, setxattr } from "../platform/_libc.ts";
 import { readTar, type TarHeader } from "./tar.ts";
 import { TarWriter } from "./tar_writer.ts";

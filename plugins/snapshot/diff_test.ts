@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DEFAULT_LIMITS } from "../../core/kinds.ts";
+import { DEFAULT_LIMITS } from "../../core/image.ts";
 import { compareTrees } from "../formats/compare.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { unpack } from "../formats/extract.ts";
