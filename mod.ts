@@ -37,7 +37,7 @@ export { DEFAULT_CONFIG } from "./plugins/ingest/config.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 export type { BuiltinOptions } from "./plugins/mod.ts";
 export type { LocalStorageOptions } from "./plugins/storage/local.ts";
-export type { RegistryPluginOptions } from "./plugins/registry/plugin.ts";
+export type { RegistryPluginOptions } from "./plugins/registry/mod.ts";
 export { memoryStorage } from "./plugins/storage/memory.ts";
 export { generateKeyPair, trustPlugin } from "./plugins/trust/mod.ts";
 export type { KeyPair } from "./plugins/trust/mod.ts";

@@ -9,24 +9,19 @@
  */
 
 import type { Plugin } from "../core/registry.ts";
+import { buildPlugin } from "./build/mod.ts";
 import { builtinCommands } from "./commands/_define.ts";
 import { containersPlugin } from "./containers/mod.ts";
 import { imagesPlugin } from "./images/mod.ts";
 import { ingestPlugin } from "./ingest/mod.ts";
-import { darwin } from "./platform/darwin.ts";
-import { linux } from "./platform/linux.ts";
-import { windows } from "./platform/windows.ts";
-import { registryPlugin, type RegistryPluginOptions } from "./registry/plugin.ts";
-import { ociRuntimes } from "./runtime/oci.ts";
-import { archiveSinks } from "./sinks/archive.ts";
-import { rootfsSink } from "./sinks/rootfs.ts";
-import { copySnapshotter } from "./snapshot/copy.ts";
-import { overlaySnapshotter } from "./snapshot/overlay.ts";
-import { archiveSource } from "./sources/archive.ts";
-import { tarballSource } from "./sources/tarball.ts";
+import { darwin, linux, windows } from "./platform/mod.ts";
+import { registryPlugin, type RegistryPluginOptions } from "./registry/mod.ts";
+import { ociRuntimes } from "./runtime/mod.ts";
+import { archiveSinks, rootfsSink } from "./sinks/mod.ts";
+import { copySnapshotter, overlaySnapshotter } from "./snapshot/mod.ts";
+import { archiveSource, tarballSource } from "./sources/mod.ts";
 import { localStorage, type LocalStorageOptions } from "./storage/local.ts";
 import { trustPlugin } from "./trust/mod.ts";
-import { buildPlugin } from "./build/mod.ts";
 
 /** Options of {@link builtinPlugins}: the options of the plugin factories that take some. */
 export interface BuiltinOptions {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { run, writeFixture } from "./_cli.ts";
 import { buildTar } from "./_tar.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 
 /** Where `tool` is on PATH, or undefined when it is not there. */
 function findTool(tool: string): string | undefined {

@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 import { sh } from "./_layout.ts";
 
 /** One entry of a tree manifest. */

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { DEFAULT_LIMITS } from "../core/image.ts";
 import { openServin } from "../mod.ts";
 import { readTar, type TarHeader } from "../plugins/formats/tar.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 import { imageTest, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, sha256 } from "./_cli.ts";
 import { assertSystemCheckClean, tarContents } from "./_invariants.ts";

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { ok, toolTest, withTempDir } from "./_cli.ts";
 import { addSymlinkWhiteoutLayers, have, sh } from "./_layout.ts";
 import { manifest, untar, xattrsOf } from "./_tree.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
-import { overlay } from "../plugins/snapshot/overlay.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
+import { overlay } from "../plugins/snapshot/mod.ts";
 
 const isRoot = Deno.uid() === 0;
 

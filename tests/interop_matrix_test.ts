@@ -21,7 +21,7 @@ import { ok, run, toolTest } from "./_cli.ts";
 import { addSymlinkWhiteoutLayers, have, pathOf, sh, umociLayout } from "./_layout.ts";
 import { startRegistry } from "./_registry.ts";
 import { manifest, untar, xattrsOf } from "./_tree.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 
 const TOOLS = ["runc", "busybox", "buildah", "podman", "skopeo", "umoci", "docker-registry", "tar"];
 const ignore = Deno.uid() !== 0 || !TOOLS.every(have);

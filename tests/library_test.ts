@@ -175,7 +175,7 @@ Deno.test(
     const servin = await openServin({ root: join(dir, "explicit") });
     assert.equal(servin.root, join(dir, "explicit"));
     await servin.close();
-    const { linuxPlatform } = await import("../plugins/platform/linux.ts");
+    const { linuxPlatform } = await import("../plugins/platform/mod.ts");
     const platform = linuxPlatform();
     if (Deno.uid() === 0) assert.equal(platform.defaultRoot(), "/var/lib/servin");
     else {
@@ -207,8 +207,8 @@ Deno.test(
 );
 
 Deno.test("on macOS and Windows, create works with the copy snapshotter and run says it is not supported", async () => {
-  const { darwinPlatform } = await import("../plugins/platform/darwin.ts");
-  const { windowsPlatform } = await import("../plugins/platform/windows.ts");
+  const { darwinPlatform } = await import("../plugins/platform/mod.ts");
+  const { windowsPlatform } = await import("../plugins/platform/mod.ts");
   for (const platform of [darwinPlatform(), windowsPlatform()]) {
     const [root, cleanup] = await tempDir();
     // Stands in for the host: the platform plugin of another OS, chosen by name.

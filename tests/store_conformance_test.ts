@@ -13,7 +13,7 @@ import { DEFAULT_LIMITS } from "../core/image.ts";
 import type { StagedBlob, Store } from "../core/kinds.ts";
 import { Registry } from "../core/registry.ts";
 import { openServin } from "../mod.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 import { localStorage } from "../plugins/storage/local.ts";
 import { DEFAULT_CONFIG } from "../plugins/ingest/config.ts";
 import { memoryStorage } from "../plugins/storage/memory.ts";

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openServin, ServinError } from "../mod.ts";
-import { linuxPlatform } from "../plugins/platform/linux.ts";
+import { linuxPlatform } from "../plugins/platform/mod.ts";
 import { imageTest, runSh, withImage } from "./_busybox.ts";
 import { listTree, ok, run, withTempDir, writeFiles } from "./_cli.ts";
 import { have, pathOf } from "./_layout.ts";

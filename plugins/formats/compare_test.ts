@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { linuxPlatform } from "../platform/linux.ts";
+import { linuxPlatform } from "../platform/mod.ts";
 import { compareTrees } from "./compare.ts";
 import { OPAQUE_XATTR } from "./whiteout.ts";
 

@@ -358,7 +358,7 @@ export interface ExtractorOptions extends UnpackOptions {
  * @example
  * ```ts
  * import { Extractor } from "./extract.ts";
- * import { linuxPlatform } from "../platform/linux.ts";
+ * import { linuxPlatform } from "../platform/mod.ts";
  * const dest = Deno.makeTempDirSync();
  * const x = new Extractor(dest, { platform: linuxPlatform(), warn: () => {} });
  * const [uid, gid] = [Deno.uid() ?? 0, Deno.gid() ?? 0];

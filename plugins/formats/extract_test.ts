@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ServinError } from "../../core/errors.ts";
 import type { Platform } from "../../core/kinds.ts";
 import { stubPlatform } from "../platform/_common.ts";
-import { linuxPlatform } from "../platform/linux.ts";
+import { linuxPlatform } from "../platform/mod.ts";
 import { Extractor, type ExtractorOptions, unpack } from "./extract.ts";
 import { mergedTree } from "./layers.ts";
 import type { EntryType, TarEntry, TarHeader } from "./tar.ts";

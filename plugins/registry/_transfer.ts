@@ -32,7 +32,7 @@ import { DOCKER_LIST, DOCKER_MANIFEST, parseDocument, resolveManifest } from "..
 import { bounded, readAll, readVerified, tap } from "../ingest/streams.ts";
 import { credentialsFor, storeCredentials } from "./auth.ts";
 import { type Credentials, isTransient, RegistryClient } from "./client.ts";
-import type { RegistryPluginOptions } from "./plugin.ts";
+import type { RegistryPluginOptions } from "./mod.ts";
 
 /** Every manifest and index media type a pull accepts. */
 export const ACCEPT = [

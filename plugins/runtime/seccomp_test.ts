@@ -14,7 +14,7 @@ import {
   parseSecurityOpts,
   seccompFor,
 } from "./seccomp.ts";
-import { ociRuntime } from "./oci.ts";
+import { ociRuntime } from "./mod.ts";
 import { CAPABILITIES } from "./spec.ts";
 import { withTempDir } from "../../tests/_cli.ts";
 import { NO_MKDIR_PROFILE, rootProcess } from "../../tests/_runtime.ts";

@@ -5,10 +5,10 @@ import { compareTrees } from "../formats/compare.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { unpack } from "../formats/extract.ts";
 import { readTar } from "../formats/tar.ts";
-import { linuxPlatform } from "../platform/linux.ts";
+import { linuxPlatform } from "../platform/mod.ts";
 import { copyLayers } from "./_copy.ts";
 import { containerChanges, diffLayer } from "./diff.ts";
-import { overlay } from "./overlay.ts";
+import { overlay } from "./mod.ts";
 
 const platform = linuxPlatform();
 const PAST = new Date(1_600_000_000_000);

@@ -1,10 +1,18 @@
 /**
+ * The built-in snapshotters, `overlay` (the default where it works) and `copy`;
+ * a container's diff to its image is `diff.ts`.
+ *
  * The `overlay` snapshotter (Linux, root): the image's layer directories
  * become the read-only lower dirs of an overlay mount, with a per-container
  * upper and work dir. Creating a container writes three empty directories,
  * whatever the image's size; the mount is made when the process starts and
  * undone when it exits, so no mount outlives a run. Linux only: paths are
  * joined with `/`, and nothing is imported that start-up would pay for.
+ *
+ * The `copy` snapshotter: materialises the image into `<bundle>/rootfs` by
+ * copying the merged view of its layers (`_copy.ts`). Works everywhere;
+ * mounting is a no-op. This module is set up on every start, so the copy
+ * code is imported only when a container is created.
  *
  * @module
  */
@@ -82,6 +90,35 @@ export function overlaySnapshotter(): Plugin {
     name: "snapshot-overlay",
     setup(api) {
       api.provide("snapshotter", overlay);
+    },
+  });
+}
+
+/** The copy snapshotter: a plain directory holding the merged layers; mounting is a no-op. */
+export const copy: Snapshotter = {
+  name: "copy",
+  unavailable: () => undefined,
+  async prepare(bundle, layers, platform) {
+    const { copyLayers } = await import("./_copy.ts");
+    const rootfs = `${bundle}/rootfs`;
+    await Deno.mkdir(rootfs, { mode: 0o700 });
+    await copyLayers(layers, rootfs, platform);
+  },
+  async diff(bundle, layers, platform, options) {
+    const { diffLayer } = await import("./diff.ts");
+    const dir = `${bundle}/rootfs`;
+    return diffLayer({ kind: "copy", dir, bundle, layers, platform }, options);
+  },
+  mount: async () => {},
+  unmount: async () => {},
+};
+
+/** The built-in copy snapshotter plugin. */
+export function copySnapshotter(): Plugin {
+  return definePlugin({
+    name: "snapshot-copy",
+    setup(api) {
+      api.provide("snapshotter", copy);
     },
   });
 }
