@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Plugin } from "./plugin.ts";
  *
  * // In the plugin's own module: `export default audit;`
@@ -15,7 +16,7 @@
  *     api.on("image:commit:after", ({ image }) => console.error(`stored ${image.id}`));
  *   },
  * } satisfies Plugin;
- * console.assert(audit.name === "audit");
+ * assert(audit.name === "audit");
  * ```
  *
  * @module

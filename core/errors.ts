@@ -35,9 +35,10 @@ export interface ServinErrorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ServinError } from "./errors.ts";
  * const err = new ServinError("not-found", 'No such image: "alpine:latest"');
- * console.assert(err.code === "not-found");
+ * assert(err.code === "not-found");
  * ```
  */
 export class ServinError extends Error {
@@ -62,9 +63,10 @@ export class ServinError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { osError } from "./errors.ts";
  * const err = osError(new Error("No space left on device (os error 28): write '/x'"));
- * console.assert(err?.message === "no space left on device: write '/x'");
+ * assert(err?.message === "no space left on device: write '/x'");
  * ```
  */
 export function osError(err: unknown): ServinError | undefined {

@@ -139,10 +139,11 @@ const HEX = /^[0-9a-f]+$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveImage, type ImageRecord } from "./image.ts";
  * const images = [{ id: "ab".repeat(32), repo_tags: ["alpine:latest"] }] as ImageRecord[];
- * console.assert(resolveImage(images, "alpine") === images[0]);
- * console.assert(resolveImage(images, "abab") === images[0]);
+ * assert(resolveImage(images, "alpine") === images[0]);
+ * assert(resolveImage(images, "abab") === images[0]);
  * ```
  */
 export function resolveImage(images: readonly ImageRecord[], name: string): ImageRecord {

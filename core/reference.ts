@@ -31,9 +31,10 @@ export const DEFAULT_TAG = "latest";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseReference } from "./reference.ts";
  * const ref = parseReference("localhost:5000/app");
- * console.assert(ref.repository === "localhost:5000/app" && ref.tag === "latest");
+ * assert(ref.repository === "localhost:5000/app" && ref.tag === "latest");
  * ```
  */
 export function parseReference(input: string): Reference {
@@ -104,9 +105,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRegistryReference } from "./reference.ts";
  * const ref = parseRegistryReference("alpine");
- * console.assert(ref.registry === "docker.io" && ref.path === "library/alpine" && ref.tag === "latest");
+ * assert(ref.registry === "docker.io" && ref.path === "library/alpine" && ref.tag === "latest");
  * ```
  */
 export function parseRegistryReference(input: string): RegistryReference {

@@ -53,6 +53,7 @@ export interface PluginApi {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { definePlugin } from "./registry.ts";
  * const audit = definePlugin({
  *   name: "audit",
@@ -60,7 +61,7 @@ export interface PluginApi {
  *     api.on("image:commit:after", ({ image }) => console.log("stored", image.id));
  *   },
  * });
- * console.assert(audit.name === "audit");
+ * assert(audit.name === "audit");
  * ```
  */
 export function definePlugin(plugin: Plugin): Plugin {

@@ -17,10 +17,11 @@ import { definePlugin, type Plugin, type PluginApi } from "../core/registry.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Ingester } from "../core/api.ts";
  * import { servicePlugin } from "./_lazy.ts";
  * const ingestPlugin = (pipeline: Ingester) => servicePlugin("ingest", pipeline);
- * console.assert(ingestPlugin({} as Ingester).name === "ingest");
+ * assert(ingestPlugin({} as Ingester).name === "ingest");
  * ```
  */
 export function servicePlugin<K extends Kind>(
@@ -46,10 +47,11 @@ type Method = (...args: never[]) => Promise<unknown>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lazyMethods } from "./_lazy.ts";
  * const work = () => Promise.resolve({ twice: (n: number) => Promise.resolve(2 * n) });
  * const { twice } = lazyMethods(work, ["twice"]);
- * console.assert(await twice(21) === 42);
+ * assert(await twice(21) === 42);
  * ```
  */
 export function lazyMethods<K extends string, M extends { [P in K]: Method }>(

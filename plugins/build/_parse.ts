@@ -110,9 +110,10 @@ export async function parseLine(text: string, file: string, line: number): Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseContainerfile } from "./_parse.ts";
  * const f = await parseContainerfile("FROM busybox AS b\nRUN echo \\\n  hi\n", "Containerfile");
- * console.assert(f.stages[0]!.name === "b" && f.stages[0]!.steps[0]!.args === "echo   hi");
+ * assert(f.stages[0]!.name === "b" && f.stages[0]!.steps[0]!.args === "echo   hi");
  * ```
  */
 export async function parseContainerfile(text: string, file: string): Promise<Containerfile> {

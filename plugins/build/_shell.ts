@@ -32,8 +32,9 @@ function lexError(word: string, why: string): ServinError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandWord } from "./_shell.ts";
- * console.assert(expandWord("${A:-x}/'$B'", new Map([["A", "a"]])) === "a/$B");
+ * assert(expandWord("${A:-x}/'$B'", new Map([["A", "a"]])) === "a/$B");
  * ```
  */
 export function expandWord(word: string, vars: Vars, options: LexOptions = {}): string {
@@ -47,9 +48,10 @@ export function expandWord(word: string, vars: Vars, options: LexOptions = {}): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandWords } from "./_shell.ts";
  * const words = expandWords(`a "b c" $D`, new Map([["D", "d e"]]));
- * console.assert(words.length === 3 && words[2] === "d e");
+ * assert(words.length === 3 && words[2] === "d e");
  * ```
  */
 export function expandWords(text: string, vars: Vars, options: LexOptions = {}): string[] {

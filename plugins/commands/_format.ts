@@ -14,8 +14,9 @@ const UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { humanSize } from "./_format.ts";
- * console.assert(humanSize(5_872_640) === "5.87MB");
+ * assert(humanSize(5_872_640) === "5.87MB");
  * ```
  */
 export function humanSize(bytes: number): string {
@@ -43,8 +44,9 @@ function trimPrecision(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { humanDuration } from "./_format.ts";
- * console.assert(humanDuration(90_000) === "About a minute");
+ * assert(humanDuration(90_000) === "About a minute");
  * ```
  */
 export function humanDuration(ms: number): string {
@@ -91,9 +93,10 @@ export function splitTag(tag: string): { repository: string; tag: string } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { portsText } from "./_format.ts";
  * const ports = [{ host_ip: "", host_port: 8080, container_port: 80, protocol: "tcp" }];
- * console.assert(portsText({ endpoint: { ports } }) === "0.0.0.0:8080->80/tcp");
+ * assert(portsText({ endpoint: { ports } }) === "0.0.0.0:8080->80/tcp");
  * ```
  */
 export function portsText(

@@ -23,8 +23,9 @@ const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitPluginList } from "./_plugin_loader.ts";
- * console.assert(splitPluginList("./a.ts:https://x/b.ts", ":").length === 2);
+ * assert(splitPluginList("./a.ts:https://x/b.ts", ":").length === 2);
  * ```
  */
 export function splitPluginList(value: string, separator: string): string[] {

@@ -1010,9 +1010,10 @@ export interface Template {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTemplate } from "./_template.ts";
  * const t = parseTemplate('{{.Repository}}:{{.Tag}} {{join .Cmd ","}}');
- * console.assert(t.render({ Repository: "alpine", Tag: "3", Cmd: ["sh", "-c"] }) === "alpine:3 sh,-c");
+ * assert(t.render({ Repository: "alpine", Tag: "3", Cmd: ["sh", "-c"] }) === "alpine:3 sh,-c");
  * ```
  */
 export function parseTemplate(source: string): Template {
@@ -1078,10 +1079,11 @@ export function tabwrite(text: string, minWidth = 10, padding = 3): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderListing } from "./_template.ts";
  * const rows = [{ ID: "0123456789ab", Tag: "3.19" }];
  * const out = renderListing("table {{.ID}}\\t{{.Tag}}", rows, { ID: "IMAGE ID", Tag: "TAG" });
- * console.assert(out === "IMAGE ID       TAG\n0123456789ab   3.19\n");
+ * assert(out === "IMAGE ID       TAG\n0123456789ab   3.19\n");
  * ```
  */
 export function renderListing(format: string, rows: readonly unknown[], headers: object): string {

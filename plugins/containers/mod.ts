@@ -62,8 +62,9 @@ export const containerService: ContainerServiceKind = { name: "containers", open
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { containersPlugin } from "./mod.ts";
- * console.assert(containersPlugin().name === "containers");
+ * assert(containersPlugin().name === "containers");
  * ```
  */
 export function containersPlugin(): Plugin {

@@ -59,8 +59,9 @@ const NOUNS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomName } from "./model.ts";
- * console.assert(/^[a-z]+_[a-z]+\d*$/.test(randomName(new Set())));
+ * assert(/^[a-z]+_[a-z]+\d*$/.test(randomName(new Set())));
  * ```
  */
 export function randomName(taken: ReadonlySet<string>): string {
@@ -80,8 +81,9 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkContainerName } from "./model.ts";
- * console.assert(checkContainerName("web-1") === "web-1");
+ * assert(checkContainerName("web-1") === "web-1");
  * ```
  */
 export function checkContainerName(name: string): string {

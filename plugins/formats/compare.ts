@@ -37,11 +37,12 @@ const CHUNK = 1024 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareTrees } from "./compare.ts";
  * const [a, b] = [Deno.makeTempDirSync(), Deno.makeTempDirSync()];
  * Deno.writeTextFileSync(`${a}/f`, "one");
  * Deno.writeTextFileSync(`${b}/f`, "two");
- * console.assert(compareTrees(a, b, { owners: false }) === '"f" has other content');
+ * assert(compareTrees(a, b, { owners: false }) === '"f" has other content');
  * Deno.removeSync(a, { recursive: true });
  * Deno.removeSync(b, { recursive: true });
  * ```

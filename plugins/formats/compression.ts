@@ -57,11 +57,12 @@ function owned(chunk: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gzipSync } from "node:zlib";
  * import { decompress } from "./compression.ts";
  * const gz = gzipSync(new TextEncoder().encode("hello"));
  * const out = decompress(ReadableStream.from([gz]), "gzip");
- * console.assert(await new Response(out).text() === "hello");
+ * assert(await new Response(out).text() === "hello");
  * ```
  */
 export function decompress(
@@ -80,10 +81,11 @@ export function decompress(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gunzipSync } from "node:zlib";
  * import { compress } from "./compression.ts";
  * const gz = await new Response(compress(ReadableStream.from([new Uint8Array(3)]), "gzip")).bytes();
- * console.assert(gunzipSync(gz).length === 3);
+ * assert(gunzipSync(gz).length === 3);
  * ```
  */
 export function compress(
@@ -111,12 +113,13 @@ export interface StreamDigests {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gzipSync } from "node:zlib";
  * import { decompressHashed } from "./compression.ts";
  * const gz = gzipSync(new TextEncoder().encode("hello"));
  * const { output, digests } = decompressHashed(ReadableStream.from([gz]), "gzip");
- * console.assert(await new Response(output).text() === "hello");
- * console.assert((await digests).decompressed.size === 5);
+ * assert(await new Response(output).text() === "hello");
+ * assert((await digests).decompressed.size === 5);
  * ```
  */
 export function decompressHashed(
@@ -270,9 +273,10 @@ export function layerMediaType(compression: Compression): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mediaTypeCompression } from "./compression.ts";
- * console.assert(mediaTypeCompression("application/vnd.docker.image.rootfs.diff.tar.gzip") === "gzip");
- * console.assert(mediaTypeCompression("application/vnd.oci.image.layer.v1.tar") === "none");
+ * assert(mediaTypeCompression("application/vnd.docker.image.rootfs.diff.tar.gzip") === "gzip");
+ * assert(mediaTypeCompression("application/vnd.oci.image.layer.v1.tar") === "none");
  * ```
  */
 export function mediaTypeCompression(mediaType: string): Compression | undefined {

@@ -42,8 +42,9 @@ export interface CleanNameOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cleanName } from "./confine.ts";
- * console.assert(cleanName("./etc//passwd/", (why) => new Error(why)) === "etc/passwd");
+ * assert(cleanName("./etc//passwd/", (why) => new Error(why)) === "etc/passwd");
  * ```
  */
 export function cleanName(
@@ -88,6 +89,7 @@ export interface ResolveOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type PathNode, resolveLexically } from "./confine.ts";
  * const tree: Record<string, PathNode> = {
  *   etc: { type: "dir" },
@@ -95,7 +97,7 @@ export interface ResolveOptions {
  *   data: { type: "dir" },
  *   "data/passwd": { type: "other" },
  * };
- * console.assert(resolveLexically("/etc/passwd", (rel) => tree[rel]) === "data/passwd");
+ * assert(resolveLexically("/etc/passwd", (rel) => tree[rel]) === "data/passwd");
  * ```
  */
 export function resolveLexically(
@@ -151,10 +153,11 @@ export interface ResolveInRootOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveInRoot } from "./confine.ts";
  * const root = Deno.makeTempDirSync();
  * Deno.symlinkSync("../../../../..", `${root}/up`);
- * console.assert(resolveInRoot(root, "/up/up") === root);
+ * assert(resolveInRoot(root, "/up/up") === root);
  * Deno.removeSync(root, { recursive: true });
  * ```
  */
@@ -191,8 +194,9 @@ function cleanPath(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unlessMissing } from "./confine.ts";
- * console.assert(unlessMissing(() => Deno.lstatSync("/etc/hostname/x")) === undefined);
+ * assert(unlessMissing(() => Deno.lstatSync("/etc/hostname/x")) === undefined);
  * ```
  */
 export function unlessMissing<T>(read: () => T): T | undefined {
@@ -260,11 +264,12 @@ const CHUNK = 64 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openConfined } from "./confine.ts";
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/hello`, "hi");
  * const file = await openConfined(root, "hello", { maxBytes: 1024 });
- * console.assert(file.size === 2);
+ * assert(file.size === 2);
  * await file.readable.cancel();
  * Deno.removeSync(root, { recursive: true });
  * ```
@@ -357,11 +362,12 @@ export interface ReadConfinedOptions extends OpenConfinedOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readConfinedFile } from "./confine.ts";
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/hello`, "hi");
  * const bytes = await readConfinedFile(root, "/hello", { maxBytes: 1024 });
- * console.assert(new TextDecoder().decode(bytes) === "hi");
+ * assert(new TextDecoder().decode(bytes) === "hi");
  * Deno.removeSync(root, { recursive: true });
  * ```
  */

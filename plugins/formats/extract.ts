@@ -124,6 +124,7 @@ export interface CheckedEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LayerRules } from "./extract.ts";
  * const rules = new LayerRules();
  * const header = {
@@ -137,7 +138,7 @@ export interface CheckedEntry {
  * } catch (err) {
  *   refusal = (err as Error).message;
  * }
- * console.assert(refusal === 'entry "link/passwd" has a parent "link" that is a symlink');
+ * assert(refusal === 'entry "link/passwd" has a parent "link" that is a symlink');
  * ```
  */
 export class LayerRules {
@@ -357,6 +358,7 @@ export interface ExtractorOptions extends UnpackOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Extractor } from "./extract.ts";
  * import { linuxPlatform } from "../platform/mod.ts";
  * const dest = Deno.makeTempDirSync();
@@ -367,7 +369,7 @@ export interface ExtractorOptions extends UnpackOptions {
  *   linkname: "", devmajor: 0, devminor: 0,
  * };
  * await x.apply({ header, body: ReadableStream.from([new TextEncoder().encode("hi")]) });
- * console.assert((await x.finish()).size === 2);
+ * assert((await x.finish()).size === 2);
  * Deno.removeSync(dest, { recursive: true });
  * ```
  */

@@ -155,6 +155,7 @@ export function canonicalEntries(entries: Iterable<LayerEntry>): LayerEntry[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerTar } from "./layer_writer.ts";
  * const file = { name: "b", type: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 2,
  *   mtime: 2_000_000_000, linkname: "", devmajor: 0, devminor: 0 };
@@ -163,7 +164,7 @@ export function canonicalEntries(entries: Iterable<LayerEntry>): LayerEntry[] {
  *   { header: { ...file, name: "a", type: "dir", mode: 0o755, size: 0 } },
  * ], { clampMtime: 1_000_000_000 });
  * const bytes = new Uint8Array(await new Response(tar).arrayBuffer());
- * console.assert(new TextDecoder().decode(bytes.subarray(0, 2)) === "a/");
+ * assert(new TextDecoder().decode(bytes.subarray(0, 2)) === "a/");
  * ```
  */
 export function layerTar(
@@ -331,11 +332,12 @@ export function directoryEntries(dir: string, options: DirectoryOptions = {}): L
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { directoryLayer } from "./layer_writer.ts";
  * const dir = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${dir}/hello`, "hi");
  * const bytes = await new Response(directoryLayer(dir)).arrayBuffer();
- * console.assert(bytes.byteLength === 3 * 512 + 1024);
+ * assert(bytes.byteLength === 512 + 512 + 1024); // a header, "hi" in a block, the end
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */

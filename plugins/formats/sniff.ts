@@ -22,9 +22,10 @@ const MAGIC: [number[], string][] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { detectCompression } from "./sniff.ts";
- * console.assert(detectCompression(new Uint8Array([0x1f, 0x8b, 8])) === "gzip");
- * console.assert(detectCompression(new Uint8Array(512)) === "none");
+ * assert(detectCompression(new Uint8Array([0x1f, 0x8b, 8])) === "gzip");
+ * assert(detectCompression(new Uint8Array(512)) === "none");
  * ```
  */
 export function detectCompression(head: Uint8Array): string {
@@ -69,8 +70,9 @@ function storedChecksum(block: Uint8Array): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isTarHeader } from "./sniff.ts";
- * console.assert(!isTarHeader(new Uint8Array(512)));
+ * assert(!isTarHeader(new Uint8Array(512)));
  * ```
  */
 export function isTarHeader(block: Uint8Array): boolean {

@@ -174,9 +174,10 @@ export function isTransient(err: unknown): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { limitBytes } from "./client.ts";
  * const capped = limitBytes(ReadableStream.from([new Uint8Array(8)]), 4, "a blob");
- * await new Response(capped).arrayBuffer().catch((e) => console.assert(e.code === "limit-exceeded"));
+ * await new Response(capped).arrayBuffer().catch((e) => assert(e.code === "limit-exceeded"));
  * ```
  */
 export function limitBytes(

@@ -88,9 +88,10 @@ export function timeMs(time: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseLog } from "./_log.ts";
  * const [e] = parseLog("2024-05-01T10:00:00.123456789+00:00 stderr F oops\n");
- * console.assert(e?.stream === "stderr" && e.text === "oops");
+ * assert(e?.stream === "stderr" && e.text === "oops");
  * ```
  */
 export function parseLog(text: string): LogEntry[] {

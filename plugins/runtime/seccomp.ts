@@ -221,6 +221,7 @@ function checkAction(action: unknown, where: string, fail: (why: string) => neve
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { convertProfile } from "./seccomp.ts";
  * const spec = convertProfile(
  *   {
@@ -231,7 +232,7 @@ function checkAction(action: unknown, where: string, fail: (why: string) => neve
  *   },
  *   { capabilities: [] },
  * );
- * console.assert(spec?.syscalls.length === 0);
+ * assert(spec?.syscalls.length === 0);
  * ```
  */
 export function convertProfile(

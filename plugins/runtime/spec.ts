@@ -121,9 +121,10 @@ function capName(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { capabilities } from "./spec.ts";
  * const caps = capabilities({ cap_add: ["net_admin"], cap_drop: ["chown"] });
- * console.assert(caps.includes("CAP_NET_ADMIN") && !caps.includes("CAP_CHOWN"));
+ * assert(caps.includes("CAP_NET_ADMIN") && !caps.includes("CAP_CHOWN"));
  * ```
  */
 export function capabilities(
@@ -173,9 +174,10 @@ const RLIMITS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseUlimit } from "./spec.ts";
  * const r = parseUlimit("nofile=512:1024");
- * console.assert(r.type === "RLIMIT_NOFILE" && r.soft === 512 && r.hard === 1024);
+ * assert(r.type === "RLIMIT_NOFILE" && r.soft === 512 && r.hard === 1024);
  * ```
  */
 export function parseUlimit(value: string): { type: string; soft: number; hard: number } {

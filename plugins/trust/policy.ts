@@ -41,9 +41,10 @@ export class Policy {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Policy } from "./policy.ts";
    * const policy = Policy.parse('{"default": [{"type": "reject"}]}', "/etc/servin/policy.json");
-   * console.assert(policy.requirementsFor("docker", ["example.com/app:1"]).scope === "default");
+   * assert(policy.requirementsFor("docker", ["example.com/app:1"]).scope === "default");
    * ```
    */
   static parse(text: string, path = "policy.json"): Policy {
@@ -157,8 +158,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dockerScopes } from "./policy.ts";
- * console.assert(dockerScopes("reg.example.com/team/app:1").join() ===
+ * assert(dockerScopes("reg.example.com/team/app:1").join() ===
  *   "reg.example.com/team/app:1,reg.example.com/team/app,reg.example.com/team,reg.example.com,*.example.com,*.com");
  * ```
  */

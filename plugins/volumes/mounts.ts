@@ -30,8 +30,9 @@ function invalid(message: string): ServinError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkVolumeName } from "./mounts.ts";
- * console.assert(checkVolumeName("data-1") === "data-1");
+ * assert(checkVolumeName("data-1") === "data-1");
  * ```
  */
 export function checkVolumeName(name: string): string {
@@ -50,8 +51,9 @@ export function checkVolumeName(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTarget } from "./mounts.ts";
- * console.assert(checkTarget("/var//lib/./data/") === "/var/lib/data");
+ * assert(checkTarget("/var//lib/./data/") === "/var/lib/data");
  * ```
  */
 export function checkTarget(target: string, what = "mount"): string {
@@ -86,9 +88,10 @@ const V_MODES = new Set(["ro", "rw", "nocopy", "z", "Z"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseVolumeFlag } from "./mounts.ts";
  * const m = parseVolumeFlag("data:/srv:ro");
- * console.assert(m.type === "volume" && m.name === "data" && m.options.includes("ro"));
+ * assert(m.type === "volume" && m.name === "data" && m.options.includes("ro"));
  * ```
  */
 export function parseVolumeFlag(value: string): MountPoint {
@@ -146,9 +149,10 @@ function bool(value: string | undefined, key: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMountFlag } from "./mounts.ts";
  * const m = parseMountFlag("type=tmpfs,dst=/run,tmpfs-size=1m");
- * console.assert(m.type === "tmpfs" && m.options.includes("size=1048576"));
+ * assert(m.type === "tmpfs" && m.options.includes("size=1048576"));
  * ```
  */
 export function parseMountFlag(value: string): MountPoint {
@@ -262,9 +266,10 @@ function tmpfsOptions(asked: string[]): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTmpfsFlag } from "./mounts.ts";
  * const m = parseTmpfsFlag("/run:size=64k,mode=1777");
- * console.assert(m.destination === "/run" && m.options.includes("size=65536"));
+ * assert(m.destination === "/run" && m.options.includes("size=65536"));
  * ```
  */
 export function parseTmpfsFlag(value: string): MountPoint {
