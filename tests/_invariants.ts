@@ -12,9 +12,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { ImageRecord } from "../core/image.ts";
+import { DEFAULT_LIMITS, type ImageRecord } from "../core/image.ts";
 import { checkRecord } from "../plugins/storage/record.ts";
-import { DEFAULT_LIMITS } from "../core/image.ts";
 import { readTar } from "../plugins/formats/tar.ts";
 import { readJson } from "../plugins/storage/fs.ts";
 import { ok, run, type RunResult, spawn } from "./_cli.ts";

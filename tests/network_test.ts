@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chownSync } from "node:fs";
 import { join } from "node:path";
 import { withImage } from "./_busybox.ts";
-import { ok, run, withTempDir } from "./_cli.ts";
+import { ok, run, withTempDir, writeFiles } from "./_cli.ts";
 import { have, pathOf, sh } from "./_layout.ts";
 
 const CNI = ["bridge", "host-local", "portmap", "firewall"];
@@ -470,5 +470,45 @@ Deno.test({
     const plain = await run(root, ["create", "--pull", "never", "--fallback", "x:1", "true"], as);
     assert.equal(plain.code, 0, plain.stderr);
     assert.equal((await run(root, ["ps", "-a", "--format", "{{.Networks}}"], as)).stdout, "none\n");
+  }),
+});
+
+Deno.test({
+  name: "build --network: RUN steps join a user network, the default one or none; " +
+    "an unknown network fails before the first step",
+  ignore,
+  fn: withImage(async (root, dir) => {
+    await netImage(root, dir);
+    // Each RUN records the IPv4 addresses it sees (loopback's too).
+    const ctx = await writeFiles(join(dir, "ctx"), {
+      "Containerfile": "FROM net:test\nRUN ip -4 -o addr show > /addresses\n",
+    });
+    await ok(root, ["network", "create", "builders"]);
+    try {
+      const subnet: string = JSON.parse(await ok(root, ["network", "inspect", "builders"]))[0]
+        .subnet;
+      const prefix = subnet.replace(/0\/24$/, "");
+      const seen = async (network: string) => {
+        const tag = `seen:${network}`;
+        await ok(root, ["build", "-q", "--no-cache", "--network", network, "-t", tag, ctx]);
+        return await ok(root, ["run", "--rm", "--network", "none", tag, "cat", "/addresses"]);
+      };
+      const onBuilders = await seen("builders");
+      assert.ok(onBuilders.includes(`inet ${prefix}`), onBuilders);
+      const onDefault = await seen("default");
+      assert.match(onDefault, /eth0\s+inet 10\.89\./);
+      assert.ok(!onDefault.includes(`inet ${prefix}`), onDefault);
+      assert.doesNotMatch(await seen("none"), /eth0/);
+      // The build's containers are gone, so is their place on the network.
+      assert.equal((await ok(root, ["ps", "-a", "-q"])).trim(), "");
+      const before = await ok(root, ["images", "-a", "-q", "--no-trunc"]);
+      const unknown = await run(root, ["build", "--network", "nosuch", "-t", "never", ctx]);
+      assert.equal(unknown.code, 1);
+      assert.equal(unknown.stderr, "servin: No such network: nosuch\n");
+      assert.equal(await ok(root, ["images", "-a", "-q", "--no-trunc"]), before);
+      await ok(root, ["network", "rm", "builders"]);
+    } finally {
+      await run(root, ["network", "rm", "builders"]);
+    }
   }),
 });

@@ -7,9 +7,8 @@
 
 import assert from "node:assert/strict";
 import { isServinError, ServinError } from "../core/errors.ts";
-import type { ImageRecord } from "../core/image.ts";
+import { DEFAULT_LIMITS, type ImageRecord } from "../core/image.ts";
 import { sha256Hex } from "../plugins/formats/digest.ts";
-import { DEFAULT_LIMITS } from "../core/image.ts";
 import type { StagedBlob, Store } from "../core/kinds.ts";
 import { Registry } from "../core/registry.ts";
 import { openServin } from "../mod.ts";

@@ -11,8 +11,7 @@
 import { basename, join } from "node:path";
 import type { Servin } from "../../core/api.ts";
 import { ServinError } from "../../core/errors.ts";
-import type { ImageRecord } from "../../core/image.ts";
-import { DEFAULT_LIMITS } from "../../core/image.ts";
+import { DEFAULT_LIMITS, type ImageRecord } from "../../core/image.ts";
 import { sha256Hex } from "../formats/digest.ts";
 import { readTar } from "../formats/tar.ts";
 import { unpack } from "../formats/extract.ts";
@@ -152,6 +151,7 @@ export async function build(servin: Servin, options: BuildOptions): Promise<Imag
       }
     }
     const file = await parseContainerfile(fileText, fileName || "Containerfile");
+    await checkNetwork(servin, options.network, file);
     const ignore = await loadIgnore(ctx.dir);
     const cache = new BuildCache(servin.root);
     await cache.retain(new Set((await servin.listImages()).map((i) => i.id)));
@@ -159,6 +159,25 @@ export async function build(servin: Servin, options: BuildOptions): Promise<Imag
     return await run.build();
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => {});
+  }
+}
+
+/**
+ * Fails before the first step when the RUN steps are to join a network that does not exist
+ * (`host`, `none` and the default network always do), rather than at the first RUN.
+ */
+async function checkNetwork(
+  servin: Servin,
+  network: string | undefined,
+  file: Containerfile,
+): Promise<void> {
+  if (network === undefined || ["host", "none", "bridge"].includes(network)) return;
+  if (!file.stages.some((s) => s.steps.some((i) => i.keyword === "RUN"))) return;
+  const known = await servin.containers.networks?.list() ?? [];
+  const hex = network.length >= 4 && /^[0-9a-f]+$/.test(network);
+  const matches = known.filter((n) => n.name === network || (hex && n.id.startsWith(network)));
+  if (!matches.some((n) => n.name === network) && matches.length !== 1) {
+    throw new ServinError("not-found", `No such network: ${network}`);
   }
 }
 

@@ -63,7 +63,8 @@ export async function buildCommand(ctx: CommandContext): Promise<number> {
     noCache: f["no-cache"] === true,
     pull: oneOf(f.pull, "pull", ["missing", "always", "never"] as const),
     timestamp: ts === undefined ? undefined : Number(ts),
-    network: oneOf(f.network, "network", ["bridge", "host", "none"] as const),
+    // Docker's `default` is the containers' default network; any other name is run's.
+    network: f.network === "default" ? undefined : f.network as string | undefined,
     log: quiet ? undefined : (line) => ctx.err(line),
   };
   const servin = await ctx.servin();

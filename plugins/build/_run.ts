@@ -92,7 +92,7 @@ export async function runStep(servin: Servin, options: RunStepOptions): Promise<
     env: options.env,
     workdir: options.workdir,
     user: options.user,
-    network: options.network as "host" | "none" | undefined,
+    network: options.network,
     noFallback: true,
     labels: { "io.servin.build": "run" },
   });

@@ -134,7 +134,10 @@ export const IMAGE_COMMANDS: readonly CommandDef[] = [
         "SECONDS",
         "Creation time of the image and latest file time (default: SOURCE_DATE_EPOCH)",
       ),
-      network: opt("MODE", "Network of RUN steps: bridge, host or none"),
+      network: opt(
+        "NETWORK",
+        "Network of RUN steps: bridge (default), host, none or a network's name",
+      ),
       label: many("K=V", "Label for the image"),
       quiet: shared.quiet("Print only the image ID"),
       progress: opt("TYPE", "auto, plain or quiet"),
