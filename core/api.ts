@@ -342,6 +342,8 @@ export interface ContainerRecord {
   bundle: string;
   /** Process configuration. */
   process: ProcessSpec;
+  /** The first words of `process.args` that are its entrypoint (Docker's `Config.Entrypoint`). */
+  entrypoint?: string[];
   /** Hostname. */
   hostname: string;
   /** `none`, `host` (the host's network namespace), or a network's name (`bridge`). */

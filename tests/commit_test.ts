@@ -254,3 +254,37 @@ imageTest(
     assert.deepEqual(await listTree(root), before);
   },
 );
+
+imageTest(
+  "commit and inspect keep where --entrypoint ends and the command begins, as Docker does",
+  ignore,
+  async (root) => {
+    const n = ["--network", "none"];
+    // An image with an entrypoint of its own, which --entrypoint replaces.
+    await ok(root, ["commit", "-c", 'ENTRYPOINT ["echo", "image"]', ...await idle(root), "ep:1"]);
+    const cases: [string[], string[] | null, string[] | null][] = [
+      [["--entrypoint", "sh", "ep:1", "-c", "echo one"], ["sh"], ["-c", "echo one"]],
+      [["ep:1", "two"], ["echo", "image"], ["two"]],
+      [["--entrypoint", "", "ep:1", "echo", "three"], null, ["echo", "three"]],
+      [["--entrypoint", "/bin/true", "ep:1"], ["/bin/true"], null],
+    ];
+    for (const [i, [args, entrypoint, cmd]] of cases.entries()) {
+      await ok(root, ["create", ...n, "--name", `c${i}`, ...args]);
+      const config = JSON.parse(await ok(root, ["inspect", `c${i}`]))[0].Config;
+      assert.deepEqual([config.Entrypoint, config.Cmd], [entrypoint, cmd], `inspect ${args}`);
+      await ok(root, ["commit", `c${i}`, `ep:c${i}`]);
+      const image = JSON.parse(await ok(root, ["image", "inspect", `ep:c${i}`]))[0].Config;
+      assert.deepEqual([image.Entrypoint ?? null, image.Cmd ?? null], [entrypoint, cmd], `${args}`);
+    }
+    // The committed image runs what the container ran.
+    assert.equal(await ok(root, ["run", "--rm", ...n, "ep:c0"]), "one\n");
+    assert.equal(await ok(root, ["run", "--rm", ...n, "ep:c1"]), "image two\n");
+    assert.equal(await ok(root, ["run", "--rm", ...n, "ep:c2"]), "three\n");
+  },
+);
+
+/** The arguments of commit that name a new container of busybox:test, doing nothing. */
+async function idle(root: string): Promise<string[]> {
+  await ok(root, ["create", "--network", "none", "--name", "base", "busybox:test", "true"]);
+  return ["base"];
+}

@@ -330,7 +330,7 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
   const image = c.image_id ? await servin.getImage(c.image_id).catch(() => undefined) : undefined;
   const args = c.process.args;
   const restart = c.host?.restart ?? "no";
-  const entrypoint = image?.config.entrypoint ?? [];
+  const entrypoint = c.entrypoint ?? image?.config.entrypoint ?? [];
   const fromEntrypoint = entrypoint.length > 0 && entrypoint.every((a, i) => args[i] === a);
   const logPath = c.detached ? await servin.containers.logPath(c.id).catch(() => "") : "";
   const mounts = c.host?.mounts ?? [];
@@ -439,7 +439,9 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
       OpenStdin: c.process.interactive,
       StdinOnce: c.process.interactive,
       Env: [...c.process.env],
-      Cmd: fromEntrypoint ? args.slice(entrypoint.length) : [...args],
+      Cmd: (fromEntrypoint ? args.length > entrypoint.length : args.length > 0)
+        ? args.slice(fromEntrypoint ? entrypoint.length : 0)
+        : NIL_SLICE,
       Image: c.image,
       Volumes: volumes.length
         ? Object.fromEntries(volumes.map((m) => [m.destination, {}]))

@@ -59,15 +59,15 @@ export function containerConfig(
   c: ContainerRecord,
 ): Record<string, unknown> {
   const config = structuredClone(image);
-  const entrypoint = strings(config.Entrypoint);
   const args = c.process.args;
-  if (entrypoint.length === 0) config.Cmd = [...args];
-  else if (entrypoint.every((w, i) => args[i] === w)) config.Cmd = args.slice(entrypoint.length);
-  else {
-    // `--entrypoint` replaced the image's: where its arguments began is not kept.
-    config.Entrypoint = [...args];
-    delete config.Cmd;
-  }
+  // Records made before the entrypoint was kept: the image's, when the arguments begin with it.
+  const imageEntrypoint = strings(config.Entrypoint);
+  const entrypoint = c.entrypoint ??
+    (imageEntrypoint.every((w, i) => args[i] === w) ? imageEntrypoint : []);
+  if (entrypoint.length) config.Entrypoint = [...entrypoint];
+  else delete config.Entrypoint;
+  if (args.length > entrypoint.length) config.Cmd = args.slice(entrypoint.length);
+  else delete config.Cmd;
   const env = strings(config.Env);
   const added = [`HOSTNAME=${c.hostname}`, ...c.process.tty ? ["TERM=xterm"] : []];
   if (!env.some((e) => e.startsWith("PATH="))) added.push(DEFAULT_PATH);

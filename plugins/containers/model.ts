@@ -138,5 +138,9 @@ export function checkContainerRecord(value: unknown, where: string): ContainerRe
   ) {
     throw bad("has no valid process");
   }
+  const e = r.entrypoint;
+  if (e !== undefined && !(Array.isArray(e) && e.every((w, i) => p.args[i] === w))) {
+    throw bad("has an entrypoint that does not begin its process's arguments");
+  }
   return r as ContainerRecord;
 }

@@ -1157,6 +1157,7 @@ function makeRecord(
       tty: options.tty ?? false,
       interactive: options.interactive ?? false,
     },
+    entrypoint: [...entrypoint],
     hostname,
     network: options.network ?? "none",
     auto_remove: options.autoRemove ?? false,
