@@ -15,7 +15,7 @@ import { openServin } from "../mod.ts";
 import { readTar, type TarHeader } from "../plugins/formats/tar.ts";
 import { linuxPlatform } from "../plugins/platform/mod.ts";
 import { imageTest, runSh, withImage } from "./_busybox.ts";
-import { listTree, ok, run, sha256 } from "./_cli.ts";
+import { listTree, ok, run, sha256, spawn } from "./_cli.ts";
 import { assertSystemCheckClean, tarContents } from "./_invariants.ts";
 import { have, podmanIn, sh } from "./_layout.ts";
 import { manifest } from "./_tree.ts";
@@ -288,3 +288,42 @@ async function idle(root: string): Promise<string[]> {
   await ok(root, ["create", "--network", "none", "--name", "base", "busybox:test", "true"]);
   return ["base"];
 }
+
+imageTest(
+  "a signal while commit holds the container paused: it runs on, and no image is made",
+  ignore,
+  async (root) => {
+    // 256 MiB of changes, so that the commit is still under way when the signal comes.
+    const script = "dd if=/dev/zero of=/big bs=1M count=256 2>/dev/null && touch /ready && " +
+      "while :; do sleep 1; done";
+    await ok(
+      root,
+      ["run", "-d", "--network", "none", "--name", "busy", "busybox:test", "sh"]
+        .concat(["-c", script]),
+    );
+    const status = async () =>
+      (await ok(root, ["inspect", "-f", "{{.State.Status}}", "busy"])).trim();
+    const until = async (what: () => Promise<boolean>, why: string) => {
+      for (let i = 0; i < 200 && !await what(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await what(), why);
+    };
+    try {
+      await until(
+        async () => (await run(root, ["exec", "busy", "test", "-e", "/ready"])).code === 0,
+        "ready",
+      );
+      const before = await ok(root, ["images", "-a", "-q", "--no-trunc"]);
+      const commit = spawn(root, ["commit", "busy", "big:1"]);
+      await until(async () => await status() === "paused", "the commit pauses the container");
+      commit.kill("SIGINT");
+      const out = await commit.output();
+      assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
+      assert.equal(await status(), "running");
+      assert.equal(await ok(root, ["images", "-a", "-q", "--no-trunc"]), before);
+      assert.equal((await run(root, ["exec", "busy", "true"])).code, 0);
+    } finally {
+      await run(root, ["rm", "-f", "busy"]);
+    }
+    await assertSystemCheckClean(root, "after the interrupted commit");
+  },
+);

@@ -20,9 +20,14 @@ type Handled = keyof typeof SIGNAL_EXIT_CODES;
 
 /**
  * Runs `work`; a SIGINT or SIGTERM meanwhile aborts it as described above
- * and never returns.
+ * and never returns. `undo`, when given, runs first, for what the work
+ * changed outside the store (a paused container).
  */
-export async function interruptible<T>(ctx: CommandContext, work: () => Promise<T>): Promise<T> {
+export async function interruptible<T>(
+  ctx: CommandContext,
+  work: () => Promise<T>,
+  undo?: () => Promise<void>,
+): Promise<T> {
   // Windows delivers only SIGINT (and SIGBREAK) to Deno.
   const signals: Handled[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   let aborting: Promise<never> | undefined;
@@ -30,7 +35,7 @@ export async function interruptible<T>(ctx: CommandContext, work: () => Promise<
     const listener = () => {
       const code = SIGNAL_EXIT_CODES[signal];
       if (aborting) Deno.exit(code);
-      aborting = abort(ctx, code);
+      aborting = abort(ctx, code, undo);
     };
     Deno.addSignalListener(signal, listener);
     return [signal, listener] as const;
@@ -51,8 +56,17 @@ export async function interruptible<T>(ctx: CommandContext, work: () => Promise<
   }
 }
 
-async function abort(ctx: CommandContext, code: number): Promise<never> {
+async function abort(
+  ctx: CommandContext,
+  code: number,
+  undo?: () => Promise<void>,
+): Promise<never> {
   if (ctx.errIsTerminal) ctx.errRaw("\r\x1b[K");
+  try {
+    await undo?.();
+  } catch (err) {
+    ctx.err(`servin: warning: cleaning up after the signal: ${messageOf(err)}`);
+  }
   // A store that failed to open has nothing staged.
   const servin = await ctx.servin().catch(() => undefined);
   try {
