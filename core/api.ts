@@ -84,7 +84,7 @@ export interface BuildOptions {
   noCache?: boolean;
   /** When to pull base images (default `missing`). */
   pull?: "missing" | "always" | "never";
-  /** Seconds since the epoch for creation times and a clamp of file times (`SOURCE_DATE_EPOCH`). */
+  /** Seconds since the epoch for creation times and a clamp of file times (the CLI: `--timestamp`, else `SOURCE_DATE_EPOCH`). */
   timestamp?: number;
   /** Network of RUN steps. */
   network?: string;

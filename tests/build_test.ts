@@ -301,6 +301,17 @@ buildTest("two clean builds with --timestamp 0 give the same image ID", runIgnor
   assert.equal(inspect.Created, "1970-01-01T00:00:00Z");
   const tree = await servinTree(root, dir, a.slice(7));
   assert.equal(tree.find((r) => r.path === "f")?.sha256, sha256("fixed\n"));
+  // --timestamp wins over SOURCE_DATE_EPOCH; a malformed one is refused, not ignored.
+  const c = lastLine(
+    await ok(root, ["build", "-q", "--timestamp", "0", ctx], { env: { SOURCE_DATE_EPOCH: "9" } }),
+  );
+  assert.equal(c, a);
+  const bad = await run(root, ["build", "-q", ctx], { env: { SOURCE_DATE_EPOCH: "yesterday" } });
+  assert.equal(bad.code, 1);
+  assert.equal(
+    bad.stderr,
+    'servin: SOURCE_DATE_EPOCH must be whole seconds since the epoch, not "yesterday"\n',
+  );
 });
 
 buildTest(

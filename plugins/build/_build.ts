@@ -198,12 +198,12 @@ class Run {
     readonly progress: Progress,
     readonly cleanups: (() => Promise<void>)[],
   ) {
-    const epoch = options.timestamp ?? envEpoch();
+    const epoch = options.timestamp;
     this.#created = epoch === undefined ? new Date() : new Date(epoch * 1000);
   }
 
   get clamp(): number | undefined {
-    return this.options.timestamp ?? envEpoch();
+    return this.options.timestamp;
   }
 
   /** The automatic platform args, in global scope as BuildKit gives them. */
@@ -813,11 +813,6 @@ export function heredoc(text: string): string {
   const m = /^<<(-?)(["']?)([A-Za-z_]\w*)\2[ \t]*\n([\s\S]*?)\n?\3[ \t]*$/.exec(text);
   if (!m) return text;
   return m[1] ? m[4]!.replace(/^\t+/gm, "") : m[4]!;
-}
-
-function envEpoch(): number | undefined {
-  const v = Deno.env.get("SOURCE_DATE_EPOCH");
-  return v && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 function createdBy(keyword: string, text: string): string {

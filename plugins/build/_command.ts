@@ -46,12 +46,12 @@ export async function buildCommand(ctx: CommandContext): Promise<number> {
   const f = ctx.flags;
   const progress = oneOf(f.progress, "progress", ["auto", "plain", "quiet", "tty"] as const);
   const quiet = f.quiet === true || progress === "quiet";
-  const ts = f.timestamp as string | undefined;
+  // The library reads no environment: SOURCE_DATE_EPOCH is the command's default.
+  const epoch = Deno.env.get("SOURCE_DATE_EPOCH") || undefined;
+  const ts = f.timestamp as string | undefined ?? epoch;
   if (ts !== undefined && !/^\d+$/.test(ts)) {
-    throw new ServinError(
-      "usage",
-      `--timestamp must be whole seconds since the epoch, not "${ts}"`,
-    );
+    const what = f.timestamp === undefined ? "SOURCE_DATE_EPOCH" : "--timestamp";
+    throw new ServinError("usage", `${what} must be whole seconds since the epoch, not "${ts}"`);
   }
   const options: BuildOptions = {
     context: ctx.args[0]!,
