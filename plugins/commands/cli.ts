@@ -47,7 +47,7 @@ import {
   ServinError,
 } from "../../core/errors.ts";
 import { type Plugin, Registry } from "../../core/registry.ts";
-import { hasEntry } from "../storage/record.ts";
+import { hasEntry } from "../platform/_common.ts";
 import type { CommandGroupPlugin } from "./_define.ts";
 
 /** Options of {@link runCli}; `main.ts` fills the environment's part. */

@@ -87,3 +87,31 @@ export function platformPlugin(name: string, make: () => Platform): Plugin {
     setup: (api) => api.provide("platform", make()),
   });
 }
+
+/**
+ * Whether directory `dir` has an entry `name` (false when `dir` is missing), from one listing;
+ * undefined when `dir` cannot be listed. For small directories on the path of every command,
+ * where a failing stat or read would cost more than the listing: Deno makes an error, with its
+ * stack, for each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasEntry } from "./_common.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/a`, "");
+ * assert.equal(hasEntry(dir, "a"), true);
+ * assert.equal(hasEntry(dir, "b"), false);
+ * assert.equal(hasEntry(`${dir}/missing`, "a"), false);
+ * assert.equal(hasEntry(`${dir}/a`, "x"), undefined); // not a directory: the caller's to say
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function hasEntry(dir: string, name: string): boolean | undefined {
+  try {
+    for (const entry of Deno.readDirSync(dir)) if (entry.name === name) return true;
+    return false;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? false : undefined;
+  }
+}

@@ -24,9 +24,9 @@ import { ServinError } from "../../core/errors.ts";
 import type { ImageRecord } from "../../core/image.ts";
 import type { StorageContext, Store } from "../../core/kinds.ts";
 import { definePlugin, type Plugin } from "../../core/registry.ts";
-import { joinPath as join } from "../platform/_common.ts";
+import { hasEntry, joinPath as join } from "../platform/_common.ts";
 import type { LocalStore } from "./_local_store.ts";
-import { checkRecord, hasEntry, readJsonArray } from "./record.ts";
+import { checkRecord, readJsonArray } from "./record.ts";
 
 /** Options of {@link localStorage}. */
 export interface LocalStorageOptions {

@@ -96,18 +96,3 @@ function readJsonNow(path: string, fallback: unknown): unknown {
     throw new ServinError("invalid-argument", `${path} is not valid JSON`);
   }
 }
-
-/**
- * Whether directory `dir` has an entry `name` (false when `dir` is missing), from one listing;
- * undefined when `dir` cannot be listed. For small directories on the path of every command,
- * where a failing stat or read would cost more than the listing: Deno makes an error, with its
- * stack, for each.
- */
-export function hasEntry(dir: string, name: string): boolean | undefined {
-  try {
-    for (const entry of Deno.readDirSync(dir)) if (entry.name === name) return true;
-    return false;
-  } catch (err) {
-    return err instanceof Deno.errors.NotFound ? false : undefined;
-  }
-}
