@@ -239,3 +239,23 @@ tmpfsTest(
     }
   },
 );
+
+Deno.test(
+  "a root that is a file is exit 1 with one line, for --root and SERVIN_ROOT, and stays as it was",
+  withTempDir(async ({ dir }) => {
+    const file = join(dir, "not-a-dir");
+    await Deno.writeTextFile(file, "keep\n");
+    for (const [args, env] of [[["--root", file], {}], [[], { SERVIN_ROOT: file }]] as const) {
+      for (const command of [["image", "ls"], ["ps", "-a"], ["volume", "ls"]]) {
+        const r = await run(join(dir, "unused"), [...args, ...command], { env });
+        assert.equal(r.code, 1, `${args} ${command}: ${r.stderr}`);
+        assert.equal(r.stderr.split("\n").length, 2, r.stderr);
+        assert.ok(
+          r.stderr.startsWith(`servin: Cannot use "${file}" as the Servin root: `),
+          r.stderr,
+        );
+      }
+    }
+    assert.equal(await Deno.readTextFile(file), "keep\n");
+  }),
+);

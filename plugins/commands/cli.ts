@@ -352,7 +352,16 @@ async function configuredPlugins(root: string): Promise<string[]> {
   // call is handed to can wait longer to run than all of `image ls` takes. A root that cannot
   // be listed is left to the loader, which says why.
   if (hasEntry(root, "config.json") === false) return [];
-  return await (await import("./_plugin_loader.ts")).configuredPlugins(root);
+  try {
+    return await (await import("./_plugin_loader.ts")).configuredPlugins(root);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotADirectory)) throw err;
+    // As the store says it when it opens.
+    throw new ServinError(
+      "invalid-argument",
+      `Cannot use "${root}" as the Servin root: ${err.message}`,
+    );
+  }
 }
 
 function splitGlobals(argv: string[]): { globals: Globals; rest: string[] } {
