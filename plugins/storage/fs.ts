@@ -39,13 +39,23 @@ export function pathExists(path: string, follow = true): boolean {
 
 /** Removes a tree, making read-only directories writable when that is what stops it. */
 export async function removeTree(path: string): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive: true });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
-    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-    await makeWritable(path);
-    await Deno.remove(path, { recursive: true });
+  for (let attempt = 1;; attempt++) {
+    try {
+      await Deno.remove(path, { recursive: true });
+      return;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      // A writer under way when the tree was doomed (an import a signal stopped) can add an
+      // entry while the tree is removed; its next call fails, so a new pass finishes the job.
+      if ((err as { code?: string }).code === "ENOTEMPTY" && attempt < 5) {
+        await new Promise((r) => setTimeout(r, 20 * attempt));
+        continue;
+      }
+      if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+      await makeWritable(path);
+      await Deno.remove(path, { recursive: true });
+      return;
+    }
   }
 }
 
