@@ -374,7 +374,7 @@ imageTest(
     // Under load a trailing `^@` (an echoed NUL), with or without a line end after it, was seen
     // after the output: script's terminal echoing as its own stdin ends. What is checked is the
     // tty and TERM, and that nothing but that echo follows them.
-    assert.match(text, /\/dev\/pts\/\d+\r?\nTERM=xterm\r?\n(?:\^@|\r|\n)*$/, text);
+    assert.match(text, /\/dev\/pts\/\d+\r?\nTERM=xterm\r?\n(?:\^@|\r|\n)*$/, JSON.stringify(text));
     assert.equal(tty.code, 5, "the process's exit code, through script");
     const noTty = await run(root, ["exec", "-t", "svc", "sh", "-c", "tty; exit 0"]);
     assert.equal(noTty.stderr, "the input device is not a TTY\n");
