@@ -84,8 +84,6 @@ const ASCII = /^[ -~]*$/;
 
 /** Bytes the writer hands on at a time: fewer, larger chunks cost the stream less. */
 const CHUNK = 1024 * 1024;
-/** Files up to this size are read whole, in one call. */
-const SMALL_FILE = 256 * 1024;
 
 /**
  * Sorts `entries` in canonical order and settles hardlink groups: the first
@@ -201,10 +199,23 @@ export function layerTar(
       try {
         if (h.type !== "file") await tar.add(h);
         else if (typeof content !== "string") await tar.add(h, content ?? new Uint8Array());
-        else if (h.size <= SMALL_FILE) await tar.add(h, Deno.readFileSync(content));
         else {
+          // Read straight into the chunk being filled: no buffer per file, no copy.
+          const size = await tar.begin(h);
           using file = Deno.openSync(content);
-          await tar.add(h, chunksOf(file));
+          let read = 0;
+          for (;;) {
+            if (used === CHUNK) await flush();
+            // One byte more than is left, so that a file that grew is seen.
+            const room = Math.min(CHUNK - used, size - read + 1);
+            const n = file.readSync(buffer.subarray(used, used + room));
+            if (n === null) break;
+            read += n;
+            used += n;
+            if (read > size) throw new Error(`"${h.name}" is larger than its header says`);
+          }
+          if (read !== size) throw new Error(`"${h.name}" changed size while being archived`);
+          await tar.pad(size);
         }
       } catch (err) {
         // A file that changed or went while it was read (a container running on) is no bug.
@@ -221,16 +232,6 @@ export function layerTar(
     await writer.close();
   })().catch((err) => writer.abort(err).catch(() => {}));
   return channel.readable;
-}
-
-/** The bytes of `file`, a chunk of up to {@link CHUNK} bytes at a time, read synchronously (quicker). */
-async function* chunksOf(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const chunk = new Uint8Array(CHUNK);
-    const n = file.readSync(chunk);
-    if (n === null) return;
-    yield chunk.subarray(0, n);
-  }
 }
 
 /**

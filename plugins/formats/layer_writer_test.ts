@@ -149,6 +149,37 @@ Deno.test("layer writer: a file gone or changed before it is read fails the stre
       (e: unknown) =>
         e instanceof ServinError && e.code === "conflict" && /"short"/.test(e.message),
     );
+    await assert.rejects(
+      bytesOf(layerTar([{ header: file("grown", { size: 1 }), content: join(dir, "short") }])),
+      (e: unknown) =>
+        e instanceof ServinError && e.code === "conflict" &&
+        /larger than its header/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("layer writer: file contents of every size around the block and chunk bounds, byte for byte", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const MiB = 1024 * 1024;
+    const sizes = [0, 1, 511, 512, 513, MiB - 513, MiB - 512, MiB, MiB + 1, 2.5 * MiB];
+    const want = new Map<string, string>();
+    let seed = 7;
+    for (const size of sizes) {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i++) bytes[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+      await Deno.writeFile(join(dir, `f${size}`), bytes);
+      want.set(`f${size}`, sha256Hex(bytes));
+    }
+    const got = new Map<string, string>();
+    const data = await bytesOf(directoryLayer(dir));
+    for await (const e of readTar(ReadableStream.from([data]), DEFAULT_LIMITS)) {
+      got.set(e.header.name, sha256Hex(await bytesOf(ReadableStream.from(e.body))));
+    }
+    assert.deepEqual(got, want);
+    assert.equal(data.length % 512, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -102,6 +102,25 @@ export class TarWriter {
 
   /** Adds an entry; `body` must hold exactly `header.size` bytes for a regular file. */
   async add(header: TarHeader, body?: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    const size = await this.begin(header);
+    if (size === 0) return;
+    let written = 0;
+    const chunks = body instanceof Uint8Array ? [body] : body ?? [];
+    for await (const chunk of chunks) {
+      written += chunk.length;
+      if (written > size) throw new Error(`"${header.name}" is larger than its header says`);
+      await this.#write(chunk);
+    }
+    if (written !== size) throw new Error(`"${header.name}" changed size while being archived`);
+    await this.pad(size);
+  }
+
+  /**
+   * Writes an entry's headers (a pax header first when needed); returns the
+   * size of the content that must follow, then {@link TarWriter.pad} — for a
+   * writer that puts the content in place itself.
+   */
+  async begin(header: TarHeader): Promise<number> {
     const h = { ...header, size: header.type === "file" ? header.size : 0 };
     const pax: Record<string, string> = {};
     const split = splitName(h.name);
@@ -122,23 +141,14 @@ export class TarWriter {
       const paxHeader = { ...h, name: paxName, size, linkname: "", uid: 0, gid: 0 };
       await this.#write(headerBlock(paxHeader, paxName, "", {}, "x"));
       for (const r of records) await this.#write(r);
-      await this.#pad(size);
+      await this.pad(size);
     }
     await this.#write(block);
-    if (h.type !== "file" || h.size === 0) return;
-    let written = 0;
-    const chunks = body instanceof Uint8Array ? [body] : body ?? [];
-    for await (const chunk of chunks) {
-      written += chunk.length;
-      if (written > h.size) throw new Error(`"${h.name}" is larger than its header says`);
-      await this.#write(chunk);
-    }
-    if (written !== h.size) throw new Error(`"${h.name}" changed size while being archived`);
-    await this.#pad(h.size);
+    return h.size;
   }
 
-  /** Zeros up to the end of the block after `size` bytes. */
-  async #pad(size: number): Promise<void> {
+  /** Zeros up to the end of the block after `size` bytes of content. */
+  async pad(size: number): Promise<void> {
     const pad = (BLOCK - (size % BLOCK)) % BLOCK;
     if (pad) await this.#write(new Uint8Array(pad));
   }
