@@ -404,6 +404,8 @@ export interface NetworkRecord {
 export interface ContainerNetworks {
   /** Every network, the default one first. */
   list(): Promise<NetworkRecord[]>;
+  /** The network named `name`, or the one whose ID starts with it (4 characters at least). */
+  get(name: string): Promise<NetworkRecord>;
   /** Creates a bridge network (subnet and gateway chosen when not given). */
   create(name: string, options?: { subnet?: string; gateway?: string }): Promise<NetworkRecord>;
   /** Removes a network no container uses. */

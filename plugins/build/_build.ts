@@ -173,12 +173,7 @@ async function checkNetwork(
 ): Promise<void> {
   if (network === undefined || ["host", "none", "bridge"].includes(network)) return;
   if (!file.stages.some((s) => s.steps.some((i) => i.keyword === "RUN"))) return;
-  const known = await servin.containers.networks?.list() ?? [];
-  const hex = network.length >= 4 && /^[0-9a-f]+$/.test(network);
-  const matches = known.filter((n) => n.name === network || (hex && n.id.startsWith(network)));
-  if (!matches.some((n) => n.name === network) && matches.length !== 1) {
-    throw new ServinError("not-found", `No such network: ${network}`);
-  }
+  await servin.containers.networks?.get(network);
 }
 
 class Run {

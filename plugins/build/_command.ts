@@ -48,7 +48,7 @@ export async function buildCommand(ctx: CommandContext): Promise<number> {
   const quiet = f.quiet === true || progress === "quiet";
   // The library reads no environment: SOURCE_DATE_EPOCH is the command's default.
   const epoch = Deno.env.get("SOURCE_DATE_EPOCH") || undefined;
-  const ts = f.timestamp as string | undefined ?? epoch;
+  const ts = (f.timestamp as string | undefined) ?? epoch;
   if (ts !== undefined && !/^\d+$/.test(ts)) {
     const what = f.timestamp === undefined ? "SOURCE_DATE_EPOCH" : "--timestamp";
     throw new ServinError("usage", `${what} must be whole seconds since the epoch, not "${ts}"`);

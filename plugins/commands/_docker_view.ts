@@ -332,6 +332,7 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
   const restart = c.host?.restart ?? "no";
   const entrypoint = c.entrypoint ?? image?.config.entrypoint ?? [];
   const fromEntrypoint = entrypoint.length > 0 && entrypoint.every((a, i) => args[i] === a);
+  const cmd = args.slice(fromEntrypoint ? entrypoint.length : 0);
   const logPath = c.detached ? await servin.containers.logPath(c.id).catch(() => "") : "";
   const mounts = c.host?.mounts ?? [];
   // Docker's Binds are the -v binds as given; its Config.Volumes the anonymous volumes' places.
@@ -439,9 +440,7 @@ export async function inspectContainer(servin: Servin, c: ContainerRecord): Prom
       OpenStdin: c.process.interactive,
       StdinOnce: c.process.interactive,
       Env: [...c.process.env],
-      Cmd: (fromEntrypoint ? args.length > entrypoint.length : args.length > 0)
-        ? args.slice(fromEntrypoint ? entrypoint.length : 0)
-        : NIL_SLICE,
+      Cmd: cmd.length ? cmd : NIL_SLICE,
       Image: c.image,
       Volumes: volumes.length
         ? Object.fromEntries(volumes.map((m) => [m.destination, {}]))

@@ -88,10 +88,7 @@ export async function inspectNetworks(ctx: CommandContext): Promise<number> {
   const networks = networksOf(servin);
   const { struct } = await import("./_template.ts");
   return await inspectEach(ctx, async (name) => {
-    const list = await networks.list();
-    const n = list.find((x) => x.name === name) ??
-      list.find((x) => name.length >= 4 && x.id.startsWith(name));
-    if (!n) throw new ServinError("not-found", `No such network: ${name}`);
+    const n = await networks.get(name);
     const containers: Record<string, object> = {};
     for (const c of await servin.containers.list()) {
       if (c.network !== n.name || !c.endpoint) continue;

@@ -50,7 +50,7 @@ export function openContainers(context: ContainerContext): Containers {
       "pruneVolumes",
       "withRootfs",
     ]),
-    networks: lazyMethods(networks, ["list", "create", "remove", "prune"]),
+    networks: lazyMethods(networks, ["list", "get", "create", "remove", "prune"]),
   };
 }
 

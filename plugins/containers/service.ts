@@ -365,6 +365,7 @@ export class ContainerService implements Containers {
     const n = this.#networks;
     return {
       list: () => n.list(),
+      get: (name) => n.get(name),
       create: (name, options) => n.create(name, options),
       remove: async (name) => n.remove(name, this.#userOf(await this.#index.read())),
       prune: async () => {
